@@ -1,0 +1,91 @@
+"""The registry: names, descriptions, override validation, user-registered builders."""
+
+import pytest
+import tensorflow_probability as tfp
+
+import zoo
+from zoo.errors import OverrideError, UnknownModelError
+from zoo.models.registry import PositiveInt, builder, register
+
+tfpl = tfp.layers
+
+
+def test_list_names_every_builder_with_a_description():
+    models = zoo.list()
+    assert {"mlp_vae", "cnn_vae", "beta_vae"} <= set(models)
+    assert all(description and "\n" not in description for description in models.values())
+
+
+def test_unknown_model_names_the_closest_match_and_the_registered_ones():
+    with pytest.raises(UnknownModelError) as error:
+        zoo.get("cnn_vea")
+    message = str(error.value)
+    assert "did you mean 'cnn_vae'" in message and "mlp_vae" in message and "\n" not in message
+
+
+def test_unknown_override_suggests_the_field_and_lists_what_is_accepted():
+    with pytest.raises(OverrideError, match="no override 'latnt_dim'; did you mean 'latent_dim'"):
+        zoo.get("mlp_vae", latnt_dim=2)
+    with pytest.raises(OverrideError, match="hidden_units"):
+        zoo.get("mlp_vae", filters=(8,))  # a cnn field, not an mlp one
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("mlp_vae", {"latent_dim": 2.5}),
+    ("mlp_vae", {"latent_dim": "32"}),
+    ("mlp_vae", {"latent_dim": True}),
+    ("mlp_vae", {"latent_dim": 0}),
+    ("mlp_vae", {"hidden_units": ()}),
+    ("mlp_vae", {"hidden_units": (512, -1)}),
+    ("mlp_vae", {"input_shape": (28, 28)}),
+    ("mlp_vae", {"learning_rate": 0}),
+    ("beta_vae", {"beta": -1.0}),
+    ("cnn_vae", {"filters": "32,64"}),
+])
+def test_ill_typed_or_out_of_range_overrides_name_the_field(name, overrides):
+    field = next(iter(overrides))
+    with pytest.raises(OverrideError, match=f"override {field}=.* {field} accepts"):
+        zoo.get(name, **overrides)
+
+
+def test_overrides_are_normalised_and_recorded():
+    model = zoo.get("mlp_vae", latent_dim=3, hidden_units=[64], learning_rate=1)
+    assert model.zoo_config == {"name": "mlp_vae", "overrides": {
+        "latent_dim": 3, "hidden_units": (64,), "learning_rate": 1.0}}
+    assert model.latent_dim == 3
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1.0)
+
+
+def test_cnn_input_shape_must_survive_its_strides():
+    with pytest.raises(OverrideError, match="divisible by 4"):
+        zoo.get("cnn_vae", input_shape=(30, 30, 1))
+    assert zoo.get("cnn_vae", input_shape=(32, 32, 3), latent_dim=2).image_shape == (32, 32, 3)
+
+
+def test_command_line_values_are_parsed_by_the_field_type():
+    fields = builder("beta_vae").fields
+    assert fields["filters"].parse("16,32") == (16, 32)
+    assert fields["beta"].parse("4") == 4.0
+    assert fields["latent_dim"].parse("2") == 2
+    with pytest.raises(OverrideError, match="cannot read latent_dim='two'"):
+        fields["latent_dim"].parse("two")
+
+
+def test_users_register_their_own_builder():
+    @register("test_tiny_vae")
+    def tiny(latent_dim: PositiveInt = 2):
+        """A user's model."""
+        return zoo.get("mlp_vae", latent_dim=latent_dim, hidden_units=(8,))
+
+    assert zoo.list()["test_tiny_vae"] == "A user's model."
+    model = zoo.get("test_tiny_vae", latent_dim=3)
+    assert model.latent_dim == 3 and model.zoo_config["name"] == "test_tiny_vae"
+    with pytest.raises(ValueError, match="already registered"):
+        register("test_tiny_vae")(tiny)
+
+
+def test_a_builder_without_checked_annotations_is_refused_at_registration():
+    with pytest.raises(TypeError, match="parameter 'width' needs a default and a checked"):
+        @register("test_unchecked")
+        def unchecked(width=3):
+            """No annotation."""

@@ -1,0 +1,22 @@
+"""zoo: a Keras-native model zoo of variational autoencoders on TFP Probabilistic Layers.
+
+    import zoo
+    model = zoo.get("cnn_vae", latent_dim=2)   # compiled tf_keras model: x -> p(x|z)
+    model.fit(zoo.data.load("binarized_mnist", "train"), epochs=10)
+    zoo.evaluate(model, zoo.data.load("binarized_mnist", "test"))   # test ELBO in nats
+"""
+
+__version__ = "0.1.0"
+
+# Imported eagerly: `evaluate` and `train` name both a stage module and its main function,
+# and binding the functions here, once, keeps `zoo.evaluate(...)` callable.
+from zoo import data
+from zoo.errors import ZooError
+from zoo.evaluate import evaluate
+from zoo.models import get, register
+from zoo.models import list_models as list  # noqa: A001  (zoo.list(), like timm.list_models)
+from zoo.runs import load, save
+from zoo.train import RunConfig, strategy, train
+
+__all__ = ["RunConfig", "ZooError", "data", "evaluate", "get", "list", "load", "register",
+           "save", "strategy", "train"]

@@ -1,0 +1,75 @@
+"""Checks on image data before and while it reaches a model: shape, dtype and range.
+
+Arrays are checked at once. A ``tf.data.Dataset`` is checked statically (shape, dtype) and
+then batch by batch inside the pipeline; ``reported_as_data_errors`` turns a failed batch
+check into a one-line DataError instead of a TensorFlow traceback.
+"""
+
+import contextlib
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.errors import DataError
+
+_RANGE_MESSAGE = "zoo: pixel values outside [0, 1]"
+_RANGE_FIX = ("the Bernoulli decoder needs pixels in [0, 1]: divide uint8 images by 255 "
+              "(and binarize them, see zoo.data)")
+
+
+def checked_images(x, image_shape, what="data"):
+    """Returns ``x`` after checking it holds batches of images of ``image_shape`` in [0, 1].
+
+    ``x`` may be a NumPy array or tensor (checked now, returned as is), or a
+    ``tf.data.Dataset`` yielding ``x`` or ``(x, ...)`` (spec checked now; returned with a
+    range check on every batch). Other inputs pass unchecked.
+    """
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
+        _check_shape(spec.shape, image_shape, what)
+        _check_dtype(spec.dtype.as_numpy_dtype, what)
+        return x.map(_assert_in_unit_range)
+    if isinstance(x, (np.ndarray, tf.Tensor)):
+        _check_shape(x.shape, image_shape, what)
+        values = np.asarray(x)
+        _check_dtype(values.dtype, what)
+        if values.size and (np.isnan(values).any() or values.min() < 0 or values.max() > 1):
+            raise DataError(f"{what} has values in [{np.nanmin(values):g}, "
+                            f"{np.nanmax(values):g}]{' and NaN' if np.isnan(values).any() else ''}"
+                            f"; {_RANGE_FIX}")
+    return x
+
+
+@contextlib.contextmanager
+def reported_as_data_errors(what="data"):
+    """Turns the in-pipeline range check's failure into a one-line DataError."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        if _RANGE_MESSAGE not in error.message:
+            raise
+        raise DataError(f"{what} has a batch with pixel values outside [0, 1] (or NaN); "
+                        f"{_RANGE_FIX}") from None
+
+
+def _assert_in_unit_range(x, *rest):
+    images = x
+    in_range = tf.logical_and(tf.reduce_all(images >= 0), tf.reduce_all(images <= 1))
+    with tf.control_dependencies([tf.debugging.Assert(in_range, [_RANGE_MESSAGE])]):
+        images = tf.identity(images)
+    return (images, *rest) if rest else images
+
+
+def _check_dtype(dtype, what):
+    if not np.issubdtype(dtype, np.floating):
+        raise DataError(f"{what} has dtype {np.dtype(dtype).name}; pass float images in "
+                        f"[0, 1], e.g. tf.cast(images, tf.float32) / 255 for uint8 images")
+
+
+def _check_shape(shape, image_shape, what):
+    shape = tuple(tf.TensorShape(shape).as_list())
+    if len(shape) != len(image_shape) + 1 or any(
+            got is not None and got != want for got, want in zip(shape[1:], image_shape)):
+        raise DataError(f"{what} has shape {shape}, but the model takes batches of shape "
+                        f"(batch, {', '.join(map(str, image_shape))}); reshape the data or "
+                        f"build the model with input_shape={','.join(map(str, shape[1:]))}")

@@ -1,0 +1,36 @@
+"""The zoo's exceptions: each message is one line that names the problem and the fix."""
+
+
+class ZooError(Exception):
+    """Base class of every error the zoo raises on purpose (the CLI prints it as one line)."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    """No builder is registered under the requested name."""
+
+    def __str__(self):  # KeyError would wrap the message in quotes.
+        return str(self.args[0])
+
+
+class OverrideError(ZooError, ValueError):
+    """An override is unknown to the builder or has the wrong type or range."""
+
+
+class DataError(ZooError, ValueError):
+    """Input data that a model cannot be trained or evaluated on (shape, range, dtype)."""
+
+
+class DatasetUnavailableError(ZooError, RuntimeError):
+    """A tfds dataset is neither prepared nor downloadable nor in the manual folder."""
+
+
+class NonFiniteLossError(ZooError, RuntimeError):
+    """Training produced a NaN or infinite loss term."""
+
+
+class RunDirError(ZooError, RuntimeError):
+    """An output folder that belongs to another run, or a run folder that is incomplete."""
+
+
+class ConfigError(ZooError, ValueError):
+    """A training or evaluation setting out of range (epochs, samples, batch size)."""

@@ -1,0 +1,138 @@
+"""The building blocks every zoo VAE shares: posterior layer, KL term, loss, metric, model.
+
+A zoo VAE maps images ``x`` to the distribution ``p(x|z)`` with ``z ~ q(z|x)``, the TFP
+Probabilistic Layers way (``rv_x = model(x)``). Its training loss per example, in nats, is
+
+    loss = -log p(x|z) + beta * KL(q(z|x) || p(z))
+
+i.e. the negative ELBO when ``beta == 1``: the compiled loss gives the first term and
+``KLDivergenceLoss`` adds the second exactly once, averaged over the batch.
+"""
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from zoo.checks import checked_images, reported_as_data_errors
+
+tfd, tfpl = tfp.distributions, tfp.layers
+
+
+class MultivariateNormalDiag(tfpl.DistributionLambda):
+    """A ``tfd.MultivariateNormalDiag`` over ``event_size`` dims: the diagonal sibling of
+    ``tfpl.MultivariateNormalTriL``.
+
+    Takes ``2 * event_size`` parameters: the location, then the scale through softplus.
+    Unlike ``tfpl.IndependentNormal``, it has an analytic KL against a
+    ``MultivariateNormalDiag`` prior.
+    """
+
+    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+        super().__init__(lambda params: self.new(params, event_size), convert_to_tensor_fn,
+                         **kwargs)
+        self._event_size = event_size
+
+    @staticmethod
+    def new(params, event_size):
+        loc, scale = tf.split(params, [event_size, event_size], axis=-1)
+        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=1e-5 + tf.nn.softplus(scale))
+
+    @staticmethod
+    def params_size(event_size):
+        return 2 * event_size
+
+    def get_config(self):
+        return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
+
+
+class KLDivergenceLoss(tf_keras.layers.Layer):
+    """Adds ``weight * mean over the batch of KL(q(z|x) || p(z))`` to the model's losses.
+
+    The KL is analytic, in nats per example, and added once (TFP's activity-regularizer
+    route adds it twice, TFP issue 1215; ``tfpl.KLDivergenceAddLoss`` sums it over the
+    batch). The unweighted KL is also reported as the metric ``kl``. ``weight`` is a
+    non-trainable variable, so a callback can anneal it. Passes the posterior through.
+    """
+
+    def __init__(self, prior, weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.prior = prior
+        self.weight = self.add_weight(
+            name="weight", shape=(), trainable=False,
+            initializer=tf_keras.initializers.Constant(weight))
+
+    def call(self, posterior):
+        kl = tf.reduce_mean(tfd.kl_divergence(posterior, self.prior))
+        self.add_loss(self.weight * kl)
+        self.add_metric(kl, name="kl")
+        return posterior
+
+
+def negative_log_likelihood(x, rv_x):
+    """``-log p(x|z)`` per example, in nats: the reconstruction term (distortion)."""
+    return -rv_x.log_prob(x)
+
+
+class Reconstruction(tf_keras.metrics.Mean):
+    """The mean of ``-log p(x|z)`` over examples (nats per example)."""
+
+    def __init__(self, name="reconstruction", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, x, rv_x, sample_weight=None):
+        return super().update_state(negative_log_likelihood(x, rv_x), sample_weight)
+
+
+def standard_normal_prior(latent_dim):
+    """``p(z) = N(0, I)`` as a ``MultivariateNormalDiag`` (analytic KL with both posteriors)."""
+    return tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim), scale_diag=tf.ones(latent_dim))
+
+
+class VAE(tf_keras.Model):
+    """A functional tf_keras model ``x -> p(x|z)``, ``z ~ q(z|x)``, with the KL term added.
+
+    Attributes: ``encoder`` (x -> q(z|x)), ``decoder`` (z -> p(x|z)), ``prior`` (p(z)),
+    ``kl_weight`` (beta, a variable). ``compile`` defaults to the zoo's loss and metrics, so
+    ``model.compile(optimizer=...)`` is all a change of optimizer takes. ``fit``, ``evaluate``
+    and ``predict`` check the images' shape and range first.
+    """
+
+    def __init__(self, encoder, decoder, prior, beta=1.0, **kwargs):
+        x = tf_keras.Input(shape=encoder.input_shape[1:], name="x")
+        kl_term = KLDivergenceLoss(prior, beta, name="kl_divergence")
+        super().__init__(inputs=x, outputs=decoder(kl_term(encoder(x))), **kwargs)
+        self.encoder, self.decoder, self.prior = encoder, decoder, prior
+        self.kl_weight = kl_term.weight
+
+    @property
+    def image_shape(self):
+        return tuple(self.input_shape[1:])
+
+    @property
+    def latent_dim(self):
+        return self.prior.event_shape[0]
+
+    def compile(self, optimizer="adam", loss=negative_log_likelihood, metrics=(), **kwargs):
+        super().compile(optimizer=optimizer, loss=loss,
+                        metrics=[Reconstruction(), *metrics], **kwargs)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x = checked_images(x, self.image_shape, "training data")
+        if isinstance(validation_data, tuple):
+            validation_data = (checked_images(validation_data[0], self.image_shape,
+                                              "validation data"), *validation_data[1:])
+        elif validation_data is not None:
+            validation_data = checked_images(validation_data, self.image_shape,
+                                             "validation data")
+        with reported_as_data_errors("training or validation data"):
+            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x = checked_images(x, self.image_shape, "evaluation data")
+        with reported_as_data_errors("evaluation data"):
+            return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x = checked_images(x, self.image_shape, "prediction data")
+        with reported_as_data_errors("prediction data"):
+            return super().predict(x, *args, **kwargs)

@@ -1,0 +1,165 @@
+"""The model registry: ``@register(name)`` on a builder, ``get(name, **overrides)`` to build.
+
+A builder is a function whose keyword parameters are its overrides. Each parameter is
+annotated with one of the checked types below and has a default, so the registry can
+validate an override (name, type, range) before any TensorFlow code runs, and the CLI can
+parse one from text::
+
+    @register("my_vae")
+    def my_vae(latent_dim: PositiveInt = 16, learning_rate: PositiveFloat = 1e-3):
+        \"\"\"One-line description shown by ``zoo list``.\"\"\"
+        ...
+        return model
+"""
+
+import dataclasses
+import difflib
+import inspect
+import typing
+from typing import Annotated, Any, Callable
+
+from zoo.errors import OverrideError, UnknownModelError
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """What an override accepts: a Python type, a predicate and its plain-words description."""
+
+    kind: type
+    test: Callable[[Any], bool]
+    accepts: str
+
+
+def _positive_ints(value):
+    return len(value) > 0 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                  for v in value)
+
+
+PositiveInt = Annotated[int, Check(int, lambda v: v >= 1, "an int >= 1")]
+PositiveFloat = Annotated[float, Check(float, lambda v: v > 0, "a float > 0")]
+NonNegativeFloat = Annotated[float, Check(float, lambda v: v >= 0, "a float >= 0")]
+Widths = Annotated[tuple, Check(tuple, _positive_ints,
+                                "a non-empty list of ints >= 1")]
+ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_ints(v),
+                                    "(height, width, channels) ints >= 1, e.g. 28,28,1")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One override of one builder."""
+
+    builder: str
+    name: str
+    default: Any
+    check: Check
+
+    def describe(self):
+        return f"{self.name} ({self.check.accepts}, default {_show(self.default)})"
+
+    def validate(self, value):
+        """Returns ``value`` in canonical form, or raises OverrideError naming the field."""
+        kind = self.check.kind
+        if kind is tuple and isinstance(value, list):
+            value = tuple(value)
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) or not self.check.test(value):
+            raise OverrideError(f"{self.builder}: override {self.name}={value!r} is invalid; "
+                                f"{self.name} accepts {self.check.accepts}")
+        return value
+
+    def parse(self, text):
+        """Parses command-line text (``32``, ``1e-3``, ``512,256``) and validates it."""
+        parse_one = int if self.check.kind is tuple else self.check.kind
+        try:
+            parts = [parse_one(p) for p in text.split(",") if p.strip()]
+        except ValueError:
+            raise OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
+                                f"{self.name} accepts {self.check.accepts}") from None
+        value = tuple(parts) if self.check.kind is tuple else (parts[0] if len(parts) == 1
+                                                                else text)
+        return self.validate(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Builder:
+    """A registered model builder and the overrides it accepts."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str
+    fields: dict
+
+    def defaults(self):
+        return {name: field.default for name, field in self.fields.items()}
+
+    def field(self, name):
+        """The Field called ``name``, or an OverrideError listing what this builder accepts."""
+        if name not in self.fields:
+            close = difflib.get_close_matches(name, self.fields, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            accepted = "; ".join(f.describe() for f in self.fields.values())
+            raise OverrideError(f"{self.name} has no override '{name}'; {hint}"
+                                f"it accepts: {accepted}")
+        return self.fields[name]
+
+    def validate(self, overrides):
+        return {name: self.field(name).validate(value) for name, value in overrides.items()}
+
+
+_BUILDERS = {}
+
+
+def register(name):
+    """Decorator that registers a builder under ``name`` (see the module docstring)."""
+
+    def decorate(build):
+        if name in _BUILDERS:
+            raise ValueError(f"a model named '{name}' is already registered "
+                             f"(by {_BUILDERS[name].build.__module__}); pick another name")
+        hints = typing.get_type_hints(build, include_extras=True)
+        fields = {}
+        for param in inspect.signature(build).parameters.values():
+            check = next((m for m in getattr(hints.get(param.name), "__metadata__", ())
+                          if isinstance(m, Check)), None)
+            if check is None or param.default is inspect.Parameter.empty:
+                raise TypeError(f"builder {name}: parameter '{param.name}' needs a default and "
+                                "a checked annotation such as PositiveInt")
+            fields[param.name] = Field(name, param.name, param.default, check)
+        description = (inspect.getdoc(build) or "").split("\n")[0]
+        _BUILDERS[name] = Builder(name, build, description, fields)
+        return build
+
+    return decorate
+
+
+def builder(name):
+    """The Builder registered as ``name``, or UnknownModelError with the closest name."""
+    if name not in _BUILDERS:
+        close = difflib.get_close_matches(name, _BUILDERS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UnknownModelError(f"unknown model '{name}'; {hint}"
+                                f"registered models: {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[name]
+
+
+def get(name, **overrides):
+    """Builds the registered model ``name`` with ``overrides`` and returns it, compiled.
+
+    The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...}}``,
+    which is all ``zoo.load`` needs to rebuild it.
+    """
+    entry = builder(name)
+    overrides = entry.validate(overrides)
+    model = entry.build(**overrides)
+    model.zoo_config = {"name": name, "overrides": overrides}
+    return model
+
+
+def list_models():
+    """``{name: one-line description}`` for every registered builder, sorted by name."""
+    return {name: _BUILDERS[name].description for name in sorted(_BUILDERS)}
+
+
+def _show(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)

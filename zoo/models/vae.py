@@ -1,0 +1,92 @@
+"""Single-stochastic-layer VAEs: MLP, CNN and beta-VAE, all with an N(0, I) prior and a
+factorised Bernoulli decoder ``p(x|z) = prod_i Bernoulli(x_i | logits_i(z))``.
+"""
+
+import math
+
+import tensorflow_probability as tfp
+import tf_keras
+from tf_keras import layers
+
+from zoo.errors import OverrideError
+from zoo.models.layers import VAE, MultivariateNormalDiag, standard_normal_prior
+from zoo.models.registry import (ImageShape, NonNegativeFloat, PositiveFloat, PositiveInt,
+                                 Widths, register)
+
+tfd, tfpl = tfp.distributions, tfp.layers
+
+
+def bernoulli_head(image_shape):
+    """Logits -> ``p(x|z)``; as a tensor it is the mean image (pixel probabilities)."""
+    return tfpl.IndependentBernoulli(image_shape, convert_to_tensor_fn=tfd.Distribution.mean,
+                                     name="p_x_given_z")
+
+
+def compiled_vae(encoder, decoder, latent_dim, beta, learning_rate):
+    model = VAE(encoder, decoder, standard_normal_prior(latent_dim), beta=beta)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate))
+    return model
+
+
+@register("mlp_vae")
+def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+    """MLP encoder, diagonal Gaussian posterior, MLP decoder."""
+    encoder = tf_keras.Sequential([
+        layers.InputLayer(input_shape),
+        layers.Flatten(),
+        *[layers.Dense(units, activation="relu") for units in hidden_units],
+        layers.Dense(MultivariateNormalDiag.params_size(latent_dim)),
+        MultivariateNormalDiag(latent_dim, name="q_z_given_x"),
+    ], name="encoder")
+    decoder = tf_keras.Sequential([
+        layers.InputLayer((latent_dim,)),
+        *[layers.Dense(units, activation="relu") for units in reversed(hidden_units)],
+        layers.Dense(math.prod(input_shape)),
+        bernoulli_head(input_shape),
+    ], name="decoder")
+    return compiled_vae(encoder, decoder, latent_dim, 1.0, learning_rate)
+
+
+def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
+    """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
+    height, width, channels = input_shape
+    stride = 2 ** len(filters)
+    if height % stride or width % stride:
+        raise OverrideError(
+            f"{name}: input_shape {input_shape} needs height and width divisible by {stride} "
+            f"(one stride-2 layer per entry of filters={filters}); pad the images or use "
+            "fewer filters")
+    encoder = tf_keras.Sequential([
+        layers.InputLayer(input_shape),
+        *[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters],
+        layers.Flatten(),
+        layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim)),
+        tfpl.MultivariateNormalTriL(latent_dim, name="q_z_given_x"),
+    ], name="encoder")
+    decoder = tf_keras.Sequential([
+        layers.InputLayer((latent_dim,)),
+        layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
+        layers.Reshape((height // stride, width // stride, filters[-1])),
+        *[layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
+          for f in reversed(filters)],
+        layers.Conv2D(channels, 3, padding="same"),
+        layers.Flatten(),
+        bernoulli_head(input_shape),
+    ], name="decoder")
+    return compiled_vae(encoder, decoder, latent_dim, beta, learning_rate)
+
+
+@register("cnn_vae")
+def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+    """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, "cnn_vae")
+
+
+@register("beta_vae")
+def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
+             beta: NonNegativeFloat = 4.0):
+    """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, "beta_vae")

@@ -1,0 +1,162 @@
+"""Saving, loading and run folders.
+
+Whole-model saving (SavedModel, .keras, h5) of models with KL layers fails or silently
+drops the KL, so a zoo model is saved as its weights plus the JSON config that rebuilds
+it, and loaded by rebuilding and loading the weights. A run folder holds::
+
+    model.json          builder name, overrides, zoo version (what ``load`` needs)
+    model.weights.h5    the weights
+    run.json            the run's data, training and evaluation settings
+    metrics.json        test metrics in nats, history, versions, hardware (last written)
+
+Every file is written under a temporary name and renamed, so an interrupted run leaves
+no half-written file.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+import zoo
+from zoo.errors import ConfigError, RunDirError
+from zoo.models.registry import get
+
+MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = (
+    "model.json", "model.weights.h5", "run.json", "metrics.json")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds."""
+    path = pathlib.Path(path)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_json(path, content):
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(content, indent=2, default=_jsonable) + "\n")
+
+
+def read_json(path):
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"{path} is missing; is {pathlib.Path(path).parent} a zoo run "
+                          "folder of a finished run?") from None
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"{path} is not valid JSON ({error}); re-run the training") from None
+
+
+def save(model, folder):
+    """Writes ``model.json`` and ``model.weights.h5`` of a model made by ``zoo.get``."""
+    if not hasattr(model, "zoo_config"):
+        raise ConfigError("zoo.save takes a model made by zoo.get or zoo.load; for another "
+                        "Keras model use model.save_weights")
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / WEIGHTS) as partial:
+        model.save_weights(str(partial), save_format="h5")
+    write_json(folder / MODEL_CONFIG, {**model.zoo_config, "zoo_version": zoo.__version__})
+
+
+def load(folder):
+    """Rebuilds the model saved in ``folder`` by ``save`` and loads its weights."""
+    folder = pathlib.Path(folder)
+    config = read_json(folder / MODEL_CONFIG)
+    if not (folder / WEIGHTS).is_file():
+        raise RunDirError(f"{folder / WEIGHTS} is missing; the run in {folder} did not "
+                          "finish: train it again")
+    model = get(config["name"], **config["overrides"])
+    model.load_weights(str(folder / WEIGHTS))
+    return model
+
+
+def claim(folder, run_config, overwrite=False):
+    """Makes ``folder`` the home of the run ``run_config`` and records it in ``run.json``.
+
+    An empty or new folder, or one holding the same run, is fine; a folder holding another
+    run or other files is refused unless ``overwrite``.
+    """
+    folder = pathlib.Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunDirError(f"{folder} is a file; pass --out a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        if not (folder / RUN_CONFIG).is_file():
+            raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
+                              "--out or pass --overwrite")
+        previous = read_json(folder / RUN_CONFIG)
+        if previous != json.loads(json.dumps(run_config, default=_jsonable)):
+            changed = sorted(k for k in {**previous, **run_config}
+                             if previous.get(k) != run_config.get(k))
+            raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
+                              "differ); pick another --out or pass --overwrite")
+    folder.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (METRICS, WEIGHTS, MODEL_CONFIG):
+            (folder / name).unlink(missing_ok=True)
+    write_json(folder / RUN_CONFIG, run_config)
+    return folder
+
+
+def environment():
+    """Package versions, hardware and git commit, for result files."""
+    import tensorflow as tf
+
+    packages = ["tensorflow", "tf-keras", "tensorflow-probability", "tensorflow-datasets",
+                "keras-tuner", "numpy"]
+    versions = {name: _version(name) for name in packages}
+    return {
+        "zoo_version": zoo.__version__,
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+        "git_commit": _git_commit(),
+    }
+
+
+def _version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model():
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def _git_commit():
+    source = pathlib.Path(__file__).resolve().parent
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
+                                text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=source, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return None
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
