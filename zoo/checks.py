@@ -33,10 +33,11 @@ def checked_images(x, image_shape, what="data"):
         _check_shape(x.shape, image_shape, what)
         values = np.asarray(x)
         _check_dtype(values.dtype, what)
-        if values.size and (np.isnan(values).any() or values.min() < 0 or values.max() > 1):
-            raise DataError(f"{what} has values in [{np.nanmin(values):g}, "
-                            f"{np.nanmax(values):g}]{' and NaN' if np.isnan(values).any() else ''}"
-                            f"; {_RANGE_FIX}")
+        finite = values[np.isfinite(values)]
+        if finite.size < values.size or (finite.size and (finite.min() < 0 or finite.max() > 1)):
+            found = [f"values in [{finite.min():g}, {finite.max():g}]"] if finite.size else []
+            found += ["NaN or infinite values"] if finite.size < values.size else []
+            raise DataError(f"{what} has {' and '.join(found)}; {_RANGE_FIX}")
     return x
 
 

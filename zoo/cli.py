@@ -4,7 +4,6 @@ Every mistake a user can make ends in one line ``zoo: error: ...`` and exit stat
 """
 
 import argparse
-import os
 import pathlib
 import sys
 
@@ -12,7 +11,6 @@ import sys
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from zoo.errors import ZooError
 
     try:
@@ -20,7 +18,8 @@ def main(argv=None):
     except ZooError as error:
         parser.exit(2, f"zoo: error: {error}\n")
     except KeyboardInterrupt:
-        parser.exit(130, "zoo: interrupted; finished files in the output folder are intact\n")
+        parser.exit(130, "zoo: interrupted; the output folder holds only finished files, and "
+                         "the same command resumes a training run\n")
 
 
 def list_models(args):
@@ -46,11 +45,51 @@ def train(args):
                        binarization=args.binarization, epochs=args.epochs,
                        batch_size=args.batch_size, seed=args.seed,
                        eval_samples=args.eval_samples)
-    out = args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}"
+    out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
-                       data_dir=args.data_dir)
+                       data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
     _print_test(metrics["test"], config.dataset)
     print(f"run folder: {out}")
+
+
+def _picture_callbacks(args, out):
+    """The callbacks behind --animate and --tensorboard."""
+    if not (args.animate or args.tensorboard):
+        return []
+    import tf_keras
+
+    from zoo import plot
+
+    title = f"{args.model} on {args.dataset}"
+    callbacks = [plot.SampleGridAnimation(out / "samples.gif", seed=args.seed, title=title)
+                 ] if args.animate else []
+    if args.tensorboard:
+        callbacks += [tf_keras.callbacks.TensorBoard(args.tensorboard),
+                      plot.SampleGridSummary(args.tensorboard, seed=args.seed, title=title)]
+    return callbacks
+
+
+def tune(args):
+    from zoo.tune import tune
+
+    result = tune(args.model, dataset=args.dataset, binarization=args.binarization,
+                  tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
+                  directory=args.dir, project=args.project, ranges=args.range,
+                  seed=args.seed, overwrite=args.overwrite, manual_dir=args.manual_dir,
+                  data_dir=args.data_dir)
+    if not result.trials:
+        print("worker done: its trials are in the chief's summary")
+        return
+    print(result.summary())
+    print(f"best recipe: {result.recipe_path} (run it with `zoo bench {result.recipe_path}`)")
+
+
+def plot(args):
+    from zoo import plot
+
+    path = plot.from_run(args.kind, args.run_dir, args.out, dims=args.dims,
+                         manual_dir=args.manual_dir, data_dir=args.data_dir)
+    print(f"wrote {path}")
 
 
 def evaluate(args):
@@ -63,13 +102,36 @@ def evaluate(args):
                      binarization=run["binarization"], seed=run["seed"],
                      manual_dir=args.manual_dir, data_dir=args.data_dir)
     samples = args.samples or run["eval_samples"]
-    _print_test(evaluate(model, test, samples=samples, seed=run["seed"]), run["dataset"])
+    _print_test(evaluate(model, test, samples=samples, seed=run["seed"],
+                         log_likelihood_samples=args.k), run["dataset"])
+    if args.k is None and run.get("log_likelihood_samples"):
+        print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
+              "log p(x))")
+
+
+def bench(args):
+    from zoo import bench
+
+    if args.leaderboard:
+        print(bench.leaderboard(args.benchmarks), end="")
+        return
+    if args.recipe is None:
+        from zoo.errors import ConfigError
+        raise ConfigError("name a recipe file, e.g. `zoo bench recipes/mlp_vae.toml`, or pass "
+                          "--leaderboard")
+    result = bench.run(args.recipe, args.benchmarks, manual_dir=args.manual_dir,
+                       data_dir=args.data_dir, overwrite=args.overwrite)
+    _print_test(result["test"], result["recipe_contents"]["dataset"])
+    print(f"result file: {pathlib.Path(args.benchmarks) / 'results' / result['recipe']}.json")
 
 
 def _print_test(metrics, dataset):
     print(f"test ELBO on {dataset}: {metrics['elbo_nats']:.2f} nats per example "
           f"(reconstruction {metrics['reconstruction_nats']:.2f}, KL {metrics['kl_nats']:.2f}; "
           f"{metrics['examples']} examples, {metrics['samples']} posterior samples each)")
+    if "log_likelihood_nats" in metrics:
+        print(f"test log p(x) on {dataset}: {metrics['log_likelihood_nats']:.2f} nats per "
+              f"example (importance-sampled, K = {metrics['log_likelihood_samples']})")
 
 
 def _parse_override(entry, text):
@@ -89,6 +151,14 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an int >= 1, got '{text}'")
     return value
+
+
+def _two_ints(text):
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two ints such as 0,1, got '{text}'")
+    return first, second
 
 
 def _parser():
@@ -117,15 +187,67 @@ def _parser():
     training.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",
                           help="reuse an output folder that holds another run")
+    training.add_argument("--animate", action="store_true",
+                          help="write OUT/samples.gif, the samples grid after every epoch")
+    training.add_argument("--tensorboard", metavar="DIR",
+                          help="log loss, reconstruction, KL and the samples grid to DIR")
     _data_options(training)
     training.set_defaults(command=train)
+
+    tuning = commands.add_parser("tune", help="search a model's hyperparameters with "
+                                              "keras-tuner")
+    tuning.add_argument("model", help="a name from `zoo list`")
+    tuning.add_argument("--dataset", default="binarized_mnist")
+    tuning.add_argument("--binarization", choices=["static", "dynamic"])
+    tuning.add_argument("--tuner", default="random", help="random (default), bayesian or "
+                                                          "hyperband")
+    tuning.add_argument("--max-trials", type=int, default=10,
+                        help="trials for random and bayesian (default 10)")
+    tuning.add_argument("--epochs", type=int, default=5,
+                        help="epochs per trial; hyperband's largest budget (default 5)")
+    tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
+                        help="replace a search range, e.g. --range latent_dim=8:32 or "
+                             "--range hidden_units='512,256|1024,512'")
+    tuning.add_argument("--dir", default="tuning", help="search folder (default tuning/); "
+                                                         "run again to resume")
+    tuning.add_argument("--project", help="sub-folder (default MODEL-DATASET)")
+    tuning.add_argument("--seed", type=int, default=0)
+    tuning.add_argument("--overwrite", action="store_true",
+                        help="discard the search already in the folder")
+    _data_options(tuning)
+    tuning.set_defaults(command=tune)
+
+    plotting = commands.add_parser("plot", help="draw a saved run as a PNG")
+    plotting.add_argument("kind", choices=["samples", "recon", "manifold", "latent",
+                                           "traverse"])
+    plotting.add_argument("run_dir")
+    plotting.add_argument("--out", help="PNG file (default RUN_DIR/KIND.png)")
+    plotting.add_argument("--dims", type=_two_ints,
+                          help="manifold: the two latent dimensions to sweep, e.g. 0,3")
+    _data_options(plotting)
+    plotting.set_defaults(command=plot)
 
     evaluation = commands.add_parser("eval", help="re-evaluate a saved run on the test split")
     evaluation.add_argument("run_dir")
     evaluation.add_argument("--samples", type=_positive_int,
                             help="posterior samples per image (default: the run's)")
+    evaluation.add_argument("-k", "--log-likelihood-samples", dest="k", type=_positive_int,
+                            help="also estimate log p(x) with K importance samples per "
+                                 "image (benchmark rows use 5000)")
     _data_options(evaluation)
     evaluation.set_defaults(command=evaluate)
+
+    benchmark = commands.add_parser("bench", help="run a recipe, write its result file and "
+                                                  "the leaderboard")
+    benchmark.add_argument("recipe", nargs="?", help="a recipe file, e.g. recipes/mlp_vae.toml")
+    benchmark.add_argument("--leaderboard", action="store_true",
+                           help="only regenerate LEADERBOARD.md from the result files")
+    benchmark.add_argument("--benchmarks", default="benchmarks",
+                           help="folder for results/, weights/ and LEADERBOARD.md")
+    benchmark.add_argument("--overwrite", action="store_true",
+                           help="replace the weights of an earlier run of another recipe")
+    _data_options(benchmark)
+    benchmark.set_defaults(command=bench)
     return parser
 
 

@@ -25,7 +25,7 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo.errors import ConfigError, DatasetUnavailableError, DataError
+from zoo.errors import ConfigError, DatasetUnavailableError, DataError, require_int
 
 BINARIZATIONS = ("static", "dynamic")
 SPLITS = ("train", "validation", "test")
@@ -75,13 +75,22 @@ def binarization_for(name, binarization=None):
 
 
 def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
-         labels=False, manual_dir=None, data_dir=None, drop_remainder=False):
+         labels=False, manual_dir=None, data_dir=None, drop_remainder=False, order_key=None,
+         shard=None):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
     ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}. ``shuffle`` defaults
-    to True for the train split; shuffling and dynamic binarization are seeded by ``seed``
-    and differ from epoch to epoch in a reproducible way. The decoded uint8 images are
-    cached in memory; conversion and binarization run on whole batches.
+    to True for the train split. The split's uint8 images are held in memory; each pass
+    gathers its batches through one permutation and binarizes whole batches.
+
+    Every pass has a key: its order and dynamic pixels are stateless functions of
+    (seed, key). ``order_key``, an integer variable read when a pass starts, supplies it
+    (``train`` passes the optimizer's ``iterations``, so a run resumed from a checkpoint sees
+    the data of a run never stopped); without it, keys come from a stream seeded by ``seed``.
+
+    ``shard=(index, count)``: this input pipeline's part of every batch of ``batch_size``
+    (the global batch), rows ``index * batch_size / count`` on: explicit sharding for
+    multi-worker training, in which replica k trains on the k-th contiguous rows.
     """
     dataset_spec = spec(name)
     if split not in SPLITS:
@@ -89,40 +98,63 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     if labels and not dataset_spec.labelled:
         raise DataError(f"{name} has no class labels; use mnist or fashion_mnist for plots "
                         "or metrics that need them")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    require_int("batch_size", batch_size)
+    index, count = shard or (0, 1)
+    if batch_size % count:
+        raise ConfigError(f"batch_size {batch_size} does not split over {count} workers; use "
+                          f"a multiple of {count}")
     binarization = binarization_for(name, binarization)
     shuffle = split == "train" if shuffle is None else shuffle
     builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
-
-    images = builder.as_dataset(split=dataset_spec.splits[split], shuffle_files=False)
-    images = images.map(lambda ex: (ex["image"], ex.get("label", tf.constant(-1, tf.int64))),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+    examples = builder.info.splits[dataset_spec.splits[split]].num_examples
+    split_data = builder.as_dataset(split=dataset_spec.splits[split], shuffle_files=False)
+    everything = split_data.batch(examples).get_single_element()
+    images = everything["image"]
+    labels_ = everything.get("label", tf.fill([examples], tf.constant(-1, tf.int64)))
     scale = dataset_spec.scale
     if binarization == "dynamic" and split != "train":
-        # One fixed draw per example (seeded by its index), so validation and test numbers
-        # do not depend on the batch size or on the run.
-        images = images.enumerate().map(
-            lambda index, example: (_sample_pixels(example[0], scale, [seed, index]),
-                                    example[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
+        # One fixed draw for the whole split, so validation and test numbers do not depend
+        # on the batch size or on the run.
+        images = _sample_pixels(images, scale, [seed, -1])
         binarization, scale = "static", 1.0
-    images = images.cache()
-    if shuffle:
-        images = images.shuffle(builder.info.splits[dataset_spec.splits[split]].num_examples,
-                                seed=seed, reshuffle_each_iteration=True)
-    batches = images.batch(batch_size, drop_remainder=drop_remainder)
-    if binarization == "dynamic":
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        batches = tf.data.Dataset.zip((batches, seeds)).map(
-            lambda batch, draw: (_sample_pixels(batch[0], scale, [seed, draw]), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        batches = batches.map(lambda x, y: (_threshold(x, scale), y),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+
+    steps = batches_per_pass(examples, batch_size, drop_remainder)
+
+    def one_pass(key):
+        order = (tf.random.experimental.stateless_shuffle(tf.range(examples), [seed, key])
+                 if shuffle else tf.range(examples))
+
+        def batch(step):
+            start = step * batch_size
+            rows = tf.minimum(tf.constant(batch_size, tf.int64), examples - start)  # last: short
+            indices = order[start + rows * index // count:start + rows * (index + 1) // count]
+            x = tf.gather(images, indices)
+            x = (_sample_pixels(x, scale, [seed, key * steps + step])
+                 if binarization == "dynamic" else _threshold(x, scale))
+            return x, tf.gather(labels_, indices)
+
+        return tf.data.Dataset.range(steps).map(batch, num_parallel_calls=tf.data.AUTOTUNE)
+
+    keys = (tf.data.Dataset.range(1).map(lambda _: tf.cast(order_key.read_value(), tf.int64))
+            if order_key is not None else
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1))
+    batches = keys.flat_map(one_pass).apply(tf.data.experimental.assert_cardinality(steps))
     if not labels:
         batches = batches.map(_as_target)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()  # under a strategy's own distribution: split every batch
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def batches_per_pass(examples, batch_size, drop_remainder=False):
+    """How many batches one pass over ``examples`` makes (the steps of an epoch)."""
+    return examples // batch_size if drop_remainder else -(-examples // batch_size)
+
+
+def examples_in(name, split, manual_dir=None, data_dir=None):
+    """The number of examples in a split (preparing the dataset if needed)."""
+    builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
+    return builder.info.splits[spec(name).splits[split]].num_examples
 
 
 def _as_target(x, label):

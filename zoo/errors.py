@@ -34,3 +34,9 @@ class RunDirError(ZooError, RuntimeError):
 
 class ConfigError(ZooError, ValueError):
     """A training or evaluation setting out of range (epochs, samples, batch size)."""
+
+
+def require_int(name, value, minimum=1):
+    """Raises ConfigError unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")

@@ -6,8 +6,17 @@ For each image x, with ``z_s ~ q(z|x)``, s = 1..S::
     kl(x)             = KL(q(z|x) || p(z))                   (rate; analytic where TFP has it)
     elbo(x)           = -(reconstruction(x) + kl(x))         <= log p(x)
 
-``evaluate`` averages them over every example of the dataset. The ELBO is the true bound
-whatever beta the model was trained with. Sampling is seeded, so evaluating the same
+With ``log_likelihood_samples=K`` it also estimates log p(x) by importance sampling with
+the encoder as proposal, ``z_k ~ q(z|x)``, k = 1..K (the IWAE bound of Burda et al. 2016)::
+
+    log p(x) ~= log (1/K) sum_k exp(log p(x|z_k) + log p(z_k) - log q(z_k|x))
+
+a lower bound in expectation that rises with K towards log p(x) (K = 5000 for benchmark
+rows). The K samples are drawn ``chunk`` at a time and folded into a running log-sum-exp,
+so memory does not grow with K.
+
+``evaluate`` averages every term over every example of the dataset. The ELBO is the true
+bound whatever beta the model was trained with. Sampling is seeded, so evaluating the same
 weights on the same data gives the same numbers.
 """
 
@@ -17,38 +26,61 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from zoo.checks import checked_images, reported_as_data_errors
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, require_int
 
 tfd = tfp.distributions
 
 
-def evaluate(model, dataset, samples=1, seed=0, verbose=1):
-    """Returns ``{"elbo_nats", "reconstruction_nats", "kl_nats", "examples", "samples"}``.
+def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
+             log_likelihood_samples=None, chunk=100):
+    """Returns ``{"elbo_nats", "reconstruction_nats", "kl_nats", "examples", "samples"}``,
+    and ``"log_likelihood_nats"``, ``"log_likelihood_samples"`` with
+    ``log_likelihood_samples``; all in nats per example.
 
-    ``dataset`` yields batches ``x`` or ``(x, ...)``; every example counts once (the last,
-    smaller batch too). ``samples`` is S above.
+    ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, or an array of
+    images (evaluated in batches of ``batch_size``); every example counts once (the last,
+    smaller batch too). ``samples`` is S above, ``log_likelihood_samples`` is K.
     """
-    if not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples must be an int >= 1, got {samples!r}")
+    require_int("samples", samples)
+    if log_likelihood_samples is not None:
+        require_int("log_likelihood_samples", log_likelihood_samples)
+    require_int("chunk", chunk)
     dataset = checked_images(dataset, model.image_shape, "evaluation data")
-    step = tf.function(lambda x, batch_seed: elbo_terms(model, x, samples, batch_seed))
-    totals = np.zeros(2)
+    if not isinstance(dataset, tf.data.Dataset):
+        dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
+
+    @tf.function
+    def step(x, batch_seed):
+        terms = elbo_terms(model, x, samples, batch_seed)
+        if log_likelihood_samples is None:
+            return terms
+        return (*terms, log_likelihood(model, x, log_likelihood_samples, batch_seed + 1,
+                                       chunk))
+
+    names = ["reconstruction_nats", "kl_nats"]
+    names += ["log_likelihood_nats"] if log_likelihood_samples else []
+    totals = np.zeros(len(names))
     examples = 0
-    batches = int(dataset.cardinality()) if isinstance(dataset, tf.data.Dataset) else -1
+    batches = int(dataset.cardinality())
     progress = tf_keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
                                       unit_name="batch")
     with reported_as_data_errors("evaluation data"):
         for index, batch in enumerate(dataset):
             x = batch[0] if isinstance(batch, tuple) else batch
-            reconstruction, kl = step(x, tf.constant([seed, index], tf.int32))
-            totals += [np.sum(reconstruction, dtype=np.float64), np.sum(kl, dtype=np.float64)]
+            terms = step(x, tf.constant([seed, index], tf.int32))
+            totals += [np.sum(term, dtype=np.float64) for term in terms]
             examples += int(x.shape[0])
-            progress.update(index + 1, [("-elbo", float(np.mean(reconstruction + kl)))])
+            shown = [("-elbo", float(np.mean(terms[0] + terms[1])))]
+            shown += [("log p(x)", float(np.mean(terms[2])))] if len(terms) > 2 else []
+            progress.update(index + 1, shown)
     if examples == 0:
         raise ConfigError("the evaluation dataset is empty")
-    reconstruction, kl = (float(total) / examples for total in totals)
-    return {"elbo_nats": -(reconstruction + kl), "reconstruction_nats": reconstruction,
-            "kl_nats": kl, "examples": examples, "samples": samples}
+    metrics = {name: float(total) / examples for name, total in zip(names, totals)}
+    metrics["elbo_nats"] = -(metrics["reconstruction_nats"] + metrics["kl_nats"])
+    metrics.update(examples=examples, samples=samples)
+    if log_likelihood_samples:
+        metrics["log_likelihood_samples"] = log_likelihood_samples
+    return metrics
 
 
 def elbo_terms(model, x, samples, seed):
@@ -60,6 +92,29 @@ def elbo_terms(model, x, samples, seed):
     log_likelihood = tf.reshape(rv_x.log_prob(tf.tile(x, [samples, 1, 1, 1])),
                                 [samples, batch])
     return -tf.reduce_mean(log_likelihood, axis=0), kl_divergence(posterior, model.prior, z)
+
+
+def log_likelihood(model, x, samples, seed, chunk=100):
+    """Per-example importance-sampled estimate of log p(x) in nats, shape (batch,).
+
+    Draws ``samples`` (K) codes from q(z|x), ``chunk`` at a time, and folds each chunk's
+    log weights ``log p(x|z) + log p(z) - log q(z|x)`` into a running log-sum-exp.
+    """
+    posterior = model.encoder(x, training=False)
+    batch = tf.shape(x)[0]
+    chunk = min(chunk, samples)
+    multiples = tf.concat([[chunk], tf.ones(tf.rank(x) - 1, tf.int32)], axis=0)
+    x_repeated = tf.tile(x, multiples)                            # (chunk * batch, ...)
+    running = tf.fill([batch], tf.constant(-np.inf, x.dtype))
+    for start in tf.range(0, samples, chunk):
+        size = tf.minimum(chunk, samples - start)
+        z = posterior.sample(chunk, seed=tf.stack([seed[0], seed[1] * 1_000_003 + start]))
+        rv_x = model.decoder(tf.reshape(z, [-1, model.latent_dim]), training=False)
+        log_px_given_z = tf.reshape(rv_x.log_prob(x_repeated), [chunk, batch])
+        log_weights = log_px_given_z + model.prior.log_prob(z) - posterior.log_prob(z)
+        chunk_total = tf.reduce_logsumexp(log_weights[:size], axis=0)
+        running = tf.reduce_logsumexp(tf.stack([running, chunk_total]), axis=0)
+    return running - tf.math.log(tf.cast(samples, x.dtype))
 
 
 def kl_divergence(posterior, prior, z):

@@ -5,12 +5,14 @@ drops the KL, so a zoo model is saved as its weights plus the JSON config that r
 it, and loaded by rebuilding and loading the weights. A run folder holds::
 
     model.json          builder name, overrides, zoo version (what ``load`` needs)
-    model.weights.h5    the weights
+    model.h5            the final weights
+    best.h5             the weights of the epoch with the best validation -ELBO
     run.json            the run's data, training and evaluation settings
     metrics.json        test metrics in nats, history, versions, hardware (last written)
+    backup/             Keras BackupAndRestore's checkpoint while training runs
 
 Every file is written under a temporary name and renamed, so an interrupted run leaves
-no half-written file.
+no half-written file, and the same command resumes it from ``backup/``.
 """
 
 import contextlib
@@ -18,6 +20,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -26,15 +29,17 @@ import zoo
 from zoo.errors import ConfigError, RunDirError
 from zoo.models.registry import get
 
-MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = (
-    "model.json", "model.weights.h5", "run.json", "metrics.json")
+# Weights in Keras's h5 format (the name must not end in .weights.h5, which Keras reads as
+# its v3 format, which also stores the optimizer's state: three times the size).
+MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
+BEST_WEIGHTS, BACKUP = "best.h5", "backup"
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds."""
     path = pathlib.Path(path)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    partial = path.with_name(f".partial.{path.name}")  # same suffix: Keras reads it
     try:
         yield partial
         os.replace(partial, path)
@@ -45,6 +50,11 @@ def atomic_path(path):
 def write_json(path, content):
     with atomic_path(path) as partial:
         partial.write_text(json.dumps(content, indent=2, default=_jsonable) + "\n")
+
+
+def json_roundtrip(content):
+    """``content`` as it reads back from JSON (tuples as lists), for comparisons."""
+    return json.loads(json.dumps(content, default=_jsonable))
 
 
 def read_json(path):
@@ -58,14 +68,14 @@ def read_json(path):
 
 
 def save(model, folder):
-    """Writes ``model.json`` and ``model.weights.h5`` of a model made by ``zoo.get``."""
+    """Writes ``model.json`` and ``model.h5`` of a model made by ``zoo.get``."""
     if not hasattr(model, "zoo_config"):
         raise ConfigError("zoo.save takes a model made by zoo.get or zoo.load; for another "
                         "Keras model use model.save_weights")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / WEIGHTS) as partial:
-        model.save_weights(str(partial), save_format="h5")
+        model.save_weights(str(partial))
     write_json(folder / MODEL_CONFIG, {**model.zoo_config, "zoo_version": zoo.__version__})
 
 
@@ -95,17 +105,29 @@ def claim(folder, run_config, overwrite=False):
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
                               "--out or pass --overwrite")
         previous = read_json(folder / RUN_CONFIG)
-        if previous != json.loads(json.dumps(run_config, default=_jsonable)):
+        if previous != json_roundtrip(run_config):
             changed = sorted(k for k in {**previous, **run_config}
                              if previous.get(k) != run_config.get(k))
             raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
                               "differ); pick another --out or pass --overwrite")
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        for name in (METRICS, WEIGHTS, MODEL_CONFIG):
+        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS):
             (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / BACKUP, ignore_errors=True)
     write_json(folder / RUN_CONFIG, run_config)
     return folder
+
+
+def is_chief():
+    """False on the non-chief workers of a multi-worker run (TF_CONFIG), which write no
+    run files: the chief is task ``chief``, or ``worker`` 0 in a cluster without one."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if not task:
+        return True
+    chief = "chief" if "chief" in config.get("cluster", {}) else "worker"
+    return task.get("type") == chief and task.get("index", 0) == 0
 
 
 def environment():
@@ -117,6 +139,7 @@ def environment():
     versions = {name: _version(name) for name in packages}
     return {
         "zoo_version": zoo.__version__,
+        "command": " ".join([_program(), *sys.argv[1:]]),
         "python": sys.version.split()[0],
         "packages": versions,
         "platform": platform.platform(),
@@ -125,6 +148,12 @@ def environment():
         "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
         "git_commit": _git_commit(),
     }
+
+
+def _program():
+    """``zoo`` for the zoo command (also when run as ``python -m zoo.cli``), else the script."""
+    program = pathlib.Path(sys.argv[0]).name
+    return "zoo" if program in ("zoo", "cli.py") else program
 
 
 def _version(name):

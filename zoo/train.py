@@ -4,17 +4,19 @@
 -> test evaluation -> run folder.
 """
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
+import pathlib
 import time
 
 import tensorflow as tf
 import tf_keras
 
 from zoo import data, runs
-from zoo.errors import ConfigError, NonFiniteLossError
+from zoo.errors import ConfigError, NonFiniteLossError, require_int
 from zoo.evaluate import evaluate
 from zoo.models.registry import builder, get
 
@@ -60,9 +62,54 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
                     "lower the learning rate or check the data")
 
 
+class KLWarmUp(tf_keras.callbacks.Callback):
+    """Raises the KL weight linearly from 0 to its target (beta) over the first ``epochs``
+    epochs, batch by batch (Sønderby et al. 2016). The logged ``kl`` stays unweighted."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_train_begin(self, logs=None):
+        self.target = float(self.model.kl_weight.numpy())
+        self.steps_per_epoch = self.params.get("steps") or 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        progress = (self.epoch + batch / self.steps_per_epoch) / self.epochs
+        self.model.kl_weight.assign(self.target * min(1.0, progress))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_end(self, logs=None):
+        self.model.kl_weight.assign(self.target)
+
+
+class NegativeElbo(tf_keras.callbacks.Callback):
+    """Adds ``neg_elbo`` and ``val_neg_elbo`` = reconstruction + KL (nats per example) to
+    the epoch logs: the quantity to monitor whatever the KL weight or warm-up."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        for prefix in ("", "val_"):
+            if f"{prefix}reconstruction" in logs:
+                logs[f"{prefix}neg_elbo"] = logs[f"{prefix}reconstruction"] + logs[f"{prefix}kl"]
+
+
+SCHEDULES = ("constant", "cosine", "plateau")
+OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run; recorded in the run folder's ``run.json``."""
+    """Everything that defines a training run; recorded in the run folder's ``run.json``.
+
+    ``learning_rate_schedule``: ``constant``; ``cosine`` decay to 0 over ``epochs``;
+    ``plateau``: halve it when the validation -ELBO stalls for 5 epochs.
+    ``kl_warmup_epochs``: see KLWarmUp (0: off). ``early_stopping_patience``: stop when the
+    validation -ELBO has not improved for that many epochs and keep the best weights (0:
+    off). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
+    ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
+    """
 
     model: str
     overrides: dict = dataclasses.field(default_factory=dict)
@@ -72,39 +119,117 @@ class RunConfig:
     batch_size: int = 128
     seed: int = 0
     eval_samples: int = 10
+    log_likelihood_samples: int = 0
+    optimizer: str = "adam"
+    learning_rate_schedule: str = "constant"
+    kl_warmup_epochs: int = 0
+    early_stopping_patience: int = 0
 
     def resolved(self):
-        """A copy with the overrides and binarization checked and made explicit."""
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be an int >= 1, got {self.epochs!r}")
+        """A copy with every setting checked and the overrides and binarization explicit."""
+        for name in ("epochs", "batch_size", "eval_samples"):
+            require_int(name, getattr(self, name), minimum=1)
+        for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
+                     "early_stopping_patience"):
+            require_int(name, getattr(self, name), minimum=0)
+        for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
+                                  f"got {getattr(self, name)!r}")
         return dataclasses.replace(
             self, overrides=builder(self.model).validate(self.overrides),
             binarization=data.binarization_for(self.dataset, self.binarization))
+
+    def callbacks(self):
+        """The Keras callbacks that carry out the schedule, warm-up and early stopping."""
+        callbacks = [NegativeElbo(), StopOnNonFiniteLoss()]
+        if self.kl_warmup_epochs:
+            callbacks.append(KLWarmUp(self.kl_warmup_epochs))
+        if self.learning_rate_schedule == "cosine":
+            callbacks.append(tf_keras.callbacks.LearningRateScheduler(self._cosine))
+        elif self.learning_rate_schedule == "plateau":
+            callbacks.append(tf_keras.callbacks.ReduceLROnPlateau(
+                monitor="val_neg_elbo", factor=0.5, patience=5, min_lr=1e-5))
+        if self.early_stopping_patience:
+            callbacks.append(tf_keras.callbacks.EarlyStopping(
+                monitor="val_neg_elbo", patience=self.early_stopping_patience,
+                restore_best_weights=True))
+        return callbacks
+
+    def _cosine(self, epoch, learning_rate):
+        del learning_rate
+        initial = self.overrides.get("learning_rate",
+                                     builder(self.model).defaults().get("learning_rate", 1e-3))
+        return initial * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+
+    def load(self, split, manual_dir=None, data_dir=None, **kwargs):
+        """``data.load`` of ``split`` with this run's dataset, batch size, binarization and
+        seed."""
+        return data.load(self.dataset, split, self.batch_size, binarization=self.binarization,
+                         seed=self.seed, manual_dir=manual_dir, data_dir=data_dir, **kwargs)
+
+    def compiled(self, model):
+        """``model`` recompiled with ``optimizer`` unless it is the builders' Adam."""
+        if self.optimizer != "adam":
+            learning_rate = float(model.optimizer.learning_rate.numpy())
+            model.compile(optimizer=tf_keras.optimizers.get(
+                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}))
+        return model
 
 
 def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
           callbacks=(), verbose="auto"):
     """Trains ``config`` (a RunConfig), evaluates it on the test split, and returns
-    ``(model, metrics)``; with ``out``, also writes the run folder (see zoo.runs)."""
+    ``(model, metrics)``; with ``out``, also writes the run folder (see zoo.runs).
+
+    With ``out``, training is checkpointed after every epoch in ``OUT/backup`` (Keras
+    BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
+    epoch and ends with the numbers of a run never stopped. The best weights by validation
+    -ELBO are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones.
+    """
+    # A strategy the caller entered (TPUStrategy, say) wins; else the process's own, made
+    # first because MultiWorkerMirroredStrategy must precede any other op.
+    distribution = tf.distribute.get_strategy() if tf.distribute.has_strategy() else strategy()
     config = config.resolved()
     record = dataclasses.asdict(config)
-    folder = runs.claim(out, record, overwrite=overwrite) if out else None
-    loader = functools.partial(data.load, config.dataset, batch_size=config.batch_size,
-                               binarization=config.binarization, seed=config.seed,
-                               manual_dir=manual_dir, data_dir=data_dir)
-    train_data, validation_data = loader("train"), loader("validation")
+    data.prepared_builder(config.dataset, manual_dir=manual_dir, data_dir=data_dir)
+    folder = pathlib.Path(out) if out else None
+    if folder and runs.is_chief():
+        runs.claim(folder, record, overwrite=overwrite)
     tf_keras.utils.set_random_seed(config.seed)
-    with strategy().scope():
-        model = get(config.model, **config.overrides)
+    with distribution.scope():
+        model = config.compiled(get(config.model, **config.overrides))
+    loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir)
+    train_data = distribution.distribute_datasets_from_function(
+        lambda context: loader("train", order_key=model.optimizer.iterations,
+                               shard=(context.input_pipeline_id, context.num_input_pipelines)))
+    if folder:
+        callbacks = [*_checkpoints(folder), *callbacks]
     started = time.time()
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                        callbacks=[StopOnNonFiniteLoss(), *callbacks], verbose=verbose)
+    environment = runs.environment()  # the code that runs: the commit now, not at the end
+    steps = data.batches_per_pass(data.examples_in(config.dataset, "train", manual_dir,
+                                                   data_dir), config.batch_size)
+    history = model.fit(train_data, validation_data=loader("validation"),
+                        epochs=config.epochs, steps_per_epoch=steps, verbose=verbose,
+                        callbacks=[*config.callbacks(), *callbacks])
     train_seconds = time.time() - started
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
+                    log_likelihood_samples=config.log_likelihood_samples or None,
                     verbose=0 if verbose == 0 else 1)
     metrics = {"test": test, "epochs_run": len(history.epoch), "train_seconds": train_seconds,
-               "history": history.history, "run": record, "environment": runs.environment()}
-    if folder:
+               "eval_seconds": time.time() - started - train_seconds,
+               "history": history.history, "run": record, "environment": environment}
+    if folder and runs.is_chief():
         runs.save(model, folder)
         runs.write_json(folder / runs.METRICS, metrics)
+        with contextlib.suppress(OSError):  # emptied by BackupAndRestore once training ends
+            (folder / runs.BACKUP).rmdir()
     return model, metrics
+
+
+def _checkpoints(folder):
+    """BackupAndRestore (every epoch) and the best weights by validation -ELBO."""
+    return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP)),
+            tf_keras.callbacks.ModelCheckpoint(
+                str(folder / runs.BEST_WEIGHTS), monitor="val_neg_elbo", mode="min",
+                save_best_only=True, save_weights_only=True)]

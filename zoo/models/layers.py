@@ -9,6 +9,8 @@ i.e. the negative ELBO when ``beta == 1``: the compiled loss gives the first ter
 ``KLDivergenceLoss`` adds the second exactly once, averaged over the batch.
 """
 
+import random
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -43,6 +45,34 @@ class MultivariateNormalDiag(tfpl.DistributionLambda):
 
     def get_config(self):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
+
+
+class PosteriorSampler:
+    """The ``convert_to_tensor_fn`` of a zoo posterior: ``z = loc + scale @ eps``.
+
+    ``eps ~ N(0, I)`` is a pure function of (seed, training step, row of the global batch):
+    the rows of one global batch share one stateless draw, and each replica takes its own
+    rows. So a run gives the same numbers on one device or N replicas, twice in one process,
+    and after a restart from a checkpoint (the step is the optimizer's ``iterations``, which
+    checkpoints restore). Between two training steps, the same input gets the same sample;
+    ``zoo.evaluate`` draws its own seeded samples.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = random.randrange(2**31) if seed is None else seed
+        self.step = None  # the optimizer's iterations, set by VAE.compile
+
+    def __call__(self, posterior):
+        loc = posterior.loc
+        rows, latent = tf.shape(loc)[0], tf.shape(loc)[-1]
+        replica, replicas = 0, 1
+        context = tf.distribute.get_replica_context()
+        if context is not None:
+            replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
+        step = tf.zeros([], tf.int64) if self.step is None else tf.cast(self.step, tf.int64)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), step])
+        eps = tf.random.stateless_normal([rows * replicas, latent], seed=seed, dtype=loc.dtype)
+        return loc + posterior.scale.matvec(eps[replica * rows:(replica + 1) * rows])
 
 
 class KLDivergenceLoss(tf_keras.layers.Layer):
@@ -92,17 +122,19 @@ class VAE(tf_keras.Model):
     """A functional tf_keras model ``x -> p(x|z)``, ``z ~ q(z|x)``, with the KL term added.
 
     Attributes: ``encoder`` (x -> q(z|x)), ``decoder`` (z -> p(x|z)), ``prior`` (p(z)),
-    ``kl_weight`` (beta, a variable). ``compile`` defaults to the zoo's loss and metrics, so
-    ``model.compile(optimizer=...)`` is all a change of optimizer takes. ``fit``, ``evaluate``
-    and ``predict`` check the images' shape and range first.
+    ``kl_weight`` (beta, a variable), ``sampler`` (the encoder's PosteriorSampler).
+    ``compile`` defaults to the zoo's loss and metrics, so ``model.compile(optimizer=...)``
+    is all a change of optimizer takes. ``fit``, ``evaluate`` and ``predict`` check the
+    images' shape and range first.
     """
 
-    def __init__(self, encoder, decoder, prior, beta=1.0, **kwargs):
+    def __init__(self, encoder, decoder, prior, sampler, beta=1.0, **kwargs):
         x = tf_keras.Input(shape=encoder.input_shape[1:], name="x")
         kl_term = KLDivergenceLoss(prior, beta, name="kl_divergence")
         super().__init__(inputs=x, outputs=decoder(kl_term(encoder(x))), **kwargs)
         self.encoder, self.decoder, self.prior = encoder, decoder, prior
         self.kl_weight = kl_term.weight
+        self.sampler = sampler
 
     @property
     def image_shape(self):
@@ -115,6 +147,7 @@ class VAE(tf_keras.Model):
     def compile(self, optimizer="adam", loss=negative_log_likelihood, metrics=(), **kwargs):
         super().compile(optimizer=optimizer, loss=loss,
                         metrics=[Reconstruction(), *metrics], **kwargs)
+        self.sampler.step = self.optimizer.iterations
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         x = checked_images(x, self.image_shape, "training data")

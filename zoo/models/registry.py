@@ -45,6 +45,31 @@ ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_i
 
 
 @dataclasses.dataclass(frozen=True)
+class IntRange:
+    """A search range of ints, ``low`` to ``high`` inclusive (log-uniform with ``log``)."""
+
+    low: int
+    high: int
+    log: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatRange:
+    """A search range of floats, ``low`` to ``high`` (log-uniform with ``log``)."""
+
+    low: float
+    high: float
+    log: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A search over listed values, written as the command line writes them (``"512,256"``)."""
+
+    values: tuple
+
+
+@dataclasses.dataclass(frozen=True)
 class Field:
     """One override of one builder."""
 
@@ -89,6 +114,7 @@ class Builder:
     build: Callable[..., Any]
     description: str
     fields: dict
+    space: dict = dataclasses.field(default_factory=dict)
 
     def defaults(self):
         return {name: field.default for name, field in self.fields.items()}
@@ -110,8 +136,12 @@ class Builder:
 _BUILDERS = {}
 
 
-def register(name):
-    """Decorator that registers a builder under ``name`` (see the module docstring)."""
+def register(name, space=None):
+    """Decorator that registers a builder under ``name`` (see the module docstring).
+
+    ``space`` is its hyperparameter search space for ``zoo tune``: override name ->
+    IntRange, FloatRange or Choice.
+    """
 
     def decorate(build):
         if name in _BUILDERS:
@@ -127,7 +157,11 @@ def register(name):
                                 "a checked annotation such as PositiveInt")
             fields[param.name] = Field(name, param.name, param.default, check)
         description = (inspect.getdoc(build) or "").split("\n")[0]
-        _BUILDERS[name] = Builder(name, build, description, fields)
+        unknown = sorted(set(space or {}) - set(fields))
+        if unknown:
+            raise TypeError(f"builder {name}: search space names '{unknown[0]}', which is not "
+                            f"one of its parameters ({', '.join(fields)})")
+        _BUILDERS[name] = Builder(name, build, description, fields, dict(space or {}))
         return build
 
     return decorate

@@ -9,9 +9,10 @@ import tf_keras
 from tf_keras import layers
 
 from zoo.errors import OverrideError
-from zoo.models.layers import VAE, MultivariateNormalDiag, standard_normal_prior
-from zoo.models.registry import (ImageShape, NonNegativeFloat, PositiveFloat, PositiveInt,
-                                 Widths, register)
+from zoo.models.layers import (VAE, MultivariateNormalDiag, PosteriorSampler,
+                              standard_normal_prior)
+from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
+                                 PositiveFloat, PositiveInt, Widths, register)
 
 tfd, tfpl = tfp.distributions, tfp.layers
 
@@ -22,22 +23,31 @@ def bernoulli_head(image_shape):
                                      name="p_x_given_z")
 
 
-def compiled_vae(encoder, decoder, latent_dim, beta, learning_rate):
-    model = VAE(encoder, decoder, standard_normal_prior(latent_dim), beta=beta)
+def compiled_vae(encoder, decoder, sampler, latent_dim, beta, learning_rate):
+    model = VAE(encoder, decoder, standard_normal_prior(latent_dim), sampler, beta=beta)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate))
     return model
 
 
-@register("mlp_vae")
+MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
+             "hidden_units": Choice(("256,128", "512,256", "1024,512", "512,512")),
+             "learning_rate": FloatRange(1e-4, 3e-3)}
+CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
+             "filters": Choice(("16,32", "32,64", "64,128")),
+             "learning_rate": FloatRange(1e-4, 3e-3)}
+
+
+@register("mlp_vae", space=MLP_SPACE)
 def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
     """MLP encoder, diagonal Gaussian posterior, MLP decoder."""
+    sampler = PosteriorSampler()
     encoder = tf_keras.Sequential([
         layers.InputLayer(input_shape),
         layers.Flatten(),
         *[layers.Dense(units, activation="relu") for units in hidden_units],
         layers.Dense(MultivariateNormalDiag.params_size(latent_dim)),
-        MultivariateNormalDiag(latent_dim, name="q_z_given_x"),
+        MultivariateNormalDiag(latent_dim, convert_to_tensor_fn=sampler, name="q_z_given_x"),
     ], name="encoder")
     decoder = tf_keras.Sequential([
         layers.InputLayer((latent_dim,)),
@@ -45,7 +55,7 @@ def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
         layers.Dense(math.prod(input_shape)),
         bernoulli_head(input_shape),
     ], name="decoder")
-    return compiled_vae(encoder, decoder, latent_dim, 1.0, learning_rate)
+    return compiled_vae(encoder, decoder, sampler, latent_dim, 1.0, learning_rate)
 
 
 def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
@@ -57,12 +67,14 @@ def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
             f"{name}: input_shape {input_shape} needs height and width divisible by {stride} "
             f"(one stride-2 layer per entry of filters={filters}); pad the images or use "
             "fewer filters")
+    sampler = PosteriorSampler()
     encoder = tf_keras.Sequential([
         layers.InputLayer(input_shape),
         *[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters],
         layers.Flatten(),
         layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim)),
-        tfpl.MultivariateNormalTriL(latent_dim, name="q_z_given_x"),
+        tfpl.MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler,
+                                    name="q_z_given_x"),
     ], name="encoder")
     decoder = tf_keras.Sequential([
         layers.InputLayer((latent_dim,)),
@@ -74,17 +86,17 @@ def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
         layers.Flatten(),
         bernoulli_head(input_shape),
     ], name="decoder")
-    return compiled_vae(encoder, decoder, latent_dim, beta, learning_rate)
+    return compiled_vae(encoder, decoder, sampler, latent_dim, beta, learning_rate)
 
 
-@register("cnn_vae")
+@register("cnn_vae", space=CNN_SPACE)
 def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
     """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
     return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, "cnn_vae")
 
 
-@register("beta_vae")
+@register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
 def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
              beta: NonNegativeFloat = 4.0):

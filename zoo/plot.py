@@ -1,0 +1,267 @@
+"""Pictures of a VAE, as PNG files (matplotlib's Agg canvas; pyplot's state is untouched).
+
+- ``samples``: decoder means p(x|z) for codes z ~ p(z) drawn with a fixed seed;
+- ``reconstructions``: images above the decoder means at their posterior means;
+- ``manifold``: decoder means over a grid of prior quantiles of two latent dimensions;
+- ``latent``: posterior means coloured by class (a PCA projection beyond 2 dimensions);
+- ``traverse``: one row per latent dimension, that dimension swept from -3 to 3 prior
+  standard deviations around an image's posterior mean;
+- ``SampleGridAnimation``: a Keras callback that renders the samples grid every epoch (same
+  codes) and writes an animated GIF at the end of training;
+- ``SampleGridSummary``: a Keras callback that logs that grid to TensorBoard every epoch.
+
+Every picture's title says what it shows: model, dataset, epoch and nats where known.
+"""
+
+import functools
+import io
+import math
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from zoo import data, runs
+from zoo.errors import ConfigError
+
+tfd = tfp.distributions
+
+
+def samples(model, path, n=64, seed=0, title="samples"):
+    """Writes an image grid of ``n`` decoder means for z ~ p(z), seeded; returns ``path``."""
+    images = _decoded(model, prior_codes(model, n, seed))
+    return _save(_grid_figure(images, _columns(n), f"{title}: decoder means, z ~ p(z)"), path)
+
+
+def reconstructions(model, images, path, n=16, title="reconstructions"):
+    """Writes ``n`` images (top row) above their reconstructions (decoder mean at the
+    posterior mean); returns ``path``."""
+    images = np.asarray(images[:n])
+    rebuilt = _decoded(model, model.encoder(images).mean())
+    return _save(_grid_figure(np.concatenate([images, rebuilt]), len(images),
+                              f"{title}: data (top), reconstruction (bottom)"), path)
+
+
+def manifold(model, path, grid=20, dims=None, title="manifold"):
+    """Writes the decoder means over a ``grid`` x ``grid`` lattice of prior quantiles
+    (5% to 95%) of latent dimensions ``dims`` (the others held at 0); returns ``path``."""
+    dims = _two_dims(model, dims, "manifold")
+    quantiles = tfd.Normal(0.0, 1.0).quantile(np.linspace(0.05, 0.95, grid)).numpy()
+    codes = np.zeros((grid, grid, model.latent_dim), np.float32)
+    codes[..., dims[0]] = quantiles[None, :]          # across: dimension dims[0]
+    codes[..., dims[1]] = quantiles[::-1, None]       # down: dimension dims[1], top = high
+    images = _decoded(model, codes.reshape(-1, model.latent_dim))
+    return _save(_grid_figure(images, grid, f"{title}: z{dims[0]} across, z{dims[1]} down, "
+                                            "prior quantiles 5%-95%"), path)
+
+
+def latent(model, images, labels, path, title="latent space", class_names=None):
+    """Writes a scatter of posterior means coloured by label; with more than 2 latent
+    dimensions, their projection on the first two principal components; returns ``path``."""
+    means = model.encoder(np.asarray(images)).mean().numpy()
+    if model.latent_dim > 2:
+        centred = means - means.mean(axis=0)
+        _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+        means = centred @ axes[:2].T
+        explained = (singular[:2] ** 2).sum() / (singular ** 2).sum()
+        axis_names = ("PC 1", "PC 2")
+        how = f"PCA of the {model.latent_dim}-d posterior means ({explained:.0%} of variance)"
+    else:
+        axis_names = ("z0", "z1")
+        how = "posterior means"
+    figure = Figure(figsize=(7, 6), dpi=100)
+    axes_ = figure.add_subplot()
+    labels = np.asarray(labels)
+    points = axes_.scatter(means[:, 0], means[:, 1], c=labels, cmap="tab10", s=4,
+                           vmin=-0.5, vmax=9.5)
+    colorbar = figure.colorbar(points, ax=axes_, ticks=range(10))
+    if class_names:
+        colorbar.ax.set_yticklabels(class_names)
+    axes_.set(xlabel=axis_names[0], ylabel=axis_names[1], title=f"{title}\n{how}")
+    return _save(figure, path)
+
+
+def traverse(model, image, path, steps=9, span=3.0, title="latent traversals"):
+    """Writes one row per latent dimension: the decoder mean as that dimension goes from
+    -span to +span around ``image``'s posterior mean; returns ``path``."""
+    centre = model.encoder(np.asarray(image)[None]).mean().numpy()[0]
+    offsets = np.linspace(-span, span, steps, dtype=np.float32)
+    codes = np.repeat(centre[None, None], model.latent_dim, 0).repeat(steps, 1)
+    for dim in range(model.latent_dim):
+        codes[dim, :, dim] = offsets
+    images = _decoded(model, codes.reshape(-1, model.latent_dim))
+    return _save(_grid_figure(images, steps, f"{title}: row i sweeps z_i from {-span:g} to "
+                                             f"{span:g}, one image's posterior mean elsewhere",
+                              row_labels=[f"z{d}" for d in range(model.latent_dim)]), path)
+
+
+KINDS = ("samples", "recon", "manifold", "latent", "traverse")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+
+
+def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=None,
+             data_dir=None):
+    """Writes the picture ``kind`` (one of KINDS) of the run in ``run_dir`` to ``out``
+    (default ``RUN_DIR/KIND.png``), using the run's test split; returns the path."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown plot '{kind}'; choose one of {', '.join(KINDS)}")
+    run_dir = pathlib.Path(run_dir)
+    run = runs.read_json(run_dir / runs.RUN_CONFIG)
+    out = pathlib.Path(out) if out else run_dir / f"{kind}.png"
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"plots are written as PNG; name the file {out.with_suffix('.png')}")
+    model = runs.load(run_dir)
+    title = _run_title(run_dir, run)
+    load = functools.partial(data.load, run["dataset"], "test", 500,
+                             binarization=run["binarization"], seed=run["seed"],
+                             manual_dir=manual_dir, data_dir=data_dir)
+    if kind == "samples":
+        return samples(model, out, seed=run["seed"], title=title)
+    if kind == "manifold":
+        return manifold(model, out, dims=dims, title=title)
+    if kind == "latent":
+        batches = load(labels=True).take(math.ceil(examples / 500))
+        images, labels = (np.concatenate(part) for part in zip(*batches))
+        names = FASHION_CLASSES if run["dataset"] == "fashion_mnist" else None
+        return latent(model, images, labels, out, title=title, class_names=names)
+    test_images = next(iter(load()))[0].numpy()
+    if kind == "recon":
+        return reconstructions(model, test_images, out, title=title)
+    return traverse(model, test_images[0], out, title=title)
+
+
+def _run_title(run_dir, run):
+    """``MODEL on DATASET, N epochs, test ELBO X nats`` from the run folder's files."""
+    title = f"{run['model']} on {run['dataset']}"
+    if (run_dir / runs.METRICS).is_file():
+        metrics = runs.read_json(run_dir / runs.METRICS)
+        title += (f", {metrics['epochs_run']} epochs, test ELBO "
+                  f"{metrics['test']['elbo_nats']:.1f} nats")
+    return title
+
+
+def prior_codes(model, n, seed):
+    """``n`` codes drawn from the model's prior with a fixed seed."""
+    return model.prior.sample(n, seed=tf.constant([seed, 0], tf.int32)).numpy()
+
+
+class SampleGridAnimation(tf_keras.callbacks.Callback):
+    """Renders the samples grid for the same codes after every epoch and writes all frames
+    as an animated GIF to ``path`` when training ends (one frame per epoch)."""
+
+    def __init__(self, path, n=64, seed=0, title="samples", frame_seconds=0.5):
+        super().__init__()
+        self.path, self.n, self.seed, self.title = pathlib.Path(path), n, seed, title
+        self.frame_seconds = frame_seconds
+        self.frames = []
+
+    def on_train_begin(self, logs=None):
+        self.codes = prior_codes(self.model, self.n, self.seed)
+        self.frames = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.frames.append(_grid_png(self.model, self.codes, self.title, epoch, logs))
+
+    def on_train_end(self, logs=None):
+        if not self.frames:
+            return
+        frames = [Image.open(io.BytesIO(png)).convert("P", palette=Image.ADAPTIVE)
+                  for png in self.frames]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with runs.atomic_path(self.path) as partial:
+            frames[0].save(partial, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=int(self.frame_seconds * 1000), loop=0)
+
+
+class SampleGridSummary(tf_keras.callbacks.Callback):
+    """Logs the samples grid for the same codes to TensorBoard after every epoch (tag
+    ``samples``), beside the loss, reconstruction and KL that ``TensorBoard`` logs."""
+
+    def __init__(self, log_dir, n=64, seed=0, title="samples"):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(pathlib.Path(log_dir) / "samples"))
+        self.n, self.seed, self.title = n, seed, title
+
+    def on_train_begin(self, logs=None):
+        self.codes = prior_codes(self.model, self.n, self.seed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        png = _grid_png(self.model, self.codes, self.title, epoch, logs)
+        with self.writer.as_default():
+            tf.summary.image("samples", tf.image.decode_png(png)[None], step=epoch)
+        self.writer.flush()
+
+
+def _grid_png(model, codes, title, epoch, logs):
+    logs = logs or {}
+    nats = ""
+    if "val_reconstruction" in logs:
+        nats = f", validation -ELBO {logs['val_reconstruction'] + logs['val_kl']:.1f} nats"
+    figure = _grid_figure(_decoded(model, codes), _columns(len(codes)),
+                          f"{title}: epoch {epoch + 1}{nats}")
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
+def _decoded(model, codes):
+    """Decoder means (pixel probabilities) for ``codes``, as images (n, h, w, channels)."""
+    return model.decoder(tf.convert_to_tensor(codes, tf.float32)).mean().numpy()
+
+
+def _two_dims(model, dims, kind):
+    if dims is None:
+        if model.latent_dim != 2:
+            raise ConfigError(f"the {kind} plot needs two latent dimensions and this model has "
+                              f"{model.latent_dim}; choose two with --dims I,J (Python: "
+                              "dims=(i, j)), the others held at 0")
+        return 0, 1
+    dims = tuple(dims)
+    if len(dims) != 2 or len(set(dims)) != 2 or not all(
+            isinstance(d, int) and 0 <= d < model.latent_dim for d in dims):
+        raise ConfigError(f"dims must be two different latent dimensions in 0..."
+                          f"{model.latent_dim - 1}, got {dims}")
+    return dims
+
+
+def _columns(n):
+    return math.ceil(math.sqrt(n))
+
+
+def _grid_figure(images, columns, title, row_labels=None):
+    """A figure of ``images`` (n, h, w, c) tiled ``columns`` wide, with a title."""
+    n, height, width, channels = images.shape
+    rows = math.ceil(n / columns)
+    tiled = np.full((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), 0.5)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        tiled[1 + row * (height + 1):(row + 1) * (height + 1),
+              1 + column * (width + 1):(column + 1) * (width + 1)] = image
+    size = 0.45
+    figure = Figure(figsize=(max(4.0, columns * size + 1), rows * size + 1), dpi=100)
+    axes = figure.add_axes((0.08 if row_labels else 0.02, 0.02, 0.9, 0.85))
+    axes.imshow(tiled.squeeze(-1) if channels == 1 else tiled, cmap="gray_r", vmin=0, vmax=1)
+    axes.set_xticks([])
+    if row_labels:
+        axes.set_yticks([(height + 1) * (i + 0.5) for i in range(rows)], labels=row_labels,
+                        fontsize=7)
+    else:
+        axes.set_yticks([])
+    figure.suptitle(title, fontsize=9, wrap=True)
+    return figure
+
+
+def _save(figure, path):
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"plots are written as PNG; name the file {path.with_suffix('.png')}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with runs.atomic_path(path) as partial:
+        FigureCanvasAgg(figure).print_png(str(partial))
+    return path

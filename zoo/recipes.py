@@ -1,0 +1,131 @@
+"""Recipes: the declarative TOML files behind benchmark rows (``recipes/*.toml``).
+
+A recipe holds the fields of ``zoo.RunConfig`` at its top level, the builder's overrides in
+an ``[overrides]`` table, and optionally the published number it is compared with::
+
+    model = "mlp_vae"
+    dataset = "binarized_mnist"
+    epochs = 300
+    learning_rate_schedule = "cosine"
+    log_likelihood_samples = 5000
+
+    [overrides]
+    latent_dim = 32
+    hidden_units = [512, 256]
+
+    [reference]
+    log_likelihood_nats = -88.71
+    source = "Burda et al. 2016 (IWAE), Appendix D, VAE k=1"
+
+``load`` checks every key and type against RunConfig and the builder, naming the file, the
+key and what is accepted.
+"""
+
+import dataclasses
+import pathlib
+import typing
+
+from zoo.errors import ConfigError, ZooError
+from zoo.train import RunConfig
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
+_TYPES = {str: "a string", int: "an int", dict: "a table"}
+REFERENCE_KEYS = {"log_likelihood_nats": (float, "a number of nats"),
+                  "elbo_nats": (float, "a number of nats"),
+                  "source": (str, "a string naming the paper table or repository")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A named RunConfig and the published reference it is compared with."""
+
+    name: str
+    config: RunConfig
+    reference: dict
+
+    def as_toml_dict(self):
+        return {**dataclasses.asdict(self.config), "reference": self.reference}
+
+
+def load(path):
+    """Reads and checks the recipe at ``path``; its name is the file's stem."""
+    path = pathlib.Path(path)
+    try:
+        content = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no recipe file {path}; the recipes are in recipes/*.toml") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return from_dict(path.stem, content, where=str(path))
+
+
+def from_dict(name, content, where="recipe"):
+    """A checked Recipe from a mapping (what a TOML file holds)."""
+    content = dict(content)
+    reference = _checked_reference(content.pop("reference", {}), where)
+    unknown = sorted(set(content) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}'; a recipe accepts "
+                          f"{', '.join(_FIELDS)} and a [reference] table")
+    if "model" not in content:
+        raise ConfigError(f"{where}: missing key 'model' (a registered model name, e.g. "
+                          "\"mlp_vae\")")
+    for key, value in content.items():
+        kind = _kind(_FIELDS[key].type)
+        if value is None or not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; "
+                              f"{key} accepts {_TYPES[kind]}")
+    try:
+        config = RunConfig(**content).resolved()
+    except ZooError as error:
+        raise type(error)(f"{where}: {error}") from None
+    return Recipe(name, config, reference)
+
+
+def write(recipe, path):
+    """Writes ``recipe`` as a TOML file that ``load`` reads back to the same recipe."""
+    from zoo.runs import atomic_path
+
+    fields = recipe.as_toml_dict()
+    lines = [f"{key} = {_toml(value)}" for key, value in fields.items()
+             if not isinstance(value, dict) and value is not None]
+    for table in ("overrides", "reference"):
+        if fields[table]:
+            lines += ["", f"[{table}]"]
+            lines += [f"{key} = {_toml(value)}" for key, value in fields[table].items()]
+    with atomic_path(path) as partial:
+        partial.write_text("\n".join(lines) + "\n")
+
+
+def _checked_reference(reference, where):
+    if not isinstance(reference, dict):
+        raise ConfigError(f"{where}: reference must be a table ([reference])")
+    for key, value in reference.items():
+        if key not in REFERENCE_KEYS:
+            raise ConfigError(f"{where}: unknown key 'reference.{key}'; [reference] accepts "
+                              f"{', '.join(REFERENCE_KEYS)}")
+        kind, accepts = REFERENCE_KEYS[key]
+        if not isinstance(value, (kind, int) if kind is float else kind) or isinstance(
+                value, bool):
+            raise ConfigError(f"{where}: reference.{key} = {value!r} has the wrong type; "
+                              f"it accepts {accepts}")
+    return reference
+
+
+def _kind(annotation):
+    """str, int or dict: the Python type a RunConfig field's annotation asks for."""
+    return next(t for t in (str, int, dict) if t is annotation or t in typing.get_args(
+        annotation))
+
+
+def _toml(value):
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
