@@ -1,0 +1,47 @@
+"""Run by test_distribute.py in a fresh process: one CPU split into 2 logical devices, then
+every builder trained a few steps on one device and under MirroredStrategy on both, from
+the same initial weights and data. Prints one JSON line of differences."""
+
+import json
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import tf_keras  # noqa: E402  (after the device split, which must come first)
+
+import zoo  # noqa: E402
+
+
+def trained(name, strategy, images, initial_weights):
+    with strategy.scope():
+        model = zoo.get(name, latent_dim=4)
+        model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
+    model.set_weights(initial_weights)
+    model.sampler.seed = 7
+    batches = tf.data.Dataset.from_tensor_slices((images, images)).batch(64)
+    model.fit(batches, epochs=1, verbose=0)
+    terms = model.evaluate(batches, return_dict=True, verbose=0)
+    return model.get_weights(), terms
+
+
+def main():
+    images = next(iter(zoo.data.load("binarized_mnist", "train", 256, shuffle=False)))[0]
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    single = tf.distribute.OneDeviceStrategy("/cpu:0")
+    report = {"replicas": mirrored.num_replicas_in_sync}
+    for name in ("mlp_vae", "cnn_vae", "beta_vae"):
+        tf_keras.utils.set_random_seed(0)
+        initial = zoo.get(name, latent_dim=4).get_weights()
+        (w1, terms1), (w2, terms2) = (trained(name, s, images, initial)
+                                      for s in (single, mirrored))
+        report[name] = {
+            "weights_max_abs_diff": max(float(abs(a - b).max()) for a, b in zip(w1, w2)),
+            "weights_moved": max(float(abs(a - b).max()) for a, b in zip(w1, initial)),
+            "single": terms1, "mirrored": terms2}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Recipes (validated TOML) and the benchmark runner that turns one into a result file."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import zoo
+from zoo import bench, recipes
+from zoo.errors import ConfigError, OverrideError
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = """
+model = "mlp_vae"
+epochs = 1
+batch_size = 500
+eval_samples = 2
+log_likelihood_samples = 5
+learning_rate_schedule = "cosine"
+kl_warmup_epochs = 1
+
+[overrides]
+latent_dim = 2
+hidden_units = [32]
+
+[reference]
+log_likelihood_nats = -100
+source = "a test"
+"""
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.toml")),
+                         ids=lambda path: path.stem)
+def test_every_committed_recipe_loads(path):
+    recipe = recipes.load(path)
+    assert recipe.name == path.stem and recipe.config.binarization == "static"
+
+
+@pytest.mark.parametrize("text, error, message", [
+    ('model = "mlp_vae"\nepoch = 3\n', ConfigError,
+     r"bad.toml: unknown key 'epoch'; a recipe accepts model, overrides, .*epochs"),
+    ('model = "mlp_vae"\nepochs = "3"\n', ConfigError,
+     r"bad.toml: epochs = '3' has the wrong type; epochs accepts an int"),
+    ('model = "mlp_vae"\nepochs = true\n', ConfigError, "epochs = True has the wrong type"),
+    ('epochs = 3\n', ConfigError, r"bad.toml: missing key 'model'"),
+    ('model = "mlp_vae"\nepochs = 0\n', ConfigError, r"bad.toml: epochs must be an int >= 1"),
+    ('model = "mlp_vae"\nlearning_rate_schedule = "step"\n', ConfigError,
+     "learning_rate_schedule must be one of constant, cosine, plateau, got 'step'"),
+    ('model = "mlp_vae"\n[overrides]\nlatent = 2\n', OverrideError,
+     r"bad.toml: mlp_vae has no override 'latent'; did you mean 'latent_dim'"),
+    ('model = "mlp_vae"\n[reference]\nnats = 1\n', ConfigError,
+     r"unknown key 'reference.nats'; \[reference\] accepts log_likelihood_nats"),
+    ('model = "mlp_vae"\nepochs = [\n', ConfigError, "bad.toml is not valid TOML"),
+])
+def test_a_bad_recipe_names_the_file_the_key_and_what_is_accepted(tmp_path, text, error,
+                                                                  message):
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(error, match=message):
+        recipes.load(tmp_path / "bad.toml")
+
+
+def test_a_missing_recipe_file_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="no recipe file .*nothere.toml"):
+        recipes.load(tmp_path / "nothere.toml")
+
+
+def test_a_written_recipe_reads_back_the_same(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    recipe = recipes.load(tmp_path / "tiny.toml")
+    recipes.write(recipe, tmp_path / "copy.toml")
+    again = recipes.load(tmp_path / "copy.toml")
+    assert again.config == recipe.config and again.reference == recipe.reference
+
+
+def zoo_bench(recipe, benchmarks, manual_dir):
+    """``zoo bench`` in a new process, as a user runs it; returns the result file's dict."""
+    done = subprocess.run([sys.executable, "-m", "zoo.cli", "bench", str(recipe),
+                           "--benchmarks", str(benchmarks), "--manual-dir", str(manual_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "test log p(x) on binarized_mnist" in done.stdout
+    return json.loads((benchmarks / "results" / f"{recipe.stem}.json").read_text())
+
+
+def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_path, manual_dir):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    first = zoo_bench(tmp_path / "tiny.toml", tmp_path / "first", manual_dir)
+    second = zoo_bench(tmp_path / "tiny.toml", tmp_path / "second", manual_dir)
+    assert first["test"] == second["test"]  # same seed, CPU: bit for bit
+    assert first["test"]["log_likelihood_samples"] == 5
+    assert first["test"]["log_likelihood_nats"] > first["test"]["elbo_nats"] - 1
+
+    result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
+    assert result["recipe_contents"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
+    assert result["environment"]["git_commit"] and result["environment"]["cpu_count"]
+    assert result["weights"] == str(tmp_path / "first" / "weights" / "tiny")
+    reloaded = zoo.load(result["weights"])
+    assert reloaded.zoo_config["overrides"]["hidden_units"] == (32,)
+
+    board = (tmp_path / "first" / "LEADERBOARD.md").read_text()
+    row = next(line for line in board.splitlines() if line.startswith("| tiny |"))
+    assert f"{first['test']['elbo_nats']:.2f}" in row and "-100.00 (a test)" in row
+    assert "1/1 epochs: 0 min training" in row
+    (tmp_path / "first" / "LEADERBOARD.md").unlink()
+    assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
+
+
+def test_the_leaderboard_needs_result_files(tmp_path):
+    with pytest.raises(ConfigError, match="no result files in .*; run `zoo bench"):
+        bench.leaderboard(tmp_path)
+
+
+def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
+    board = REPO / "benchmarks" / "LEADERBOARD.md"
+    if not board.exists():
+        pytest.skip("no leaderboard committed yet")
+    (tmp_path / "results").mkdir()
+    for result in (REPO / "benchmarks" / "results").glob("*.json"):
+        (tmp_path / "results" / result.name).write_text(result.read_text())
+    assert bench.leaderboard(tmp_path) == board.read_text()

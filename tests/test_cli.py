@@ -1,0 +1,78 @@
+"""The ``zoo`` command: a real train and eval, and one line for every mistake."""
+
+import subprocess
+import sys
+
+import pytest
+
+from zoo import cli
+
+
+def zoo_command(*args):
+    """Runs ``zoo ARGS`` in a new process, as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "zoo.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_train_prints_the_test_elbo_and_eval_reproduces_it(manual_dir, tmp_path):
+    out = tmp_path / "run"
+    trained = zoo_command("train", "mlp_vae", "--epochs", 1, "--latent-dim", 2,
+                          "--set", "hidden_units=64", "--eval-samples", 2,
+                          "--manual-dir", manual_dir / "binarized_mnist", "--out", out)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    elbo_line = next(line for line in trained.stdout.splitlines() if "test ELBO" in line)
+    assert elbo_line.startswith("test ELBO on binarized_mnist: -")
+    assert "nats per example" in elbo_line and "10000 examples, 2 posterior samples" in elbo_line
+    assert "391/391" in trained.stdout  # the Keras progress bar, one epoch of 50,000 / 128
+
+    evaluated = zoo_command("eval", out, "--manual-dir", manual_dir)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert elbo_line in evaluated.stdout.splitlines()
+
+    refused = zoo_command("train", "mlp_vae", "--epochs", 2, "--out", out)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"zoo: error: {out} holds a different run (its epochs, eval_samples, overrides "
+        "differ); pick another --out or pass --overwrite"]
+
+
+def test_a_typo_in_the_model_name_is_one_line_from_a_real_process():
+    result = zoo_command("train", "cnn_vea")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "zoo: error: unknown model 'cnn_vea'; did you mean 'cnn_vae'? registered models: "
+        "beta_vae, cnn_vae, mlp_vae"]
+
+
+def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
+    cli.main(["list", "-v"])
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ("mlp_vae", "cnn_vae", "beta_vae"))
+    assert "beta (a float >= 0, default 4.0)" in printed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "mlp_vae", "--set", "latnt_dim=2"], "no override 'latnt_dim'; did you mean"),
+    (["train", "mlp_vae", "--set", "hidden_units"], "--set takes KEY=VALUE, got 'hidden_units'"),
+    (["train", "mlp_vae", "--set", "hidden_units=a,b"], "cannot read hidden_units='a,b'"),
+    (["train", "beta_vae", "--set", "beta=-1"], "override beta=-1.0 is invalid"),
+    (["train", "mlp_vae", "--dataset", "mnits"], "unknown dataset 'mnits'"),
+    (["train", "mlp_vae", "--binarization", "dynamic"],
+     "binarized_mnist accepts binarization static, not 'dynamic'"),
+    (["train", "mlp_vae", "--epochs", "0"], "argument --epochs: expected an int >= 1, got '0'"),
+    (["train", "mlp_vae", "--manual-dir", "/nonexistent", "--data-dir", "{tmp}/tfds",
+      "--out", "{tmp}/run"],
+     "the manual folder /nonexistent lacks binarized_mnist_test.amat"),
+    (["eval", "{tmp}"], "run.json is missing; is"),
+    (["train", "mlp_vae", "--out", "{tmp}/file.txt"], "is a file; pass --out a folder"),
+])
+def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("not a run")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2
+    assert error[-1].startswith("zoo") and message in error[-1], error
+    assert "Traceback" not in "\n".join(error)
+    assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start

@@ -1,0 +1,98 @@
+"""Strategies proven equal to one device, and training that survives SIGKILL."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+SMALL_RUN = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "256",
+             "--eval-samples", "2"]
+
+
+def zoo_train(*args, env=None, **popen):
+    """``zoo train ARGS`` in a new process, as a user runs it."""
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", "train", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, **popen)
+
+
+def finished(process):
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+def elbo_line(out):
+    return next(line for line in out.splitlines() if line.startswith("test ELBO"))
+
+
+@pytest.fixture(scope="module")
+def mirrored_report(manual_dir):
+    """strategy_check.py's report: every builder on 1 device and on 2 mirrored replicas."""
+    done = subprocess.run([sys.executable, str(HERE / "strategy_check.py")],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ZOO_MANUAL_DIR": str(manual_dir)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae", "beta_vae"])
+def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
+    report = mirrored_report[name]
+    assert mirrored_report["replicas"] == 2
+    assert report["weights_moved"] > 0.01  # four real SGD steps
+    assert report["weights_max_abs_diff"] < 1e-4 * report["weights_moved"]
+    for term in ("loss", "reconstruction", "kl"):  # the KL is scaled alike under replicas
+        assert report["mirrored"][term] == pytest.approx(report["single"][term], rel=1e-5)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for probe in sockets:
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+def test_two_workers_give_the_numbers_of_one_process(manual_dir, tmp_path):
+    common = [*SMALL_RUN, "--epochs", "1", "--manual-dir", manual_dir]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = [zoo_train(*common, "--out", tmp_path / "cluster",
+                         env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                             "type": "worker", "index": index}})}) for index in range(2)]
+    alone = finished(zoo_train(*common, "--out", tmp_path / "alone"))
+    outputs = [finished(worker) for worker in workers]
+    assert elbo_line(outputs[0]) == elbo_line(outputs[1]) == elbo_line(alone)
+    written = json.loads((tmp_path / "cluster" / "metrics.json").read_text())
+    assert f"{written['test']['elbo_nats']:.2f}" in elbo_line(alone)
+    assert sorted(p.name for p in (tmp_path / "cluster").iterdir()) == [
+        "best.h5", "metrics.json", "model.h5", "model.json", "run.json"]
+
+
+def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(manual_dir,
+                                                                                tmp_path):
+    common = [*SMALL_RUN, "--epochs", "3", "--manual-dir", manual_dir]
+    interrupted = zoo_train(*common, "--out", tmp_path / "killed")
+    for line in interrupted.stdout:  # Keras prints "Epoch 3/3" once epoch 2 is backed up
+        if line.startswith("Epoch 3/3"):
+            interrupted.send_signal(signal.SIGKILL)
+            break
+    interrupted.wait()
+    assert interrupted.returncode == -signal.SIGKILL
+    assert (tmp_path / "killed" / "backup").is_dir()
+    assert not (tmp_path / "killed" / "model.h5").exists()
+
+    resumed = finished(zoo_train(*common, "--out", tmp_path / "killed"))
+    epochs = [line.split()[1] for line in resumed.splitlines() if line.startswith("Epoch ")]
+    assert epochs == ["3/3"]  # no finished epoch redone
+    uninterrupted = finished(zoo_train(*common, "--out", tmp_path / "whole"))
+    assert elbo_line(resumed) == elbo_line(uninterrupted)
+    assert not (tmp_path / "killed" / "backup").exists()

@@ -1,0 +1,84 @@
+"""The importance-sampled log-likelihood: unbiased at K=1, rising with K, exact in the limit."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import zoo
+from zoo.errors import ConfigError
+from zoo.evaluate import log_likelihood
+
+
+@pytest.fixture(scope="module")
+def trained(load):
+    """An mlp_vae with a 1-d latent, trained on real data until q(z|x) is a fair proposal
+    (after a few hundred steps, q misses modes of p(z|x) and K=5000 falls nats short)."""
+    tf_keras.utils.set_random_seed(2)
+    model = zoo.get("mlp_vae", latent_dim=1, hidden_units=(16,))  # a smooth decoder
+    model.fit(load("binarized_mnist", "train", 64).take(1500), verbose=0)
+    return model
+
+
+def exact_log_likelihood(model, x, grid_size=20001, bound=8.0):
+    """log p(x) = log integral p(x|z) p(z) dz over a 1-d latent, by the trapezoid rule."""
+    z = np.linspace(-bound, bound, grid_size, dtype=np.float32)[:, None]
+    log_prior = model.prior.log_prob(z).numpy()                              # (grid,)
+    log_px_given_z = np.stack([model.decoder(z).log_prob(image[None]).numpy()
+                               for image in x], axis=1)                       # (grid, batch)
+    weights = np.full(grid_size, bound * 2 / (grid_size - 1))
+    weights[[0, -1]] /= 2
+    return tf.reduce_logsumexp(log_px_given_z + (log_prior + np.log(weights))[:, None],
+                               axis=0).numpy()
+
+
+def test_k_5000_matches_the_exact_log_likelihood_by_quadrature(trained, test_images):
+    x = test_images[:32]
+    exact = exact_log_likelihood(trained, x)
+    estimate = log_likelihood(trained, tf.constant(x), 5000, tf.constant([0, 0]),
+                              chunk=512).numpy()
+    assert -300 < exact.mean() < -100
+    # An importance-sampling estimate: most examples within hundredths of a nat, a few
+    # short where q(z|x) misses a mode of p(z|x), none far above (it is a lower bound in
+    # expectation). A slip moves every example: log K by 8.5 nats, a chunk twice by 0.7.
+    error = estimate - exact
+    assert np.median(np.abs(error)) < 0.03
+    assert error.max() < 0.2
+
+
+def test_the_estimate_rises_with_k_and_k_1_is_the_elbo_in_expectation(trained, test_images):
+    x = test_images[:256]
+    metrics = {k: zoo.evaluate(trained, x, samples=100, log_likelihood_samples=k, chunk=50,
+                               verbose=0) for k in (1, 10, 100)}
+    elbo = metrics[1]["elbo_nats"]
+    k1, k10, k100 = (metrics[k]["log_likelihood_nats"] for k in (1, 10, 100))
+    # One draw per image, 256 images: the standard error of the mean is below 1 nat.
+    assert k1 == pytest.approx(elbo, abs=1.5)
+    assert k1 < k10 < k100
+    assert k100 - elbo > 0.2  # a real gap: the ELBO is a strict bound
+    exact = exact_log_likelihood(trained, x[:32]).mean()
+    estimate_32 = zoo.evaluate(trained, x[:32], log_likelihood_samples=100, verbose=0)
+    assert estimate_32["log_likelihood_nats"] <= exact + 0.05
+
+
+def test_chunking_does_not_change_the_estimate_beyond_sampling_noise(trained, test_images):
+    x = tf.constant(test_images[:64])
+    estimates = [log_likelihood(trained, x, 1000, tf.constant([1, 1]), chunk=chunk).numpy()
+                 for chunk in (1000, 300, 7)]
+    for odd_chunks in estimates[1:]:
+        assert np.median(np.abs(odd_chunks - estimates[0])) < 0.06  # a lost chunk: > 0.1
+
+
+def test_evaluation_is_seeded(trained, test_images):
+    first, again = (zoo.evaluate(trained, test_images[:64], samples=3, seed=5,
+                                 log_likelihood_samples=20, verbose=0) for _ in range(2))
+    assert first == again
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"log_likelihood_samples": 0}, "log_likelihood_samples must be an int >= 1, got 0"),
+    ({"chunk": 2.5}, "chunk must be an int >= 1, got 2.5"),
+])
+def test_bad_evaluation_settings_are_refused(trained, test_images, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        zoo.evaluate(trained, test_images, **kwargs)

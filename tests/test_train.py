@@ -1,0 +1,141 @@
+"""Training with model.fit on real binarized_mnist, the strategy, and the whole train job."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import zoo
+from zoo import runs
+from zoo.errors import ConfigError, NonFiniteLossError, RunDirError
+from zoo.train import StopOnNonFiniteLoss
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae", "beta_vae"])
+def test_a_few_hundred_steps_improve_the_validation_elbo(name, load):
+    tf_keras.utils.set_random_seed(0)
+    model = zoo.get(name, latent_dim=8)
+    validation = load("binarized_mnist", "validation", 250).take(4)  # 1,000 images
+    before = zoo.evaluate(model, validation, verbose=0)["elbo_nats"]
+    history = model.fit(load("binarized_mnist", "train", 64).take(300),
+                        validation_data=validation, verbose=0)
+    after = zoo.evaluate(model, validation, verbose=0)["elbo_nats"]
+
+    assert before < -400  # an untrained Bernoulli decoder: about 784 * log 2 = 543 nats
+    assert after > -200 and after > before + 250
+    logged = {"loss", "reconstruction", "kl", "val_loss", "val_reconstruction", "val_kl"}
+    assert logged <= set(history.history)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(load):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    model.kl_weight.assign(float("nan"))
+    callback = StopOnNonFiniteLoss()
+    with pytest.raises(NonFiniteLossError,
+                       match=r"^training stopped at epoch 1, batch 1: the loss term is nan .*"
+                             r"lower the learning rate"):
+        model.fit(load("binarized_mnist", "train", 32).take(5), callbacks=[callback],
+                  verbose=0)
+
+
+def test_the_strategy_is_created_once_per_process():
+    assert zoo.strategy() is zoo.strategy()
+    assert zoo.strategy().num_replicas_in_sync == 1  # this CPU machine, no TF_CONFIG
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, manual_dir):
+    """One short real run through zoo.train, with its run folder."""
+    folder = tmp_path_factory.mktemp("run")
+    config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [32]},
+                           epochs=2, batch_size=256, eval_samples=2)
+    model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
+    return folder, config, model, metrics
+
+
+def test_train_writes_a_complete_run_folder(finished_run):
+    folder, _, _, metrics = finished_run
+    assert sorted(p.name for p in folder.iterdir()) == sorted(  # backup/ gone once done
+        [runs.MODEL_CONFIG, runs.WEIGHTS, runs.BEST_WEIGHTS, runs.RUN_CONFIG, runs.METRICS])
+    recorded = json.loads((folder / runs.METRICS).read_text())
+    assert recorded["test"]["examples"] == 10_000 and recorded["epochs_run"] == 2
+    assert recorded["run"]["binarization"] == "static"
+    assert recorded["run"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
+    assert len(recorded["history"]["val_kl"]) == 2
+    assert recorded["environment"]["packages"]["tf-keras"].startswith("2.21")
+    assert -300 < recorded["test"]["elbo_nats"] == pytest.approx(
+        -(recorded["test"]["reconstruction_nats"] + recorded["test"]["kl_nats"]))
+
+
+def test_a_saved_run_reloads_to_the_identical_test_elbo(finished_run, load):
+    folder, config, model, metrics = finished_run
+    reloaded = zoo.load(folder)
+    assert reloaded.zoo_config == model.zoo_config
+    for original, restored in zip(model.get_weights(), reloaded.get_weights()):
+        np.testing.assert_array_equal(original, restored)
+    test = load("binarized_mnist", "test", config.batch_size)
+    again = zoo.evaluate(reloaded, test, samples=config.eval_samples, seed=config.seed,
+                         verbose=0)
+    assert again == metrics["test"]
+
+
+def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run, tmp_path):
+    folder, config, _, _ = finished_run
+    record = json.loads((folder / runs.RUN_CONFIG).read_text())
+    assert runs.claim(folder, record) == folder
+    with pytest.raises(RunDirError, match=r"holds a different run \(its epochs differ\); "
+                                          "pick another --out or pass --overwrite"):
+        runs.claim(folder, {**record, "epochs": 3})
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not empty and holds no zoo run"):
+        runs.claim(tmp_path, record)
+    with pytest.raises(RunDirError, match="is a file; pass --out a folder"):
+        runs.claim(tmp_path / "notes.txt", record)
+
+
+def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
+    with pytest.raises(RunDirError, match="model.json is missing; is .* a zoo run folder"):
+        zoo.load(tmp_path)
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,))
+    zoo.save(model, tmp_path)
+    (tmp_path / runs.WEIGHTS).unlink()
+    with pytest.raises(RunDirError, match="model.h5 is missing; .* train it again"):
+        zoo.load(tmp_path)
+
+
+@pytest.mark.parametrize("config, message", [
+    (zoo.RunConfig(model="mlp_vae", epochs=0), "epochs must be an int >= 1, got 0"),
+    (zoo.RunConfig(model="mlp_vea"), "did you mean 'mlp_vae'"),
+    (zoo.RunConfig(model="mlp_vae", overrides={"latent": 2}), "no override 'latent'"),
+    (zoo.RunConfig(model="mlp_vae", dataset="mnist", binarization="threshold"),
+     "mnist accepts binarization dynamic or static, not 'threshold'"),
+    (zoo.RunConfig(model="mlp_vae", eval_samples=0), "eval_samples must be an int >= 1"),
+    (zoo.RunConfig(model="mlp_vae", batch_size=-1), "batch_size must be an int >= 1"),
+])
+def test_a_bad_run_config_fails_before_anything_is_written(config, message, tmp_path):
+    with pytest.raises(zoo.ZooError, match=message):
+        zoo.train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_takes_arrays_as_well_as_datasets(test_images):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    from_array = zoo.evaluate(model, test_images, samples=3, verbose=0, batch_size=128)
+    batches = tf.data.Dataset.from_tensor_slices(test_images).batch(128)
+    from_dataset = zoo.evaluate(model, batches, samples=3, verbose=0)
+    assert from_array == from_dataset and from_array["examples"] == len(test_images)
+    with pytest.raises(ConfigError, match="samples must be an int >= 1, got 0"):
+        zoo.evaluate(model, test_images, samples=0)
+
+
+
+def test_a_strategy_the_caller_entered_is_the_one_train_uses(manual_dir):
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [8]},
+                           epochs=1, batch_size=500, eval_samples=1)
+    with one_device.scope():
+        model, _ = zoo.train(config, manual_dir=manual_dir, verbose=0)
+    assert model.distribute_strategy is one_device

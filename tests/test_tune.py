@@ -1,0 +1,168 @@
+"""Hyperparameter search with keras-tuner: spaces, real searches, resume, failures, workers."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import tf_keras
+
+import zoo
+from zoo import bench, recipes
+from zoo.errors import ConfigError
+from zoo.models.registry import Choice, IntRange, PositiveInt, builder, register
+from zoo.tune import ZooTuner, TuneError, hyperparameters, search_space, tune
+
+SMALL = ["hidden_units=32|64", "latent_dim=2:8", "batch_size=256"]
+
+
+@pytest.mark.parametrize("model", ["mlp_vae", "cnn_vae", "beta_vae"])
+def test_every_builder_declares_a_space_whose_values_build_models(model):
+    space = search_space(model)
+    assert {"latent_dim", "learning_rate", "batch_size"} <= set(space)
+    assert ("beta" in space) == (model == "beta_vae")
+    tuner = ZooTuner.__new__(ZooTuner)  # only trial_config is used: no oracle needed
+    tuner.config, tuner.space = zoo.RunConfig(model=model).resolved(), space
+    for name, spec in space.items():  # each range's ends, one at a time, build a model
+        ends = (spec.values[0], spec.values[-1]) if isinstance(spec, Choice) else (
+            spec.low, spec.high)
+        for value in ends:
+            hp = hyperparameters(space)
+            hp.values[name] = value
+            trial = tuner.trial_config(hp)
+            built = zoo.get(model, **trial.overrides)
+            assert built.latent_dim == trial.overrides["latent_dim"]
+            if name == "batch_size":
+                assert trial.batch_size == int(value)
+            else:
+                assert trial.overrides[name] == builder(model).field(name).parse(str(value))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tuner": "randm"}, "unknown tuner 'randm'; did you mean 'random'\\? choose one of"),
+    ({"max_trials": 0}, "max_trials must be an int >= 1, got 0"),
+    ({"epochs": -1}, "epochs must be an int >= 1, got -1"),
+    ({"ranges": ["latent_dim=32:8"]}, "latent_dim=32:8 is inverted; give LOW < HIGH"),
+    ({"ranges": ["learning_rate=1e-3:1e-3"]}, "learning_rate=1e-3:1e-3 is empty"),
+    ({"ranges": ["hidden_units=|"]}, "hidden_units= lists no values"),
+    ({"ranges": ["hidden_units=64|x"]}, "cannot read hidden_units='x'"),
+    ({"ranges": ["latent_dim=0:8"]}, "override latent_dim=0 is invalid"),
+    ({"ranges": ["latnt_dim=2:8"]}, "did you mean 'latent_dim'"),
+    ({"ranges": ["latent_dim"]}, "--range takes NAME=LOW:HIGH or NAME=A|B"),
+    ({"dataset": "mnits"}, "unknown dataset 'mnits'"),
+])
+def test_bad_search_settings_fail_before_any_training(tmp_path, kwargs, message):
+    with pytest.raises(zoo.ZooError, match=message):
+        tune("mlp_vae", directory=tmp_path, **kwargs)
+    assert not list(tmp_path.rglob("trial.json"))
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory, manual_dir):
+    """A finished 2-trial random search of mlp_vae, 1 epoch per trial."""
+    folder = tmp_path_factory.mktemp("tuning")
+    result = tune("mlp_vae", max_trials=2, epochs=1, directory=folder, ranges=SMALL,
+                  manual_dir=manual_dir, verbose=0)
+    return folder, result
+
+
+def test_a_search_reports_every_trial_and_writes_a_runnable_recipe(search, manual_dir,
+                                                                    tmp_path):
+    folder, result = search
+    assert [row["status"] for row in result.trials] == ["COMPLETED", "COMPLETED"]
+    assert all(100 < row["objective"] < 400 for row in result.trials)
+    summary = result.summary().splitlines()
+    assert summary[0].startswith("trial | status | val -ELBO (nats) | latent_dim")
+    assert len(summary) == 3 and all("COMPLETED" in line for line in summary[1:])
+
+    recipe = recipes.load(result.recipe_path)
+    best = min(result.trials, key=lambda row: row["objective"])
+    assert recipe.config.overrides["latent_dim"] == best["values"]["latent_dim"]
+    assert recipe.config.batch_size == 256 and recipe.config.epochs == 1
+    ran = bench.run(result.recipe_path, tmp_path, manual_dir=manual_dir, verbose=0)
+    assert ran["epochs_run"] == 1 and -400 < ran["test"]["elbo_nats"] < -100
+
+
+def test_the_best_model_comes_back_with_its_trained_weights(search, load):
+    _, result = search
+    (model,) = result.tuner.get_best_models(1)
+    assert isinstance(model, tf_keras.Model) and model.zoo_config["name"] == "mlp_vae"
+    validation = load("binarized_mnist", "validation", 256)
+    elbo = zoo.evaluate(model, validation, verbose=0)["elbo_nats"]
+    best = min(row["objective"] for row in result.trials)
+    assert -elbo == pytest.approx(best, abs=1.5)  # one-sample Monte Carlo both ways
+
+
+def test_another_search_in_the_same_folder_is_refused(search, manual_dir):
+    folder, _ = search
+    with pytest.raises(ConfigError, match="holds another search \\(its epochs differ\\); "
+                                          "pick another --dir"):
+        tune("mlp_vae", max_trials=2, epochs=2, directory=folder, ranges=SMALL,
+             manual_dir=manual_dir)
+
+
+def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_dir):
+    @register("test_fragile_vae", space={"latent_dim": IntRange(1, 2)})
+    def fragile(latent_dim: PositiveInt = 2):
+        """Fails for every trial."""
+        raise ValueError(f"cannot build latent_dim={latent_dim}")
+
+    with pytest.raises(TuneError, match=r"no trial completed; 2 trial\(s\) failed, e\.g\. "
+                                        r"trial 0: ValueError: cannot build latent_dim="):
+        tune("test_fragile_vae", max_trials=2, epochs=1, directory=tmp_path,
+             ranges=["batch_size=256"], manual_dir=manual_dir, verbose=0)
+
+
+def zoo_tune(directory, manual_dir, *extra, env=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli", "tune", "mlp_vae", "--epochs", "1", "--dir",
+         str(directory), "--manual-dir", str(manual_dir), *sum((["--range", r] for r in SMALL),
+                                                                []), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **(env or {})})
+
+
+def test_an_interrupted_search_resumes_and_keeps_finished_trials(tmp_path, manual_dir):
+    first = zoo_tune(tmp_path, manual_dir, "--max-trials", "3")
+    trial_0 = tmp_path / "mlp_vae-binarized_mnist" / "trial_0" / "trial.json"
+    deadline = time.monotonic() + 300
+    while not (trial_0.is_file() and json.loads(trial_0.read_text())["status"] == "COMPLETED"):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.5)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished = json.loads(trial_0.read_text())
+
+    second = zoo_tune(tmp_path, manual_dir, "--max-trials", "3")
+    out, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err[-2000:]
+    rows = [line for line in out.splitlines() if "| COMPLETED |" in line]
+    assert len(rows) == 3
+    assert json.loads(trial_0.read_text())["metrics"] == finished["metrics"]  # not redone
+    assert "Reloading Tuner" in out
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_chief_and_two_workers_finish_a_search_together(tmp_path, manual_dir):
+    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    chief = zoo_tune(tmp_path, manual_dir, "--max-trials", "4",
+                     env={**oracle, "KERASTUNER_TUNER_ID": "chief"})
+    time.sleep(3)
+    workers = [zoo_tune(tmp_path, manual_dir, "--max-trials", "4",
+                        env={**oracle, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
+    outputs = [process.communicate(timeout=600) for process in (*workers, chief)]
+    assert [p.returncode for p in (*workers, chief)] == [0, 0, 0], [e[-1500:] for _, e in
+                                                                     outputs]
+    assert all("worker done" in out for out, _ in outputs[:2])
+    rows = [line for line in outputs[2][0].splitlines() if "| COMPLETED |" in line]
+    assert len(rows) == 4
+    assert len(list((tmp_path / "mlp_vae-binarized_mnist").glob("trial_*"))) == 4
