@@ -39,6 +39,8 @@ def test_every_committed_recipe_loads(path):
 
 
 @pytest.mark.parametrize("text, error, message", [
+    ('model = "mlp_vae"\njit_compile = 1\n', ConfigError,
+     "jit_compile = 1 has the wrong type; jit_compile accepts true or false"),
     ('model = "mlp_vae"\nepoch = 3\n', ConfigError,
      r"bad.toml: unknown key 'epoch'; a recipe accepts model, overrides, .*epochs"),
     ('model = "mlp_vae"\nepochs = "3"\n', ConfigError,

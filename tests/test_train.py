@@ -114,6 +114,7 @@ def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
      "mnist accepts binarization dynamic or static, not 'threshold'"),
     (zoo.RunConfig(model="mlp_vae", eval_samples=0), "eval_samples must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", batch_size=-1), "batch_size must be an int >= 1"),
+    (zoo.RunConfig(model="mlp_vae", jit_compile="yes"), "jit_compile must be True or False"),
 ])
 def test_a_bad_run_config_fails_before_anything_is_written(config, message, tmp_path):
     with pytest.raises(zoo.ZooError, match=message):
@@ -131,11 +132,12 @@ def test_evaluate_takes_arrays_as_well_as_datasets(test_images):
         zoo.evaluate(model, test_images, samples=0)
 
 
-
 def test_a_strategy_the_caller_entered_is_the_one_train_uses(manual_dir):
     one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
     config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [8]},
-                           epochs=1, batch_size=500, eval_samples=1)
+                           epochs=1, batch_size=500, eval_samples=1, jit_compile=True)
     with one_device.scope():
-        model, _ = zoo.train(config, manual_dir=manual_dir, verbose=0)
+        model, metrics = zoo.train(config, manual_dir=manual_dir, verbose=0)
     assert model.distribute_strategy is one_device
+    assert model.jit_compile and metrics["run"]["jit_compile"] is True
+    assert metrics["history"]["loss"][0] < 544  # 784 * log 2: it learned something

@@ -44,7 +44,7 @@ def train(args):
     config = RunConfig(model=args.model, overrides=overrides, dataset=args.dataset,
                        binarization=args.binarization, epochs=args.epochs,
                        batch_size=args.batch_size, seed=args.seed,
-                       eval_samples=args.eval_samples)
+                       eval_samples=args.eval_samples, jit_compile=args.jit_compile)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
                        data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
@@ -184,6 +184,8 @@ def _parser():
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--eval-samples", type=_positive_int, default=10,
                           help="posterior samples per test image for the ELBO (default 10)")
+    training.add_argument("--jit-compile", action="store_true",
+                          help="compile the training step with XLA")
     training.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",
                           help="reuse an output folder that holds another run")

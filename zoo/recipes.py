@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
-_TYPES = {str: "a string", int: "an int", dict: "a table"}
+_TYPES = {str: "a string", bool: "true or false", int: "an int", dict: "a table"}
 REFERENCE_KEYS = {"log_likelihood_nats": (float, "a number of nats"),
                   "elbo_nats": (float, "a number of nats"),
                   "source": (str, "a string naming the paper table or repository")}
@@ -77,7 +77,8 @@ def from_dict(name, content, where="recipe"):
                           "\"mlp_vae\")")
     for key, value in content.items():
         kind = _kind(_FIELDS[key].type)
-        if value is None or not isinstance(value, kind) or isinstance(value, bool):
+        if value is None or not isinstance(value, kind) or (
+                isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; "
                               f"{key} accepts {_TYPES[kind]}")
     try:
@@ -118,14 +119,16 @@ def _checked_reference(reference, where):
 
 
 def _kind(annotation):
-    """str, int or dict: the Python type a RunConfig field's annotation asks for."""
-    return next(t for t in (str, int, dict) if t is annotation or t in typing.get_args(
+    """str, bool, int or dict: the Python type a RunConfig field's annotation asks for."""
+    return next(t for t in (str, bool, int, dict) if t is annotation or t in typing.get_args(
         annotation))
 
 
 def _toml(value):
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(value)

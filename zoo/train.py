@@ -109,6 +109,10 @@ class RunConfig:
     validation -ELBO has not improved for that many epochs and keep the best weights (0:
     off). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
+    ``deterministic``: run TensorFlow's ops deterministically
+    (``tf.config.experimental.enable_op_determinism``, process-wide), so the same seed on
+    the same hardware gives the same numbers bit for bit. ``jit_compile``: compile the
+    training and evaluation steps with XLA.
     """
 
     model: str
@@ -124,6 +128,8 @@ class RunConfig:
     learning_rate_schedule: str = "constant"
     kl_warmup_epochs: int = 0
     early_stopping_patience: int = 0
+    deterministic: bool = True
+    jit_compile: bool = False
 
     def resolved(self):
         """A copy with every setting checked and the overrides and binarization explicit."""
@@ -132,6 +138,9 @@ class RunConfig:
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
                      "early_stopping_patience"):
             require_int(name, getattr(self, name), minimum=0)
+        for name in ("deterministic", "jit_compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
@@ -169,11 +178,13 @@ class RunConfig:
                          seed=self.seed, manual_dir=manual_dir, data_dir=data_dir, **kwargs)
 
     def compiled(self, model):
-        """``model`` recompiled with ``optimizer`` unless it is the builders' Adam."""
-        if self.optimizer != "adam":
+        """``model`` recompiled with ``optimizer`` (unless it is the builders' Adam) and with
+        ``jit_compile``."""
+        if self.optimizer != "adam" or self.jit_compile:
             learning_rate = float(model.optimizer.learning_rate.numpy())
             model.compile(optimizer=tf_keras.optimizers.get(
-                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}))
+                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}),
+                jit_compile=self.jit_compile)
         return model
 
 
@@ -191,12 +202,18 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     # first because MultiWorkerMirroredStrategy must precede any other op.
     distribution = tf.distribute.get_strategy() if tf.distribute.has_strategy() else strategy()
     config = config.resolved()
+    if (config.jit_compile and distribution.num_replicas_in_sync > 1
+            and not tf.config.list_physical_devices("GPU")):
+        raise ConfigError("jit_compile does not work with MirroredStrategy over CPU devices "
+                          "(a TensorFlow limitation); train on one CPU device or on GPUs")
     record = dataclasses.asdict(config)
     data.prepared_builder(config.dataset, manual_dir=manual_dir, data_dir=data_dir)
     folder = pathlib.Path(out) if out else None
     if folder and runs.is_chief():
         runs.claim(folder, record, overwrite=overwrite)
     tf_keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     with distribution.scope():
         model = config.compiled(get(config.model, **config.overrides))
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir)

@@ -47,6 +47,33 @@ class MultivariateNormalDiag(tfpl.DistributionLambda):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
+class MultivariateNormalTriL(tfpl.MultivariateNormalTriL):
+    """``tfpl.MultivariateNormalTriL`` whose training step also compiles with XLA.
+
+    The same distribution as TFP's layer: ``scale_tril`` is ``fill_triangular(params)`` with
+    ``softplus(.) + 1e-5`` on its diagonal. TFP builds it with ``tfb.FillScaleTriL``, whose
+    gradient (through ``matrix_set_diag``) has a value-dependent shape that XLA rejects
+    ("Reading input as constant from a dynamic tensor"); here the diagonal is selected with
+    ``tf.where``, which compiles.
+    """
+
+    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+        # TFP's __init__ hard-wires its own ``new``; set up the DistributionLambda directly.
+        tfpl.DistributionLambda.__init__(  # pylint: disable=non-parent-init-called
+            self, lambda params: self.new(params, event_size), convert_to_tensor_fn, **kwargs)
+
+    @staticmethod
+    def new(params, event_size, validate_args=False, name=None):
+        with tf.name_scope(name or "MultivariateNormalTriL"):
+            params = tf.convert_to_tensor(params, name="params")
+            tril = tfp.math.fill_triangular(params[..., event_size:])
+            diagonal = tf.eye(event_size, dtype=tf.bool)
+            scale_tril = tf.where(diagonal, tf.nn.softplus(tril) + 1e-5, tril)
+            return tfd.MultivariateNormalTriL(loc=params[..., :event_size],
+                                              scale_tril=scale_tril,
+                                              validate_args=validate_args)
+
+
 class PosteriorSampler:
     """The ``convert_to_tensor_fn`` of a zoo posterior: ``z = loc + scale @ eps``.
 

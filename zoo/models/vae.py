@@ -9,8 +9,8 @@ import tf_keras
 from tf_keras import layers
 
 from zoo.errors import OverrideError
-from zoo.models.layers import (VAE, MultivariateNormalDiag, PosteriorSampler,
-                              standard_normal_prior)
+from zoo.models.layers import (VAE, MultivariateNormalDiag, MultivariateNormalTriL,
+                              PosteriorSampler, standard_normal_prior)
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  PositiveFloat, PositiveInt, Widths, register)
 
@@ -72,8 +72,8 @@ def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
         layers.InputLayer(input_shape),
         *[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters],
         layers.Flatten(),
-        layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim)),
-        tfpl.MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler,
+        layers.Dense(MultivariateNormalTriL.params_size(latent_dim)),
+        MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler,
                                     name="q_z_given_x"),
     ], name="encoder")
     decoder = tf_keras.Sequential([
