@@ -103,3 +103,15 @@ def test_a_full_covariance_vae_trains_under_xla_like_without(test_images):
         losses.append(history.history["loss"])
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
     assert losses[0][1] < losses[0][0]
+
+
+def test_the_training_loss_is_tfps_bernoulli_log_prob(test_images):
+    """The loss takes a cheaper route to -log p(x|z) for the Bernoulli decoders: same value."""
+    from zoo.models.layers import negative_log_likelihood
+
+    x = test_images[:16]
+    logits = tf.random.stateless_normal([16, 784], [7, 8]) * 4
+    rv_x = tfpl.IndependentBernoulli((28, 28, 1))(logits)
+    np.testing.assert_allclose(negative_log_likelihood(x, rv_x), -rv_x.log_prob(x), rtol=1e-6)
+    normal = tfd.Independent(tfd.Normal(tf.zeros([16, 28, 28, 1]), 1.0), 3)  # any other
+    np.testing.assert_allclose(negative_log_likelihood(x, normal), -normal.log_prob(x))

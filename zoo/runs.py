@@ -145,7 +145,8 @@ def environment():
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+        "gpus": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                 for gpu in tf.config.list_physical_devices("GPU")],
         "git_commit": _git_commit(),
     }
 

@@ -126,7 +126,21 @@ class KLDivergenceLoss(tf_keras.layers.Layer):
 
 
 def negative_log_likelihood(x, rv_x):
-    """``-log p(x|z)`` per example, in nats: the reconstruction term (distortion)."""
+    """``-log p(x|z)`` per example, in nats: the reconstruction term (distortion).
+
+    For an ``Independent(Bernoulli(logits))`` (the zoo's decoders) it is summed from
+    ``tf.nn.sigmoid_cross_entropy_with_logits`` = ``softplus(l) - x l``: the value of
+    ``-rv_x.log_prob(x)`` at half the elementwise work (TFP evaluates two softplus terms and
+    masks them); any other distribution uses ``-rv_x.log_prob(x)``.
+    """
+    bernoulli = getattr(rv_x, "distribution", None)
+    if isinstance(rv_x, tfd.Independent) and isinstance(bernoulli, tfd.Bernoulli):
+        logits = bernoulli.logits
+        event_rank = rv_x.event_shape.rank
+        if logits is not None and event_rank is not None and x.shape == logits.shape:
+            cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(
+                labels=tf.cast(x, logits.dtype), logits=logits)
+            return tf.reduce_sum(cross_entropy, axis=list(range(-event_rank, 0)))
     return -rv_x.log_prob(x)
 
 

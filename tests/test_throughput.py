@@ -1,0 +1,110 @@
+"""benchmarks/throughput.py compares like with like: the same architecture and loss in the
+zoo, in a plain TF loop and in PyTorch; and it writes a result file and its table.
+(Speeds are benchmark figures, recorded in benchmarks/results/, not asserted here.)"""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import zoo
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "throughput.py"
+spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
+throughput = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(throughput)
+
+
+def count(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae"])
+def test_the_plain_tf_loop_computes_the_zoo_loss_on_the_same_weights(name, test_images):
+    model = zoo.get(name)
+    encoder, decoder = throughput.tf_layers(name)
+    encoder.set_weights(model.encoder.get_weights())  # same layers, same order, same shapes
+    decoder.set_weights(model.decoder.get_weights())
+    x = test_images[:32]
+    latent_dim = model.latent_dim
+    eps = tf.random.stateless_normal([32, latent_dim], [5, 6])
+    full_covariance = name != "mlp_vae"
+    plain = throughput.tf_negative_elbo(encoder, decoder, x, latent_dim, full_covariance, eps)
+
+    posterior = model.encoder(x)
+    z = posterior.loc + posterior.scale.matvec(eps)
+    zoo_loss = (-model.decoder(z).log_prob(x)
+                + tfp.distributions.kl_divergence(posterior, model.prior))
+    np.testing.assert_allclose(plain, zoo_loss, rtol=1e-5)
+    assert float(tf.reduce_mean(plain)) > 400  # untrained: about 784 log 2 nats
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae"])
+def test_the_torch_model_has_the_zoo_architecture(name):
+    pytest.importorskip("torch")
+    encoder, decoder = throughput.torch_modules(name)
+    model = zoo.get(name)
+    assert count(encoder.parameters()) == count(model.encoder.weights)
+    assert count(decoder.parameters()) == count(model.decoder.weights)
+
+
+def test_the_torch_loss_is_the_zoo_loss_on_the_same_weights(test_images):
+    torch = pytest.importorskip("torch")
+    model = zoo.get("mlp_vae")
+    encoder, decoder = throughput.torch_modules("mlp_vae")
+    dense = [layer for layer in model.encoder.layers + model.decoder.layers
+             if layer.weights]
+    linear = [m for m in [*encoder, *decoder] if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for keras_layer, torch_layer in zip(dense, linear, strict=True):
+            kernel, bias = keras_layer.get_weights()
+            torch_layer.weight.copy_(torch.from_numpy(kernel.T))
+            torch_layer.bias.copy_(torch.from_numpy(bias))
+    x = test_images[:32]
+    eps = tf.random.stateless_normal([32, 32], [5, 6])
+    posterior = model.encoder(x)
+    z = posterior.loc + posterior.scale.matvec(eps)
+    zoo_loss = (-model.decoder(z).log_prob(x)
+                + tfp.distributions.kl_divergence(posterior, model.prior))
+    x_torch = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    torch_loss = throughput.torch_negative_elbo(encoder, decoder, x_torch, 32, False,
+                                                torch.from_numpy(eps.numpy()))
+    np.testing.assert_allclose(torch_loss.detach().numpy(), zoo_loss, rtol=1e-4)
+
+
+def test_the_benchmark_writes_its_result_file_and_table(tmp_path, manual_dir):
+    out, table = tmp_path / "results" / "throughput-test.json", tmp_path / "T.md"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--models", "mlp_vae", "--steps", "3", "--rounds", "2",
+         "--contenders", "zoo fit", "zoo fit const", "tf loop", "--manual-dir",
+         str(manual_dir), "--out", str(out), "--table", str(table)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    section = result["models"]["mlp_vae"]
+    for name in ("zoo fit", "zoo fit const", "tf loop"):
+        contender = section["contenders"][name]
+        assert len(contender["rounds_examples_per_second"]) == 2
+        assert contender["examples_per_second"] > 0 and contender["peak_rss_mib"] > 100
+        assert 0 < contender["last_loss"] < 600
+    assert section["ratios"]["zoo / tf loop"] == pytest.approx(
+        section["contenders"]["zoo fit"]["examples_per_second"]
+        / section["contenders"]["tf loop"]["examples_per_second"])
+    assert section["pipeline_alone_examples_per_second"] > 0
+    assert result["environment"]["git_commit"] and "throughput.py" in (
+        result["environment"]["command"])
+    assert "| mlp_vae | 128 |" in table.read_text()
+
+
+def test_a_bad_argument_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--steps", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].endswith(
+        "--steps must be >= 1")
