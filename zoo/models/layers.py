@@ -133,10 +133,11 @@ def negative_log_likelihood(x, rv_x):
     ``-rv_x.log_prob(x)`` at half the elementwise work (TFP evaluates two softplus terms and
     masks them); any other distribution uses ``-rv_x.log_prob(x)``.
     """
-    bernoulli = getattr(rv_x, "distribution", None)
-    if isinstance(rv_x, tfd.Independent) and isinstance(bernoulli, tfd.Bernoulli):
+    distribution = getattr(rv_x, "tensor_distribution", rv_x)  # unwrapped from tfpl's layer
+    bernoulli = getattr(distribution, "distribution", None)
+    if isinstance(distribution, tfd.Independent) and isinstance(bernoulli, tfd.Bernoulli):
         logits = bernoulli.logits
-        event_rank = rv_x.event_shape.rank
+        event_rank = distribution.event_shape.rank
         if logits is not None and event_rank is not None and x.shape == logits.shape:
             cross_entropy = tf.nn.sigmoid_cross_entropy_with_logits(
                 labels=tf.cast(x, logits.dtype), logits=logits)

@@ -73,8 +73,7 @@ def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
         *[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters],
         layers.Flatten(),
         layers.Dense(MultivariateNormalTriL.params_size(latent_dim)),
-        MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler,
-                                    name="q_z_given_x"),
+        MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler, name="q_z_given_x"),
     ], name="encoder")
     decoder = tf_keras.Sequential([
         layers.InputLayer((latent_dim,)),
