@@ -63,8 +63,8 @@ def leaderboard(benchmarks=BENCHMARKS):
         "posterior samples (the IWAE bound). Re-evaluate a row with `zoo eval WEIGHTS`.",
         "",
         "| recipe | model | data | test ELBO | log p(x) (K) | published | budget | hardware "
-        "| weights |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| commit | weights |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_row(result) for result in results]
     text = "\n".join(lines) + "\n"
@@ -89,4 +89,5 @@ def _row(result):
         f"{environment['cpu']} ({environment['cpu_count']} cores)")
     return (f"| {result['recipe']} | {recipe['model']} | {recipe['dataset']} "
             f"({recipe['binarization']}) | {test['elbo_nats']:.2f} | {log_likelihood} "
-            f"| {published} | {budget} | {hardware} | `{result['weights']}` |")
+            f"| {published} | {budget} | {hardware} | {(environment['git_commit'] or '?')[:7]} "
+            f"| `{result['weights']}` |")

@@ -177,7 +177,10 @@ def _git_commit():
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
                                 text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # Changed tracked files outside benchmarks/ (whose result files and weights a
+        # benchmark run itself rewrites) mark the code as not that commit's.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)benchmarks"],
                                cwd=source, capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:
             return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
