@@ -41,9 +41,11 @@ import os
 import pathlib
 import resource
 import statistics
+import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the spawned workers)
 CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit nondet", "zoo fit const", "tf loop",
               "torch loop")
 LEARNING_RATE = 1e-3
