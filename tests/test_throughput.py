@@ -108,3 +108,10 @@ def test_a_bad_argument_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].endswith(
         "--steps must be >= 1")
+
+
+def test_the_committed_table_is_generated_from_the_committed_result_files():
+    results = [json.loads(path.read_text())
+               for path in sorted((REPO / "benchmarks" / "results").glob("throughput-*.json"))]
+    assert results, "run benchmarks/throughput.py to record the throughput rows"
+    assert (REPO / "benchmarks" / "THROUGHPUT.md").read_text() == throughput.table(results)
