@@ -473,7 +473,12 @@ def main(argv=None):
     if "torch loop" in contenders and not _has_torch():
         print("torch is not installed (pip install -e \".[torch]\"): no torch loop")
         contenders.remove("torch loop")
-    data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)  # fail fast
+    from zoo.errors import ZooError
+
+    try:
+        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)  # fail fast
+    except ZooError as error:
+        parser.error(str(error))
     environment = runs.environment()
     out = pathlib.Path(args.out or HERE / "results" / (
         f"throughput-{'gpu' if environment['gpus'] else 'cpu'}.json"))

@@ -4,6 +4,7 @@ zoo, in a plain TF loop and in PyTorch; and it writes a result file and its tabl
 
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -115,3 +116,11 @@ def test_the_committed_table_is_generated_from_the_committed_result_files():
                for path in sorted((REPO / "benchmarks" / "results").glob("throughput-*.json"))]
     assert results, "run benchmarks/throughput.py to record the throughput rows"
     assert (REPO / "benchmarks" / "THROUGHPUT.md").read_text() == throughput.table(results)
+
+
+def test_missing_source_files_are_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--manual-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TFDS_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "throughput.py: error:" in done.stderr.strip().splitlines()[-1]
