@@ -160,13 +160,20 @@ def standard_normal_prior(latent_dim):
     return tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim), scale_diag=tf.ones(latent_dim))
 
 
+# Training steps per call of the compiled step function (Keras's ``steps_per_execution``):
+# a step of these small models lasts a few milliseconds, and Keras's per-call Python work
+# (callbacks, logs) cost mlp_vae about a fifth of its speed on a 2-core CPU at 1 (see
+# benchmarks/README.md). Batch-level callbacks run every 16 batches.
+STEPS_PER_EXECUTION = 16
+
+
 class VAE(tf_keras.Model):
     """A functional tf_keras model ``x -> p(x|z)``, ``z ~ q(z|x)``, with the KL term added.
 
     Attributes: ``encoder`` (x -> q(z|x)), ``decoder`` (z -> p(x|z)), ``prior`` (p(z)),
     ``kl_weight`` (beta, a variable), ``sampler`` (the encoder's PosteriorSampler).
-    ``compile`` defaults to the zoo's loss and metrics, so ``model.compile(optimizer=...)``
-    is all a change of optimizer takes. ``fit``, ``evaluate`` and ``predict`` check the
+    ``compile`` defaults to the zoo's loss and metrics and to ``steps_per_execution=16``, so
+    ``model.compile(optimizer=...)`` is all a change of optimizer takes. ``fit``, ``evaluate`` and ``predict`` check the
     images' shape and range first.
     """
 
@@ -186,9 +193,10 @@ class VAE(tf_keras.Model):
     def latent_dim(self):
         return self.prior.event_shape[0]
 
-    def compile(self, optimizer="adam", loss=negative_log_likelihood, metrics=(), **kwargs):
-        super().compile(optimizer=optimizer, loss=loss,
-                        metrics=[Reconstruction(), *metrics], **kwargs)
+    def compile(self, optimizer="adam", loss=negative_log_likelihood, metrics=(),
+                steps_per_execution=STEPS_PER_EXECUTION, **kwargs):
+        super().compile(optimizer=optimizer, loss=loss, metrics=[Reconstruction(), *metrics],
+                        steps_per_execution=steps_per_execution, **kwargs)
         self.sampler.step = self.optimizer.iterations
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
