@@ -4,6 +4,7 @@ Every mistake a user can make ends in one line ``zoo: error: ...`` and exit stat
 """
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -11,6 +12,8 @@ import sys
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
+    if argv is None and _asks_for_determinism(args):
+        _restart_without_onednn()
     from zoo.errors import ZooError
 
     try:
@@ -20,6 +23,30 @@ def main(argv=None):
     except KeyboardInterrupt:
         parser.exit(130, "zoo: interrupted; the output folder holds only finished files, and "
                          "the same command resumes a training run\n")
+
+
+def _asks_for_determinism(args):
+    """Whether this command trains with ``deterministic`` on: ``train --deterministic``, or
+    ``bench`` of a recipe saying ``deterministic = true`` (errors in it are reported later)."""
+    if args.command is train:
+        return args.deterministic
+    if args.command is bench and args.recipe:
+        from zoo import recipes
+
+        return recipes.says_deterministic(args.recipe)
+    return False
+
+
+def _restart_without_onednn():
+    """Runs this same command again in a fresh interpreter without TensorFlow's oneDNN
+    kernels (only an environment variable read at import turns them off; see RunConfig)."""
+    from zoo import runs
+
+    if runs.onednn_enabled():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
+                  {**os.environ, **runs.ONEDNN_OFF})
 
 
 def list_models(args):
@@ -44,7 +71,8 @@ def train(args):
     config = RunConfig(model=args.model, overrides=overrides, dataset=args.dataset,
                        binarization=args.binarization, epochs=args.epochs,
                        batch_size=args.batch_size, seed=args.seed,
-                       eval_samples=args.eval_samples, jit_compile=args.jit_compile)
+                       eval_samples=args.eval_samples, deterministic=args.deterministic,
+                       jit_compile=args.jit_compile)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
                        data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
@@ -184,6 +212,9 @@ def _parser():
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--eval-samples", type=_positive_int, default=10,
                           help="posterior samples per test image for the ELBO (default 10)")
+    training.add_argument("--deterministic", action="store_true",
+                          help="bit-identical numbers for the same seed, also across "
+                               "processes (slower on CPU: no oneDNN kernels)")
     training.add_argument("--jit-compile", action="store_true",
                           help="compile the training step with XLA")
     training.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")

@@ -147,8 +147,21 @@ def environment():
         "cpu_count": os.cpu_count(),
         "gpus": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
                  for gpu in tf.config.list_physical_devices("GPU")],
+        "onednn": onednn_enabled(),
         "git_commit": _git_commit(),
     }
+
+
+# The environment that turns oneDNN off; it must be set before TensorFlow is imported.
+ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def onednn_enabled():
+    """Whether TensorFlow's oneDNN CPU kernels are on in this process (decided at import,
+    by ``TF_ENABLE_ONEDNN_OPTS``; on by default on x86 Linux)."""
+    from tensorflow.python.util import _pywrap_util_port  # no public API says it
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _program():
