@@ -7,10 +7,10 @@ For each model, at one batch size on binarized_mnist's training split, these con
 train with Adam(1e-3) on the same architecture and the same loss (Bernoulli
 reconstruction + analytic KL against N(0, I), nats per example):
 
-- ``zoo fit``: ``zoo.get(model)`` trained with ``model.fit`` on ``zoo.data.load``, with
-  deterministic ops as ``zoo.train`` runs it by default;
+- ``zoo fit``: ``zoo.get(model)`` trained with ``model.fit`` on ``zoo.data.load``, as
+  ``zoo.train`` runs it by default;
 - ``zoo fit xla``: the same with ``compile(jit_compile=True)``;
-- ``zoo fit nondet``: the same without deterministic ops (``deterministic = false``);
+- ``zoo fit det``: the same with ``deterministic = true`` (deterministic ops, no oneDNN);
 - ``zoo fit const``: the same model on one constant batch repeated (no input pipeline);
 - ``tf loop``: plain tf_keras layers and a ``tf.function`` GradientTape step (the TF
   tutorials' CVAE loop) on the same ``zoo.data.load`` pipeline;
@@ -46,7 +46,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the spawned workers)
-CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit nondet", "zoo fit const", "tf loop",
+CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit det", "zoo fit const", "tf loop",
               "torch loop")
 LEARNING_RATE = 1e-3
 # One epoch of binarized_mnist at batch 128 for mlp_vae, so a timed ``fit`` call carries its
@@ -163,13 +163,13 @@ class ZooFit:
     """``zoo.get(model)`` trained with ``fit`` on the zoo's pipeline (or a constant batch)."""
 
     def __init__(self, model, batch_size, manual_dir, jit_compile=False, constant=False,
-                 deterministic=True):
+                 deterministic=False):
         import tensorflow as tf
 
         import zoo
         from zoo import data
 
-        if deterministic:  # as zoo.train does unless told otherwise; process-wide
+        if deterministic:  # as zoo.train does; process-wide (oneDNN: see worker)
             tf.config.experimental.enable_op_determinism()
         self.model = zoo.get(model)
         if jit_compile:
@@ -290,11 +290,13 @@ def make_contender(name, model, batch_size, manual_dir):
     if name == "torch loop":
         return TorchLoop(model, batch_size, manual_dir)
     return ZooFit(model, batch_size, manual_dir, jit_compile=name == "zoo fit xla",
-                  constant=name == "zoo fit const", deterministic=name != "zoo fit nondet")
+                  constant=name == "zoo fit const", deterministic=name == "zoo fit det")
 
 
 def worker(connection, name, model, batch_size, manual_dir):
     """One contender's process: builds it, warms it up, then runs what it is asked."""
+    if name == "zoo fit det":  # zoo.runs.ONEDNN_OFF, which must precede TensorFlow's import
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     import zoo  # noqa: F401  (first: it quiets TensorFlow's start-up messages)
 
     try:
@@ -400,7 +402,7 @@ def measure(model, contenders, batch_size, steps, rounds, manual_dir, say=print)
 RATIOS = {"zoo / tf loop": ("zoo fit", "tf loop"),
           "zoo / torch loop": ("zoo fit", "torch loop"),
           "xla / zoo": ("zoo fit xla", "zoo fit"),
-          "nondeterministic / zoo": ("zoo fit nondet", "zoo fit"),
+          "deterministic / zoo": ("zoo fit det", "zoo fit"),
           "data / constant batch": ("zoo fit", "zoo fit const")}
 
 
