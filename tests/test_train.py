@@ -1,5 +1,6 @@
 """Training with model.fit on real binarized_mnist, the strategy, and the whole train job."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -29,15 +30,47 @@ def test_a_few_hundred_steps_improve_the_validation_elbo(name, load):
     assert logged <= set(history.history)
 
 
-def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(load):
+@pytest.mark.parametrize("steps_per_execution, batch", [(1, 1), (16, 5)])
+def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(load,
+                                                                       steps_per_execution,
+                                                                       batch):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    model.compile(optimizer=model.optimizer, steps_per_execution=steps_per_execution)
     model.kl_weight.assign(float("nan"))
     callback = StopOnNonFiniteLoss()
+    # Checked after every execution: 16 steps by default, here the 5 the data have (by
+    # then the NaN weight has made the weights, hence the KL, NaN too).
     with pytest.raises(NonFiniteLossError,
-                       match=r"^training stopped at epoch 1, batch 1: the loss term is nan .*"
-                             r"lower the learning rate"):
+                       match=rf"^training stopped at epoch 1, batch {batch}: the (loss|kl) "
+                             r"term is nan .*lower the learning rate"):
         model.fit(load("binarized_mnist", "train", 32).take(5), callbacks=[callback],
                   verbose=0)
+
+
+def test_sixteen_steps_per_execution_train_exactly_like_one(load):
+    """The default steps_per_execution changes how often Python runs, not the numbers."""
+    assert zoo.get("mlp_vae").steps_per_execution.numpy() == 16
+    # 20 batches of 64, the same for both (a pipeline reshuffles on every pass): one
+    # execution of 16 steps, then one of 4.
+    x = np.concatenate([x for x, _ in load("binarized_mnist", "train", 64).take(20)])
+    models = [zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,)) for _ in range(2)]
+    initial = models[0].get_weights()
+    for model, steps in zip(models, (1, 16)):
+        model.set_weights(initial)
+        model.sampler.seed = models[0].sampler.seed
+        model.compile(optimizer=model.optimizer, steps_per_execution=steps)
+        model.fit(x, x, batch_size=64, shuffle=False, verbose=0)
+    assert int(models[1].optimizer.iterations) == 20
+    one, sixteen = models[0].get_weights(), models[1].get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(initial, one)) > 1e-3  # they trained
+    for a, b in zip(one, sixteen):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    batch = x[:64]  # the *_on_batch methods run one step, not 16
+    assert np.isfinite(models[1].train_on_batch(batch, batch)).all()
+    assert int(models[1].optimizer.iterations) == 21
+    assert np.isfinite(models[1].test_on_batch(batch, batch)).all()
+    assert models[1].predict_on_batch(batch).shape == batch.shape
+    assert models[1].steps_per_execution.numpy() == 16
 
 
 def test_the_strategy_is_created_once_per_process():
@@ -50,8 +83,12 @@ def finished_run(tmp_path_factory, manual_dir):
     """One short real run through zoo.train, with its run folder."""
     folder = tmp_path_factory.mktemp("run")
     config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [32]},
-                           epochs=2, batch_size=256, eval_samples=2)
-    model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
+                           epochs=2, batch_size=256, eval_samples=2, deterministic=True)
+    # This process imported TensorFlow with oneDNN on (unless TF_ENABLE_ONEDNN_OPTS=0): train
+    # says that determinism then holds within the process only.
+    with (pytest.warns(UserWarning, match="within this process only.*TF_ENABLE_ONEDNN_OPTS=0")
+          if runs.onednn_enabled() else contextlib.nullcontext()):
+        model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
     return folder, config, model, metrics
 
 

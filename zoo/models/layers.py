@@ -9,6 +9,7 @@ i.e. the negative ELBO when ``beta == 1``: the compiled loss gives the first ter
 ``KLDivergenceLoss`` adds the second exactly once, averaged over the batch.
 """
 
+import contextlib
 import random
 
 import tensorflow as tf
@@ -173,8 +174,8 @@ class VAE(tf_keras.Model):
     Attributes: ``encoder`` (x -> q(z|x)), ``decoder`` (z -> p(x|z)), ``prior`` (p(z)),
     ``kl_weight`` (beta, a variable), ``sampler`` (the encoder's PosteriorSampler).
     ``compile`` defaults to the zoo's loss and metrics and to ``steps_per_execution=16``, so
-    ``model.compile(optimizer=...)`` is all a change of optimizer takes. ``fit``, ``evaluate`` and ``predict`` check the
-    images' shape and range first.
+    ``model.compile(optimizer=...)`` is all a change of optimizer takes. ``fit``,
+    ``evaluate`` and ``predict`` check the images' shape and range first.
     """
 
     def __init__(self, encoder, decoder, prior, sampler, beta=1.0, **kwargs):
@@ -209,6 +210,33 @@ class VAE(tf_keras.Model):
                                              "validation data")
         with reported_as_data_errors("training or validation data"):
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().predict_on_batch(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _one_step_per_execution(self):
+        """Keras runs ``steps_per_execution`` steps per call even on the one batch of
+        ``*_on_batch`` (and fails at the end of it): one step there, as ``fit`` does for an
+        epoch's last few."""
+        steps = self._steps_per_execution  # None until compiled: Keras says so
+        saved = None if steps is None else steps.numpy()
+        if steps is not None:
+            steps.assign(1)
+        try:
+            yield
+        finally:
+            if steps is not None:
+                steps.assign(saved)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = checked_images(x, self.image_shape, "evaluation data")
