@@ -188,9 +188,9 @@ class RunConfig:
         ``jit_compile``."""
         if self.optimizer != "adam" or self.jit_compile:
             learning_rate = float(model.optimizer.learning_rate.numpy())
-            model.compile(optimizer=tf_keras.optimizers.get(
-                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}),
-                jit_compile=self.jit_compile)
+            model.compile(optimizer=tf_keras.optimizers.get(  # fused kernels, as the builders'
+                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}},
+                use_legacy_optimizer=True), jit_compile=self.jit_compile)
         return model
 
 
