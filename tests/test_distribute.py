@@ -12,7 +12,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 SMALL_RUN = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "256",
-             "--eval-samples", "2"]
+             "--eval-samples", "2", "--deterministic"]
 
 
 def zoo_train(*args, env=None, **popen):
@@ -28,18 +28,13 @@ def finished(process):
     return out
 
 
+def recorded_elbo(folder):
+    """The test ELBO (nats, full precision) a run folder's metrics.json records."""
+    return json.loads((folder / "metrics.json").read_text())["test"]["elbo_nats"]
+
+
 def elbo_line(out):
     return next(line for line in out.splitlines() if line.startswith("test ELBO"))
-
-
-def elbo(out):
-    """The test ELBO (nats) printed by ``zoo train``."""
-    return float(elbo_line(out).split(": ")[1].split()[0])
-
-
-# Two runs of one seed have been seen to end 0.1-0.2 nats apart on this stack (once in CI,
-# once in a fresh-clone run here; cause not found, see README): agreement is asked to 0.5.
-SAME_RUN_NATS = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +76,10 @@ def test_two_workers_give_the_numbers_of_one_process(manual_dir, tmp_path):
     alone = finished(zoo_train(*common, "--out", tmp_path / "alone"))
     outputs = [finished(worker) for worker in workers]
     assert elbo_line(outputs[0]) == elbo_line(outputs[1])  # one model, all-reduced
-    assert elbo(outputs[0]) == pytest.approx(elbo(alone), abs=SAME_RUN_NATS)
-    written = json.loads((tmp_path / "cluster" / "metrics.json").read_text())
-    assert f"{written['test']['elbo_nats']:.2f}" in elbo_line(alone)
+    # Each worker computes half of every batch, and the halves' gradients are all-reduced:
+    # the same sums in another order, so equal up to float rounding, not bit for bit.
+    cluster_elbo, alone_elbo = (recorded_elbo(tmp_path / run) for run in ("cluster", "alone"))
+    assert cluster_elbo == pytest.approx(alone_elbo, abs=0.05)
     assert sorted(p.name for p in (tmp_path / "cluster").iterdir()) == [
         "best.h5", "metrics.json", "model.h5", "model.json", "run.json"]
 
@@ -104,6 +100,21 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(ma
     resumed = finished(zoo_train(*common, "--out", tmp_path / "killed"))
     epochs = [line.split()[1] for line in resumed.splitlines() if line.startswith("Epoch ")]
     assert epochs == ["3/3"]  # no finished epoch redone
-    uninterrupted = finished(zoo_train(*common, "--out", tmp_path / "whole"))
-    assert elbo(resumed) == pytest.approx(elbo(uninterrupted), abs=SAME_RUN_NATS)
+    finished(zoo_train(*common, "--out", tmp_path / "whole"))
+    assert recorded_elbo(tmp_path / "killed") == recorded_elbo(tmp_path / "whole")  # bitwise
     assert not (tmp_path / "killed" / "backup").exists()
+    environment = json.loads((tmp_path / "killed" / "metrics.json").read_text())["environment"]
+    assert environment["onednn"] is False  # --deterministic restarted without oneDNN
+
+
+def test_the_determinism_benchmark_records_runs_with_and_without_onednn(manual_dir, tmp_path):
+    out = tmp_path / "determinism.json"
+    done = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
+                           "--runs", "1", "--epochs", "1", "--manual-dir", str(manual_dir),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    settings = json.loads(out.read_text())["settings"]
+    assert sorted(settings) == ["onednn off", "onednn on"]  # each checked to run as named
+    on, off = (settings[name]["elbo_nats"] for name in ("onednn on", "onednn off"))
+    assert len(on) == len(off) == 1 and -300 < off[0] < -150
+    assert on[0] == pytest.approx(off[0], abs=0.5)  # the same training, other kernels
