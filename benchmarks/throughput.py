@@ -176,6 +176,7 @@ class ZooFit:
             self.model.compile(optimizer=self.model.optimizer, jit_compile=True)
         self.pipeline = data.load("binarized_mnist", "train", batch_size, manual_dir=manual_dir)
         self.batches = (tf.data.Dataset.from_tensors(next(iter(self.pipeline))).repeat()
+                        .with_options(self.pipeline.options())  # the pipeline's: no autotune
                         if constant else self.pipeline.repeat())
 
     def run(self, steps):
