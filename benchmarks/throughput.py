@@ -10,7 +10,7 @@ reconstruction + analytic KL against N(0, I), nats per example):
 - ``zoo fit``: ``zoo.get(model)`` trained with ``model.fit`` on ``zoo.data.load``, as
   ``zoo.train`` runs it by default;
 - ``zoo fit xla``: the same with ``compile(jit_compile=True)``;
-- ``zoo fit det``: the same with ``deterministic = true`` (deterministic ops, no oneDNN);
+- ``zoo fit det``: the same with ``deterministic = true`` (TensorFlow's deterministic ops);
 - ``zoo fit const``: the same model on one constant batch repeated (no input pipeline);
 - ``tf loop``: plain tf_keras layers and a ``tf.function`` GradientTape step (the TF
   tutorials' CVAE loop) on the same ``zoo.data.load`` pipeline;
@@ -169,7 +169,7 @@ class ZooFit:
         import zoo
         from zoo import data
 
-        if deterministic:  # as zoo.train does; process-wide (oneDNN: see worker)
+        if deterministic:  # as zoo.train does; process-wide
             tf.config.experimental.enable_op_determinism()
         self.model = zoo.get(model)
         if jit_compile:
@@ -296,8 +296,6 @@ def make_contender(name, model, batch_size, manual_dir):
 
 def worker(connection, name, model, batch_size, manual_dir):
     """One contender's process: builds it, warms it up, then runs what it is asked."""
-    if name == "zoo fit det":  # zoo.runs.ONEDNN_OFF, which must precede TensorFlow's import
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     import zoo  # noqa: F401  (first: it quiets TensorFlow's start-up messages)
 
     try:

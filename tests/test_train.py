@@ -1,6 +1,5 @@
 """Training with model.fit on real binarized_mnist, the strategy, and the whole train job."""
 
-import contextlib
 import json
 
 import numpy as np
@@ -84,11 +83,7 @@ def finished_run(tmp_path_factory, manual_dir):
     folder = tmp_path_factory.mktemp("run")
     config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [32]},
                            epochs=2, batch_size=256, eval_samples=2, deterministic=True)
-    # This process imported TensorFlow with oneDNN on (unless TF_ENABLE_ONEDNN_OPTS=0): train
-    # says that determinism then holds within the process only.
-    with (pytest.warns(UserWarning, match="within this process only.*TF_ENABLE_ONEDNN_OPTS=0")
-          if runs.onednn_enabled() else contextlib.nullcontext()):
-        model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
+    model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
     return folder, config, model, metrics
 
 

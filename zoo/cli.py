@@ -4,7 +4,6 @@ Every mistake a user can make ends in one line ``zoo: error: ...`` and exit stat
 """
 
 import argparse
-import os
 import pathlib
 import sys
 
@@ -12,8 +11,6 @@ import sys
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if argv is None and _asks_for_determinism(args):
-        _restart_without_onednn()
     from zoo.errors import ZooError
 
     try:
@@ -23,30 +20,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         parser.exit(130, "zoo: interrupted; the output folder holds only finished files, and "
                          "the same command resumes a training run\n")
-
-
-def _asks_for_determinism(args):
-    """Whether this command trains with ``deterministic`` on: ``train --deterministic``, or
-    ``bench`` of a recipe saying ``deterministic = true`` (errors in it are reported later)."""
-    if args.command is train:
-        return args.deterministic
-    if args.command is bench and args.recipe:
-        from zoo import recipes
-
-        return recipes.says_deterministic(args.recipe)
-    return False
-
-
-def _restart_without_onednn():
-    """Runs this same command again in a fresh interpreter without TensorFlow's oneDNN
-    kernels (only an environment variable read at import turns them off; see RunConfig)."""
-    from zoo import runs
-
-    if runs.onednn_enabled():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
-                  {**os.environ, **runs.ONEDNN_OFF})
 
 
 def list_models(args):
@@ -213,8 +186,8 @@ def _parser():
     training.add_argument("--eval-samples", type=_positive_int, default=10,
                           help="posterior samples per test image for the ELBO (default 10)")
     training.add_argument("--deterministic", action="store_true",
-                          help="bit-identical numbers for the same seed, also across "
-                               "processes (slower on CPU: no oneDNN kernels)")
+                          help="TensorFlow's deterministic ops: bit-identical numbers for "
+                               "the same seed, also across processes")
     training.add_argument("--jit-compile", action="store_true",
                           help="compile the training step with XLA")
     training.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")

@@ -21,7 +21,6 @@ an ``[overrides]`` table, and optionally the published number it is compared wit
 key and what is accepted.
 """
 
-import contextlib
 import dataclasses
 import pathlib
 import typing
@@ -51,14 +50,6 @@ class Recipe:
 
     def as_toml_dict(self):
         return {**dataclasses.asdict(self.config), "reference": self.reference}
-
-
-def says_deterministic(path):
-    """Whether the recipe file at ``path`` sets ``deterministic = true`` (False when it
-    cannot be read: ``load`` reports that)."""
-    with contextlib.suppress(OSError, ValueError):
-        return tomllib.loads(pathlib.Path(path).read_text()).get("deterministic") is True
-    return False
 
 
 def load(path):

@@ -152,10 +152,6 @@ def environment():
     }
 
 
-# The environment that turns oneDNN off; it must be set before TensorFlow is imported.
-ONEDNN_OFF = {"TF_ENABLE_ONEDNN_OPTS": "0"}
-
-
 def onednn_enabled():
     """Whether TensorFlow's oneDNN CPU kernels are on in this process (decided at import,
     by ``TF_ENABLE_ONEDNN_OPTS``; on by default on x86 Linux)."""

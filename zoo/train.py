@@ -11,7 +11,6 @@ import math
 import os
 import pathlib
 import time
-import warnings
 
 import tensorflow as tf
 import tf_keras
@@ -110,14 +109,12 @@ class RunConfig:
     validation -ELBO has not improved for that many epochs and keep the best weights (0:
     off). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
-    ``deterministic``: the same seed on the same hardware gives the same numbers bit for
-    bit, also in another process (a resumed run, a second run): TensorFlow's deterministic
-    ops (``tf.config.experimental.enable_op_determinism``, process-wide) and, on CPU,
-    without TensorFlow's oneDNN kernels, whose results vary from process to process (seen:
-    0.1-0.2 nats after 3 epochs). oneDNN can only be turned off before TensorFlow is
-    imported (``TF_ENABLE_ONEDNN_OPTS=0``): ``zoo train --deterministic`` and ``zoo bench``
-    do it themselves; ``train`` warns when it cannot. It costs CPU speed (cnn_vae about a
-    third, see benchmarks/README.md), so it is off by default; recipes turn it on.
+    ``deterministic``: TensorFlow's deterministic ops
+    (``tf.config.experimental.enable_op_determinism``, process-wide). With them the same seed
+    on the same hardware gives the same numbers bit for bit, also in another process (a
+    resumed run, a second run; benchmarks/determinism.py records it): the data order, the
+    dynamic binarization and the posterior noise are stateless functions of the seed and
+    the step, and the optimizers are tf_keras's fused ones (see zoo.models.vae).
     ``jit_compile``: compile the training and evaluation steps with XLA.
     """
 
@@ -219,7 +216,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         runs.claim(folder, record, overwrite=overwrite)
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
-        _make_deterministic()
+        tf.config.experimental.enable_op_determinism()
     with distribution.scope():
         model = config.compiled(get(config.model, **config.overrides))
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir)
@@ -248,18 +245,6 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         with contextlib.suppress(OSError):  # emptied by BackupAndRestore once training ends
             (folder / runs.BACKUP).rmdir()
     return model, metrics
-
-
-def _make_deterministic():
-    """Deterministic ops, and a warning when oneDNN's CPU kernels are on (see RunConfig)."""
-    tf.config.experimental.enable_op_determinism()
-    if runs.onednn_enabled() and not tf.config.list_physical_devices("GPU"):
-        warnings.warn(
-            "deterministic=True, but TensorFlow was imported with its oneDNN CPU kernels on: "
-            "this run repeats bit for bit within this process only (another process may end "
-            "~0.1 nats apart). Set TF_ENABLE_ONEDNN_OPTS=0 before importing TensorFlow or "
-            "zoo, or use `zoo train --deterministic` / `zoo bench`, which do it.",
-            stacklevel=3)
 
 
 def _checkpoints(folder):

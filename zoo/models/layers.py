@@ -162,9 +162,9 @@ def standard_normal_prior(latent_dim):
 
 
 # Training steps per call of the compiled step function (Keras's ``steps_per_execution``):
-# a step of these small models lasts a few milliseconds, and Keras's per-call Python work
-# (callbacks, logs) cost mlp_vae about a fifth of its speed on a 2-core CPU at 1 (see
-# benchmarks/README.md). Batch-level callbacks run every 16 batches.
+# a step of these small models lasts a few milliseconds, and at 1 Keras's per-call Python
+# work (callbacks, logs) takes a visible share of it on a CPU (see benchmarks/README.md).
+# Batch-level callbacks run every 16 batches.
 STEPS_PER_EXECUTION = 16
 
 

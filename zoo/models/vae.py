@@ -23,12 +23,17 @@ def bernoulli_head(image_shape):
                                      name="p_x_given_z")
 
 
+# The builders' optimizer: tf_keras's legacy Adam, which updates each variable with one
+# fused kernel (ResourceApplyAdam). tf_keras.optimizers.Adam (the new one) runs several
+# elementwise ops instead (slower here), and same-seed runs with it differ from process to
+# process (by up to 0.35 nats after 3 epochs; benchmarks/determinism.py records both).
+ADAM = tf_keras.optimizers.legacy.Adam
+
+
 def compiled_vae(encoder, decoder, sampler, latent_dim, beta, learning_rate):
-    """The VAE compiled with Adam: tf_keras's ``legacy`` Adam, which updates each variable
-    with one fused kernel (``ResourceApplyAdam``) where the new one runs several elementwise
-    ops; the same update rule, and ~14% more mlp_vae steps/s on a 2-core CPU."""
+    """The VAE compiled with ``ADAM(learning_rate)``."""
     model = VAE(encoder, decoder, standard_normal_prior(latent_dim), sampler, beta=beta)
-    model.compile(optimizer=tf_keras.optimizers.legacy.Adam(learning_rate))
+    model.compile(optimizer=ADAM(learning_rate))
     return model
 
 
