@@ -1,4 +1,4 @@
-"""Same-seed runs in separate processes, with the zoo's fused Adam and with tf_keras's new one.
+"""Same-seed runs in separate processes: fused or new Adam, tf.data autotuning off or on.
 
     python benchmarks/determinism.py [--runs 5] [--epochs 3] [--busy N] [--manual-dir DIR]
         [--out FILE]
@@ -6,9 +6,10 @@
 Each run is a fresh Python process that trains the same small mlp_vae (latent 2, one hidden
 layer of 64, batch 256, seed 0) with ``zoo.train(RunConfig(..., deterministic=True))`` on
 binarized_mnist for ``--epochs`` epochs and records its test ELBO (nats per example, full
-precision). Runs alternate between the builders' optimizer, tf_keras's legacy (fused)
-Adam, and ``tf_keras.optimizers.Adam``, the new one (``zoo.models.vae.ADAM`` swapped; see
-there). Printed and written to ``--out`` (default
+precision). Runs alternate between four settings: the builders' optimizer, tf_keras's
+legacy (fused) Adam, or ``tf_keras.optimizers.Adam``, the new one (``zoo.models.vae.ADAM``
+swapped), each with the input pipeline's tf.data autotuning off (the zoo's default) or on
+(``zoo.data.AUTOTUNE``). Printed and written to ``--out`` (default
 ``benchmarks/results/determinism-cpu.json``) with the environment: every run's ELBO, how
 many distinct values each setting gave, and their spread in nats. ``--busy N`` keeps N
 busy-looping processes running meanwhile: a machine with other work on it, as CI machines
@@ -26,15 +27,18 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the runs)
-SETTINGS = {"fused adam": "tf_keras.optimizers.legacy.Adam",
-            "new adam": "tf_keras.optimizers.Adam"}
+SETTINGS = {"fused adam": ("tf_keras.optimizers.legacy.Adam", False),
+            "new adam": ("tf_keras.optimizers.Adam", False),
+            "fused adam, autotune": ("tf_keras.optimizers.legacy.Adam", True),
+            "new adam, autotune": ("tf_keras.optimizers.Adam", True)}
 RUN = """
 import sys
 sys.path.insert(0, {repo!r})
 import tf_keras
 import zoo
+from zoo import data
 from zoo.models import vae
-vae.ADAM = {optimizer}
+vae.ADAM, data.AUTOTUNE = {optimizer}, {autotune}
 config = zoo.RunConfig(model="mlp_vae", overrides={{"latent_dim": 2, "hidden_units": [64]}},
                        epochs={epochs}, batch_size=256, eval_samples=2, deterministic=True)
 zoo.train(config, {out!r}, manual_dir={manual_dir!r}, verbose=0)
@@ -43,8 +47,9 @@ zoo.train(config, {out!r}, manual_dir={manual_dir!r}, verbose=0)
 
 def one_run(setting, epochs, manual_dir, folder):
     """The test ELBO recorded by one run in a fresh process."""
-    code = RUN.format(repo=str(HERE.parent), optimizer=SETTINGS[setting], epochs=epochs,
-                      out=str(folder), manual_dir=manual_dir)
+    optimizer, autotune = SETTINGS[setting]
+    code = RUN.format(repo=str(HERE.parent), optimizer=optimizer, autotune=autotune,
+                      epochs=epochs, out=str(folder), manual_dir=manual_dir)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=1200)
     if done.returncode:
@@ -87,11 +92,11 @@ def main(argv=None):
     elbos = {setting: [] for setting in SETTINGS}
     with tempfile.TemporaryDirectory() as scratch, busy_processes(args.busy):
         for index in range(args.runs):
-            for setting in SETTINGS:
-                folder = pathlib.Path(scratch) / f"{setting.replace(' ', '-')}-{index}"
-                elbos[setting].append(one_run(setting, args.epochs, args.manual_dir, folder))
-                elbo = elbos[setting][-1]
-                print(f"run {index + 1}/{args.runs} {setting:>10}: test ELBO {elbo!r}",
+            for position, setting in enumerate(SETTINGS):
+                folder = pathlib.Path(scratch) / f"run-{index}-{position}"
+                elbo = one_run(setting, args.epochs, args.manual_dir, folder)
+                elbos[setting].append(elbo)
+                print(f"run {index + 1}/{args.runs} {setting:>20}: test ELBO {elbo!r}",
                       flush=True)
     summary = {setting: {"elbo_nats": values, "distinct": len(set(values)),
                          "spread_nats": max(values) - min(values)}

@@ -105,13 +105,15 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(ma
     assert not (tmp_path / "killed" / "backup").exists()
 
 
-def test_the_determinism_benchmark_records_runs_with_both_adams(manual_dir, tmp_path):
+def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_path):
     out = tmp_path / "determinism.json"
     done = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
                            "--runs", "1", "--epochs", "1", "--manual-dir", str(manual_dir),
                            "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     settings = json.loads(out.read_text())["settings"]
-    fused, new = (settings[name]["elbo_nats"] for name in ("fused adam", "new adam"))
-    assert len(fused) == len(new) == 1 and -300 < fused[0] < -150
-    assert new[0] == pytest.approx(fused[0], abs=0.5)  # the same update rule
+    assert len(settings) == 4 and all(len(s["elbo_nats"]) == 1 for s in settings.values())
+    fused = settings["fused adam"]["elbo_nats"][0]
+    assert -300 < fused < -150
+    for setting in settings.values():  # the same update rule and data
+        assert setting["elbo_nats"][0] == pytest.approx(fused, abs=0.5)

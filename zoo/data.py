@@ -28,6 +28,12 @@ import tensorflow_datasets as tfds
 from zoo.errors import ConfigError, DatasetUnavailableError, DataError, require_int
 
 BINARIZATIONS = ("static", "dynamic")
+# tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
+# one per epoch) for ~10 s at a time, and together with tf_keras's new Adam it made
+# same-seed runs differ between processes (benchmarks/determinism.py); with the fixed
+# defaults the pipeline still delivers batches far faster than training takes them
+# (benchmarks/throughput.py measures both).
+AUTOTUNE = False
 SPLITS = ("train", "validation", "test")
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 
@@ -143,10 +149,7 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
         batches = batches.map(_as_target)
     options = tf.data.Options()  # under a strategy's own distribution: split every batch
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    # No autotuning: its model thread held up the deletion of iterators (fit makes one per
-    # epoch) for ~10 s at a time; with the fixed defaults the pipeline still delivers
-    # batches far faster than training takes them (benchmarks/throughput.py measures both).
-    options.autotune.enabled = False
+    options.autotune.enabled = AUTOTUNE
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
