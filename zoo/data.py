@@ -29,10 +29,8 @@ from zoo.errors import ConfigError, DatasetUnavailableError, DataError, require_
 
 BINARIZATIONS = ("static", "dynamic")
 # tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
-# one per epoch) for ~10 s at a time, and together with tf_keras's new Adam it made
-# same-seed runs differ between processes (benchmarks/determinism.py); with the fixed
-# defaults the pipeline still delivers batches far faster than training takes them
-# (benchmarks/throughput.py measures both).
+# one per epoch) for ~10 s at a time; with the fixed defaults the pipeline still delivers
+# batches far faster than training takes them (benchmarks/throughput.py measures both).
 AUTOTUNE = False
 SPLITS = ("train", "validation", "test")
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"

@@ -24,9 +24,9 @@ def bernoulli_head(image_shape):
 
 
 # The builders' optimizer: tf_keras's legacy Adam, which updates each variable with one
-# fused kernel (ResourceApplyAdam). tf_keras.optimizers.Adam (the new one) runs several
-# elementwise ops instead (slower here), and same-seed runs with it differ from process to
-# process (by up to 0.35 nats after 3 epochs; benchmarks/determinism.py records both).
+# fused kernel (ResourceApplyAdam); tf_keras.optimizers.Adam (the new one) runs several
+# elementwise ops instead, slower here. Same-seed runs in separate processes have also
+# been seen to differ with the new one, never with this one (benchmarks/README.md).
 ADAM = tf_keras.optimizers.legacy.Adam
 
 
