@@ -108,3 +108,22 @@ def test_a_full_covariance_vae_trains_under_xla_like_without(test_images):
     assert first_losses[1] == pytest.approx(first_losses[0], rel=1e-4)  # XLA: other sums
     assert histories[1][1] < histories[1][0]  # it learns under XLA
     assert histories[1] == pytest.approx(histories[0], rel=2e-2)  # on a nearby path
+
+
+def test_the_training_loss_is_tfps_bernoulli_log_prob(test_images):
+    """The loss takes a cheaper route to -log p(x|z) for the Bernoulli decoders: same value."""
+    from zoo.models.layers import negative_log_likelihood
+
+    x = test_images[:16]
+    logits = tf.random.stateless_normal([16, 784], [7, 8]) * 4
+    rv_x = tfpl.IndependentBernoulli((28, 28, 1))(logits)
+    np.testing.assert_allclose(negative_log_likelihood(x, rv_x), -rv_x.log_prob(x), rtol=1e-6)
+
+    @tf.function
+    def loss(logits):
+        return negative_log_likelihood(x, tfpl.IndependentBernoulli((28, 28, 1))(logits))
+
+    operations = {op.type for op in loss.get_concrete_function(logits).graph.get_operations()}
+    assert "MulNoNan" not in operations  # TFP's log_prob (two masked softplus) did not run
+    normal = tfd.Independent(tfd.Normal(tf.zeros([16, 28, 28, 1]), 1.0), 3)  # any other
+    np.testing.assert_allclose(negative_log_likelihood(x, normal), -normal.log_prob(x))
