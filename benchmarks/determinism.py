@@ -53,7 +53,8 @@ def one_run(setting, epochs, manual_dir, folder):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=1200)
     if done.returncode:
-        raise SystemExit(f"determinism.py: error: a run failed:\n{done.stderr[-2000:]}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"determinism.py: error: a {setting} run failed: {last}")
     return json.loads((folder / "metrics.json").read_text())["test"]["elbo_nats"]
 
 

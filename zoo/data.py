@@ -29,8 +29,9 @@ from zoo.errors import ConfigError, DatasetUnavailableError, DataError, require_
 
 BINARIZATIONS = ("static", "dynamic")
 # tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
-# one per epoch) for ~10 s at a time; with the fixed defaults the pipeline still delivers
-# batches far faster than training takes them (benchmarks/throughput.py measures both).
+# one per epoch) by seconds (10.3 s rounds, benchmarks/README.md); with the fixed defaults
+# the pipeline still delivers batches far faster than training takes them
+# (benchmarks/throughput.py measures both).
 AUTOTUNE = False
 SPLITS = ("train", "validation", "test")
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"

@@ -228,15 +228,16 @@ class VAE(tf_keras.Model):
         """Keras runs ``steps_per_execution`` steps per call even on the one batch of
         ``*_on_batch`` (and fails at the end of it): one step there, as ``fit`` does for an
         epoch's last few."""
-        steps = self._steps_per_execution  # None until compiled: Keras says so
-        saved = None if steps is None else steps.numpy()
-        if steps is not None:
-            steps.assign(1)
+        steps = self._steps_per_execution
+        if steps is None:  # not compiled: Keras says so
+            yield
+            return
+        saved = steps.numpy()
+        steps.assign(1)
         try:
             yield
         finally:
-            if steps is not None:
-                steps.assign(saved)
+            steps.assign(saved)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = checked_images(x, self.image_shape, "evaluation data")
