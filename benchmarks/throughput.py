@@ -27,7 +27,8 @@ one epoch for mlp_vae).
 Printed and written to ``--out`` (default ``benchmarks/results/throughput-<cpu|gpu>.json``)
 with the environment: examples/s per round and their median, peak resident memory of each
 contender's process (and peak GPU memory on a GPU), the ratios zoo / tf loop,
-zoo / torch loop, xla / zoo, and data / constant batch (1.0: the step never waits on data),
+zoo / torch loop, xla / zoo, and data / constant batch (1.0: the step never waits on data)
+of the medians and, round by round, of the two contenders' back-to-back runs,
 and how fast the input pipeline alone delivers batches. ``benchmarks/THROUGHPUT.md`` is
 regenerated from the result files.
 """
@@ -390,9 +391,13 @@ def measure(model, contenders, batch_size, steps, rounds, manual_dir, say=print)
             "last_loss": results[-1]["loss"],
         }
     rate = {name: c["examples_per_second"] for name, c in section["contenders"].items()}
+    section["round_ratios"] = {}
     for ratio, (top, bottom) in RATIOS.items():
         if top in rate and bottom in rate:
             section["ratios"][ratio] = rate[top] / rate[bottom]
+            section["round_ratios"][ratio] = [  # paired: the two ran one after the other
+                a["examples_per_second"] / b["examples_per_second"]
+                for a, b in zip(runs[top], runs[bottom])]
     if pipeline is not None:
         section["pipeline_alone_examples_per_second"] = pipeline * batch_size
     return section
@@ -496,8 +501,10 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     runs.write_json(out, result)
     for model, section in models.items():
-        print(f"{model}: " + ", ".join(f"{name} {value:.2f}x"
-                                        for name, value in section["ratios"].items()))
+        print(f"{model}: " + ", ".join(
+            f"{name} {value:.2f}x (rounds {min(section['round_ratios'][name]):.2f}-"
+            f"{max(section['round_ratios'][name]):.2f}x)"
+            for name, value in section["ratios"].items()))
     print(f"result file: {out}")
     if args.table:
         write_table(out.parent, args.table)
