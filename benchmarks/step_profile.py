@@ -27,7 +27,6 @@ read with TensorFlow's own trace converter, the one TensorBoard's profile plugin
 
 import argparse
 import collections
-import datetime
 import json
 import pathlib
 import sys
@@ -36,7 +35,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo
-sys.path.insert(0, str(HERE))  # throughput.py's contenders
+sys.path.insert(0, str(HERE))  # throughput.py's contenders and result files
+import throughput  # noqa: E402  (after the paths; imports no TensorFlow)
 CONTENDERS = ("zoo fit", "tf loop")
 KINDS = ("convolutions", "matrix products", "optimizer updates", "input pipeline", "other")
 CALL_OPS = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase",
@@ -92,8 +92,6 @@ def profiled(contender, steps):
 
 def profile(model, steps, manual_dir, batch_size=128, say=print):
     """This model's section: for each contender, wall and op time per step, by kind."""
-    import throughput
-
     section = {}
     for name in CONTENDERS:
         contender = throughput.make_contender(name, model, batch_size, manual_dir)
@@ -125,25 +123,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be >= 1")
-    from zoo import data, runs
-    from zoo.errors import ZooError
-
-    try:
-        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)  # fail fast
-    except ZooError as error:
-        parser.error(str(error))
-    environment = runs.environment()
-    out = pathlib.Path(args.out or HERE / "results" / (
-        f"step-profile-{'gpu' if environment['gpus'] else 'cpu'}.json"))
+    out, environment = throughput.result_file(parser, args, "step-profile")
     started = time.time()
     models = {model: profile(model, args.steps, args.manual_dir) for model in args.models}
-    result = {"batch_size": 128, "steps": args.steps, "models": models,
-              "wall_seconds": time.time() - started,
-              "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                  timespec="seconds"),
-              "environment": environment}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json(out, result)
+    throughput.write_result(out, {"batch_size": 128, "steps": args.steps, "models": models},
+                            started, environment)
     print(f"result file: {out}")
 
 

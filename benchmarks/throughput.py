@@ -473,33 +473,18 @@ def main(argv=None):
     for name in ("batch_size", "steps", "rounds"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    from zoo import data, runs
-
     contenders = list(args.contenders)
     if "torch loop" in contenders and not _has_torch():
         print("torch is not installed (pip install -e \".[torch]\"): no torch loop")
         contenders.remove("torch loop")
-    from zoo.errors import ZooError
-
-    try:
-        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)  # fail fast
-    except ZooError as error:
-        parser.error(str(error))
-    environment = runs.environment()
-    out = pathlib.Path(args.out or HERE / "results" / (
-        f"throughput-{'gpu' if environment['gpus'] else 'cpu'}.json"))
+    out, environment = result_file(parser, args, "throughput")
     started = time.time()
     steps = {model: args.steps or DEFAULT_STEPS[model] for model in args.models}
     models = {model: measure(model, contenders, args.batch_size, steps[model], args.rounds,
                              args.manual_dir) for model in args.models}
-    result = {"batch_size": args.batch_size, "steps_per_round": steps,
-              "rounds": args.rounds, "contenders": contenders, "models": models,
-              "wall_seconds": time.time() - started,
-              "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                  timespec="seconds"),
-              "environment": {**environment, "torch": _torch_version()}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json(out, result)
+    write_result(out, {"batch_size": args.batch_size, "steps_per_round": steps,
+                       "rounds": args.rounds, "contenders": contenders, "models": models},
+                 started, {**environment, "torch": _torch_version()})
     for model, section in models.items():
         print(f"{model}: " + ", ".join(
             f"{name} {value:.2f}x (rounds {min(section['round_ratios'][name]):.2f}-"
@@ -509,6 +494,36 @@ def main(argv=None):
     if args.table:
         write_table(out.parent, args.table)
         print(f"table: {args.table}")
+
+
+def result_file(parser, args, stem):
+    """``(path, environment)`` of a benchmark's result file: ``args.out`` or
+    ``results/<stem>-<cpu|gpu>.json``. First checks that binarized_mnist is at hand
+    (``args.manual_dir`` or tfds's folder), else a one-line ``parser.error`` naming the
+    files to provide, instead of a failure inside a worker."""
+    from zoo import data, runs
+    from zoo.errors import ZooError
+
+    try:
+        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)
+    except ZooError as error:
+        parser.error(str(error))
+    environment = runs.environment()
+    device = "gpu" if environment["gpus"] else "cpu"
+    return pathlib.Path(args.out or HERE / "results" / f"{stem}-{device}.json"), environment
+
+
+def write_result(out, result, started, environment):
+    """Writes ``result`` with the run's wall time (since ``started``), end time and
+    environment to ``out``, atomically."""
+    from zoo import runs
+
+    result = {**result, "wall_seconds": time.time() - started,
+              "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                  timespec="seconds"),
+              "environment": environment}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_json(out, result)
 
 
 def _has_torch():
