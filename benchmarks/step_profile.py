@@ -81,10 +81,12 @@ def profiled(contender, steps):
 
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
-        started = time.perf_counter()
-        contender.run(steps)
-        seconds = time.perf_counter() - started
-        tf.profiler.experimental.stop()
+        try:
+            started = time.perf_counter()
+            contender.run(steps)
+            seconds = time.perf_counter() - started
+        finally:  # a failed run still ends the profiler session
+            tf.profiler.experimental.stop()
         planes = [str(path) for path in pathlib.Path(logdir).rglob("*.xplane.pb")]
         data, _ = _pywrap_profiler_plugin.xspace_to_tools_data(planes, "trace_viewer@", {})
     return seconds, json.loads(data)
