@@ -19,7 +19,7 @@ def trained(name, strategy, images, initial_weights):
         model = zoo.get(name, latent_dim=4)
         model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
     model.set_weights(initial_weights)
-    model.sampler.seed = 7
+    model.seed = 7
     batches = tf.data.Dataset.from_tensor_slices((images, images)).batch(64)
     model.fit(batches, epochs=1, verbose=0)
     terms = model.evaluate(batches, return_dict=True, verbose=0)

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import zoo
-from zoo.models.layers import MultivariateNormalDiag
+from zoo.models.posteriors import MultivariateNormalDiag
 
 tfd, tfpl = tfp.distributions, tfp.layers
 BUILDERS = {"mlp_vae": 1.0, "cnn_vae": 1.0, "beta_vae": 4.0}  # name: beta
@@ -26,7 +26,7 @@ def test_encoder_and_decoder_end_in_tfp_distribution_layers(name, posterior_laye
     assert posterior.event_shape == [2] and posterior.batch_shape == [8]
     assert rv_x.log_prob(x).shape == (8,)
     assert isinstance(model.prior, tfd.MultivariateNormalDiag)
-    assert len(model.losses) == 1  # the KL, once (TFP issue 1215 adds it twice)
+    assert not model.losses  # the KL is the objective's, not an added layer loss
 
 
 def briefly_trained(name, load, steps=100):
@@ -40,33 +40,85 @@ def briefly_trained(name, load, steps=100):
 @pytest.mark.parametrize("name, beta", BUILDERS.items())
 def test_loss_is_reconstruction_plus_beta_kl_computed_by_hand(name, beta, load, test_images):
     model = briefly_trained(name, load)
-    x = test_images
-    x4 = np.tile(x, (4, 1, 1, 1))  # 4 posterior samples per image in the model's estimate
-    result = model.evaluate(x4, x4, batch_size=len(x), return_dict=True, verbose=0)
+    x = test_images[:128]
+    seed = tf.constant([3, 4], tf.int64)
+    values = model.objective(model.terms(x, 1, seed))  # the per-example objective
 
-    posterior = model.encoder(x)
-    kl_by_hand = tf.reduce_mean(tfd.kl_divergence(posterior, model.prior)).numpy()
-    z = posterior.sample(16, seed=[1, 2])
-    reconstruction_by_hand = -np.mean(
-        [model.decoder(z_s).log_prob(x).numpy() for z_s in z])
+    posterior = model.encoder(x)  # by hand: z = loc + scale @ eps, TFP's own log_prob and KL
+    eps = tf.random.stateless_normal([1, 128, 8], seed)[0]
+    z = posterior.loc + posterior.scale.matvec(eps)
+    reconstruction = -model.decoder(z).log_prob(x).numpy()
+    kl = tfd.kl_divergence(posterior, model.prior).numpy()
+    assert np.mean(beta * kl) > 2  # counted twice, it would move the loss past 1 nat
+    np.testing.assert_allclose(values["reconstruction"], reconstruction, rtol=1e-5)
+    np.testing.assert_allclose(values["kl"], kl, rtol=1e-5)
+    np.testing.assert_allclose(values["loss"], reconstruction + beta * kl, rtol=1e-5)
+    np.testing.assert_allclose(values["neg_elbo"], reconstruction + kl, rtol=1e-5)
 
-    assert beta * kl_by_hand > 2  # counted twice, it would move the loss past 1 nat
-    assert result["kl"] == pytest.approx(kl_by_hand, rel=1e-4)
+    result = model.evaluate(x, batch_size=64, return_dict=True, verbose=0)  # compiled step
+    assert result["kl"] == pytest.approx(np.mean(kl), rel=1e-4)
     assert result["loss"] == pytest.approx(result["reconstruction"] + beta * result["kl"],
                                            rel=1e-5)
-    # Both reconstruction estimates are Monte Carlo (standard error about 0.2 nats here).
-    assert result["reconstruction"] == pytest.approx(reconstruction_by_hand, abs=1.0)
-    assert result["loss"] == pytest.approx(reconstruction_by_hand + beta * kl_by_hand, abs=1.0)
-    model(x)  # an eager call, so that model.losses holds this batch's values
-    (added_loss,) = model.losses
-    assert added_loss.numpy() == pytest.approx(beta * kl_by_hand, rel=1e-4)
+    # Another draw of z: Monte Carlo (standard error about 1 nat here).
+    assert result["reconstruction"] == pytest.approx(np.mean(reconstruction), abs=5)
 
 
 def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):
     model = zoo.get("cnn_vae", latent_dim=4)
-    per_batch = [model.evaluate(test_images, test_images, batch_size=size, verbose=0,
+    per_batch = [model.evaluate(test_images, batch_size=size, verbose=0,
                                 return_dict=True)["kl"] for size in (32, 512)]
     assert per_batch[0] == pytest.approx(per_batch[1], rel=1e-4)
+
+
+def test_a_gradient_tape_loop_of_your_own_draws_new_noise_every_step(test_images):
+    model = zoo.get("mlp_vae", latent_dim=4, hidden_units=(32,))
+    optimizer = tf.keras.optimizers.SGD(0.0)  # weights stay: only the noise can change
+    x = test_images[:64]
+    losses = []
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.objective_values(x, training=True)["loss"])
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        losses.append(float(loss))
+    assert int(model.step) == 3
+    assert len(set(losses)) == 3  # the same eps every step would repeat the loss
+    rv_x = model(x, training=True)  # a training call advances the step too
+    assert int(model.step) == 4 and rv_x.log_prob(x).shape == (64,)
+
+
+def test_validation_batches_each_get_their_own_noise(test_images):
+    """Two batches holding the same images: with one draw per evaluation they would score
+    the same; each batch gets its own noise, so they do not."""
+    model = zoo.get("mlp_vae", latent_dim=4, hidden_units=(32,))
+    x = np.concatenate([test_images[:64]] * 2)
+    per_batch = [model.test_on_batch(x[:64], return_dict=True)["loss"]]
+    result = model.evaluate(x, batch_size=64, return_dict=True, verbose=0)
+    again = model.evaluate(x, batch_size=64, return_dict=True, verbose=0)
+    assert result == again  # seeded: the same evaluation, the same numbers
+    assert result["loss"] != pytest.approx(per_batch[0], rel=1e-7)  # batch 2 drew anew
+
+
+def test_a_learned_prior_trains_and_its_kl_is_monte_carlo(test_images):
+    from zoo.models import networks, priors
+    from zoo.models.likelihoods import bernoulli
+    from zoo.models.vae import VAE
+
+    encoder = networks.encoder((28, 28, 1), networks.mlp_encoder_body((32,)),
+                               MultivariateNormalDiag, 2)
+    decoder = networks.decoder(2, networks.mlp_decoder_body((32,), (28, 28, 1)),
+                               bernoulli((28, 28, 1)))
+    model = VAE(encoder, decoder, priors.MixtureOfGaussians(2, components=3))
+    model.compile(learning_rate=1e-2)
+    means = model.prior_layer.means.numpy()
+    x = test_images[:128]
+    terms = model.terms(x, 50, tf.constant([1, 2], tf.int64))
+    np.testing.assert_allclose(terms.kl, np.mean(terms.log_posterior - terms.log_prior, 0),
+                               rtol=1e-6)
+    model.fit(x, batch_size=32, epochs=2, verbose=0)
+    assert np.abs(model.prior_layer.means.numpy() - means).max() > 1e-3
+    np.testing.assert_array_equal(model.prior.components_distribution.loc,
+                                  model.prior_layer.means)  # the trained prior, not a copy
 
 
 def test_recompiling_with_another_optimizer_keeps_the_zoo_loss_and_metrics(test_images):
@@ -74,13 +126,13 @@ def test_recompiling_with_another_optimizer_keeps_the_zoo_loss_and_metrics(test_
 
     model = zoo.get("mlp_vae", latent_dim=2)
     model.compile(optimizer=tf_keras.optimizers.SGD(1e-3))
-    history = model.fit(test_images, test_images, batch_size=64, verbose=0)
-    assert {"loss", "reconstruction", "kl"} <= set(history.history)
+    history = model.fit(test_images, batch_size=64, verbose=0)  # no targets: x is y
+    assert {"loss", "neg_elbo", "reconstruction", "kl"} <= set(history.history)
     assert isinstance(model.optimizer, tf_keras.optimizers.SGD)
 
 
 def test_the_zoo_tril_layer_is_tfps_distribution_to_the_bit():
-    from zoo.models.layers import MultivariateNormalTriL
+    from zoo.models.posteriors import MultivariateNormalTriL
 
     params = tf.random.stateless_normal([16, MultivariateNormalTriL.params_size(5)], [3, 4]) * 3
     ours = MultivariateNormalTriL.new(params, 5)
@@ -92,12 +144,13 @@ def test_the_zoo_tril_layer_is_tfps_distribution_to_the_bit():
 
 def test_a_full_covariance_vae_trains_under_xla_like_without(test_images):
     """jit_compile=True fails on TFP's FillScaleTriL gradient; the zoo's layer compiles,
-    with a short last batch too, and computes the plain step's loss."""
+    with a short last batch too, and computes the plain step's loss up to its noise: TF's
+    stateless random ops draw other numbers under XLA (same seed), so the codes differ."""
     x = test_images[:200]  # batches of 64: the last one holds 8
     first_losses, histories, initial = [], [], None
     for jit_compile in (False, True):
         model = zoo.get("cnn_vae", latent_dim=4)
-        model.sampler.seed = 2  # the same posterior noise
+        model.seed = 2  # the same seed of the posterior noise
         if initial is None:
             initial = model.get_weights()
         model.set_weights(initial)
@@ -105,25 +158,75 @@ def test_a_full_covariance_vae_trains_under_xla_like_without(test_images):
         first_losses.append(model.train_on_batch(x[:64], x[:64]))  # before any update
         history = model.fit(x, x, batch_size=64, epochs=2, shuffle=False, verbose=0)
         histories.append(history.history["loss"])
-    assert first_losses[1] == pytest.approx(first_losses[0], rel=1e-4)  # XLA: other sums
+    assert first_losses[1] == pytest.approx(first_losses[0], rel=1e-3)  # XLA: other eps
     assert histories[1][1] < histories[1][0]  # it learns under XLA
     assert histories[1] == pytest.approx(histories[0], rel=2e-2)  # on a nearby path
 
 
-def test_the_training_loss_is_tfps_bernoulli_log_prob(test_images):
-    """The loss takes a cheaper route to -log p(x|z) for the Bernoulli decoders: same value."""
-    from zoo.models.layers import negative_log_likelihood
+def test_the_likelihood_is_tfps_bernoulli_log_prob_broadcast_over_samples(test_images):
+    """The objectives take a cheaper route to log p(x|z) for the Bernoulli head: the same
+    value, x broadcast over the samples instead of tiled."""
+    from zoo.models.likelihoods import log_likelihood
 
     x = test_images[:16]
-    logits = tf.random.stateless_normal([16, 784], [7, 8]) * 4
+    logits = tf.random.stateless_normal([3 * 16, 784], [7, 8]) * 4   # 3 samples of 16
     rv_x = tfpl.IndependentBernoulli((28, 28, 1))(logits)
-    np.testing.assert_allclose(negative_log_likelihood(x, rv_x), -rv_x.log_prob(x), rtol=1e-6)
+    expected = rv_x.log_prob(np.tile(x, (3, 1, 1, 1))).numpy().reshape(3, 16)
+    np.testing.assert_allclose(log_likelihood(rv_x, x, 3), expected, rtol=1e-6)
 
     @tf.function
-    def loss(logits):
-        return negative_log_likelihood(x, tfpl.IndependentBernoulli((28, 28, 1))(logits))
+    def traced(logits):
+        return log_likelihood(tfpl.IndependentBernoulli((28, 28, 1))(logits), x, 3)
 
-    operations = {op.type for op in loss.get_concrete_function(logits).graph.get_operations()}
-    assert "MulNoNan" not in operations  # TFP's log_prob (two masked softplus) did not run
-    normal = tfd.Independent(tfd.Normal(tf.zeros([16, 28, 28, 1]), 1.0), 3)  # any other
-    np.testing.assert_allclose(negative_log_likelihood(x, normal), -normal.log_prob(x))
+    operations = {op.type for op in traced.get_concrete_function(logits).graph.get_operations()}
+    assert "MulNoNan" not in operations and "Tile" not in operations  # TFP's path: MulNoNan
+    normal = tfd.Independent(tfd.Normal(tf.zeros([32, 28, 28, 1]), 1.0), 3)  # any other
+    np.testing.assert_allclose(log_likelihood(normal, x, 2),
+                               normal.log_prob(np.tile(x, (2, 1, 1, 1))).numpy().reshape(2, 16))
+
+
+def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_path):
+    from zoo import runs
+    from zoo.errors import WeightsError
+
+    small = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    runs.save_weights(small, tmp_path / "small.h5")
+    other = zoo.get("mlp_vae", latent_dim=2, hidden_units=(32,))
+    before = [w.copy() for w in other.get_weights()]
+    with pytest.raises(WeightsError, match=r"small.h5 does not fit the model: its "
+                       r"encoder/layer_with_weights-0/kernel has shape \(784, 16\), the "
+                       r"model's \(784, 32\)"):
+        runs.load_weights(other, tmp_path / "small.h5")
+    for kept, now in zip(before, other.get_weights()):  # all or nothing
+        np.testing.assert_array_equal(kept, now)
+    import h5py
+
+    with h5py.File(tmp_path / "small.h5", "r+") as weights:
+        weights.copy("decoder/layer_with_weights-1", "decoder/layer_with_weights-9")
+        del weights["decoder/layer_with_weights-1/bias"]
+    with pytest.raises(WeightsError, match="it has no decoder/layer_with_weights-1/bias;"):
+        runs.load_weights(small, tmp_path / "small.h5")
+    with h5py.File(tmp_path / "small.h5", "r+") as weights:
+        weights.copy("decoder/layer_with_weights-9/bias", "decoder/layer_with_weights-1/bias")
+    with pytest.raises(WeightsError, match="it holds decoder/layer_with_weights-9/bias, which "
+                                           "the model lacks"):
+        runs.load_weights(small, tmp_path / "small.h5")
+    with h5py.File(tmp_path / "small.h5", "r+") as weights:
+        del weights["decoder/layer_with_weights-9"]
+    twin = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    runs.load_weights(twin, tmp_path / "small.h5")  # another process's layer names: by path
+    for a, b in zip(small.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_images,
+                                                                     tmp_path):
+    model = zoo.get(name, latent_dim=3)
+    model.fit(test_images[:256], batch_size=64, verbose=0)
+    zoo.save(model, tmp_path)
+    reloaded = zoo.load(tmp_path)
+    assert int(reloaded.step) == int(model.step) == 4
+    metrics = [zoo.evaluate(m, test_images[256:], samples=2, log_likelihood_samples=5,
+                            verbose=0) for m in (model, reloaded)]
+    assert metrics[0] == metrics[1]

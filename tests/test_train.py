@@ -35,13 +35,13 @@ def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(load,
                                                                        batch):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
     model.compile(optimizer=model.optimizer, steps_per_execution=steps_per_execution)
-    model.kl_weight.assign(float("nan"))
+    kernel = model.encoder.layers[-2].kernel  # the posterior's parameters: NaN
+    kernel.assign(tf.fill(kernel.shape, float("nan")))
     callback = StopOnNonFiniteLoss()
-    # Checked after every execution: 16 steps by default, here the 5 the data have (by
-    # then the NaN weight has made the weights, hence the KL, NaN too).
+    # Checked after every execution: 16 steps by default, here the 5 the data have.
     with pytest.raises(NonFiniteLossError,
-                       match=rf"^training stopped at epoch 1, batch {batch}: the (loss|kl) "
-                             r"term is nan .*lower the learning rate"):
+                       match=rf"^training stopped at epoch 1, batch {batch}: the "
+                             r"(reconstruction|kl|loss) term is nan .*lower the learning rate"):
         model.fit(load("binarized_mnist", "train", 32).take(5), callbacks=[callback],
                   verbose=0)
 
@@ -56,7 +56,7 @@ def test_sixteen_steps_per_execution_train_exactly_like_one(load):
     initial = models[0].get_weights()
     for model, steps in zip(models, (1, 16)):
         model.set_weights(initial)
-        model.sampler.seed = models[0].sampler.seed
+        model.seed = models[0].seed
         model.compile(optimizer=model.optimizer, steps_per_execution=steps)
         model.fit(x, x, batch_size=64, shuffle=False, verbose=0)
     assert int(models[1].optimizer.iterations) == 20
@@ -70,6 +70,27 @@ def test_sixteen_steps_per_execution_train_exactly_like_one(load):
     assert np.isfinite(models[1].test_on_batch(batch, batch)).all()
     assert models[1].predict_on_batch(batch).shape == batch.shape
     assert models[1].steps_per_execution.numpy() == 16
+
+
+def test_early_stopping_inside_the_kl_warm_up_keeps_the_target_beta(test_images, tmp_path):
+    """The KL weight is a function of the step, not a weight: restoring the best epoch's
+    weights (inside the warm-up) cannot bring back a smaller beta, nor can saving."""
+    tf_keras.utils.set_random_seed(3)
+    model = zoo.get("beta_vae", latent_dim=2, filters=(8, 16))  # beta = 4
+    model.compile(learning_rate=3e-3, kl_warmup_steps=1000)  # far beyond this run
+    x, valid = test_images[:384], test_images[384:]
+    stop = tf_keras.callbacks.EarlyStopping("val_neg_elbo", patience=1,
+                                            restore_best_weights=True)
+    history = model.fit(x, batch_size=64, epochs=4, validation_data=valid, callbacks=[stop],
+                        verbose=0).history
+    # In the warm-up the training loss weighs the KL by less than 4 ...
+    assert history["loss"][-1] < history["reconstruction"][-1] + 3 * history["kl"][-1]
+    zoo.save(model, tmp_path)
+    for trained in (model, zoo.load(tmp_path)):  # ... the model, kept or reloaded, by 4
+        result = trained.evaluate(valid, batch_size=128, return_dict=True, verbose=0)
+        assert result["kl"] > 0.5
+        assert result["loss"] == pytest.approx(result["reconstruction"] + 4 * result["kl"],
+                                               rel=1e-5)
 
 
 def test_the_strategy_is_created_once_per_process():

@@ -32,6 +32,10 @@ class RunDirError(ZooError, RuntimeError):
     """An output folder that belongs to another run, or a run folder that is incomplete."""
 
 
+class WeightsError(ZooError, ValueError):
+    """A weights file that is missing, unreadable, or does not fit the model."""
+
+
 class ConfigError(ZooError, ValueError):
     """A training or evaluation setting out of range (epochs, samples, batch size)."""
 

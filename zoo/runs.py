@@ -1,8 +1,11 @@
 """Saving, loading and run folders.
 
-Whole-model saving (SavedModel, .keras, h5) of models with KL layers fails or silently
-drops the KL, so a zoo model is saved as its weights plus the JSON config that rebuilds
-it, and loaded by rebuilding and loading the weights. A run folder holds::
+A zoo model is saved as its weights plus the JSON config that rebuilds it, and loaded by
+rebuilding and loading the weights. Weights files (``save_weights``) are h5 files keyed by
+each variable's path in the model, as TensorFlow checkpoints name them
+(``encoder/layer_with_weights-0/kernel``): loading matches every variable by that path
+and checks its shape, so a file that does not fit the model is refused in one line naming
+the first variable that differs, never loaded out of order. A run folder holds::
 
     model.json          builder name, overrides, zoo version (what ``load`` needs)
     model.h5            the final weights
@@ -25,12 +28,13 @@ import subprocess
 import sys
 from importlib import metadata
 
+import h5py
+import tensorflow as tf
+
 import zoo
-from zoo.errors import ConfigError, RunDirError
+from zoo.errors import ConfigError, RunDirError, WeightsError
 from zoo.models.registry import get
 
-# Weights in Keras's h5 format (the name must not end in .weights.h5, which Keras reads as
-# its v3 format, which also stores the optimizer's state: three times the size).
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
 
@@ -74,8 +78,7 @@ def save(model, folder):
                         "Keras model use model.save_weights")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / WEIGHTS) as partial:
-        model.save_weights(str(partial))
+    save_weights(model, folder / WEIGHTS)
     write_json(folder / MODEL_CONFIG, {**model.zoo_config, "zoo_version": zoo.__version__})
 
 
@@ -87,8 +90,88 @@ def load(folder):
         raise RunDirError(f"{folder / WEIGHTS} is missing; the run in {folder} did not "
                           "finish: train it again")
     model = get(config["name"], **config["overrides"])
-    model.load_weights(str(folder / WEIGHTS))
+    load_weights(model, folder / WEIGHTS)
     return model
+
+
+def variables_by_path(model):
+    """``{path: variable}`` for every variable of ``model`` (its optimizer's excluded),
+    keyed by the path TensorFlow's checkpoints give it (attribute names, and a layer's place
+    among its model's layers): the same for the same builder in any process."""
+    found, seen = {}, set()
+
+    def visit(trackable, prefix):
+        for name, child in tf.train.TrackableView.children(trackable).items():
+            if name == "optimizer" or id(child) in seen:
+                continue
+            seen.add(id(child))
+            path = f"{prefix}{name}"
+            if isinstance(child, tf.Variable):
+                found[path] = child
+            else:
+                visit(child, path + "/")
+
+    visit(model, "")
+    return found
+
+
+def save_weights(model, path, attributes=None):
+    """Writes ``model``'s variables to the h5 file ``path``, keyed by their paths, with
+    ``attributes`` (numbers) on the file."""
+    with atomic_path(path) as partial:
+        with h5py.File(partial, "w") as weights:
+            for name, variable in variables_by_path(model).items():
+                weights[name] = variable.numpy()
+            weights.attrs.update(attributes or {})
+
+
+def weights_attributes(path):
+    """The attributes ``save_weights`` wrote on ``path``; empty if there is no such file."""
+    if not pathlib.Path(path).is_file():
+        return {}
+    with h5py.File(path, "r") as weights:
+        return {name: value.item() if hasattr(value, "item") else value
+                for name, value in weights.attrs.items()}
+
+
+def load_weights(model, path):
+    """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
+    its path, all or nothing; a WeightsError naming the first variable that does not fit."""
+    variables = variables_by_path(model)
+    try:
+        weights = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise WeightsError(f"no weights file {path}") from None
+    except OSError as error:
+        raise WeightsError(f"{path} is not an h5 weights file ({error})") from None
+    with weights:
+        if "layer_names" in weights.attrs:
+            raise WeightsError(f"{path} is a Keras h5 weights file, matched by layer order "
+                               "(zoo 0.1); retrain the model with this version")
+        stored = {}
+
+        def collect(name, item):  # returns None: h5py stops visiting at any other value
+            if isinstance(item, h5py.Dataset):
+                stored[name] = item
+
+        weights.visititems(collect)
+        for name, variable in variables.items():
+            if name not in stored:
+                raise WeightsError(f"{path} does not fit the model: it has no {name}; load it "
+                                   "into the model it was saved from (see model.json)")
+            if tuple(stored[name].shape) != tuple(variable.shape):
+                raise WeightsError(
+                    f"{path} does not fit the model: its {name} has shape "
+                    f"{tuple(stored[name].shape)}, the model's {tuple(variable.shape)}; load "
+                    "it into the model it was saved from (see model.json)")
+        extra = sorted(set(stored) - set(variables))
+        if extra:
+            raise WeightsError(f"{path} does not fit the model: it holds {extra[0]}, which "
+                               "the model lacks; load it into the model it was saved from "
+                               "(see model.json)")
+        values = {name: stored[name][()] for name in variables}
+    for name, variable in variables.items():
+        variable.assign(values[name])
 
 
 def claim(folder, run_config, overwrite=False):

@@ -18,6 +18,7 @@ import tf_keras
 from zoo import data, runs
 from zoo.errors import ConfigError, NonFiniteLossError, require_int
 from zoo.evaluate import evaluate
+from zoo.models import vae
 from zoo.models.registry import builder, get
 
 
@@ -62,37 +63,23 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
                     "lower the learning rate or check the data")
 
 
-class KLWarmUp(tf_keras.callbacks.Callback):
-    """Raises the KL weight linearly from 0 to its target (beta) over the first ``epochs``
-    epochs, batch by batch (Sønderby et al. 2016). The logged ``kl`` stays unweighted."""
+class BestWeights(tf_keras.callbacks.Callback):
+    """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
+    validation -ELBO is the best so far. The file records that value, so a resumed run
+    keeps a better earlier epoch."""
 
-    def __init__(self, epochs):
+    def __init__(self, path, monitor="val_neg_elbo"):
         super().__init__()
-        self.epochs = epochs
+        self.path, self.monitor = pathlib.Path(path), monitor
 
     def on_train_begin(self, logs=None):
-        self.target = float(self.model.kl_weight.numpy())
-        self.steps_per_epoch = self.params.get("steps") or 1
-
-    def on_train_batch_begin(self, batch, logs=None):
-        progress = (self.epoch + batch / self.steps_per_epoch) / self.epochs
-        self.model.kl_weight.assign(self.target * min(1.0, progress))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_end(self, logs=None):
-        self.model.kl_weight.assign(self.target)
-
-
-class NegativeElbo(tf_keras.callbacks.Callback):
-    """Adds ``neg_elbo`` and ``val_neg_elbo`` = reconstruction + KL (nats per example) to
-    the epoch logs: the quantity to monitor whatever the KL weight or warm-up."""
+        self.best = runs.weights_attributes(self.path).get(self.monitor, math.inf)
 
     def on_epoch_end(self, epoch, logs=None):
-        for prefix in ("", "val_"):
-            if f"{prefix}reconstruction" in logs:
-                logs[f"{prefix}neg_elbo"] = logs[f"{prefix}reconstruction"] + logs[f"{prefix}kl"]
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value < self.best:
+            self.best = value
+            runs.save_weights(self.model, self.path, {self.monitor: value, "epoch": epoch + 1})
 
 
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -105,7 +92,9 @@ class RunConfig:
 
     ``learning_rate_schedule``: ``constant``; ``cosine`` decay to 0 over ``epochs``;
     ``plateau``: halve it when the validation -ELBO stalls for 5 epochs.
-    ``kl_warmup_epochs``: see KLWarmUp (0: off). ``early_stopping_patience``: stop when the
+    ``kl_warmup_epochs``: the KL weight rises linearly from 0 to beta over these epochs,
+    step by step (Sønderby et al. 2016; 0: off); a function of the model's ``step``, in
+    the graph. ``early_stopping_patience``: stop when the
     validation -ELBO has not improved for that many epochs and keep the best weights (0:
     off). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
@@ -154,9 +143,7 @@ class RunConfig:
 
     def callbacks(self):
         """The Keras callbacks that carry out the schedule, warm-up and early stopping."""
-        callbacks = [NegativeElbo(), StopOnNonFiniteLoss()]
-        if self.kl_warmup_epochs:
-            callbacks.append(KLWarmUp(self.kl_warmup_epochs))
+        callbacks = [StopOnNonFiniteLoss()]
         if self.learning_rate_schedule == "cosine":
             callbacks.append(tf_keras.callbacks.LearningRateScheduler(self._cosine))
         elif self.learning_rate_schedule == "plateau":
@@ -168,11 +155,14 @@ class RunConfig:
                 restore_best_weights=True))
         return callbacks
 
+    def learning_rate(self):
+        """The initial learning rate: the model's ``learning_rate`` override or default."""
+        return self.overrides.get("learning_rate",
+                                  builder(self.model).defaults().get("learning_rate", 1e-3))
+
     def _cosine(self, epoch, learning_rate):
         del learning_rate
-        initial = self.overrides.get("learning_rate",
-                                     builder(self.model).defaults().get("learning_rate", 1e-3))
-        return initial * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
+        return self.learning_rate() * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
 
     def load(self, split, manual_dir=None, data_dir=None, **kwargs):
         """``data.load`` of ``split`` with this run's dataset, batch size, binarization and
@@ -180,14 +170,18 @@ class RunConfig:
         return data.load(self.dataset, split, self.batch_size, binarization=self.binarization,
                          seed=self.seed, manual_dir=manual_dir, data_dir=data_dir, **kwargs)
 
-    def compiled(self, model):
-        """``model`` recompiled with ``optimizer`` (unless it is the builders' Adam) and with
-        ``jit_compile``."""
-        if self.optimizer != "adam" or self.jit_compile:
-            learning_rate = float(model.optimizer.learning_rate.numpy())
-            model.compile(optimizer=tf_keras.optimizers.get(  # fused kernels, as the builders'
-                {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}},
-                use_legacy_optimizer=True), jit_compile=self.jit_compile)
+    def compiled(self, model, steps_per_epoch):
+        """``model`` compiled for this run: ``optimizer`` at ``learning_rate()``, the KL
+        warm-up over ``kl_warmup_epochs * steps_per_epoch`` steps, ``jit_compile``."""
+        if self.optimizer == "adam":  # the builders' (benchmarks/determinism.py swaps it)
+            optimizer = vae.ADAM(self.learning_rate())
+        else:
+            optimizer = tf_keras.optimizers.get(
+                {"class_name": self.optimizer,
+                 "config": {"learning_rate": self.learning_rate()}},
+                use_legacy_optimizer=True)
+        model.compile(optimizer=optimizer, jit_compile=self.jit_compile,
+                      kl_warmup_steps=self.kl_warmup_epochs * steps_per_epoch)
         return model
 
 
@@ -199,7 +193,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     With ``out``, training is checkpointed after every epoch in ``OUT/backup`` (Keras
     BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
     epoch and ends with the numbers of a run never stopped. The best weights by validation
-    -ELBO are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones.
+    -ELBO are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
+    ``runs.save_weights``).
     """
     # A strategy the caller entered (TPUStrategy, say) wins; else the process's own, made
     # first because MultiWorkerMirroredStrategy must precede any other op.
@@ -217,8 +212,10 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    steps = data.batches_per_pass(data.examples_in(config.dataset, "train", manual_dir,
+                                                   data_dir), config.batch_size)
     with distribution.scope():
-        model = config.compiled(get(config.model, **config.overrides))
+        model = config.compiled(get(config.model, **config.overrides), steps)
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir)
     train_data = distribution.distribute_datasets_from_function(
         lambda context: loader("train", order_key=model.optimizer.iterations,
@@ -227,8 +224,6 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         callbacks = [*_checkpoints(folder), *callbacks]
     started = time.time()
     environment = runs.environment()  # the code that runs: the commit now, not at the end
-    steps = data.batches_per_pass(data.examples_in(config.dataset, "train", manual_dir,
-                                                   data_dir), config.batch_size)
     history = model.fit(train_data, validation_data=loader("validation"),
                         epochs=config.epochs, steps_per_epoch=steps, verbose=verbose,
                         callbacks=[*config.callbacks(), *callbacks])
@@ -250,6 +245,4 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
 def _checkpoints(folder):
     """BackupAndRestore (every epoch) and the best weights by validation -ELBO."""
     return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP)),
-            tf_keras.callbacks.ModelCheckpoint(
-                str(folder / runs.BEST_WEIGHTS), monitor="val_neg_elbo", mode="min",
-                save_best_only=True, save_weights_only=True)]
+            BestWeights(folder / runs.BEST_WEIGHTS)]

@@ -29,14 +29,14 @@ from keras_tuner.src.distribute import utils as distribution
 from zoo import data, recipes, runs
 from zoo.errors import ConfigError, ZooError, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
-from zoo.train import RunConfig, strategy
+from zoo.train import BestWeights, RunConfig, strategy
 
 OBJECTIVE = "val_neg_elbo"
 BATCH_SIZES = Choice(("64", "128", "256"))
 ORACLES = {"random": keras_tuner.oracles.RandomSearchOracle,
            "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
            "hyperband": keras_tuner.oracles.HyperbandOracle}
-SEARCH_FILE, CHECKPOINT = "zoo_search.json", "checkpoint.h5"  # weights, Keras's h5 format
+SEARCH_FILE, CHECKPOINT = "zoo_search.json", "checkpoint.h5"  # runs.save_weights
 
 
 class TuneError(ZooError, RuntimeError):
@@ -125,13 +125,14 @@ class ZooTuner(keras_tuner.Tuner):
         config = self.trial_config(hp)
         load = functools.partial(config.load, manual_dir=self.manual_dir,
                                  data_dir=self.data_dir)
+        steps = data.batches_per_pass(data.examples_in(config.dataset, "train",
+                                                       self.manual_dir, self.data_dir),
+                                      config.batch_size)
         with strategy().scope():
-            model = config.compiled(get(config.model, **config.overrides))
+            model = config.compiled(get(config.model, **config.overrides), steps)
         if "tuner/trial_id" in hp.values:  # Hyperband: continue an earlier trial
-            model.load_weights(self._checkpoint(hp.values["tuner/trial_id"]))
-        checkpoint = tf_keras.callbacks.ModelCheckpoint(
-            self._checkpoint(trial.trial_id), monitor=OBJECTIVE, mode="min",
-            save_best_only=True, save_weights_only=True)
+            runs.load_weights(model, self._checkpoint(hp.values["tuner/trial_id"]))
+        checkpoint = BestWeights(self._checkpoint(trial.trial_id), monitor=OBJECTIVE)
         history = model.fit(load("train"), validation_data=load("validation"),
                             epochs=hp.values.get("tuner/epochs", config.epochs),
                             initial_epoch=hp.values.get("tuner/initial_epoch", 0),
@@ -143,7 +144,7 @@ class ZooTuner(keras_tuner.Tuner):
         config = self.trial_config(trial.hyperparameters)
         with strategy().scope():
             model = get(config.model, **config.overrides)
-        model.load_weights(self._checkpoint(trial.trial_id))
+        runs.load_weights(model, self._checkpoint(trial.trial_id))
         return model
 
     def _checkpoint(self, trial_id):

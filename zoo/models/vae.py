@@ -1,111 +1,245 @@
-"""Single-stochastic-layer VAEs: MLP, CNN and beta-VAE, all with an N(0, I) prior and a
-factorised Bernoulli decoder ``p(x|z) = prod_i Bernoulli(x_i | logits_i(z))``.
+"""The VAE: encoder -> posterior q(z|x), prior p(z), decoder -> likelihood p(x|z), objective.
+
+``rv_x = model(x)`` is p(x|z) for z ~ q(z|x), the TFP Probabilistic Layers way. Training
+runs one ``train_step`` for every family (keras-io's VAE example): the model's per-sample
+terms (``terms``), the objective's per-example loss (``zoo.models.objectives``), the
+optimizer. ``neg_elbo``, ``reconstruction`` and ``kl`` are Keras metrics, in nats per
+example; ``loss`` is the objective (beta and KL warm-up included).
+
+Posterior noise is a pure function of (``seed``, ``step``, row of the global batch):
+``step`` is a model variable that every training forward pass advances, in ``fit`` and in
+a user's own GradientTape loop alike, and that checkpoints restore; so a resumed run and
+N replicas give the numbers of one uninterrupted device. Validation batches each get their
+own noise, a function of (seed, step, batch of the evaluation).
 """
 
-import math
+import contextlib
+import random
 
-import tensorflow_probability as tfp
+import tensorflow as tf
 import tf_keras
-from tf_keras import layers
 
-from zoo.errors import OverrideError
-from zoo.models.layers import (VAE, MultivariateNormalDiag, MultivariateNormalTriL,
-                              PosteriorSampler, standard_normal_prior)
-from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, register)
+from zoo.checks import checked_images, reported_as_data_errors
+from zoo.errors import ConfigError
+from zoo.models.likelihoods import log_likelihood
+from zoo.models.objectives import ELBO, Terms, kl_divergence
+from zoo.models.posteriors import reparameterized_sample
 
-tfd, tfpl = tfp.distributions, tfp.layers
-
-
-def bernoulli_head(image_shape):
-    """Logits -> ``p(x|z)``; as a tensor it is the mean image (pixel probabilities)."""
-    return tfpl.IndependentBernoulli(image_shape, convert_to_tensor_fn=tfd.Distribution.mean,
-                                     name="p_x_given_z")
-
-
-# The builders' optimizer: tf_keras's legacy Adam, which updates each variable with one
+# The default optimizer: tf_keras's legacy Adam, which updates each variable with one
 # fused kernel (ResourceApplyAdam); tf_keras.optimizers.Adam (the new one) runs several
 # elementwise ops instead, slower here. Same-seed runs in separate processes have also
 # been seen to differ with the new one, never with this one (benchmarks/README.md).
 ADAM = tf_keras.optimizers.legacy.Adam
 
+# Training steps per call of the compiled step function (Keras's ``steps_per_execution``):
+# a step of these small models lasts a few milliseconds, and at 1 Keras's per-call Python
+# work (callbacks, logs) takes a visible share of it on a CPU (see benchmarks/README.md).
+# Batch-level callbacks run every 16 batches.
+STEPS_PER_EXECUTION = 16
 
-def compiled_vae(encoder, decoder, sampler, latent_dim, beta, learning_rate):
-    """The VAE compiled with ``ADAM(learning_rate)``."""
-    model = VAE(encoder, decoder, standard_normal_prior(latent_dim), sampler, beta=beta)
-    model.compile(optimizer=ADAM(learning_rate))
-    return model
-
-
-MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
-             "hidden_units": Choice(("256,128", "512,256", "1024,512", "512,512")),
-             "learning_rate": FloatRange(1e-4, 3e-3)}
-CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
-             "filters": Choice(("16,32", "32,64", "64,128")),
-             "learning_rate": FloatRange(1e-4, 3e-3)}
+METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
+_TRAINING_NOISE, _EVALUATION_NOISE = 0, 1  # streams of the noise seed
 
 
-@register("mlp_vae", space=MLP_SPACE)
-def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
-            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
-    """MLP encoder, diagonal Gaussian posterior, MLP decoder."""
-    sampler = PosteriorSampler()
-    encoder = tf_keras.Sequential([
-        layers.InputLayer(input_shape),
-        layers.Flatten(),
-        *[layers.Dense(units, activation="relu") for units in hidden_units],
-        layers.Dense(MultivariateNormalDiag.params_size(latent_dim)),
-        MultivariateNormalDiag(latent_dim, convert_to_tensor_fn=sampler, name="q_z_given_x"),
-    ], name="encoder")
-    decoder = tf_keras.Sequential([
-        layers.InputLayer((latent_dim,)),
-        *[layers.Dense(units, activation="relu") for units in reversed(hidden_units)],
-        layers.Dense(math.prod(input_shape)),
-        bernoulli_head(input_shape),
-    ], name="decoder")
-    return compiled_vae(encoder, decoder, sampler, latent_dim, 1.0, learning_rate)
+class VAE(tf_keras.Model):
+    """A VAE assembled from parts; a tf_keras model ``x -> p(x|z)``.
 
+    ``encoder``: a Keras model from images to q(z|x), ending in a posterior layer
+    (``zoo.models.posteriors``). ``decoder``: codes to p(x|z), ending in a likelihood
+    layer (``zoo.models.likelihoods``). ``prior_layer``: a ``zoo.models.priors.Prior``;
+    ``model.prior`` is its distribution now. ``objective``: ``ELBO(beta)`` or ``IWAE(k)``
+    (``zoo.models.objectives``). ``seed``: of the posterior noise (random if None).
 
-def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
-    """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
-    height, width, channels = input_shape
-    stride = 2 ** len(filters)
-    if height % stride or width % stride:
-        raise OverrideError(
-            f"{name}: input_shape {input_shape} needs height and width divisible by {stride} "
-            f"(one stride-2 layer per entry of filters={filters}); pad the images or use "
-            "fewer filters")
-    sampler = PosteriorSampler()
-    encoder = tf_keras.Sequential([
-        layers.InputLayer(input_shape),
-        *[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in filters],
-        layers.Flatten(),
-        layers.Dense(MultivariateNormalTriL.params_size(latent_dim)),
-        MultivariateNormalTriL(latent_dim, convert_to_tensor_fn=sampler, name="q_z_given_x"),
-    ], name="encoder")
-    decoder = tf_keras.Sequential([
-        layers.InputLayer((latent_dim,)),
-        layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
-        layers.Reshape((height // stride, width // stride, filters[-1])),
-        *[layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
-          for f in reversed(filters)],
-        layers.Conv2D(channels, 3, padding="same"),
-        layers.Flatten(),
-        bernoulli_head(input_shape),
-    ], name="decoder")
-    return compiled_vae(encoder, decoder, sampler, latent_dim, beta, learning_rate)
+    ``compile`` defaults to tf_keras's fused Adam, ``steps_per_execution=16`` and the
+    objective's own loss and metrics; ``kl_warmup_steps=N`` raises the KL weight linearly
+    from 0 to beta over the first N training steps (in the graph, every step). ``fit``,
+    ``evaluate`` and ``predict`` check the images' shape and range first; ``fit(x)`` needs
+    no targets (they are the inputs).
+    """
 
+    def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder, self.prior_layer = encoder, decoder, prior_layer
+        self.objective = objective
+        self.seed = random.randrange(2**31) if seed is None else seed
+        self.step = self.add_weight(
+            name="step", shape=(), dtype=tf.int64, trainable=False, initializer="zeros",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.kl_warmup_steps = 0
+        # Set past Keras's attribute tracking: as attributes, metrics' variables would count
+        # among the model's weights (saved, and restored by EarlyStopping).
+        object.__setattr__(self, "trackers",
+                           tuple(tf_keras.metrics.Mean(name=name) for name in METRICS))
+        self.build((None, *encoder.input_shape[1:]))
 
-@register("cnn_vae", space=CNN_SPACE)
-def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
-            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
-    """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, "cnn_vae")
+    @property
+    def prior(self):
+        """p(z): the prior layer's distribution, with its current (trained) variables."""
+        return self.prior_layer.distribution()
 
+    @property
+    def image_shape(self):
+        return tuple(self.encoder.input_shape[1:])
 
-@register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
-def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
-             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-             beta: NonNegativeFloat = 4.0):
-    """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, "beta_vae")
+    @property
+    def latent_dim(self):
+        return self.prior_layer.latent_dim
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def call(self, x, training=None):
+        """p(x|z) for one z ~ q(z|x): in training, drawn from the model's noise (and the
+        step advances); otherwise the posterior layer's own sample."""
+        posterior = self.encoder(x, training=training)
+        if training:
+            z = reparameterized_sample(posterior, 1, self._training_noise()[0])[0]
+        else:
+            z = tf.convert_to_tensor(posterior)
+        return self.decoder(z, training=training)
+
+    def terms(self, x, samples=1, seed=(0, 0), training=False):
+        """The per-sample terms of ``samples`` codes per example drawn with ``seed``
+        (shape [2]): log p(x|z_s), log p(z_s), log q(z_s|x) and the KL (an
+        ``objectives.Terms``), in nats."""
+        posterior = self.encoder(x, training=training)
+        prior = self.prior
+        z = reparameterized_sample(posterior, samples, seed)           # (S, batch, latent)
+        rv_x = self.decoder(tf.reshape(z, tf.concat([[-1], tf.shape(z)[2:]], 0)),
+                            training=training)
+        log_prior, log_posterior = prior.log_prob(z), posterior.log_prob(z)
+        return Terms(log_likelihood(rv_x, x, samples), log_prior, log_posterior,
+                     kl_divergence(posterior, prior, log_posterior, log_prior))
+
+    def log_weights(self, x, samples, seed=(0, 0)):
+        """``log p(x|z_k) + log p(z_k) - log q(z_k|x)``, shape (samples, batch): the
+        importance weights whose log-mean-exp estimates log p(x) (``zoo.evaluate``)."""
+        return self.terms(x, samples, seed).log_weights
+
+    def objective_values(self, x, training=False):
+        """The objective on a batch: per-example ``loss``, ``neg_elbo``, ``reconstruction``
+        and ``kl`` in nats. ``training=True`` draws the training noise and advances
+        ``step``, as a training step does; for a GradientTape loop of your own::
+
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(model.objective_values(x, training=True)["loss"])
+        """
+        if training:
+            seed, warmup = self._training_noise()
+        else:
+            counter = tf.cast(self._test_counter, tf.int64)
+            seed, warmup = self._noise_seed(_EVALUATION_NOISE, self.step, counter), 1.0
+        terms = self.terms(x, self.objective.samples, seed, training=training)
+        return self.objective(terms, warmup)
+
+    def train_step(self, data):
+        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            values = self.objective_values(x, training=True)
+            loss = tf.nn.compute_average_loss(values["loss"])  # over the global batch
+            if self.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return self._tracked(values)
+
+    def test_step(self, data):
+        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+        return self._tracked(self.objective_values(x, training=False))
+
+    def predict_step(self, data):
+        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+        return tf.convert_to_tensor(self(x, training=False))  # the likelihood's tensor
+
+    def _tracked(self, values):
+        for tracker in self.trackers:
+            tracker.update_state(values[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    def _training_noise(self):
+        """The seed of this training step's noise and its KL warm-up factor; advances
+        ``step``."""
+        step = self.step.read_value()
+        seed = self._noise_seed(_TRAINING_NOISE, step)
+        warmup = 1.0
+        if self.kl_warmup_steps:
+            warmup = tf.minimum(1.0, tf.cast(step, tf.float32) / self.kl_warmup_steps)
+        with tf.control_dependencies([seed, warmup]):
+            self.step.assign_add(1)
+        return seed, warmup
+
+    def _noise_seed(self, stream, *keys):
+        seed = tf.constant([self.seed, stream], tf.int64)
+        for key in keys:
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(key, tf.int64))
+        return seed
+
+    def compile(self, optimizer=None, *, learning_rate=1e-3, kl_warmup_steps=0,
+                steps_per_execution=STEPS_PER_EXECUTION, **kwargs):
+        """Keras's compile; ``optimizer`` defaults to ``ADAM(learning_rate)``. The loss and
+        metrics are the objective's."""
+        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise ConfigError(f"compile({name}=...) is not for zoo models: the loss is "
+                                  "the model's objective and the metrics are loss, "
+                                  "neg_elbo, reconstruction and kl")
+        super().compile(optimizer=optimizer or ADAM(learning_rate),
+                        steps_per_execution=steps_per_execution, **kwargs)
+        self.kl_warmup_steps = kl_warmup_steps
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x = checked_images(x, self.image_shape, "training data")
+        if isinstance(validation_data, tuple):
+            validation_data = (checked_images(validation_data[0], self.image_shape,
+                                              "validation data"), *validation_data[1:])
+        elif validation_data is not None:
+            validation_data = checked_images(validation_data, self.image_shape,
+                                             "validation data")
+            if not isinstance(validation_data, tf.data.Dataset):
+                validation_data = (validation_data,)  # images alone: Keras wants a tuple
+        with reported_as_data_errors("training or validation data"):
+            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x = checked_images(x, self.image_shape, "evaluation data")
+        with reported_as_data_errors("evaluation data"):
+            return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x = checked_images(x, self.image_shape, "prediction data")
+        with reported_as_data_errors("prediction data"):
+            return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().predict_on_batch(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _one_step_per_execution(self):
+        """Keras runs ``steps_per_execution`` steps per call even on the one batch of
+        ``*_on_batch`` (and fails at the end of it): one step there, as ``fit`` does for an
+        epoch's last few. Keras caches a step function traced for one step per execution
+        and would reuse it in ``fit``/``evaluate`` (one batch per execution): dropped."""
+        steps = self._steps_per_execution
+        if steps is None:  # not compiled: Keras says so
+            yield
+            return
+        saved = steps.numpy()
+        steps.assign(1)
+        self._drop_step_functions()
+        try:
+            yield
+        finally:
+            steps.assign(saved)
+            self._drop_step_functions()
+
+    def _drop_step_functions(self):
+        self.train_function = self.test_function = self.predict_function = None

@@ -1,0 +1,74 @@
+"""Encoder and decoder networks: Keras Sequential models ending in a distribution layer.
+
+``encoder(body, posterior_layer, ...)`` gives x -> q(z|x); ``decoder(body, head, ...)``
+gives z -> p(x|z). The bodies below are the zoo's MLP and convolutional stacks; a family
+may pass any list of Keras layers. Layers get explicit names only where a family needs to
+find them; weights are saved by their place in the model, not by layer name.
+"""
+
+import math
+
+import tf_keras
+from tf_keras import layers
+
+from zoo.errors import OverrideError
+
+
+def encoder(input_shape, body, posterior_class, latent_dim):
+    """``input_shape`` images -> ``body`` -> Dense(params) -> ``posterior_class`` layer."""
+    return tf_keras.Sequential([
+        layers.InputLayer(input_shape), *body,
+        layers.Dense(posterior_class.params_size(latent_dim)),
+        posterior_class(latent_dim, name="q_z_given_x"),
+    ], name="encoder")
+
+
+def decoder(latent_dim, body, head):
+    """``latent_dim`` codes -> ``body`` (ending in the head's parameters) -> ``head``."""
+    return tf_keras.Sequential([layers.InputLayer((latent_dim,)), *body, head],
+                               name="decoder")
+
+
+def mlp_encoder_body(hidden_units):
+    """Flatten, then a ReLU Dense layer per entry of ``hidden_units``."""
+    return [layers.Flatten(), *[layers.Dense(units, activation="relu")
+                                for units in hidden_units]]
+
+
+def mlp_decoder_body(hidden_units, input_shape):
+    """ReLU Dense layers (``hidden_units`` reversed), then one logit per pixel."""
+    return [*[layers.Dense(units, activation="relu") for units in reversed(hidden_units)],
+            layers.Dense(math.prod(input_shape))]
+
+
+def conv_stride(input_shape, filters, name):
+    """The total stride of the conv stacks (2 per entry of ``filters``), checked against
+    the image size."""
+    height, width, _ = input_shape
+    stride = 2 ** len(filters)
+    if height % stride or width % stride:
+        raise OverrideError(
+            f"{name}: input_shape {input_shape} needs height and width divisible by {stride} "
+            f"(one stride-2 layer per entry of filters={filters}); pad the images or use "
+            "fewer filters")
+    return stride
+
+
+def conv_encoder_body(filters):
+    """A stride-2 3x3 ReLU convolution per entry of ``filters``, then Flatten."""
+    return [*[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")
+              for f in filters], layers.Flatten()]
+
+
+def conv_decoder_body(filters, input_shape, stride):
+    """Dense to the smallest feature map, a stride-2 transposed convolution per entry of
+    ``filters`` (reversed), and a 3x3 convolution to one logit per pixel and channel."""
+    height, width, channels = input_shape
+    return [
+        layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
+        layers.Reshape((height // stride, width // stride, filters[-1])),
+        *[layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
+          for f in reversed(filters)],
+        layers.Conv2D(channels, 3, padding="same"),
+        layers.Flatten(),
+    ]

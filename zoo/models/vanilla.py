@@ -1,0 +1,69 @@
+"""Single-stochastic-layer VAEs with a standard normal prior and a Bernoulli decoder.
+
+    p(z) = N(0, I),   p(x|z) = prod_i Bernoulli(x_i | sigmoid(logits_i(z))),
+    loss(x) = -log p(x|z) + beta * KL(q(z|x) || p(z)),  z ~ q(z|x)     (nats per example)
+
+Kingma & Welling 2014 (mlp_vae: the MLP setting; cnn_vae: a convolutional one with a
+full-covariance posterior); Higgins et al. 2017 (beta_vae). The KL is analytic.
+"""
+
+from zoo.models import networks
+from zoo.models.likelihoods import bernoulli
+from zoo.models.objectives import ELBO
+from zoo.models.posteriors import MultivariateNormalDiag, MultivariateNormalTriL
+from zoo.models.priors import StandardNormal
+from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
+                                 PositiveFloat, PositiveInt, Widths, register)
+from zoo.models.vae import VAE
+
+MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
+             "hidden_units": Choice(("256,128", "512,256", "1024,512", "512,512")),
+             "learning_rate": FloatRange(1e-4, 3e-3)}
+CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
+             "filters": Choice(("16,32", "32,64", "64,128")),
+             "learning_rate": FloatRange(1e-4, 3e-3)}
+
+
+def compiled(model, learning_rate):
+    """``model`` compiled with the zoo's default optimizer at ``learning_rate``."""
+    model.compile(learning_rate=learning_rate)
+    return model
+
+
+@register("mlp_vae", space=MLP_SPACE)
+def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+    """MLP encoder, diagonal Gaussian posterior, MLP decoder (Kingma & Welling 2014)."""
+    encoder = networks.encoder(input_shape, networks.mlp_encoder_body(hidden_units),
+                               MultivariateNormalDiag, latent_dim)
+    decoder = networks.decoder(latent_dim,
+                               networks.mlp_decoder_body(hidden_units, input_shape),
+                               bernoulli(input_shape))
+    return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
+
+
+def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
+    """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
+    stride = networks.conv_stride(input_shape, filters, name)
+    encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters),
+                               MultivariateNormalTriL, latent_dim)
+    decoder = networks.decoder(latent_dim,
+                               networks.conv_decoder_body(filters, input_shape, stride),
+                               bernoulli(input_shape))
+    model = VAE(encoder, decoder, StandardNormal(latent_dim), objective=ELBO(beta=beta))
+    return compiled(model, learning_rate)
+
+
+@register("cnn_vae", space=CNN_SPACE)
+def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+    """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, "cnn_vae")
+
+
+@register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
+def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
+             beta: NonNegativeFloat = 4.0):
+    """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, "beta_vae")
