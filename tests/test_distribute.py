@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+import zoo
+
 HERE = pathlib.Path(__file__).resolve().parent
 SMALL_RUN = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "256",
              "--eval-samples", "2", "--deterministic"]
@@ -47,7 +49,7 @@ def mirrored_report(manual_dir):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae", "beta_vae"])
+@pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     report = mirrored_report[name]
     assert mirrored_report["replicas"] == 2
@@ -73,7 +75,7 @@ def test_two_workers_give_the_numbers_of_one_process(manual_dir, tmp_path):
     workers = [zoo_train(*common, "--out", tmp_path / "cluster",
                          env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {
                              "type": "worker", "index": index}})}) for index in range(2)]
-    alone = finished(zoo_train(*common, "--out", tmp_path / "alone"))
+    finished(zoo_train(*common, "--out", tmp_path / "alone"))
     outputs = [finished(worker) for worker in workers]
     assert elbo_line(outputs[0]) == elbo_line(outputs[1])  # one model, all-reduced
     # Each worker computes half of every batch, and the halves' gradients are all-reduced:
@@ -84,9 +86,17 @@ def test_two_workers_give_the_numbers_of_one_process(manual_dir, tmp_path):
         "best.h5", "metrics.json", "model.h5", "model.json", "run.json"]
 
 
-def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(manual_dir,
+SMALL_CONV = ["--latent-dim", "2", "--set", "filters=8,16", "--batch-size", "256",
+              "--eval-samples", "2", "--deterministic"]
+
+
+@pytest.mark.parametrize("run", [SMALL_RUN, ["cnn_vae", *SMALL_CONV],
+                                 ["beta_vae", *SMALL_CONV]], ids=lambda run: run[0])
+def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(run, manual_dir,
                                                                                 tmp_path):
-    common = [*SMALL_RUN, "--epochs", "3", "--manual-dir", manual_dir]
+    """Killed in epoch 3, inside a KL warm-up of 3 epochs: the resumed run carries on the
+    data order, the posterior noise and the warm-up of the step it stopped at."""
+    common = [*run, "--epochs", "3", "--kl-warmup-epochs", "3", "--manual-dir", manual_dir]
     interrupted = zoo_train(*common, "--out", tmp_path / "killed")
     for line in interrupted.stdout:  # Keras prints "Epoch 3/3" once epoch 2 is backed up
         if line.startswith("Epoch 3/3"):

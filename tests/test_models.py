@@ -42,7 +42,7 @@ def test_loss_is_reconstruction_plus_beta_kl_computed_by_hand(name, beta, load, 
     model = briefly_trained(name, load)
     x = test_images[:128]
     seed = tf.constant([3, 4], tf.int64)
-    values = model.objective(model.terms(x, 1, seed))  # the per-example objective
+    values = model.objective(model, x, seed)  # the per-example objective
 
     posterior = model.encoder(x)  # by hand: z = loc + scale @ eps, TFP's own log_prob and KL
     eps = tf.random.stateless_normal([1, 128, 8], seed)[0]
@@ -101,13 +101,9 @@ def test_validation_batches_each_get_their_own_noise(test_images):
 
 def test_a_learned_prior_trains_and_its_kl_is_monte_carlo(test_images):
     from zoo.models import networks, priors
-    from zoo.models.likelihoods import bernoulli
     from zoo.models.vae import VAE
 
-    encoder = networks.encoder((28, 28, 1), networks.mlp_encoder_body((32,)),
-                               MultivariateNormalDiag, 2)
-    decoder = networks.decoder(2, networks.mlp_decoder_body((32,), (28, 28, 1)),
-                               bernoulli((28, 28, 1)))
+    encoder, decoder = networks.mlp((28, 28, 1), (32,), 2)  # mlp_vae's networks
     model = VAE(encoder, decoder, priors.MixtureOfGaussians(2, components=3))
     model.compile(learning_rate=1e-2)
     means = model.prior_layer.means.numpy()
@@ -219,7 +215,7 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_images,
                                                                      tmp_path):
     model = zoo.get(name, latent_dim=3)

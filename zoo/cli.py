@@ -44,7 +44,8 @@ def train(args):
     config = RunConfig(model=args.model, overrides=overrides, dataset=args.dataset,
                        binarization=args.binarization, epochs=args.epochs,
                        batch_size=args.batch_size, seed=args.seed,
-                       eval_samples=args.eval_samples, deterministic=args.deterministic,
+                       eval_samples=args.eval_samples, kl_warmup_epochs=args.kl_warmup_epochs,
+                       deterministic=args.deterministic,
                        jit_compile=args.jit_compile)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
@@ -154,6 +155,12 @@ def _positive_int(text):
     return value
 
 
+def _non_negative_int(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got '{text}'")
+    return int(text)
+
+
 def _two_ints(text):
     try:
         first, second = (int(part) for part in text.split(","))
@@ -185,6 +192,9 @@ def _parser():
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--eval-samples", type=_positive_int, default=10,
                           help="posterior samples per test image for the ELBO (default 10)")
+    training.add_argument("--kl-warmup-epochs", type=_non_negative_int, default=0,
+                          help="raise the KL weight from 0 to beta over these epochs, step "
+                               "by step (default 0: off)")
     training.add_argument("--deterministic", action="store_true",
                           help="TensorFlow's deterministic ops: bit-identical numbers for "
                                "the same seed, also across processes")

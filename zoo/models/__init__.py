@@ -2,5 +2,7 @@
 ``networks``), the ``VAE`` that assembles them (``vae``), and the families, one file of
 registered builders each. Importing this package registers every builder."""
 
-from zoo.models import vanilla  # noqa: F401  (registers mlp_vae, cnn_vae, beta_vae)
+# Each family registers its builders on import.
+from zoo.models import (  # noqa: F401
+    flows, hierarchical, iwae, learned_priors, tcvae, vanilla)
 from zoo.models.registry import get, list_models, register

@@ -12,14 +12,15 @@ import tf_keras
 from tf_keras import layers
 
 from zoo.errors import OverrideError
+from zoo.models.likelihoods import bernoulli
+from zoo.models.posteriors import MultivariateNormalDiag
 
 
-def encoder(input_shape, body, posterior_class, latent_dim):
-    """``input_shape`` images -> ``body`` -> Dense(params) -> ``posterior_class`` layer."""
+def encoder(input_shape, body, posterior):
+    """``input_shape`` images -> ``body`` -> Dense(posterior.num_params) -> ``posterior``, a
+    posterior layer (``zoo.models.posteriors``)."""
     return tf_keras.Sequential([
-        layers.InputLayer(input_shape), *body,
-        layers.Dense(posterior_class.params_size(latent_dim)),
-        posterior_class(latent_dim, name="q_z_given_x"),
+        layers.InputLayer(input_shape), *body, layers.Dense(posterior.num_params), posterior,
     ], name="encoder")
 
 
@@ -29,15 +30,36 @@ def decoder(latent_dim, body, head):
                                name="decoder")
 
 
-def mlp_encoder_body(hidden_units):
-    """Flatten, then a ReLU Dense layer per entry of ``hidden_units``."""
-    return [layers.Flatten(), *[layers.Dense(units, activation="relu")
-                                for units in hidden_units]]
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class GatedDense(layers.Layer):
+    """``h = (W x + b) * sigmoid(V x + c)``: the gated dense layer of the VampPrior paper
+    (Tomczak & Welling 2018), after Dauphin et al. 2017."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.linear, self.gate = layers.Dense(units), layers.Dense(units, activation="sigmoid")
+
+    def call(self, inputs):
+        return self.linear(inputs) * self.gate(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
 
 
-def mlp_decoder_body(hidden_units, input_shape):
-    """ReLU Dense layers (``hidden_units`` reversed), then one logit per pixel."""
-    return [*[layers.Dense(units, activation="relu") for units in reversed(hidden_units)],
+def hidden(units, activation="relu"):
+    """One hidden layer: ``Dense(units, activation)``, or ``GatedDense`` for ``"gated"``."""
+    return GatedDense(units) if activation == "gated" else layers.Dense(units, activation)
+
+
+def mlp_encoder_body(hidden_units, activation="relu"):
+    """Flatten, then a hidden layer per entry of ``hidden_units``."""
+    return [layers.Flatten(), *[hidden(units, activation) for units in hidden_units]]
+
+
+def mlp_decoder_body(hidden_units, input_shape, activation="relu"):
+    """Hidden layers (``hidden_units`` reversed), then one logit per pixel."""
+    return [*[hidden(units, activation) for units in reversed(hidden_units)],
             layers.Dense(math.prod(input_shape))]
 
 
@@ -72,3 +94,12 @@ def conv_decoder_body(filters, input_shape, stride):
         layers.Conv2D(channels, 3, padding="same"),
         layers.Flatten(),
     ]
+
+
+def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None):
+    """``(encoder, decoder)``: MLPs of ``hidden_units`` (mirrored in the decoder), a
+    ``posterior`` layer (default: diagonal Gaussian) and a Bernoulli likelihood."""
+    posterior = posterior or MultivariateNormalDiag(latent_dim, name="q_z_given_x")
+    return (encoder(input_shape, mlp_encoder_body(hidden_units, activation), posterior),
+            decoder(latent_dim, mlp_decoder_body(hidden_units, input_shape, activation),
+                    bernoulli(input_shape)))

@@ -15,8 +15,16 @@ tfd, tfpl = tfp.distributions, tfp.layers
 SCALE_FLOOR = 1e-5  # added to every softplus scale: q(z|x) never collapses to a point
 
 
+class _Sized:
+    """``num_params``: how many parameters the layer before a posterior layer must give."""
+
+    @property
+    def num_params(self):
+        return self.params_size(self._event_size)
+
+
 @tf_keras.utils.register_keras_serializable(package="zoo")
-class MultivariateNormalDiag(tfpl.DistributionLambda):
+class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
     """``q(z|x) = N(loc, diag(scale^2))`` over ``event_size`` dims: the diagonal sibling of
     ``tfpl.MultivariateNormalTriL``.
 
@@ -45,7 +53,7 @@ class MultivariateNormalDiag(tfpl.DistributionLambda):
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
-class MultivariateNormalTriL(tfpl.MultivariateNormalTriL):
+class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
     """``tfpl.MultivariateNormalTriL`` (full covariance) whose training step also compiles
     with XLA.
 
@@ -78,6 +86,76 @@ class MultivariateNormalTriL(tfpl.MultivariateNormalTriL):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
+class InverseAutoregressiveFlow(tfpl.DistributionLambda):
+    """q(z|x) as a diagonal Gaussian pushed through ``flows`` inverse autoregressive flow
+    steps, each conditioned on a context vector h(x) (Kingma et al. 2016)::
+
+        z_0 = mu + sigma * eps,    z_t = z_{t-1} * exp(s_t) + m_t,    t = 1..T
+        (m_t, s_t) = MADE_t(z_{t-1}, h)   (autoregressive in z: dz_t/dz_{t-1} triangular)
+        log q(z_T|x) = log N(z_0 | mu, sigma^2) - sum_t sum_i s_t,i
+
+    Each step is ``tfb.Invert(tfb.MaskedAutoregressiveFlow)`` over a
+    ``tfb.AutoregressiveNetwork`` (its sampling direction is the MADE's one parallel pass),
+    and the dimensions are reversed between steps. Takes ``2 * event_size +
+    context_size`` parameters: mu, sigma (softplus + 1e-5), then h. The KL against any
+    prior is Monte Carlo.
+    """
+
+    def __init__(self, event_size, context_size, flows=2, hidden_units=(64, 64), **kwargs):
+        for key in ("make_distribution_fn", "convert_to_tensor_fn"):
+            kwargs.pop(key, None)
+        super().__init__(self._distribution, **kwargs)
+        self._event_size, self._context_size = event_size, context_size
+        self.flows, self.hidden_units = flows, tuple(hidden_units)
+        self.steps = [tfp.bijectors.AutoregressiveNetwork(
+            params=2, event_shape=[event_size], hidden_units=list(hidden_units),
+            conditional=True, conditional_event_shape=[context_size], activation="elu",
+            name=f"made_{index}") for index in range(flows)]
+        for made in self.steps:  # variables now, not inside a traced training step
+            made.build((None, event_size))
+
+    @staticmethod
+    def params_size(event_size, context_size):
+        return 2 * event_size + context_size
+
+    @property
+    def num_params(self):
+        """How many parameters the layer before this one must give."""
+        return self.params_size(self._event_size, self._context_size)
+
+    def _distribution(self, params):
+        size = self._event_size
+        loc, scale, context = tf.split(params, [size, size, self._context_size], axis=-1)
+        base = tfd.MultivariateNormalDiag(loc=loc,
+                                          scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
+        bijectors = []
+        for index, made in enumerate(self.steps):
+            if index:
+                bijectors.append(tfp.bijectors.Permute(list(reversed(range(size)))))
+            bijectors.append(tfp.bijectors.Invert(tfp.bijectors.MaskedAutoregressiveFlow(
+                shift_and_log_scale_fn=_Conditioned(made, context))))
+        return tfd.TransformedDistribution(base, tfp.bijectors.Chain(bijectors[::-1]))
+
+    def get_config(self):
+        return {"event_size": self._event_size, "context_size": self._context_size,
+                "flows": self.flows, "hidden_units": self.hidden_units, "name": self.name,
+                "dtype": self.dtype}
+
+
+class _Conditioned:
+    """A MADE's ``(shift, log_scale)`` of ``z`` given the context ``h`` (broadcast to z's
+    sample dimensions)."""
+
+    def __init__(self, made, context):
+        self.made, self.context = made, context
+
+    def __call__(self, z):
+        context = tf.broadcast_to(self.context, tf.concat(
+            [tf.shape(z)[:-1], tf.shape(self.context)[-1:]], 0))
+        shift, log_scale = tf.unstack(self.made(z, conditional_input=context), axis=-1)
+        return shift, log_scale
+
+
 class _Maker:
     """``params -> new(params, event_size)``: a named callable rather than a closure."""
 
@@ -88,42 +166,66 @@ class _Maker:
         return self.new(params, self.event_size)
 
 
-def reparameterized_sample(posterior, samples, seed):
+def reparameterized_sample(posterior, samples, seed, groups=1):
     """``samples`` codes per example, shape ``(samples, batch, *event)``: ``z = f(eps)``.
 
     ``eps ~ N(0, I)`` is one stateless draw (``seed``, shape [2]) over the rows of the
     *global* batch, of which each replica takes its own rows; so the codes of an example
     do not depend on how many replicas share the batch. ``f`` is the location-scale map of
     a Gaussian (``loc + scale @ eps``), composed with the bijector of a
-    ``TransformedDistribution`` (a flow posterior).
+    ``TransformedDistribution`` (a flow posterior). ``groups``: the posterior's batch is
+    that many blocks of the replica's rows, one after the other (a lower layer's posterior
+    given each of ``groups`` samples of the layer above, in a hierarchical model).
     """
     distribution = getattr(posterior, "tensor_distribution", posterior)  # tfpl's wrapper
     if isinstance(distribution, tfd.Independent):
         distribution = distribution.distribution
     if isinstance(distribution, tfd.MultivariateNormalLinearOperator):  # before flows: TFP
-        eps = _global_batch_noise(distribution, samples, seed)          # makes it one
+        eps = _global_batch_noise(distribution, samples, seed, groups)  # makes it one
         return distribution.loc + distribution.scale.matvec(eps)
     if isinstance(distribution, tfd.Normal):
-        eps = _global_batch_noise(distribution, samples, seed)
+        eps = _global_batch_noise(distribution, samples, seed, groups)
         return distribution.loc + distribution.scale * eps
-    if isinstance(distribution, tfd.TransformedDistribution):
+    if _is_flow(distribution):
         return distribution.bijector.forward(
-            reparameterized_sample(distribution.distribution, samples, seed))
+            reparameterized_sample(distribution.distribution, samples, seed, groups))
     raise NotImplementedError(
         f"a {type(distribution).__name__} posterior has no location-scale form for "
         "reparameterized sampling; use a Gaussian posterior layer, or a "
         "TransformedDistribution over one (a flow)")
 
 
-def _global_batch_noise(distribution, samples, seed):
-    """Standard normal noise ``(samples, rows, *event)`` for this replica's rows."""
+def _is_flow(distribution):
+    """A TransformedDistribution (TFP makes one of a private class when its bijector is not
+    a composite tensor, so ``isinstance`` alone misses it)."""
+    return isinstance(distribution, tfd.Distribution) and hasattr(distribution, "bijector")
+
+
+def held_fixed(posterior):
+    """The same posterior with its parameters' gradients stopped: log q(z|x) of it still
+    depends on z, not on the encoder's weights. For the location-scale posteriors."""
+    distribution = getattr(posterior, "tensor_distribution", posterior)
+    if not isinstance(distribution, (tfd.MultivariateNormalLinearOperator, tfd.Normal,
+                                     tfd.Independent)):
+        raise NotImplementedError(
+            f"a {type(distribution).__name__} posterior cannot hold its parameters fixed "
+            "(a flow's parameters are its networks' weights); use gradient = \"iwae\"")
+    return distribution.copy(**{name: tf.nest.map_structure(tf.stop_gradient, value)
+                                for name, value in distribution.parameters.items()
+                                if tf.is_tensor(value)})
+
+
+def _global_batch_noise(distribution, samples, seed, groups=1):
+    """Standard normal noise ``(samples, rows, *event)`` for this replica's rows (in
+    ``groups`` blocks)."""
     loc = distribution.loc
     batch_and_event = tf.shape(loc)
-    rows = batch_and_event[0]
+    rows = batch_and_event[0] // groups
     replica, replicas = 0, 1
     context = tf.distribute.get_replica_context()
     if context is not None:
         replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
-    shape = tf.concat([[samples, rows * replicas], batch_and_event[1:]], axis=0)
+    shape = tf.concat([[samples, groups, rows * replicas], batch_and_event[1:]], axis=0)
     eps = tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype)
-    return eps[:, replica * rows:(replica + 1) * rows]
+    return tf.reshape(eps[:, :, replica * rows:(replica + 1) * rows],
+                      tf.concat([[samples, groups * rows], batch_and_event[1:]], axis=0))

@@ -73,3 +73,32 @@ class MixtureOfGaussians(Prior):
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}
+
+
+class VampPrior(Prior):
+    """The VampPrior (Tomczak & Welling 2018): the mixture of the model's own posteriors at
+    ``components`` learned pseudo-inputs u_k,
+
+        p(z) = (1/K) sum_k q(z | u_k),
+
+    with ``u_k`` clipped to [0, 1] (the paper's hard-tanh) and initialised as
+    N(0.05, 0.01) pixels, as in the paper's MNIST code. ``encoder`` is the model's encoder,
+    shared, so the prior moves with it. No KL against it has a closed form: objectives
+    estimate it by Monte Carlo.
+    """
+
+    def __init__(self, encoder, latent_dim, components=500, name="prior", **kwargs):
+        super().__init__(latent_dim, name=name, **kwargs)
+        self.encoder, self.components = encoder, components
+        self.pseudo_inputs = self.add_weight(
+            name="pseudo_inputs", shape=(components, *encoder.input_shape[1:]),
+            initializer=tf_keras.initializers.RandomNormal(0.05, 0.01))
+
+    def distribution(self):
+        posteriors = self.encoder(tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0))
+        return tfd.MixtureSameFamily(
+            mixture_distribution=tfd.Categorical(logits=tf.zeros(self.components)),
+            components_distribution=getattr(posteriors, "tensor_distribution", posteriors))
+
+    def get_config(self):
+        return {**super().get_config(), "components": self.components}

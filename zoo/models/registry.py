@@ -44,6 +44,12 @@ ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_i
                                     "(height, width, channels) ints >= 1, e.g. 28,28,1")]
 
 
+def one_of(*values):
+    """An override that takes one of the strings ``values`` (annotate with ``one_of(...)``)."""
+    return Annotated[str, Check(str, lambda v: v in values,
+                                "one of " + ", ".join(repr(v) for v in values))]
+
+
 @dataclasses.dataclass(frozen=True)
 class IntRange:
     """A search range of ints, ``low`` to ``high`` inclusive (log-uniform with ``log``)."""

@@ -23,7 +23,7 @@ from zoo.checks import checked_images, reported_as_data_errors
 from zoo.errors import ConfigError
 from zoo.models.likelihoods import log_likelihood
 from zoo.models.objectives import ELBO, Terms, kl_divergence
-from zoo.models.posteriors import reparameterized_sample
+from zoo.models.posteriors import held_fixed, reparameterized_sample
 
 # The default optimizer: tf_keras's legacy Adam, which updates each variable with one
 # fused kernel (ResourceApplyAdam); tf_keras.optimizers.Adam (the new one) runs several
@@ -39,6 +39,13 @@ STEPS_PER_EXECUTION = 16
 
 METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
 _TRAINING_NOISE, _EVALUATION_NOISE = 0, 1  # streams of the noise seed
+
+
+def compiled(model, learning_rate):
+    """``model`` compiled with the zoo's default optimizer (``ADAM``) at ``learning_rate``:
+    what a builder returns."""
+    model.compile(learning_rate=learning_rate)
+    return model
 
 
 class VAE(tf_keras.Model):
@@ -57,7 +64,8 @@ class VAE(tf_keras.Model):
     no targets (they are the inputs).
     """
 
-    def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None, **kwargs):
+    def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None,
+                 build_now=True, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder, self.prior_layer = encoder, decoder, prior_layer
         self.objective = objective
@@ -70,7 +78,8 @@ class VAE(tf_keras.Model):
         # among the model's weights (saved, and restored by EarlyStopping).
         object.__setattr__(self, "trackers",
                            tuple(tf_keras.metrics.Mean(name=name) for name in METRICS))
-        self.build((None, *encoder.input_shape[1:]))
+        if build_now:  # weights exist from the start (a subclass with more parts: later)
+            self.build((None, *encoder.input_shape[1:]))
 
     @property
     def prior(self):
@@ -99,18 +108,28 @@ class VAE(tf_keras.Model):
             z = tf.convert_to_tensor(posterior)
         return self.decoder(z, training=training)
 
-    def terms(self, x, samples=1, seed=(0, 0), training=False):
+    def terms(self, x, samples=1, seed=(0, 0), training=False, code_gradient_weights=None):
         """The per-sample terms of ``samples`` codes per example drawn with ``seed``
         (shape [2]): log p(x|z_s), log p(z_s), log q(z_s|x) and the KL (an
-        ``objectives.Terms``), in nats."""
+        ``objectives.Terms``), in nats.
+
+        ``code_gradient_weights`` (samples, batch), for doubly reparameterised gradients
+        (Tucker et al. 2018): the gradient reaching the encoder through each code is scaled
+        by its weight, and log q(z|x) is taken with the posterior's parameters held fixed
+        (``posteriors.held_fixed``), so the encoder learns through the codes alone.
+        """
         posterior = self.encoder(x, training=training)
         prior = self.prior
         z = reparameterized_sample(posterior, samples, seed)           # (S, batch, latent)
+        if code_gradient_weights is not None:
+            z = tf.stop_gradient(z) + code_gradient_weights[..., None] * (
+                z - tf.stop_gradient(z))
+            posterior = held_fixed(posterior)
         rv_x = self.decoder(tf.reshape(z, tf.concat([[-1], tf.shape(z)[2:]], 0)),
                             training=training)
         log_prior, log_posterior = prior.log_prob(z), posterior.log_prob(z)
         return Terms(log_likelihood(rv_x, x, samples), log_prior, log_posterior,
-                     kl_divergence(posterior, prior, log_posterior, log_prior))
+                     kl_divergence(posterior, prior, log_posterior, log_prior), posterior, z)
 
     def log_weights(self, x, samples, seed=(0, 0)):
         """``log p(x|z_k) + log p(z_k) - log q(z_k|x)``, shape (samples, batch): the
@@ -130,8 +149,7 @@ class VAE(tf_keras.Model):
         else:
             counter = tf.cast(self._test_counter, tf.int64)
             seed, warmup = self._noise_seed(_EVALUATION_NOISE, self.step, counter), 1.0
-        terms = self.terms(x, self.objective.samples, seed, training=training)
-        return self.objective(terms, warmup)
+        return self.objective(self, x, seed, warmup, training)
 
     def train_step(self, data):
         x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)

@@ -10,11 +10,11 @@ full-covariance posterior); Higgins et al. 2017 (beta_vae). The KL is analytic.
 from zoo.models import networks
 from zoo.models.likelihoods import bernoulli
 from zoo.models.objectives import ELBO
-from zoo.models.posteriors import MultivariateNormalDiag, MultivariateNormalTriL
+from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  PositiveFloat, PositiveInt, Widths, register)
-from zoo.models.vae import VAE
+from zoo.models.vae import VAE, compiled
 
 MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
              "hidden_units": Choice(("256,128", "512,256", "1024,512", "512,512")),
@@ -24,21 +24,11 @@ CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
              "learning_rate": FloatRange(1e-4, 3e-3)}
 
 
-def compiled(model, learning_rate):
-    """``model`` compiled with the zoo's default optimizer at ``learning_rate``."""
-    model.compile(learning_rate=learning_rate)
-    return model
-
-
 @register("mlp_vae", space=MLP_SPACE)
 def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
     """MLP encoder, diagonal Gaussian posterior, MLP decoder (Kingma & Welling 2014)."""
-    encoder = networks.encoder(input_shape, networks.mlp_encoder_body(hidden_units),
-                               MultivariateNormalDiag, latent_dim)
-    decoder = networks.decoder(latent_dim,
-                               networks.mlp_decoder_body(hidden_units, input_shape),
-                               bernoulli(input_shape))
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
 
 
@@ -46,7 +36,7 @@ def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
     """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
     stride = networks.conv_stride(input_shape, filters, name)
     encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters),
-                               MultivariateNormalTriL, latent_dim)
+                               MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
     decoder = networks.decoder(latent_dim,
                                networks.conv_decoder_body(filters, input_shape, stride),
                                bernoulli(input_shape))

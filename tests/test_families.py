@@ -1,0 +1,200 @@
+"""The families built from the core's parts: each objective computed by hand, learned priors
+that train, and an importance-sampled log p(x) above the ELBO for every builder."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import zoo
+from zoo.models.objectives import ELBO, IWAE, BetaTC
+
+tfd = tfp.distributions
+SEED = tf.constant([5, 6], tf.int64)
+
+
+def logsumexp(values, axis):
+    return tf.reduce_logsumexp(tf.constant(values, tf.float64), axis=axis).numpy()
+
+
+def by_hand_log_weights(model, x, samples, seed):
+    """``log p(x|z) + log p(z) - log q(z|x)`` from z = loc + scale * eps, with TFP's own
+    log_prob on tiled images: (samples, batch)."""
+    posterior = model.encoder(x)
+    eps = tf.random.stateless_normal([samples, len(x), model.latent_dim], seed)
+    z = posterior.loc + posterior.scale.matvec(eps)
+    rv_x = model.decoder(tf.reshape(z, [-1, model.latent_dim]))
+    log_likelihood = tf.reshape(rv_x.log_prob(np.tile(x, (samples, 1, 1, 1))), [samples, -1])
+    return (log_likelihood + model.prior.log_prob(z) - posterior.log_prob(z)).numpy(), z
+
+
+def test_the_iwae_loss_is_the_log_mean_exp_of_the_log_weights(test_images):
+    model = zoo.get("iwae", latent_dim=4, hidden_units=(32,), k=5)
+    x = test_images[:64]
+    values = model.objective(model, x, SEED)
+    log_weights, _ = by_hand_log_weights(model, x, 5, SEED)
+    np.testing.assert_allclose(values["loss"], -(logsumexp(log_weights, 0) - np.log(5)),
+                               rtol=1e-5)
+    assert np.all(values["loss"] <= -np.mean(log_weights, 0) + 1e-4)  # Jensen: tighter
+
+
+def test_iwae_with_one_sample_is_the_elbo(test_images):
+    model = zoo.get("mlp_vae", latent_dim=4, hidden_units=(32,))
+    x = test_images[:64]
+    terms = model.terms(x, 1, SEED)
+    iwae_loss = IWAE(samples=1).values(terms)["loss"]
+    np.testing.assert_allclose(  # exactly: the ELBO with its KL from the same sample
+        iwae_loss, terms.reconstruction + terms.log_posterior[0] - terms.log_prior[0],
+        rtol=1e-6)
+    many = model.terms(x, 2000, SEED)  # in expectation: the ELBO with the analytic KL
+    assert np.mean(-many.log_weights) == pytest.approx(
+        float(tf.reduce_mean(ELBO().values(many)["loss"])), abs=0.3)
+
+
+def test_the_vamp_prior_kl_is_monte_carlo_against_the_mixture_of_posteriors(test_images):
+    model = zoo.get("vamp_vae", latent_dim=3, hidden_units=(16,), components=7)
+    x = test_images[:32]
+    terms = model.terms(x, 20, SEED)
+    _, z = by_hand_log_weights(model, x, 20, SEED)
+    q_u = model.encoder(np.clip(model.prior_layer.pseudo_inputs.numpy(), 0, 1))
+    loc, scale = q_u.loc.numpy(), q_u.stddev().numpy()                        # (7, 3)
+    z = z.numpy()[:, :, None, :]                                             # (20, 32, 1, 3)
+    log_components = np.sum(-0.5 * ((z - loc) / scale) ** 2 - np.log(scale)
+                             - 0.5 * np.log(2 * np.pi), axis=-1)             # (20, 32, 7)
+    log_prior = logsumexp(log_components, axis=-1) - np.log(7)
+    np.testing.assert_allclose(terms.log_prior, log_prior, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(terms.kl, np.mean(terms.log_posterior - log_prior, 0),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_the_vamp_prior_trains_and_model_prior_is_the_trained_one(test_images):
+    model = zoo.get("vamp_vae", latent_dim=3, hidden_units=(16,), components=7,
+                    learning_rate=1e-2)
+    pseudo_inputs = model.prior_layer.pseudo_inputs.numpy()
+    model.fit(test_images[:256], batch_size=64, epochs=2, verbose=0)
+    assert np.abs(model.prior_layer.pseudo_inputs.numpy() - pseudo_inputs).max() > 1e-3
+    q_u = model.encoder(np.clip(model.prior_layer.pseudo_inputs.numpy(), 0, 1))
+    np.testing.assert_allclose(model.prior.components_distribution.loc, q_u.loc, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.list()))
+def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, test_images):
+    tf.keras.utils.set_random_seed(4)
+    model = zoo.get(name, latent_dim=4)
+    model.fit(load("binarized_mnist", "train", 64).take(100), verbose=0)
+    metrics = zoo.evaluate(model, test_images[:256], samples=20, log_likelihood_samples=200,
+                           verbose=0)
+    assert -300 < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50
+
+
+def test_the_iaf_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(test_images):
+    model = zoo.get("iaf_vae", latent_dim=3, hidden_units=(16,), flows=2, made_units=(8, 8),
+                    context_dim=4)
+    for made in model.encoder.layers[-1].steps:  # untrained MADEs are near the identity
+        for weight in made.trainable_weights:   # (scaled: masked weights stay 0)
+            weight.assign(weight * 1.5)
+    posterior = model.encoder(test_images[:16]).tensor_distribution
+    z0 = posterior.distribution.sample(seed=[3, 4])                          # (16, 3)
+    with tf.GradientTape() as tape:
+        tape.watch(z0)
+        z = posterior.bijector.forward(z0)
+    jacobian = tape.batch_jacobian(z, z0)                                    # (16, 3, 3)
+    _, log_det = np.linalg.slogdet(jacobian.numpy().astype(np.float64))
+    assert np.abs(log_det).max() > 0.1  # the flow does something
+    by_hand = posterior.distribution.log_prob(z0).numpy() - log_det
+    np.testing.assert_allclose(posterior.log_prob(z), by_hand, rtol=1e-4, atol=1e-4)
+    fresh_z = tf.constant(z.numpy())  # no cached inverse: the flow is inverted anew
+    np.testing.assert_allclose(posterior.log_prob(fresh_z), by_hand, rtol=1e-4, atol=1e-4)
+    terms = model.terms(test_images[:16], 4, SEED)  # and the model's own samples
+    assert terms.log_posterior.shape == (4, 16) and np.isfinite(terms.kl).all()
+
+
+def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoders(
+        test_images):
+    """DReG (Tucker et al. 2018) by hand: the encoder's gradient is that of
+    -sum_k v_k^2 log w_k with q's parameters held fixed, z's path alone."""
+    x = test_images[:32]
+    iwae = zoo.get("iwae", latent_dim=3, hidden_units=(16,), k=4)
+    dreg = zoo.get("iwae", latent_dim=3, hidden_units=(16,), k=4, gradient="dreg")
+    dreg.set_weights(iwae.get_weights())
+
+    def loss_and_gradients(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.objective(model, x, SEED)["loss"])
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    (iwae_loss, iwae_grads), (dreg_loss, dreg_grads) = map(loss_and_gradients, (iwae, dreg))
+    assert float(dreg_loss) == pytest.approx(float(iwae_loss), rel=1e-6)
+    encoder_count = len(dreg.encoder.trainable_variables)
+    for a, b in zip(iwae_grads[encoder_count:], dreg_grads[encoder_count:]):  # decoder
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+    with tf.GradientTape() as tape:  # the encoder's gradient by hand
+        posterior = dreg.encoder(x)
+        eps = tf.random.stateless_normal([4, 32, 3], SEED)
+        z = posterior.loc + posterior.stddev() * eps
+        held = tfd.MultivariateNormalDiag(tf.stop_gradient(posterior.loc),
+                                          tf.stop_gradient(posterior.stddev()))
+        rv_x = dreg.decoder(tf.reshape(z, [-1, 3]))
+        log_weights = (tf.reshape(rv_x.log_prob(np.tile(x, (4, 1, 1, 1))), [4, 32])
+                       + dreg.prior.log_prob(z) - held.log_prob(z))
+        squared = tf.stop_gradient(tf.nn.softmax(log_weights, axis=0) ** 2)
+        surrogate = -tf.reduce_mean(tf.reduce_sum(squared * log_weights, axis=0))
+    by_hand = tape.gradient(surrogate, dreg.encoder.trainable_variables)
+    for a, b, c in zip(dreg_grads[:encoder_count], by_hand, iwae_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    assert any(not np.allclose(a, c, rtol=1e-2) for a, c in zip(
+        dreg_grads[:encoder_count], iwae_grads[:encoder_count]))  # not IWAE's estimator
+
+
+def test_the_hierarchical_log_weights_and_kl_sum_over_both_layers(test_images):
+    model = zoo.get("hvae", latent_dim=3, units=16)
+    x, samples = test_images[:16], 4
+    terms = model.terms(x, samples, SEED)
+
+    fold = tf.random.experimental.stateless_fold_in
+    upper = model.encoder(x)                                                   # q(z2|x)
+    z2 = upper.loc + upper.stddev() * tf.reshape(
+        tf.random.stateless_normal([samples, 1, 16, 3], fold(SEED, 2)), [samples, 16, 3])
+    z2_rows, x_rows = tf.reshape(z2, [-1, 3]), np.tile(x, (samples, 1, 1, 1))
+    lower = model.lower_encoder([x_rows, z2_rows])                             # q(z1|x,z2)
+    z1 = lower.loc + lower.stddev() * tf.reshape(
+        tf.random.stateless_normal([1, samples, 16, 3], fold(SEED, 1)), [-1, 3])
+    conditional = model.conditional_prior(z2_rows)                             # p(z1|z2)
+    standard = tfd.MultivariateNormalDiag(tf.zeros(3), tf.ones(3))             # p(z2)
+    log_weights = (model.likelihood([z1, z2_rows]).log_prob(x_rows)
+                   + conditional.log_prob(z1) + standard.log_prob(z2_rows)
+                   - lower.log_prob(z1) - tf.reshape(upper.log_prob(z2), [-1]))
+    np.testing.assert_allclose(terms.log_weights, tf.reshape(log_weights, [samples, 16]),
+                               rtol=1e-5, atol=1e-4)
+    kl = (tfd.kl_divergence(upper, standard)
+          + tf.reduce_mean(tf.reshape(tfd.kl_divergence(lower, conditional), [samples, 16]), 0))
+    np.testing.assert_allclose(terms.kl, kl, rtol=1e-5)
+
+
+def test_the_tc_objective_is_the_minibatch_weighted_decomposition_of_the_kl(test_images):
+    model = zoo.get("beta_tcvae", latent_dim=3, hidden_units=(16,), beta=6.0,
+                    dataset_size=1000)
+    x = test_images[:32]
+    terms = model.terms(x, 1, SEED)
+    values = model.objective.values(terms)
+
+    posterior = model.encoder(x)  # by hand, in float64
+    loc, scale = posterior.loc.numpy().astype(np.float64), posterior.stddev().numpy()
+    z = terms.codes[0].numpy().astype(np.float64)                             # (32, 3)
+    pairs = (-0.5 * ((z[:, None, :] - loc[None]) / scale[None]) ** 2
+             - np.log(scale[None]) - 0.5 * np.log(2 * np.pi))                 # (32, 32, 3)
+    log_nm = np.log(1000 * 32)
+    log_aggregate = logsumexp(pairs.sum(-1), 1) - log_nm
+    log_marginals = (logsumexp(pairs, 1) - log_nm).sum(-1)
+    log_posterior, log_prior = terms.log_posterior[0].numpy(), terms.log_prior[0].numpy()
+    mutual_information = log_posterior - log_aggregate
+    total_correlation = log_aggregate - log_marginals
+    dimension_kl = log_marginals - log_prior
+    np.testing.assert_allclose(
+        values["loss"], terms.reconstruction.numpy() + mutual_information
+        + 6.0 * total_correlation + dimension_kl, rtol=1e-5)
+    at_one = BetaTC(beta=1.0, dataset_size=1000).values(terms)["loss"]  # the ELBO, MC KL
+    np.testing.assert_allclose(at_one, terms.reconstruction + log_posterior - log_prior,
+                               rtol=1e-6)
+    assert np.mean(total_correlation) > 0.01

@@ -1,0 +1,47 @@
+"""VAEs with a learned prior: a mixture of Gaussians, and the VampPrior.
+
+The model is a VAE whose prior p(z) trains with it; neither has a closed-form KL, so the
+objective is the ELBO with the KL estimated from the posterior sample(s)::
+
+    loss(x) = -log p(x|z) + log q(z|x) - log p(z),   z ~ q(z|x)        (nats per example)
+
+- ``mog_vae``: p(z) = sum_c pi_c N(z | mu_c, diag(sigma_c^2)), every parameter learned
+  (as in TFP's former examples/vae.py, whose defaults it takes: 16 latent dimensions, 100
+  components), on mlp_vae's networks.
+- ``vamp_vae``: the VampPrior, p(z) = (1/K) sum_k q(z | u_k) over K learned pseudo-inputs
+  (Tomczak & Welling 2018), with the paper's MNIST setting: gated MLPs of 300 units, 40
+  latent dimensions, K = 500, learning rate 5e-4.
+"""
+
+from zoo.models import networks
+from zoo.models.priors import MixtureOfGaussians, VampPrior
+from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
+                                 PositiveInt, Widths, register)
+from zoo.models.vae import VAE, compiled
+
+MOG_SPACE = {"latent_dim": IntRange(8, 64, log=True), "components": IntRange(1, 200, log=True),
+             "hidden_units": Choice(("256,128", "512,256", "1024,512")),
+             "learning_rate": FloatRange(1e-4, 3e-3)}
+VAMP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
+              "components": IntRange(50, 1000, log=True),
+              "learning_rate": FloatRange(1e-4, 3e-3)}
+
+
+@register("mog_vae", space=MOG_SPACE)
+def mog_vae(latent_dim: PositiveInt = 16, components: PositiveInt = 100,
+            hidden_units: Widths = (512, 256), input_shape: ImageShape = (28, 28, 1),
+            learning_rate: PositiveFloat = 1e-3):
+    """mlp_vae with a learned mixture-of-Gaussians prior (as TFP's former examples/vae.py)."""
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim)
+    prior = MixtureOfGaussians(latent_dim, components=components)
+    return compiled(VAE(encoder, decoder, prior), learning_rate)
+
+
+@register("vamp_vae", space=VAMP_SPACE)
+def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
+             hidden_units: Widths = (300, 300), input_shape: ImageShape = (28, 28, 1),
+             learning_rate: PositiveFloat = 5e-4):
+    """VampPrior VAE: a mixture of posteriors at learned pseudo-inputs (Tomczak & Welling 2018)."""
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="gated")
+    prior = VampPrior(encoder, latent_dim, components=components)
+    return compiled(VAE(encoder, decoder, prior), learning_rate)
