@@ -23,7 +23,7 @@ def trained(name, strategy, images, initial_weights):
     batches = tf.data.Dataset.from_tensor_slices((images, images)).batch(64)
     model.fit(batches, epochs=1, verbose=0)
     terms = model.evaluate(batches, return_dict=True, verbose=0)
-    assert int(model.step) == 4  # one training forward pass per batch, on any replica count
+    assert int(model.step.numpy()) == 4  # one training forward pass per batch, on any replica count
     return [variable.numpy() for variable in model.trainable_variables], terms
 
 

@@ -66,7 +66,7 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
     validation -ELBO is the best so far. The file records that value, so a resumed run
-    keeps a better earlier epoch."""
+    keeps a better earlier epoch. In a multi-worker run only the chief writes."""
 
     def __init__(self, path, monitor="val_neg_elbo"):
         super().__init__()
@@ -79,7 +79,9 @@ class BestWeights(tf_keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and value < self.best:
             self.best = value
-            runs.save_weights(self.model, self.path, {self.monitor: value, "epoch": epoch + 1})
+            if runs.is_chief():
+                runs.save_weights(self.model, self.path,
+                                  {self.monitor: value, "epoch": epoch + 1})
 
 
 SCHEDULES = ("constant", "cosine", "plateau")
