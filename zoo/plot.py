@@ -32,6 +32,13 @@ from zoo.errors import ConfigError
 tfd = tfp.distributions
 
 
+def location(model, images):
+    """The codes of ``images`` at the centre of q(z|x): the posterior layer's tensor (its
+    mean; for a flow, the base mean carried through the flow). For a hierarchical model,
+    the top layer's."""
+    return tf.convert_to_tensor(model.encoder(images))
+
+
 def samples(model, path, n=64, seed=0, title="samples"):
     """Writes an image grid of ``n`` decoder means for z ~ p(z), seeded; returns ``path``."""
     images = _decoded(model, prior_codes(model, n, seed))
@@ -42,7 +49,7 @@ def reconstructions(model, images, path, n=16, title="reconstructions"):
     """Writes ``n`` images (top row) above their reconstructions (decoder mean at the
     posterior mean); returns ``path``."""
     images = np.asarray(images[:n])
-    rebuilt = _decoded(model, model.encoder(images).mean())
+    rebuilt = _decoded(model, location(model, images))
     return _save(_grid_figure(np.concatenate([images, rebuilt]), len(images),
                               f"{title}: data (top), reconstruction (bottom)"), path)
 
@@ -63,7 +70,7 @@ def manifold(model, path, grid=20, dims=None, title="manifold"):
 def latent(model, images, labels, path, title="latent space", class_names=None):
     """Writes a scatter of posterior means coloured by label; with more than 2 latent
     dimensions, their projection on the first two principal components; returns ``path``."""
-    means = model.encoder(np.asarray(images)).mean().numpy()
+    means = location(model, np.asarray(images)).numpy()
     if model.latent_dim > 2:
         centred = means - means.mean(axis=0)
         _, singular, axes = np.linalg.svd(centred, full_matrices=False)
@@ -89,7 +96,7 @@ def latent(model, images, labels, path, title="latent space", class_names=None):
 def traverse(model, image, path, steps=9, span=3.0, title="latent traversals"):
     """Writes one row per latent dimension: the decoder mean as that dimension goes from
     -span to +span around ``image``'s posterior mean; returns ``path``."""
-    centre = model.encoder(np.asarray(image)[None]).mean().numpy()[0]
+    centre = location(model, np.asarray(image)[None]).numpy()[0]
     offsets = np.linspace(-span, span, steps, dtype=np.float32)
     codes = np.repeat(centre[None, None], model.latent_dim, 0).repeat(steps, 1)
     for dim in range(model.latent_dim):

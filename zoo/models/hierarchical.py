@@ -60,11 +60,7 @@ class HierarchicalVAE(VAE):
         return upper, lower, z1, z2
 
     def call(self, x, training=None):
-        if training:
-            seed = self._training_noise()[0]
-        else:
-            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)  # a fresh draw
-        _, _, z1, z2 = self._codes(x, 1, seed, training)
+        _, _, z1, z2 = self._codes(x, 1, self._call_seed(training), training)
         return self.likelihood([z1, z2], training=training)
 
     def terms(self, x, samples=1, seed=(0, 0), training=False, code_gradient_weights=None):
@@ -94,7 +90,7 @@ class HierarchicalVAE(VAE):
 def _mean_decoder(conditional_prior, likelihood):
     """z2 -> p(x | z1 = mean of p(z1|z2), z2): the model's ``decoder`` (pictures)."""
     z2 = tf_keras.Input(conditional_prior.input_shape[1:], name="z2")
-    z1 = conditional_prior(z2)  # as a tensor, p(z1|z2)'s mean
+    z1 = conditional_prior(z2)  # as a tensor, p(z1|z2)'s mean (the posterior layers' way)
     return tf_keras.Model(z2, likelihood([z1, z2]), name="decoder")
 
 
@@ -115,7 +111,7 @@ def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior):
         layers.InputLayer((latent_dim,)),
         *[networks.GatedDense(units) for _ in range(2)],
         layers.Dense(2 * latent_dim),
-        MultivariateNormalDiag(latent_dim, convert_to_tensor_fn=_mean, name="p_z1"),
+        MultivariateNormalDiag(latent_dim, name="p_z1"),
     ], name="conditional_prior")
     z1, z2 = tf_keras.Input((latent_dim,)), tf_keras.Input((latent_dim,))
     pixels = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2])(
@@ -124,10 +120,6 @@ def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior):
     model = HierarchicalVAE(encoder, lower_encoder, conditional_prior, likelihood,
                             top_prior(encoder))
     return compiled(model, learning_rate)
-
-
-def _mean(distribution):
-    return distribution.mean()
 
 
 @register("hvae", space=SPACE)

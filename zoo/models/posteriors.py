@@ -2,8 +2,10 @@
 
 Each is a ``tfpl.DistributionLambda`` with static ``new(params, event_size)`` and
 ``params_size(event_size)``, as TFP's own layers: a ``Dense(params_size(d))`` before it
-gives q(z|x). As a tensor the layer's output is a sample (TFP's default); training draws
-its codes through ``reparameterized_sample`` instead, from noise the model controls.
+gives q(z|x). As a tensor the layer's output is the posterior's location, its mean (for a
+flow, the base mean carried through the flow): what an exported encoder serves and the
+pictures show, with no random op. The model draws codes through
+``reparameterized_sample``, from noise it controls.
 """
 
 import tensorflow as tf
@@ -33,7 +35,7 @@ class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
     against a ``MultivariateNormalDiag`` prior.
     """
 
-    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
         kwargs.pop("make_distribution_fn", None)
         super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn, **kwargs)
         self._event_size = event_size
@@ -64,7 +66,7 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
     ``tf.where``, which compiles.
     """
 
-    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
         kwargs.pop("make_distribution_fn", None)
         # TFP's __init__ hard-wires its own ``new``; set up the DistributionLambda directly.
         tfpl.DistributionLambda.__init__(  # pylint: disable=non-parent-init-called
@@ -104,7 +106,7 @@ class InverseAutoregressiveFlow(tfpl.DistributionLambda):
     def __init__(self, event_size, context_size, flows=2, hidden_units=(64, 64), **kwargs):
         for key in ("make_distribution_fn", "convert_to_tensor_fn"):
             kwargs.pop(key, None)
-        super().__init__(self._distribution, **kwargs)
+        super().__init__(self._distribution, flow_location, **kwargs)
         self._event_size, self._context_size = event_size, context_size
         self.flows, self.hidden_units = flows, tuple(hidden_units)
         self.steps = [tfp.bijectors.AutoregressiveNetwork(
@@ -140,6 +142,12 @@ class InverseAutoregressiveFlow(tfpl.DistributionLambda):
         return {"event_size": self._event_size, "context_size": self._context_size,
                 "flows": self.flows, "hidden_units": self.hidden_units, "name": self.name,
                 "dtype": self.dtype}
+
+
+def flow_location(distribution):
+    """The base distribution's mean carried through the flow: a flow posterior's centre
+    (its mean has no closed form)."""
+    return distribution.bijector.forward(distribution.distribution.mean())
 
 
 class _Conditioned:

@@ -38,7 +38,7 @@ ADAM = tf_keras.optimizers.legacy.Adam
 STEPS_PER_EXECUTION = 16
 
 METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
-_TRAINING_NOISE, _EVALUATION_NOISE = 0, 1  # streams of the noise seed
+_TRAINING_NOISE, _EVALUATION_NOISE, _CALL_NOISE = 0, 1, 2  # streams of the noise seed
 
 
 def compiled(model, learning_rate):
@@ -99,14 +99,17 @@ class VAE(tf_keras.Model):
         return list(self.trackers)
 
     def call(self, x, training=None):
-        """p(x|z) for one z ~ q(z|x): in training, drawn from the model's noise (and the
-        step advances); otherwise the posterior layer's own sample."""
+        """p(x|z) for one z ~ q(z|x), drawn from the model's noise: in training, the
+        step's (and the step advances); otherwise keyed to the step and the batch of
+        ``predict`` (stateless: no global seed needed, also with deterministic ops)."""
         posterior = self.encoder(x, training=training)
-        if training:
-            z = reparameterized_sample(posterior, 1, self._training_noise()[0])[0]
-        else:
-            z = tf.convert_to_tensor(posterior)
+        z = reparameterized_sample(posterior, 1, self._call_seed(training))[0]
         return self.decoder(z, training=training)
+
+    def _call_seed(self, training):
+        if training:
+            return self._training_noise()[0]
+        return self._noise_seed(_CALL_NOISE, self.step, self._predict_counter)
 
     def terms(self, x, samples=1, seed=(0, 0), training=False, code_gradient_weights=None):
         """The per-sample terms of ``samples`` codes per example drawn with ``seed``
