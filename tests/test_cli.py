@@ -58,6 +58,10 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--set", "hidden_units=a,b"], "cannot read hidden_units='a,b'"),
     (["train", "beta_vae", "--set", "beta=-1"], "override beta=-1.0 is invalid"),
     (["train", "mlp_vae", "--dataset", "mnits"], "unknown dataset 'mnits'"),
+    (["train", "mlp_vae", "--dataset", "fashon_mnist"], "did you mean 'fashion_mnist'?"),
+    (["train", "mlp_vae", "--epochs", "-3"],
+     "argument --epochs: expected an int >= 1, got '-3'; see `zoo train --help`"),
+    (["tune", "mlp_vae", "--max-trials", "x"], "see `zoo tune --help`"),
     (["train", "mlp_vae", "--binarization", "dynamic"],
      "binarized_mnist accepts binarization static, not 'dynamic'"),
     (["train", "mlp_vae", "--epochs", "0"], "argument --epochs: expected an int >= 1, got '0'"),
@@ -66,14 +70,27 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
      "the manual folder /nonexistent lacks binarized_mnist_test.amat"),
     (["eval", "{tmp}"], "run.json is missing; is"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt"], "is a file; pass --out a folder"),
+    (["train", "mlp_vae", "--set", "input_shape=32,32,1", "--manual-dir", "{manual}",
+      "--out", "{tmp}/run"], "training data has shape (None, 28, 28, 1), but the model takes"),
 ])
-def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, capsys):
+def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, capsys,
+                                                     manual_dir):
     (tmp_path / "file.txt").write_text("not a run")
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{manual}", str(manual_dir))
+            for a in args]
     with pytest.raises(SystemExit) as exit_:
         cli.main(args)
     error = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2
-    assert error[-1].startswith("zoo") and message in error[-1], error
+    assert len(error) == 1 and error[0].startswith("zoo: error: ") and message in error[0], error
     assert "Traceback" not in "\n".join(error)
     assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    shown = capsys.readouterr().out
+    for default in ("epochs to train (default: 10)", "(default: 128)",
+                    "(default: binarized_mnist)", "(default: 0)"):
+        assert default in " ".join(shown.split()), default

@@ -67,8 +67,11 @@ def test_labels_for_labelled_datasets_and_a_clear_error_otherwise(load):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "mnits"}, "unknown dataset 'mnits'; the zoo reads: binarized_mnist, mnist"),
-    ({"split": "valid"}, "unknown split 'valid'; use one of train, validation, test"),
+    ({"name": "mnits"}, "unknown dataset 'mnits'; did you mean 'mnist'\\? the zoo reads: "
+                        "binarized_mnist, mnist"),
+    ({"split": "valid"}, "unknown split 'valid'; did you mean 'validation'\\? use one of "
+                         "train, validation, test"),
+    ({"split": "tets"}, "did you mean 'test'\\?"),
     ({"binarization": "dynamic"}, "binarized_mnist accepts binarization static, not 'dynamic'"),
     ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
 ])

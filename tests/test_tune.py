@@ -126,6 +126,14 @@ def zoo_tune(directory, manual_dir, *extra, env=None):
         env={**os.environ, **(env or {})})
 
 
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+def test_every_tuner_runs_from_the_command_line(tuner, tmp_path, manual_dir):
+    out, err = zoo_tune(tmp_path, manual_dir, "--tuner", tuner, "--max-trials", "1",
+                        "--range", "hidden_units=32").communicate(timeout=600)
+    assert "Traceback" not in err, err[-2000:]
+    assert "COMPLETED" in out and "best recipe:" in out, out[-2000:]
+
+
 def test_an_interrupted_search_resumes_and_keeps_finished_trials(tmp_path, manual_dir):
     first = zoo_tune(tmp_path, manual_dir, "--max-trials", "3")
     project = tmp_path / "mlp_vae-binarized_mnist"

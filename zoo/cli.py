@@ -4,6 +4,7 @@ Every mistake a user can make ends in one line ``zoo: error: ...`` and exit stat
 """
 
 import argparse
+import functools
 import pathlib
 import sys
 
@@ -169,9 +170,18 @@ def _two_ints(text):
     return first, second
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the zoo's one-line errors: no usage block, a pointer to --help."""
+
+    def error(self, message):
+        self.exit(2, f"zoo: error: {message}; see `{self.prog} --help`\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="zoo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands.add_parser = functools.partial(  # every command's --help shows the defaults
+        commands.add_parser, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
     listing = commands.add_parser("list", help="the registered models")
     listing.add_argument("-v", "--verbose", action="store_true", help="show each override")
@@ -180,27 +190,33 @@ def _parser():
     training = commands.add_parser("train", help="train a model, print its test ELBO")
     training.add_argument("model", help="a name from `zoo list`")
     training.add_argument("--dataset", default="binarized_mnist",
-                          help="binarized_mnist (default), mnist or fashion_mnist")
+                          help="binarized_mnist, mnist or fashion_mnist")
     training.add_argument("--binarization", choices=["static", "dynamic"],
-                          help="for mnist and fashion_mnist (default dynamic)")
-    training.add_argument("--epochs", type=_positive_int, default=10)
-    training.add_argument("--batch-size", type=_positive_int, default=128)
-    training.add_argument("--latent-dim", type=_positive_int)
+                          help="for mnist and fashion_mnist (None: dynamic for them, static "
+                               "for binarized_mnist)")
+    training.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train")
+    training.add_argument("--batch-size", type=_positive_int, default=128,
+                          help="examples per batch (global, over all replicas)")
+    training.add_argument("--latent-dim", type=_positive_int,
+                          help="size of the code z (None: the model's default)")
     training.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="any other override, e.g. --set hidden_units=512,256 "
                                "(see `zoo list -v`)")
-    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--seed", type=int, default=0,
+                          help="seed of the weights, data order and posterior noise")
     training.add_argument("--eval-samples", type=_positive_int, default=10,
-                          help="posterior samples per test image for the ELBO (default 10)")
+                          help="posterior samples per test image for the ELBO")
     training.add_argument("--kl-warmup-epochs", type=_non_negative_int, default=0,
                           help="raise the KL weight from 0 to beta over these epochs, step "
-                               "by step (default 0: off)")
+                               "by step (0: off). The progress bar's loss is the objective "
+                               "(beta and warm-up included); neg_elbo = reconstruction + kl "
+                               "is the bound itself")
     training.add_argument("--deterministic", action="store_true",
                           help="TensorFlow's deterministic ops: bit-identical numbers for "
                                "the same seed, also across processes")
     training.add_argument("--jit-compile", action="store_true",
                           help="compile the training step with XLA")
-    training.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
+    training.add_argument("--out", help="run folder (None: runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",
                           help="reuse an output folder that holds another run")
     training.add_argument("--animate", action="store_true",
@@ -215,18 +231,16 @@ def _parser():
     tuning.add_argument("model", help="a name from `zoo list`")
     tuning.add_argument("--dataset", default="binarized_mnist")
     tuning.add_argument("--binarization", choices=["static", "dynamic"])
-    tuning.add_argument("--tuner", default="random", help="random (default), bayesian or "
-                                                          "hyperband")
+    tuning.add_argument("--tuner", default="random", help="random, bayesian or hyperband")
     tuning.add_argument("--max-trials", type=int, default=10,
-                        help="trials for random and bayesian (default 10)")
+                        help="trials for random and bayesian")
     tuning.add_argument("--epochs", type=int, default=5,
-                        help="epochs per trial; hyperband's largest budget (default 5)")
+                        help="epochs per trial; hyperband's largest budget")
     tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                         help="replace a search range, e.g. --range latent_dim=8:32 or "
                              "--range hidden_units='512,256|1024,512'")
-    tuning.add_argument("--dir", default="tuning", help="search folder (default tuning/); "
-                                                         "run again to resume")
-    tuning.add_argument("--project", help="sub-folder (default MODEL-DATASET)")
+    tuning.add_argument("--dir", default="tuning", help="search folder; run again to resume")
+    tuning.add_argument("--project", help="sub-folder (None: MODEL-DATASET)")
     tuning.add_argument("--seed", type=int, default=0)
     tuning.add_argument("--overwrite", action="store_true",
                         help="discard the search already in the folder")
@@ -237,7 +251,7 @@ def _parser():
     plotting.add_argument("kind", choices=["samples", "recon", "manifold", "latent",
                                            "traverse"])
     plotting.add_argument("run_dir")
-    plotting.add_argument("--out", help="PNG file (default RUN_DIR/KIND.png)")
+    plotting.add_argument("--out", help="PNG file (None: RUN_DIR/KIND.png)")
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
     _data_options(plotting)

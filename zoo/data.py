@@ -17,6 +17,7 @@ retries.
 """
 
 import dataclasses
+import difflib
 import os
 import pathlib
 import socket
@@ -63,7 +64,8 @@ DATASETS = {
 def spec(name):
     """The DatasetSpec of ``name``, or a DataError listing the datasets the zoo knows."""
     if name not in DATASETS:
-        raise DataError(f"unknown dataset '{name}'; the zoo reads: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset '{name}'; {_did_you_mean(name, DATASETS)}the zoo "
+                        f"reads: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
@@ -99,7 +101,8 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     """
     dataset_spec = spec(name)
     if split not in SPLITS:
-        raise DataError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
+        raise DataError(f"unknown split '{split}'; {_did_you_mean(split, SPLITS)}use one of "
+                        f"{', '.join(SPLITS)}")
     if labels and not dataset_spec.labelled:
         raise DataError(f"{name} has no class labels; use mnist or fashion_mnist for plots "
                         "or metrics that need them")
@@ -150,6 +153,11 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.autotune.enabled = AUTOTUNE
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _did_you_mean(name, names):
+    close = difflib.get_close_matches(str(name), names, n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def batches_per_pass(examples, batch_size, drop_remainder=False):

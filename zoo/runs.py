@@ -175,7 +175,20 @@ def load_weights(model, path):
 
 
 def claim(folder, run_config, overwrite=False):
-    """Makes ``folder`` the home of the run ``run_config`` and records it in ``run.json``.
+    """Makes ``folder`` the home of the run ``run_config`` and records it in ``run.json``
+    (``check_claim`` first)."""
+    folder = check_claim(folder, run_config, overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS):
+            (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / BACKUP, ignore_errors=True)
+    write_json(folder / RUN_CONFIG, run_config)
+    return folder
+
+
+def check_claim(folder, run_config, overwrite=False):
+    """Raises RunDirError unless ``folder`` may hold the run ``run_config``; writes nothing.
 
     An empty or new folder, or one holding the same run, is fine; a folder holding another
     run or other files is refused unless ``overwrite``.
@@ -193,12 +206,6 @@ def claim(folder, run_config, overwrite=False):
                              if previous.get(k) != run_config.get(k))
             raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
                               "differ); pick another --out or pass --overwrite")
-    folder.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS):
-            (folder / name).unlink(missing_ok=True)
-        shutil.rmtree(folder / BACKUP, ignore_errors=True)
-    write_json(folder / RUN_CONFIG, run_config)
     return folder
 
 

@@ -63,6 +63,20 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
                     "lower the learning rate or check the data")
 
 
+class ClaimRunFolder(tf_keras.callbacks.Callback):
+    """Claims the run folder (``runs.claim``: run.json, and with ``overwrite`` the old
+    files removed) when training starts, on the chief: a run that fails before, on its
+    data or model, leaves nothing behind, and the corrected command is not refused."""
+
+    def __init__(self, folder, record, overwrite):
+        super().__init__()
+        self.folder, self.record, self.overwrite = folder, record, overwrite
+
+    def on_train_begin(self, logs=None):
+        if runs.is_chief():
+            runs.claim(self.folder, self.record, overwrite=self.overwrite)
+
+
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
     validation -ELBO is the best so far. The file records that value, so a resumed run
@@ -209,8 +223,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     record = dataclasses.asdict(config)
     data.prepared_builder(config.dataset, manual_dir=manual_dir, data_dir=data_dir)
     folder = pathlib.Path(out) if out else None
-    if folder and runs.is_chief():
-        runs.claim(folder, record, overwrite=overwrite)
+    if folder and runs.is_chief():  # refused now; claimed once training starts
+        runs.check_claim(folder, record, overwrite=overwrite)
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -223,7 +237,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         lambda context: loader("train", order_key=model.optimizer.iterations,
                                shard=(context.input_pipeline_id, context.num_input_pipelines)))
     if folder:
-        callbacks = [*_checkpoints(folder), *callbacks]
+        callbacks = [ClaimRunFolder(folder, record, overwrite), *_checkpoints(folder),
+                     *callbacks]
     started = time.time()
     environment = runs.environment()  # the code that runs: the commit now, not at the end
     history = model.fit(train_data, validation_data=loader("validation"),
