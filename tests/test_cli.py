@@ -70,6 +70,9 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
      "the manual folder /nonexistent lacks binarized_mnist_test.amat"),
     (["eval", "{tmp}"], "run.json is missing; is"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt"], "is a file; pass --out a folder"),
+    (["train", "mlp_vae", "--out", "{tmp}/file.txt/run"], "file.txt is a file, so"),
+    (["train", "mlp_vae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",
+      "{manual}", "--out", "/proc/zoo-run"], "/proc/zoo-run: No such file or directory; pick"),
     (["train", "mlp_vae", "--set", "input_shape=32,32,1", "--manual-dir", "{manual}",
       "--out", "{tmp}/run"], "training data has shape (None, 28, 28, 1), but the model takes"),
 ])

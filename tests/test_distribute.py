@@ -110,6 +110,9 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(ru
     resumed = finished(zoo_train(*common, "--out", tmp_path / "killed"))
     epochs = [line.split()[1] for line in resumed.splitlines() if line.startswith("Epoch ")]
     assert epochs == ["3/3"]  # no finished epoch redone
+    assert "resuming at epoch 3 (epochs 1-2 were run before)" in resumed
+    recorded = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert recorded["epochs_run"] == 3 and len(recorded["history"]["val_neg_elbo"]) == 3
     finished(zoo_train(*common, "--out", tmp_path / "whole"))
     assert recorded_elbo(tmp_path / "killed") == recorded_elbo(tmp_path / "whole")  # bitwise
     assert not (tmp_path / "killed" / "backup").exists()

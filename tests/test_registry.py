@@ -32,7 +32,8 @@ def test_unknown_override_suggests_the_field_and_lists_what_is_accepted():
 
 @pytest.mark.parametrize("name, overrides", [
     ("mlp_vae", {"latent_dim": 2.5}),
-    ("mlp_vae", {"latent_dim": "32"}),
+    ("mlp_vae", {"latent_dim": "2,3"}),
+    ("mlp_vae", {"latent_dim": "two"}),
     ("mlp_vae", {"latent_dim": True}),
     ("mlp_vae", {"latent_dim": 0}),
     ("mlp_vae", {"hidden_units": ()}),
@@ -40,11 +41,11 @@ def test_unknown_override_suggests_the_field_and_lists_what_is_accepted():
     ("mlp_vae", {"input_shape": (28, 28)}),
     ("mlp_vae", {"learning_rate": 0}),
     ("beta_vae", {"beta": -1.0}),
-    ("cnn_vae", {"filters": "32,64"}),
+    ("cnn_vae", {"filters": "32,-64"}),
 ])
 def test_ill_typed_or_out_of_range_overrides_name_the_field(name, overrides):
     field = next(iter(overrides))
-    with pytest.raises(OverrideError, match=f"override {field}=.* {field} accepts"):
+    with pytest.raises(OverrideError, match=f"{field}=.* {field} accepts"):
         zoo.get(name, **overrides)
 
 
@@ -60,6 +61,8 @@ def test_cnn_input_shape_must_survive_its_strides():
     with pytest.raises(OverrideError, match="divisible by 4"):
         zoo.get("cnn_vae", input_shape=(30, 30, 1))
     assert zoo.get("cnn_vae", input_shape=(32, 32, 3), latent_dim=2).image_shape == (32, 32, 3)
+    # as the command line writes it, in Python too
+    assert zoo.get("cnn_vae", input_shape="32,32,3", latent_dim="2").image_shape == (32, 32, 3)
 
 
 def test_command_line_values_are_parsed_by_the_field_type():

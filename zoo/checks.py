@@ -72,5 +72,15 @@ def _check_shape(shape, image_shape, what):
     if len(shape) != len(image_shape) + 1 or any(
             got is not None and got != want for got, want in zip(shape[1:], image_shape)):
         raise DataError(f"{what} has shape {shape}, but the model takes batches of shape "
-                        f"(batch, {', '.join(map(str, image_shape))}); reshape the data or "
-                        f"build the model with input_shape={','.join(map(str, shape[1:]))}")
+                        f"(batch, {', '.join(map(str, image_shape))}); {_shape_fix(shape)}")
+
+
+def _shape_fix(shape):
+    """What makes data of ``shape`` (batch first) fit a model, in words."""
+    if len(shape) == 3:
+        return ("add a channel axis (x[..., None]), or build the model with input_shape="
+                f"{','.join(map(str, shape[1:]))},1")
+    if len(shape) == 4:
+        return ("reshape the data, or build the model with input_shape="
+                f"{','.join(map(str, shape[1:]))} (Python: input_shape={tuple(shape[1:])})")
+    return "reshape the data to (batch, height, width, channels), e.g. x.reshape(-1, 28, 28, 1)"

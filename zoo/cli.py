@@ -18,6 +18,10 @@ def main(argv=None):
         return args.command(args)
     except ZooError as error:
         parser.exit(2, f"zoo: error: {error}\n")
+    except OSError as error:  # an output that cannot be written: /proc/x, under a file, ...
+        where = f"{error.filename}: " if error.filename else ""
+        parser.exit(2, f"zoo: error: {where}{error.strerror or error}; pick a folder you can "
+                       "write to\n")
     except KeyboardInterrupt:
         parser.exit(130, "zoo: interrupted; the output folder holds only finished files, and "
                          "the same command resumes a training run\n")

@@ -13,6 +13,7 @@ the first variable that differs, never loaded out of order. A run folder holds::
     run.json            the run's data, training and evaluation settings
     metrics.json        test metrics in nats, history, versions, hardware (last written)
     backup/             Keras BackupAndRestore's checkpoint while training runs
+    epochs.partial.json every finished epoch's logs and seconds while training runs
 
 Every file is written under a temporary name and renamed, so an interrupted run leaves
 no half-written file, and the same command resumes it from ``backup/``.
@@ -37,6 +38,7 @@ from zoo.models.registry import get
 
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
+EPOCHS = "epochs.partial.json"  # every finished epoch's logs while the run is unfinished
 
 
 @contextlib.contextmanager
@@ -180,7 +182,7 @@ def claim(folder, run_config, overwrite=False):
     folder = check_claim(folder, run_config, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS):
+        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS):
             (folder / name).unlink(missing_ok=True)
         shutil.rmtree(folder / BACKUP, ignore_errors=True)
     write_json(folder / RUN_CONFIG, run_config)
@@ -196,6 +198,10 @@ def check_claim(folder, run_config, overwrite=False):
     folder = pathlib.Path(folder)
     if folder.exists() and not folder.is_dir():
         raise RunDirError(f"{folder} is a file; pass --out a folder")
+    above = next(parent for parent in folder.absolute().parents if parent.exists())
+    if not above.is_dir():
+        raise RunDirError(f"{above} is a file, so {folder} cannot be a folder; pass --out a "
+                          "folder path")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "

@@ -77,6 +77,40 @@ class ClaimRunFolder(tf_keras.callbacks.Callback):
             runs.claim(self.folder, self.record, overwrite=self.overwrite)
 
 
+class EpochLog(tf_keras.callbacks.Callback):
+    """Every epoch's logs and seconds, for the whole run: Keras's History holds only the
+    epochs of one ``fit`` call, so a run resumed from its backup would report the last few.
+    With ``path`` (in the run folder) the record survives a crash, and a resumed run says
+    where it resumes."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path = pathlib.Path(path) if path else None
+        self.record, self.started = {"history": {}, "seconds": []}, None
+
+    def on_train_begin(self, logs=None):
+        if self.path and self.path.is_file():
+            self.record = runs.read_json(self.path)
+        self.first = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first:  # where fit starts: after the epochs BackupAndRestore restored
+            self.first = False
+            self.record["seconds"] = self.record["seconds"][:epoch]
+            self.record["history"] = {name: values[:epoch]
+                                      for name, values in self.record["history"].items()}
+            if epoch:
+                print(f"resuming at epoch {epoch + 1} (epochs 1-{epoch} were run before)")
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.record["history"].setdefault(name, []).append(float(value))
+        self.record["seconds"].append(time.time() - self.started)
+        if self.path and runs.is_chief():
+            runs.write_json(self.path, self.record)
+
+
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
     validation -ELBO is the best so far. The file records that value, so a resumed run
@@ -236,24 +270,27 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     train_data = distribution.distribute_datasets_from_function(
         lambda context: loader("train", order_key=model.optimizer.iterations,
                                shard=(context.input_pipeline_id, context.num_input_pipelines)))
+    epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
         callbacks = [ClaimRunFolder(folder, record, overwrite), *_checkpoints(folder),
-                     *callbacks]
-    started = time.time()
+                     epoch_log, *callbacks]
+    else:
+        callbacks = [epoch_log, *callbacks]
     environment = runs.environment()  # the code that runs: the commit now, not at the end
-    history = model.fit(train_data, validation_data=loader("validation"),
-                        epochs=config.epochs, steps_per_epoch=steps, verbose=verbose,
-                        callbacks=[*config.callbacks(), *callbacks])
-    train_seconds = time.time() - started
+    model.fit(train_data, validation_data=loader("validation"), epochs=config.epochs,
+              steps_per_epoch=steps, verbose=verbose, callbacks=[*config.callbacks(), *callbacks])
+    started = time.time()
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
                     log_likelihood_samples=config.log_likelihood_samples or None,
                     verbose=0 if verbose == 0 else 1)
-    metrics = {"test": test, "epochs_run": len(history.epoch), "train_seconds": train_seconds,
-               "eval_seconds": time.time() - started - train_seconds,
-               "history": history.history, "run": record, "environment": environment}
+    metrics = {"test": test, "epochs_run": len(epoch_log.record["seconds"]),
+               "train_seconds": sum(epoch_log.record["seconds"]),
+               "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
+               "run": record, "environment": environment}
     if folder and runs.is_chief():
         runs.save(model, folder)
         runs.write_json(folder / runs.METRICS, metrics)
+        (folder / runs.EPOCHS).unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # emptied by BackupAndRestore once training ends
             (folder / runs.BACKUP).rmdir()
     return model, metrics

@@ -90,6 +90,8 @@ class Field:
     def validate(self, value):
         """Returns ``value`` in canonical form, or raises OverrideError naming the field."""
         kind = self.check.kind
+        if isinstance(value, str) and kind is not str:  # "32,32,3", as on the command line
+            return self.parse(value)
         if kind is tuple and isinstance(value, list):
             value = tuple(value)
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -107,9 +109,10 @@ class Field:
         except ValueError:
             raise OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
                                 f"{self.name} accepts {self.check.accepts}") from None
-        value = tuple(parts) if self.check.kind is tuple else (parts[0] if len(parts) == 1
-                                                                else text)
-        return self.validate(value)
+        if self.check.kind is not tuple and len(parts) != 1:
+            raise OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
+                                f"{self.name} accepts {self.check.accepts}")
+        return self.validate(tuple(parts) if self.check.kind is tuple else parts[0])
 
 
 @dataclasses.dataclass(frozen=True)
