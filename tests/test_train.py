@@ -142,6 +142,14 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
                                           "pick another --out or pass --overwrite"):
         runs.claim(folder, {**record, "epochs": 3})
 
+    run = tmp_path / "overwritten"
+    runs.claim(run, record)
+    (run / runs.BACKUP).mkdir()
+    runs.claim(run, record, overwrite=True)  # the same command again: it resumes
+    assert (run / runs.BACKUP).is_dir()
+    runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # another run: a fresh start
+    assert not (run / runs.BACKUP).exists()
+
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not empty and holds no zoo run"):
         runs.claim(tmp_path, record)

@@ -181,7 +181,9 @@ def claim(folder, run_config, overwrite=False):
     (``check_claim`` first)."""
     folder = check_claim(folder, run_config, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
-    if overwrite:
+    same_run = ((folder / RUN_CONFIG).is_file()
+                and read_json(folder / RUN_CONFIG) == json_roundtrip(run_config))
+    if overwrite and not same_run:  # the same command again resumes, --overwrite or not
         for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS):
             (folder / name).unlink(missing_ok=True)
         shutil.rmtree(folder / BACKUP, ignore_errors=True)

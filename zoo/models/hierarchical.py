@@ -18,6 +18,7 @@ Defaults: the paper's MNIST setting, 40 + 40 latent dimensions, gated layers of 
 """
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 import tf_keras
 from tf_keras import layers
 
@@ -29,6 +30,8 @@ from zoo.models.priors import StandardNormal, VampPrior
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, PositiveFloat, PositiveInt,
                                  register)
 from zoo.models.vae import VAE, compiled
+
+tfd = tfp.distributions
 
 SPACE = {"latent_dim": IntRange(8, 64, log=True), "units": IntRange(100, 500, log=True),
          "learning_rate": FloatRange(1e-4, 3e-3)}
@@ -78,8 +81,11 @@ class HierarchicalVAE(VAE):
         log_upper_posterior = upper.log_prob(z2_samples)
         log_lower_prior = tf.reshape(lower_prior.log_prob(z1), by_sample)
         log_lower_posterior = tf.reshape(lower.log_prob(z1), by_sample)
-        lower_kl = tf.reduce_mean(tf.reshape(kl_divergence(
-            lower, lower_prior, log_lower_posterior, log_lower_prior), by_sample), axis=0)
+        try:  # per row (samples * batch), then averaged over the samples of z2
+            lower_kl = tf.reduce_mean(tf.reshape(tfd.kl_divergence(lower, lower_prior),
+                                                 by_sample), axis=0)
+        except NotImplementedError:
+            lower_kl = tf.reduce_mean(log_lower_posterior - log_lower_prior, axis=0)
         upper_kl = kl_divergence(upper, upper_prior, log_upper_posterior, log_upper_prior)
         return Terms(log_likelihood(rv_x, x, samples),
                      log_upper_prior + log_lower_prior,

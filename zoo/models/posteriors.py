@@ -213,8 +213,9 @@ def held_fixed(posterior):
     """The same posterior with its parameters' gradients stopped: log q(z|x) of it still
     depends on z, not on the encoder's weights. For the location-scale posteriors."""
     distribution = getattr(posterior, "tensor_distribution", posterior)
-    if not isinstance(distribution, (tfd.MultivariateNormalLinearOperator, tfd.Normal,
-                                     tfd.Independent)):
+    if isinstance(distribution, tfd.Independent):
+        return distribution.copy(distribution=held_fixed(distribution.distribution))
+    if not isinstance(distribution, (tfd.MultivariateNormalLinearOperator, tfd.Normal)):
         raise NotImplementedError(
             f"a {type(distribution).__name__} posterior cannot hold its parameters fixed "
             "(a flow's parameters are its networks' weights); use gradient = \"iwae\"")
