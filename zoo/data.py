@@ -17,7 +17,6 @@ retries.
 """
 
 import dataclasses
-import difflib
 import os
 import pathlib
 import socket
@@ -26,7 +25,8 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo.errors import ConfigError, DatasetUnavailableError, DataError, require_int
+from zoo.errors import (ConfigError, DatasetUnavailableError, DataError, did_you_mean,
+                        require_int)
 
 BINARIZATIONS = ("static", "dynamic")
 # tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
@@ -64,7 +64,7 @@ DATASETS = {
 def spec(name):
     """The DatasetSpec of ``name``, or a DataError listing the datasets the zoo knows."""
     if name not in DATASETS:
-        raise DataError(f"unknown dataset '{name}'; {_did_you_mean(name, DATASETS)}the zoo "
+        raise DataError(f"unknown dataset '{name}'; {did_you_mean(name, DATASETS)}the zoo "
                         f"reads: {', '.join(DATASETS)}")
     return DATASETS[name]
 
@@ -101,7 +101,7 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     """
     dataset_spec = spec(name)
     if split not in SPLITS:
-        raise DataError(f"unknown split '{split}'; {_did_you_mean(split, SPLITS)}use one of "
+        raise DataError(f"unknown split '{split}'; {did_you_mean(split, SPLITS)}use one of "
                         f"{', '.join(SPLITS)}")
     if labels and not dataset_spec.labelled:
         raise DataError(f"{name} has no class labels; use mnist or fashion_mnist for plots "
@@ -153,11 +153,6 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.autotune.enabled = AUTOTUNE
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def _did_you_mean(name, names):
-    close = difflib.get_close_matches(str(name), names, n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def batches_per_pass(examples, batch_size, drop_remainder=False):

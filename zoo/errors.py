@@ -1,5 +1,7 @@
 """The zoo's exceptions: each message is one line that names the problem and the fix."""
 
+import difflib
+
 
 class ZooError(Exception):
     """Base class of every error the zoo raises on purpose (the CLI prints it as one line)."""
@@ -44,3 +46,9 @@ def require_int(name, value, minimum=1):
     """Raises ConfigError unless ``value`` is an int (not a bool) >= ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def did_you_mean(name, names):
+    """``"did you mean 'X'? "`` for the closest of ``names`` to a misspelt ``name``, or ""."""
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""

@@ -16,7 +16,6 @@ KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a directory all of them share.
 """
 
 import dataclasses
-import difflib
 import functools
 import math
 import pathlib
@@ -27,7 +26,7 @@ import tf_keras
 from keras_tuner.src.distribute import utils as distribution
 
 from zoo import data, recipes, runs
-from zoo.errors import ConfigError, ZooError, require_int
+from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
 from zoo.train import BestWeights, RunConfig, strategy
 
@@ -50,8 +49,7 @@ def search_space(model, ranges=()):
     for text in ranges:
         name, equals, value = text.partition("=")
         if not equals or name not in space:
-            close = difflib.get_close_matches(name, space, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(name, space)
             raise ConfigError(f"--range takes NAME=LOW:HIGH or NAME=A|B; {model} searches "
                               f"{', '.join(space)}, got '{text}'; {hint}".rstrip("; "))
         space[name] = _parsed_range(model, name, value, space[name])
@@ -177,8 +175,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, tuner="random",
     """Searches ``model``'s space; returns a SearchResult. Writes the best trial's recipe
     to ``DIRECTORY/PROJECT/best.toml``. Every argument is checked before any training."""
     if tuner not in ORACLES:
-        close = difflib.get_close_matches(str(tuner), ORACLES, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(tuner, ORACLES)
         raise ConfigError(f"unknown tuner '{tuner}'; {hint}choose one of {', '.join(ORACLES)}")
     require_int("max_trials", max_trials)
     require_int("epochs", epochs)

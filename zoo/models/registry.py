@@ -13,12 +13,11 @@ parse one from text::
 """
 
 import dataclasses
-import difflib
 import inspect
 import typing
 from typing import Annotated, Any, Callable
 
-from zoo.errors import OverrideError, UnknownModelError
+from zoo.errors import OverrideError, UnknownModelError, did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +130,7 @@ class Builder:
     def field(self, name):
         """The Field called ``name``, or an OverrideError listing what this builder accepts."""
         if name not in self.fields:
-            close = difflib.get_close_matches(name, self.fields, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = did_you_mean(name, self.fields)
             accepted = "; ".join(f.describe() for f in self.fields.values())
             raise OverrideError(f"{self.name} has no override '{name}'; {hint}"
                                 f"it accepts: {accepted}")
@@ -179,8 +177,7 @@ def register(name, space=None):
 def builder(name):
     """The Builder registered as ``name``, or UnknownModelError with the closest name."""
     if name not in _BUILDERS:
-        close = difflib.get_close_matches(name, _BUILDERS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        hint = did_you_mean(name, _BUILDERS)
         raise UnknownModelError(f"unknown model '{name}'; {hint}"
                                 f"registered models: {', '.join(sorted(_BUILDERS))}")
     return _BUILDERS[name]
