@@ -75,7 +75,7 @@ def read_json(path):
 
 def save(model, folder):
     """Writes ``model.json`` and ``model.h5`` of a model made by ``zoo.get``."""
-    if not hasattr(model, "zoo_config"):
+    if getattr(model, "zoo_config", None) is None:
         raise ConfigError("zoo.save takes a model made by zoo.get or zoo.load; for another "
                         "Keras model use model.save_weights")
     folder = pathlib.Path(folder)

@@ -37,6 +37,7 @@ SPACE = {"latent_dim": IntRange(8, 64, log=True), "units": IntRange(100, 500, lo
          "learning_rate": FloatRange(1e-4, 3e-3)}
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
 class HierarchicalVAE(VAE):
     """A VAE with layers z1 (bottom), z2 (top). ``encoder``: x -> q(z2|x);
     ``lower_encoder``: [x, z2] -> q(z1|x, z2); ``conditional_prior``: z2 -> p(z1|z2);

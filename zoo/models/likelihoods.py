@@ -4,16 +4,32 @@ per-sample log-likelihood every objective and ``zoo.evaluate`` use.
 
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 
 tfd, tfpl = tfp.distributions, tfp.layers
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class IndependentBernoulli(tfpl.IndependentBernoulli):
+    """Logits -> ``p(x|z) = prod_i Bernoulli(x_i | sigmoid(logits_i))`` over an event of
+    ``event_shape``: ``tfpl.IndependentBernoulli`` whose tensor is the mean (the pixel
+    probabilities) and whose config is its event shape (TFP's holds a lambda, which Keras
+    warns of when saving and cannot rebuild)."""
+
+    def __init__(self, event_shape, **kwargs):
+        kwargs.pop("convert_to_tensor_fn", None)
+        super().__init__(event_shape, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs)
+        self._event_shape_config = [int(size) for size in event_shape]
+
+    def get_config(self):
+        return {"event_shape": self._event_shape_config, "name": self.name,
+                "dtype": self.dtype}
+
+
 def bernoulli(image_shape):
-    """Logits -> ``p(x|z) = prod_i Bernoulli(x_i | sigmoid(logits_i))`` over an image of
-    ``image_shape`` (``tfpl.IndependentBernoulli``); as a tensor it is the mean image, the
-    pixel probabilities. Needs ``prod(image_shape)`` logits."""
-    return tfpl.IndependentBernoulli(image_shape, convert_to_tensor_fn=tfd.Distribution.mean,
-                                     name="p_x_given_z")
+    """The Bernoulli head over images of ``image_shape``; needs ``prod(image_shape)``
+    logits."""
+    return IndependentBernoulli(image_shape, name="p_x_given_z")
 
 
 def log_likelihood(rv_x, x, samples=1):

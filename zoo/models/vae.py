@@ -15,6 +15,7 @@ own noise, a function of (seed, step, batch of the evaluation).
 
 import contextlib
 import random
+import warnings
 
 import tensorflow as tf
 import tf_keras
@@ -30,6 +31,7 @@ from zoo.models.posteriors import held_fixed, reparameterized_sample
 # elementwise ops instead, slower here. Same-seed runs in separate processes have also
 # been seen to differ with the new one, never with this one (benchmarks/README.md).
 ADAM = tf_keras.optimizers.legacy.Adam
+_LEGACY_OPTIMIZER = tf_keras.optimizers.legacy.Optimizer
 
 # Training steps per call of the compiled step function (Keras's ``steps_per_execution``):
 # a step of these small models lasts a few milliseconds, and at 1 Keras's per-call Python
@@ -41,6 +43,17 @@ METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
 _TRAINING_NOISE, _EVALUATION_NOISE, _CALL_NOISE = 0, 1, 2  # streams of the noise seed
 
 
+# Saving and loading a .keras file, Keras reads every layer's legacy SavedModel metadata
+# (unused by that format), and the masked Dense layers of TFP's AutoregressiveNetwork (a
+# flow posterior's MADE) warn there that their mask functions are not Keras objects.
+warnings.filterwarnings("ignore", r"The `keras\.(initializers|constraints)\.serialize\(\)` "
+                        "API should only be used", UserWarning)
+
+_HAND_BUILT = ("this VAE was assembled by hand, so Keras has no config to rebuild it from: "
+               "register a builder for it (@zoo.register) and build it with zoo.get to save "
+               "it whole, or save its weights (model.save_weights) or zoo.export it")
+
+
 def compiled(model, learning_rate):
     """``model`` compiled with the zoo's default optimizer (``ADAM``) at ``learning_rate``:
     what a builder returns."""
@@ -48,6 +61,7 @@ def compiled(model, learning_rate):
     return model
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
 class VAE(tf_keras.Model):
     """A VAE assembled from parts; a tf_keras model ``x -> p(x|z)``.
 
@@ -74,6 +88,7 @@ class VAE(tf_keras.Model):
             name="step", shape=(), dtype=tf.int64, trainable=False, initializer="zeros",
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.kl_warmup_steps = 0
+        self.zoo_config = None  # {"name": builder, "overrides": {...}}, set by zoo.get
         # Set past Keras's attribute tracking: as attributes, metrics' variables would count
         # among the model's weights (saved, and restored by EarlyStopping).
         object.__setattr__(self, "trackers",
@@ -207,6 +222,76 @@ class VAE(tf_keras.Model):
         super().compile(optimizer=optimizer or ADAM(learning_rate),
                         steps_per_execution=steps_per_execution, **kwargs)
         self.kl_warmup_steps = kl_warmup_steps
+
+    def get_compile_config(self):
+        if not self._is_compiled:
+            return None
+        return {"optimizer": tf_keras.optimizers.serialize(self.optimizer),
+                "kl_warmup_steps": self.kl_warmup_steps,
+                "steps_per_execution": int(self._steps_per_execution.numpy())}
+
+    def compile_from_config(self, config):
+        self.compile(optimizer=tf_keras.optimizers.deserialize(config["optimizer"]),
+                     kl_warmup_steps=config["kl_warmup_steps"],
+                     steps_per_execution=config["steps_per_execution"])
+
+    def save_own_variables(self, store):
+        """The ``.keras`` weights of the model itself (``step``) and, for a legacy
+        optimizer (the default ``ADAM``; Keras's format saves only new ones), its state."""
+        super().save_own_variables(store)
+        for index, variable in enumerate(self._legacy_optimizer_weights()):
+            store[f"legacy_optimizer_{index}"] = variable.numpy()
+
+    def load_own_variables(self, store):
+        own = len(self._trainable_weights) + len(self._non_trainable_weights)
+        saved = sorted(k for k in store.keys() if k.startswith("legacy_optimizer_"))
+        for index, variable in enumerate(self._trainable_weights + self._non_trainable_weights):
+            variable.assign(store[str(index)])
+        if saved and self._is_compiled and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+            self.optimizer._create_all_weights(self.trainable_variables)
+            weights = self.optimizer.weights
+            if len(weights) != len(saved) or len(store.keys()) != own + len(saved):
+                raise ConfigError(f"the file's optimizer state ({len(saved)} variables) does "
+                                  f"not fit this model's {type(self.optimizer).__name__} "
+                                  f"({len(weights)}); load it with compile=False")
+            for index, variable in enumerate(weights):
+                variable.assign(store[f"legacy_optimizer_{index}"])
+
+    def _legacy_optimizer_weights(self):
+        if self._is_compiled and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+            return self.optimizer.weights
+        return []
+
+    def get_config(self):
+        """The builder's name and overrides (``zoo_config``) and the noise seed: all
+        ``from_config`` needs to rebuild the model, as ``zoo.get`` does (the architecture
+        is the registered builder's, like a ``keras.applications`` model's)."""
+        if self.zoo_config is None:
+            raise ConfigError(_HAND_BUILT)
+        return {"builder": self.zoo_config["name"],
+                "overrides": dict(self.zoo_config["overrides"]), "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from zoo.models import get  # the registry, with every family registered
+        model = get(config["builder"], **config["overrides"])
+        model.seed = config["seed"]
+        return model
+
+    def save(self, filepath, *args, save_format=None, **kwargs):
+        """Keras's ``save`` in its ``.keras`` format (the architecture as the builder's
+        name and overrides, the weights, the optimizer and its state). The other formats
+        are refused at once: HDF5 holds only Functional and Sequential models; for a
+        TensorFlow SavedModel to serve, ``zoo.export``."""
+        path = str(filepath)
+        if save_format in ("h5", "tf") or not path.endswith(".keras"):
+            raise ConfigError(f"{path}: zoo models save whole as .keras (model.save("
+                              "'model.keras'), loaded by tf_keras.models.load_model after "
+                              "import zoo); for a SavedModel to serve, zoo.export(model, "
+                              "folder); for weights alone, model.save_weights")
+        if self.zoo_config is None:
+            raise ConfigError(_HAND_BUILT)
+        return super().save(filepath, *args, save_format=save_format, **kwargs)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         x = checked_images(x, self.image_shape, "training data")
