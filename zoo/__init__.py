@@ -12,16 +12,17 @@ from zoo.quiet import import_tensorflow
 
 import_tensorflow()
 
-# Imported eagerly: `evaluate`, `train` and `tune` name both a stage module and its function,
-# and binding the functions here, once, keeps `zoo.evaluate(...)` callable.
+# Imported eagerly: `evaluate`, `export`, `train` and `tune` name both a stage module and its
+# function, and binding the functions here, once, keeps `zoo.evaluate(...)` callable.
 from zoo import data, plot
 from zoo.errors import ZooError
 from zoo.evaluate import evaluate
+from zoo.export import export
 from zoo.models import get, register
 from zoo.models import list_models as list  # noqa: A001  (zoo.list(), like timm.list_models)
 from zoo.runs import load, save
 from zoo.train import RunConfig, strategy, train
 from zoo.tune import tune
 
-__all__ = ["RunConfig", "ZooError", "data", "evaluate", "get", "list", "load", "plot",
+__all__ = ["RunConfig", "ZooError", "data", "evaluate", "export", "get", "list", "load", "plot",
            "register", "save", "strategy", "train", "tune"]

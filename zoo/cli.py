@@ -1,4 +1,4 @@
-"""The ``zoo`` command: list models, train one, re-evaluate a run.
+"""The ``zoo`` command: list models, train one, re-evaluate, plot or export a run.
 
 Every mistake a user can make ends in one line ``zoo: error: ...`` and exit status 2.
 """
@@ -97,6 +97,15 @@ def plot(args):
     path = plot.from_run(args.kind, args.run_dir, args.out, dims=args.dims,
                          manual_dir=args.manual_dir, data_dir=args.data_dir)
     print(f"wrote {path}")
+
+
+def export(args):
+    from zoo import runs
+    from zoo.export import SIGNATURES, export
+
+    folder = export(runs.load(args.run_dir), args.out, overwrite=args.overwrite)
+    print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
+          "(tf.saved_model.load; no zoo needed)")
 
 
 def evaluate(args):
@@ -270,6 +279,15 @@ def _parser():
                                  "image (benchmark rows use 5000)")
     _data_options(evaluation)
     evaluation.set_defaults(command=evaluate)
+
+    exporting = commands.add_parser("export", help="write a saved run as a TensorFlow "
+                                                   "SavedModel for serving")
+    exporting.add_argument("run_dir", help="a run folder of `zoo train` (or benchmarks/"
+                                           "weights/ROW)")
+    exporting.add_argument("out", help="the SavedModel folder to write")
+    exporting.add_argument("--overwrite", action="store_true",
+                           help="replace an earlier export in OUT")
+    exporting.set_defaults(command=export)
 
     benchmark = commands.add_parser("bench", help="run a recipe, write its result file and "
                                                   "the leaderboard")
