@@ -15,7 +15,7 @@ import zoo
 from zoo import bench, recipes
 from zoo.errors import ConfigError
 from zoo.models.registry import Choice, IntRange, PositiveInt, builder, register
-from zoo.tune import ZooTuner, TuneError, hyperparameters, search_space, tune
+from zoo.tune import TuneError, ZooHyperModel, hyperparameters, search_space, tune
 
 SMALL = ["hidden_units=32|64", "latent_dim=2:8", "batch_size=256"]
 
@@ -25,15 +25,14 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
     space = search_space(model)
     assert {"latent_dim", "learning_rate", "batch_size"} <= set(space)
     assert ("beta" in space) == (model == "beta_vae")
-    tuner = ZooTuner.__new__(ZooTuner)  # only trial_config is used: no oracle needed
-    tuner.config, tuner.space = zoo.RunConfig(model=model).resolved(), space
+    hypermodel = ZooHyperModel(zoo.RunConfig(model=model).resolved(), space)
     for name, spec in space.items():  # each range's ends, one at a time, build a model
         ends = (spec.values[0], spec.values[-1]) if isinstance(spec, Choice) else (
             spec.low, spec.high)
         for value in ends:
             hp = hyperparameters(space)
             hp.values[name] = value
-            trial = tuner.trial_config(hp)
+            trial = hypermodel.trial_config(hp)
             built = zoo.get(model, **trial.overrides)
             assert built.latent_dim == trial.overrides["latent_dim"]
             if name == "batch_size":
@@ -52,7 +51,7 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
     ({"ranges": ["hidden_units=64|x"]}, "cannot read hidden_units='x'"),
     ({"ranges": ["latent_dim=0:8"]}, "override latent_dim=0 is invalid"),
     ({"ranges": ["latnt_dim=2:8"]}, "did you mean 'latent_dim'"),
-    ({"ranges": ["latent_dim"]}, "--range takes NAME=LOW:HIGH or NAME=A|B"),
+    ({"ranges": ["=2:8"]}, "--range takes NAME, NAME=LOW:HIGH or NAME=A|B"),
     ({"dataset": "mnits"}, "unknown dataset 'mnits'"),
 ])
 def test_bad_search_settings_fail_before_any_training(tmp_path, kwargs, message):
@@ -106,15 +105,30 @@ def test_another_search_in_the_same_folder_is_refused(search, manual_dir):
 
 
 def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_dir):
+    calls = []
+
     @register("test_fragile_vae", space={"latent_dim": IntRange(1, 2)})
     def fragile(latent_dim: PositiveInt = 2):
-        """Fails for every trial."""
-        raise ValueError(f"cannot build latent_dim={latent_dim}")
+        """Builds once (keras-tuner's look at the space, at start), then fails."""
+        calls.append(latent_dim)
+        if len(calls) > 1:
+            raise ValueError(f"cannot build latent_dim={latent_dim}")
+        return zoo.get("mlp_vae", latent_dim=latent_dim, hidden_units=(8,))
 
     with pytest.raises(TuneError, match=r"no trial completed; 2 trial\(s\) failed, e\.g\. "
                                         r"trial 0: ValueError: cannot build latent_dim="):
         tune("test_fragile_vae", max_trials=2, epochs=1, directory=tmp_path,
-             ranges=["batch_size=256"], manual_dir=manual_dir, verbose=0)
+             ranges=["latent_dim", "batch_size=256"], manual_dir=manual_dir, verbose=0)
+
+    @register("test_broken_vae", space={"latent_dim": IntRange(1, 2)})
+    def broken(latent_dim: PositiveInt = 2):
+        """Never builds."""
+        raise ValueError(f"cannot build latent_dim={latent_dim}")
+
+    with pytest.raises(TuneError, match=r"test_broken_vae does not build with the search's "
+                                        r"first values \(ValueError: cannot build latent_dim="):
+        tune("test_broken_vae", max_trials=2, epochs=1, directory=tmp_path / "b",
+             manual_dir=manual_dir, verbose=0)
 
 
 def zoo_tune(directory, manual_dir, *extra, env=None):

@@ -250,8 +250,11 @@ def _parser():
     tuning.add_argument("--epochs", type=int, default=5,
                         help="epochs per trial; hyperband's largest budget")
     tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
-                        help="replace a search range, e.g. --range latent_dim=8:32 or "
-                             "--range hidden_units='512,256|1024,512'")
+                        help="search only what the --range options name (None: the model's "
+                             "whole space and batch_size): NAME=LOW:HIGH, NAME='A|B', or "
+                             "NAME alone for the model's own range, e.g. --range "
+                             "latent_dim=8:32 --range hidden_units='512,256|1024,512' "
+                             "--range learning_rate")
     tuning.add_argument("--dir", default="tuning", help="search folder; run again to resume")
     tuning.add_argument("--project", help="sub-folder (None: MODEL-DATASET)")
     tuning.add_argument("--seed", type=int, default=0)

@@ -38,6 +38,7 @@ from zoo.models.registry import get
 
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
+NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
 EPOCHS = "epochs.partial.json"  # every finished epoch's logs while the run is unfinished
 
 
@@ -119,12 +120,15 @@ def variables_by_path(model):
 
 def save_weights(model, path, attributes=None):
     """Writes ``model``'s variables to the h5 file ``path``, keyed by their paths, with
-    ``attributes`` (numbers) on the file."""
+    ``attributes`` (numbers) on the file, and a zoo model's noise ``seed``, so that the
+    reloaded model draws the same posterior noise."""
     with atomic_path(path) as partial:
         with h5py.File(partial, "w") as weights:
             for name, variable in variables_by_path(model).items():
                 weights[name] = variable.numpy()
             weights.attrs.update(attributes or {})
+            if isinstance(getattr(model, "seed", None), int):
+                weights.attrs[NOISE_SEED] = model.seed
 
 
 def weights_attributes(path):
@@ -138,7 +142,8 @@ def weights_attributes(path):
 
 def load_weights(model, path):
     """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
-    its path, all or nothing; a WeightsError naming the first variable that does not fit."""
+    its path, all or nothing; a WeightsError naming the first variable that does not fit.
+    A zoo model takes the file's noise seed too (files written before it had none)."""
     variables = variables_by_path(model)
     try:
         weights = h5py.File(path, "r")
@@ -172,6 +177,9 @@ def load_weights(model, path):
                                "the model lacks; load it into the model it was saved from "
                                "(see model.json)")
         values = {name: stored[name][()] for name in variables}
+        seed = weights.attrs.get(NOISE_SEED)
+    if seed is not None and hasattr(model, "seed"):
+        model.reseeded(int(seed))
     for name, variable in variables.items():
         variable.assign(values[name])
 

@@ -113,20 +113,23 @@ class EpochLog(tf_keras.callbacks.Callback):
 
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
-    validation -ELBO is the best so far. The file records that value, so a resumed run
-    keeps a better earlier epoch. In a multi-worker run only the chief writes."""
+    ``monitor`` (the validation -ELBO) is the best so far (lowest; highest with ``direction
+    ="max"``). The file records that value, so a resumed run keeps a better earlier epoch.
+    In a multi-worker run only the chief writes."""
 
-    def __init__(self, path, monitor="val_neg_elbo"):
+    def __init__(self, path, monitor="val_neg_elbo", direction="min"):
         super().__init__()
         self.path, self.monitor = pathlib.Path(path), monitor
+        self.sign = 1 if direction == "min" else -1
 
     def on_train_begin(self, logs=None):
-        self.best = runs.weights_attributes(self.path).get(self.monitor, math.inf)
+        self.best = self.sign * runs.weights_attributes(self.path).get(
+            self.monitor, self.sign * math.inf)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and value < self.best:
-            self.best = value
+        if value is not None and self.sign * value < self.best:
+            self.best = self.sign * value
             if runs.is_chief():
                 runs.save_weights(self.model, self.path,
                                   {self.monitor: value, "epoch": epoch + 1})

@@ -2,11 +2,12 @@
 
 The objective is the validation -ELBO in nats per example (``val_neg_elbo``, minimised),
 the best epoch of each trial. Each builder declares its space beside it (``register(...,
-space=...)``); the batch size is searched for every builder. ``ZooTuner`` subclasses
-``keras_tuner.Tuner`` and overrides ``run_trial`` and ``load_model``: keras-tuner 1.4.8
-refuses tf_keras models when Keras 3 is installed (its issue 1039), and ignores
-``distribution_strategy`` once ``run_trial`` is overridden, so trials build their model in
-``zoo.strategy().scope()`` themselves.
+space=...)``); the batch size is searched too, unless the data come batched. ``ranges``
+name what to search: then only those, each with the given range or, named alone, the
+builder's. The search is a ``ZooHyperModel`` (build = the builder with the trial's values;
+fit = ``model.fit`` on the run's data) run by a tuner of ``zoo.tuners``: keras-tuner's own
+classes made to take tf_keras models, the same ones a user's own build function uses
+(one code path).
 
 keras-tuner records a trial that raises as INVALID and says nothing until three in a row
 fail; ``tune`` reports every failed trial with its error and raises ``TuneError`` when no
@@ -16,44 +17,54 @@ KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a directory all of them share.
 """
 
 import dataclasses
-import functools
 import math
 import pathlib
 import shutil
 
 import keras_tuner
+import tensorflow as tf
 import tf_keras
 from keras_tuner.src.distribute import utils as distribution
 
-from zoo import data, recipes, runs
+from zoo import data, recipes, runs, tuners
+from zoo.checks import checked_images
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
-from zoo.train import BestWeights, RunConfig, strategy
+from zoo.train import RunConfig, strategy
 
 OBJECTIVE = "val_neg_elbo"
 BATCH_SIZES = Choice(("64", "128", "256"))
-ORACLES = {"random": keras_tuner.oracles.RandomSearchOracle,
-           "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-           "hyperband": keras_tuner.oracles.HyperbandOracle}
-SEARCH_FILE, CHECKPOINT = "zoo_search.json", "checkpoint.h5"  # runs.save_weights
+TUNERS = {"random": tuners.RandomSearch, "bayesian": tuners.BayesianOptimization,
+          "hyperband": tuners.Hyperband}
+SEARCH_FILE = "zoo_search.json"
 
 
 class TuneError(ZooError, RuntimeError):
     """A search in which no trial completed."""
 
 
-def search_space(model, ranges=()):
-    """The builder's space plus ``batch_size``, with ``ranges`` ("name=LOW:HIGH" for a range,
-    "name=A|B|C" for a choice) replacing entries; checked before any training."""
-    space = {**builder(model).space, "batch_size": BATCH_SIZES}
+def search_space(model, ranges=(), batch_size=True):
+    """What to search: the builder's space plus ``batch_size`` (unless the data come
+    batched), or, given ``ranges``, only the entries they name: "name=LOW:HIGH" for a range,
+    "name=A|B|C" for a choice, "name" alone for the builder's own. Checked before any
+    training."""
+    declared = {**builder(model).space, **({"batch_size": BATCH_SIZES} if batch_size else {})}
+    if not ranges:
+        return declared
+    space = {}
     for text in ranges:
         name, equals, value = text.partition("=")
-        if not equals or name not in space:
-            hint = did_you_mean(name, space)
-            raise ConfigError(f"--range takes NAME=LOW:HIGH or NAME=A|B; {model} searches "
-                              f"{', '.join(space)}, got '{text}'; {hint}".rstrip("; "))
-        space[name] = _parsed_range(model, name, value, space[name])
-    return space
+        if name == "batch_size" and not batch_size:
+            raise ConfigError("--range batch_size: the data come batched already; pass "
+                              "arrays to search the batch size")
+        if name not in declared:
+            hint = did_you_mean(name, declared)
+            raise ConfigError(f"--range takes NAME, NAME=LOW:HIGH or NAME=A|B; {model} "
+                              f"searches {', '.join(declared)}, got '{text}'; "
+                              f"{hint}".rstrip("; "))
+        space[name] = (_parsed_range(model, name, value, declared[name]) if equals
+                       else declared[name])
+    return {name: space[name] for name in declared if name in space}  # declared order
 
 
 def _parsed_range(model, name, text, current):
@@ -102,64 +113,68 @@ def hyperparameters(space):
     return hp
 
 
-class ZooTuner(keras_tuner.Tuner):
-    """A keras-tuner Tuner whose trials are zoo models trained with ``model.fit``."""
+class ZooHyperModel(keras_tuner.HyperModel):
+    """A builder's search as a keras-tuner HyperModel. ``build(hp)``: the builder with the
+    trial's values (``config`` supplies the rest), compiled as ``zoo train`` compiles it;
+    ``fit(hp, model, ...)``: ``model.fit`` on ``config``'s dataset batched at the trial's
+    batch size, or on the user's ``train`` and ``validation`` data (tf.data datasets, or
+    arrays of images)."""
 
-    def __init__(self, oracle, config, space, *, manual_dir=None, data_dir=None, **kwargs):
-        super().__init__(oracle, **kwargs)
+    def __init__(self, config, space, *, train=None, validation=None, manual_dir=None,
+                 data_dir=None):
+        super().__init__(name=config.model)
         self.config, self.space = config, space
+        self.train, self.validation = train, validation
         self.manual_dir, self.data_dir = manual_dir, data_dir
 
     def trial_config(self, hp):
         """The RunConfig of a trial: the base config with the trial's values."""
         values = {name: _override(self.config.model, name, str(hp.get(name)))
                   for name in self.space}
-        batch_size = values.pop("batch_size")
+        batch_size = values.pop("batch_size", self.config.batch_size)
         return dataclasses.replace(self.config, overrides={**self.config.overrides, **values},
                                    batch_size=batch_size).resolved()
 
-    def run_trial(self, trial, *, verbose=1, callbacks=()):
-        hp = trial.hyperparameters
+    def build(self, hp):
         config = self.trial_config(hp)
-        load = functools.partial(config.load, manual_dir=self.manual_dir,
-                                 data_dir=self.data_dir)
-        steps = data.batches_per_pass(data.examples_in(config.dataset, "train",
-                                                       self.manual_dir, self.data_dir),
-                                      config.batch_size)
-        with strategy().scope():
-            model = config.compiled(get(config.model, **config.overrides), steps)
-        if "tuner/trial_id" in hp.values:  # Hyperband: continue an earlier trial
-            runs.load_weights(model, self._checkpoint(hp.values["tuner/trial_id"]))
-        checkpoint = BestWeights(self._checkpoint(trial.trial_id), monitor=OBJECTIVE)
-        history = model.fit(load("train"), validation_data=load("validation"),
-                            epochs=hp.values.get("tuner/epochs", config.epochs),
-                            initial_epoch=hp.values.get("tuner/initial_epoch", 0),
-                            callbacks=[*config.callbacks(), checkpoint, *callbacks],
-                            verbose=verbose)
-        return {OBJECTIVE: min(history.history[OBJECTIVE])}
+        return config.compiled(get(config.model, **config.overrides), self._steps(config))
 
-    def load_model(self, trial):
-        config = self.trial_config(trial.hyperparameters)
-        with strategy().scope():
-            model = get(config.model, **config.overrides)
-        runs.load_weights(model, self._checkpoint(trial.trial_id))
-        return model
+    def fit(self, hp, model, *args, callbacks=(), **kwargs):
+        config = self.trial_config(hp)
+        if self.train is None:
+            train, validation = (config.load(split, self.manual_dir, self.data_dir)
+                                 for split in ("train", "validation"))
+        else:
+            train, validation = self.train, self.validation
+            if not isinstance(train, tf.data.Dataset):
+                kwargs.setdefault("batch_size", config.batch_size)
+        kwargs.setdefault("epochs", config.epochs)
+        return model.fit(train, *args, validation_data=validation,
+                         callbacks=[*config.callbacks(), *callbacks], **kwargs)
 
-    def _checkpoint(self, trial_id):
-        return str(pathlib.Path(self.get_trial_dir(trial_id)) / CHECKPOINT)
+    def _steps(self, config):
+        """Training batches per epoch (the KL warm-up is counted in them)."""
+        if self.train is None:
+            return data.batches_per_pass(data.examples_in(
+                config.dataset, "train", self.manual_dir, self.data_dir), config.batch_size)
+        if isinstance(self.train, tf.data.Dataset):
+            return max(int(self.train.cardinality()), 0)
+        return data.batches_per_pass(len(self.train), config.batch_size)
 
 
 @dataclasses.dataclass
 class SearchResult:
-    """What ``tune`` found: the tuner, every trial's row, and the best trial's recipe."""
+    """What ``tune`` found: the tuner (``zoo.tuners``), the space searched, every trial's
+    row, and the best trial's recipe (with a named dataset)."""
 
-    tuner: ZooTuner
+    tuner: keras_tuner.Tuner
+    space: dict
     trials: list
     recipe_path: pathlib.Path = None
 
     def summary(self):
         """A text table of trials: id, status, objective, values, error."""
-        names = list(self.tuner.space)
+        names = list(self.space)
         lines = [" | ".join(["trial", "status", "val -ELBO (nats)", *names, "error"])]
         for row in self.trials:
             objective = "" if row["objective"] is None else f"{row['objective']:.2f}"
@@ -169,32 +184,57 @@ class SearchResult:
         return "\n".join(lines)
 
 
-def tune(model, *, dataset="binarized_mnist", binarization=None, tuner="random",
-         max_trials=10, epochs=5, directory="tuning", project=None, ranges=(), seed=0,
-         overwrite=False, manual_dir=None, data_dir=None, verbose=1):
-    """Searches ``model``'s space; returns a SearchResult. Writes the best trial's recipe
-    to ``DIRECTORY/PROJECT/best.toml``. Every argument is checked before any training."""
-    if tuner not in ORACLES:
-        hint = did_you_mean(tuner, ORACLES)
-        raise ConfigError(f"unknown tuner '{tuner}'; {hint}choose one of {', '.join(ORACLES)}")
+def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
+         validation=None, tuner="random", max_trials=10, epochs=5, directory="tuning",
+         project=None, ranges=(), seed=0, overwrite=False, manual_dir=None, data_dir=None,
+         verbose=1):
+    """Searches ``model``'s space; returns a SearchResult. Every argument is checked before
+    any training.
+
+    The data are ``dataset``'s train and validation splits, or ``train`` and
+    ``validation`` given (tf.data datasets of image batches, or arrays of images; the
+    batch size is searched only for arrays). With a named dataset, the best trial's recipe
+    is written to ``DIRECTORY/PROJECT/best.toml``. ``ranges``: see ``search_space``.
+    """
+    if tuner not in TUNERS:
+        hint = did_you_mean(tuner, TUNERS)
+        raise ConfigError(f"unknown tuner '{tuner}'; {hint}choose one of {', '.join(TUNERS)}")
     require_int("max_trials", max_trials)
     require_int("epochs", epochs)
-    config = RunConfig(model=model, dataset=dataset, binarization=binarization,
-                       epochs=epochs, seed=seed).resolved()
-    space = search_space(model, ranges)
+    own_data = train is not None or validation is not None
+    if own_data:
+        if train is None or validation is None:
+            raise ConfigError("pass both train and validation (the objective is the "
+                              "validation -ELBO), or neither to use a named dataset")
+        image_shape = get(model).image_shape
+        train = checked_images(train, image_shape, "training data")
+        validation = checked_images(validation, image_shape, "validation data")
+        dataset = "own"
+    config = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
+                       binarization=binarization, epochs=epochs, seed=seed).resolved()
+    space = search_space(model, ranges,
+                         batch_size=not isinstance(train, tf.data.Dataset))
     project = project or f"{model}-{dataset}"
     folder = pathlib.Path(directory) / project
-    _claim(folder, {"model": model, "dataset": dataset, "binarization": config.binarization,
-                    "tuner": tuner, "epochs": epochs, "seed": seed,
-                    "space": {k: dataclasses.asdict(v) for k, v in space.items()}}, overwrite)
-    data.prepared_builder(dataset, manual_dir=manual_dir, data_dir=data_dir)  # fail fast
+    identity = {"model": model, "dataset": dataset, "tuner": tuner, "epochs": epochs,
+                "seed": seed, "space": {k: dataclasses.asdict(v) for k, v in space.items()}}
+    if not own_data:
+        data.prepared_builder(dataset, manual_dir=manual_dir, data_dir=data_dir)  # fail fast
+        identity["binarization"] = config.binarization
+    _claim(folder, identity, overwrite)
 
-    objective = keras_tuner.Objective(OBJECTIVE, direction="min")
+    hypermodel = ZooHyperModel(config, space, train=train, validation=validation,
+                               manual_dir=manual_dir, data_dir=data_dir)
     budget = ({"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials})
-    oracle = ORACLES[tuner](objective=objective, hyperparameters=hyperparameters(space),
-                            tune_new_entries=False, seed=seed, **budget)
-    search = ZooTuner(oracle, config, space, directory=str(directory), project_name=project,
-                      manual_dir=manual_dir, data_dir=data_dir)
+    try:  # keras-tuner builds a model with the space's first values, to look at it
+        search = TUNERS[tuner](hypermodel, keras_tuner.Objective(OBJECTIVE, direction="min"),
+                               hyperparameters=hyperparameters(space), tune_new_entries=False,
+                               seed=seed, directory=str(directory), project_name=project,
+                               distribution_strategy=strategy(), **budget)
+    except Exception as error:
+        lines = str(error).strip().splitlines() or [""]
+        raise TuneError(f"{model} does not build with the search's first values "
+                        f"({type(error).__name__}: {lines[0]})") from error
     tf_keras.utils.set_random_seed(seed)
     try:
         search.search(verbose=verbose)
@@ -202,15 +242,16 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, tuner="random",
         if "consecutive failures" not in str(error):
             raise
     if distribution.has_chief_oracle() and not distribution.is_chief_oracle():
-        return SearchResult(search, [])  # a worker: the chief holds the results
-    result = SearchResult(search, _trial_rows(search))
+        return SearchResult(search, space, [])  # a worker: the chief holds the results
+    result = SearchResult(search, space, _trial_rows(search))
     if not any(row["status"] == "COMPLETED" for row in result.trials):
         raise TuneError(f"no trial completed; {_first_error(result.trials)}")
-    best = search.oracle.get_best_trials(1)[0]
-    best_config = dataclasses.replace(search.trial_config(best.hyperparameters),
-                                      log_likelihood_samples=0)
-    result.recipe_path = folder / "best.toml"
-    recipes.write(recipes.Recipe("best", best_config, {}), result.recipe_path)
+    if not own_data:
+        best = search.oracle.get_best_trials(1)[0]
+        best_config = dataclasses.replace(hypermodel.trial_config(best.hyperparameters),
+                                          log_likelihood_samples=0)
+        result.recipe_path = folder / "best.toml"
+        recipes.write(recipes.Recipe("best", best_config, {}), result.recipe_path)
     return result
 
 

@@ -275,7 +275,7 @@ class VAE(tf_keras.Model):
     def from_config(cls, config, custom_objects=None):
         from zoo.models import get  # the registry, with every family registered
         model = get(config["builder"], **config["overrides"])
-        model.seed = config["seed"]
+        model.reseeded(config["seed"])
         return model
 
     def save(self, filepath, *args, save_format=None, **kwargs):
@@ -346,6 +346,12 @@ class VAE(tf_keras.Model):
         finally:
             steps.assign(saved)
             self._drop_step_functions()
+
+    def reseeded(self, seed):
+        """Draws posterior noise from ``seed`` from now on (a reloaded model takes its
+        saved seed): Keras's traced step functions, which hold the old one, are dropped."""
+        self.seed = seed
+        self._drop_step_functions()
 
     def _drop_step_functions(self):
         self.train_function = self.test_function = self.predict_function = None
