@@ -1,11 +1,14 @@
 """The builders: TFP layers at both ends, and the loss is reconstruction + beta * KL, once."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import zoo
+from zoo import checks
 from zoo.models.posteriors import MultivariateNormalDiag
 
 tfd, tfpl = tfp.distributions, tfp.layers
@@ -226,3 +229,18 @@ def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_i
     metrics = [zoo.evaluate(m, test_images[256:], samples=2, log_likelihood_samples=5,
                             verbose=0) for m in (model, reloaded)]
     assert metrics[0] == metrics[1]
+
+
+def test_grey_images_under_a_bernoulli_decoder_warn_once_and_binary_ones_do_not(test_images):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    grey = np.random.default_rng(0).random((64, 28, 28, 1), np.float32)
+    checks._warned.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(test_images[:64], verbose=0)  # binary: no warning
+        assert not caught
+        model.fit(tf.data.Dataset.from_tensor_slices(grey).batch(32), verbose=0)
+        model.fit(grey, verbose=0)  # once per process
+    assert [str(w.message).split(",")[0] for w in caught] == [
+        "training data has grey values strictly between 0 and 1"]
+    assert "Binarize the images" in str(caught[0].message)

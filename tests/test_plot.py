@@ -39,14 +39,33 @@ def png(path, size):
 
 
 @pytest.mark.parametrize("kind, size", [
-    ("samples", (460, 460)), ("recon", (820, 190)), ("manifold", (1000, 1000)),
-    ("latent", (700, 600)), ("traverse", (505, 190)),
+    ("samples", (440, 410)), ("recon", (800, 140)), ("manifold", (1030, 1020)),
+    ("latent", (700, 600)), ("traverse", (535, 140)),
 ])
 def test_every_kind_of_picture_is_a_non_blank_png(fashion_run, manual_dir, kind, size):
     folder, _ = fashion_run
     path = plot.from_run(kind, folder, manual_dir=manual_dir)
     assert path == folder / f"{kind}.png"
     png(path, size)
+
+
+def blank_band_under_the_title(pixels):
+    """How many all-white pixel rows follow the title's first text before the picture."""
+    white = (pixels > 250).all(axis=1)
+    row = int(np.argmin(white))  # the title's top
+    while not white[row]:
+        row += 1
+    band = row
+    while white[band]:
+        band += 1
+    return band - row
+
+
+@pytest.mark.parametrize("kind", ["manifold", "samples", "traverse"])
+def test_grids_sit_right_under_their_title(fashion_run, manual_dir, kind):
+    path = plot.from_run(kind, fashion_run[0], manual_dir=manual_dir)
+    pixels = np.asarray(Image.open(path).convert("L"))
+    assert blank_band_under_the_title(pixels) < 20  # the old layout left 95 rows
 
 
 def test_the_manifold_changes_across_the_grid(fashion_run):
@@ -77,14 +96,14 @@ def test_tensorboard_holds_the_loss_terms_and_the_sample_grid(fashion_run):
     steps = [event.step for event in grids.Tensors("samples")]
     assert steps == list(range(EPOCHS))
     width, height, encoded = grids.Tensors("samples")[0].tensor_proto.string_val
-    assert (int(width), int(height)) == (400, 280) and encoded.startswith(b"\x89PNG")
+    assert (int(width), int(height)) == (400, 230) and encoded.startswith(b"\x89PNG")
 
 
 def test_the_cli_writes_a_picture_where_asked(fashion_run, manual_dir, tmp_path, capsys):
     cli.main(["plot", "traverse", str(fashion_run[0]), "--out", str(tmp_path / "t.png"),
               "--manual-dir", str(manual_dir)])
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 't.png'}"
-    png(tmp_path / "t.png", (505, 190))
+    png(tmp_path / "t.png", (535, 140))
 
 
 @pytest.fixture
@@ -106,7 +125,7 @@ def test_the_manifold_of_a_wider_latent_needs_two_chosen_dimensions(wide_binariz
     with pytest.raises(ConfigError, match="has 3; choose two with --dims I,J"):
         plot.from_run("manifold", wide_binarized_run)
     path = plot.from_run("manifold", wide_binarized_run, dims=(0, 2))
-    assert Image.open(path).size == (1000, 1000)
+    assert Image.open(path).size == (1030, 1020)
     with pytest.raises(ConfigError, match=r"two different latent dimensions in 0...2"):
         plot.from_run("manifold", wide_binarized_run, dims=(0, 3))
 

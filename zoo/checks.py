@@ -6,6 +6,7 @@ check into a one-line DataError instead of a TensorFlow traceback.
 """
 
 import contextlib
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +16,35 @@ from zoo.errors import DataError
 _RANGE_MESSAGE = "zoo: pixel values outside [0, 1]"
 _RANGE_FIX = ("the Bernoulli decoder needs pixels in [0, 1]: divide uint8 images by 255 "
               "(and binarize them, see zoo.data)")
+
+
+GREY_WARNING = ("{what} has grey values strictly between 0 and 1, and this model's decoder "
+                "is Bernoulli, whose likelihood is for binary pixels: it trains, but its ELBO "
+                "and log p(x) are not likelihoods of grey images. Binarize the images "
+                "(zoo.data.load does: static or dynamic), or use a likelihood for grey levels")
+
+
+_warned = []
+
+
+def warn_if_grey(x, what="training data"):
+    """Warns, once per process, when images ``x`` hold values strictly inside (0, 1): for a
+    Bernoulli decoder, which wants {0, 1}. Arrays are checked whole; a tf.data.Dataset by
+    its first batch."""
+    if _warned:
+        return
+    if isinstance(x, tf.data.Dataset):
+        first = next(iter(x.take(1)), None)
+        if first is None:
+            return
+        values = (first[0] if isinstance(first, tuple) else first).numpy()
+    elif isinstance(x, (np.ndarray, tf.Tensor)):
+        values = np.asarray(x)
+    else:
+        return
+    if np.any((values > 0) & (values < 1)):
+        _warned.append(what)
+        warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=3)
 
 
 def checked_images(x, image_shape, what="data"):

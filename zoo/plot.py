@@ -63,8 +63,11 @@ def manifold(model, path, grid=20, dims=None, title="manifold"):
     codes[..., dims[0]] = quantiles[None, :]          # across: dimension dims[0]
     codes[..., dims[1]] = quantiles[::-1, None]       # down: dimension dims[1], top = high
     images = _decoded(model, codes.reshape(-1, model.latent_dim))
+    values = [f"{value:.2f}" for value in quantiles]
     return _save(_grid_figure(images, grid, f"{title}: z{dims[0]} across, z{dims[1]} down, "
-                                            "prior quantiles 5%-95%"), path)
+                                            "N(0, 1) quantiles 5%-95%, other dimensions 0",
+                              row_labels=values[::-1], column_labels=values,
+                              axis_names=(f"z{dims[0]}", f"z{dims[1]}")), path)
 
 
 def latent(model, images, labels, path, title="latent space", class_names=None):
@@ -241,8 +244,11 @@ def _columns(n):
     return math.ceil(math.sqrt(n))
 
 
-def _grid_figure(images, columns, title, row_labels=None):
-    """A figure of ``images`` (n, h, w, c) tiled ``columns`` wide, with a title."""
+def _grid_figure(images, columns, title, row_labels=None, column_labels=None,
+                 axis_names=(None, None)):
+    """A figure of ``images`` (n, h, w, c) tiled ``columns`` wide, with a title; labels
+    under the columns and beside the rows if given, ``axis_names`` (x, y) naming them.
+    Matplotlib's constrained layout fits the title above the grid, with no blank band."""
     n, height, width, channels = images.shape
     rows = math.ceil(n / columns)
     tiled = np.full((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), 0.5)
@@ -251,15 +257,18 @@ def _grid_figure(images, columns, title, row_labels=None):
         tiled[1 + row * (height + 1):(row + 1) * (height + 1),
               1 + column * (width + 1):(column + 1) * (width + 1)] = image
     size = 0.45
-    figure = Figure(figsize=(max(4.0, columns * size + 1), rows * size + 1), dpi=100)
-    axes = figure.add_axes((0.08 if row_labels else 0.02, 0.02, 0.9, 0.85))
+    margin = 0.5 + 0.4 * bool(column_labels) + 0.3 * bool(axis_names[0])
+    figure = Figure(figsize=(max(4.0, columns * size + 0.8 + 0.5 * bool(row_labels)),
+                             rows * size + margin), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
     axes.imshow(tiled.squeeze(-1) if channels == 1 else tiled, cmap="gray_r", vmin=0, vmax=1)
-    axes.set_xticks([])
-    if row_labels:
-        axes.set_yticks([(height + 1) * (i + 0.5) for i in range(rows)], labels=row_labels,
-                        fontsize=7)
-    else:
-        axes.set_yticks([])
+    centres = {"x": [(width + 1) * (i + 0.5) for i in range(columns)],
+               "y": [(height + 1) * (i + 0.5) for i in range(rows)]}
+    axes.set_xticks(centres["x"] if column_labels else [], labels=column_labels or [],
+                    fontsize=6, rotation=90 if column_labels else 0)
+    axes.set_yticks(centres["y"] if row_labels else [], labels=row_labels or [], fontsize=7)
+    axes.set_xlabel(axis_names[0] or "", fontsize=8)
+    axes.set_ylabel(axis_names[1] or "", fontsize=8)
     figure.suptitle(title, fontsize=9, wrap=True)
     return figure
 

@@ -20,9 +20,9 @@ import warnings
 import tensorflow as tf
 import tf_keras
 
-from zoo.checks import checked_images, reported_as_data_errors
+from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
-from zoo.models.likelihoods import log_likelihood
+from zoo.models.likelihoods import IndependentBernoulli, log_likelihood
 from zoo.models.objectives import ELBO, Terms, kl_divergence
 from zoo.models.posteriors import held_fixed, reparameterized_sample
 
@@ -295,6 +295,8 @@ class VAE(tf_keras.Model):
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         x = checked_images(x, self.image_shape, "training data")
+        if any(isinstance(layer, IndependentBernoulli) for layer in self.decoder.submodules):
+            warn_if_grey(x)
         if isinstance(validation_data, tuple):
             validation_data = (checked_images(validation_data[0], self.image_shape,
                                               "validation data"), *validation_data[1:])
