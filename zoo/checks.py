@@ -13,17 +13,26 @@ import tensorflow as tf
 
 from zoo.errors import DataError
 
-_RANGE_MESSAGE = "zoo: pixel values outside [0, 1]"
-_RANGE_FIX = ("the Bernoulli decoder needs pixels in [0, 1]: divide uint8 images by 255 "
-              "(and binarize them, see zoo.data)")
-
-
+_RANGE_MESSAGE = "zoo: pixel values outside what the likelihood models"
+# What each likelihood's data hold (its ``data``, zoo.models.likelihoods), and the fix.
+KINDS = {
+    "binary": ("pixel values outside [0, 1]",
+               "the Bernoulli decoder needs pixels in [0, 1]: divide uint8 images by 255 (and "
+               "binarize them, see zoo.data)"),
+    "unit": ("pixel values outside [0, 1]",
+             "this likelihood is a density on [0, 1]: divide uint8 images by 255"),
+    "8bit": ("pixel values that are not 8-bit levels k/255 in [0, 1]",
+             "the logistic mixture models 8-bit pixels: pass uint8 images divided by 255 "
+             "(zoo.data.load with binarization='none'), or use likelihood='gaussian' or "
+             "'continuous_bernoulli' for other values"),
+    "real": ("NaN or infinite values", "pass finite values"),
+}
 GREY_WARNING = ("{what} has grey values strictly between 0 and 1, and this model's decoder "
                 "is Bernoulli, whose likelihood is for binary pixels: it trains, but its ELBO "
                 "and log p(x) are not likelihoods of grey images. Binarize the images "
-                "(zoo.data.load does: static or dynamic), or use a likelihood for grey levels")
-
-
+                "(zoo.data.load does: static or dynamic), or build the model with another "
+                "likelihood (likelihood='continuous_bernoulli', 'gaussian' or "
+                "'logistic_mixture')")
 _warned = []
 
 
@@ -47,45 +56,62 @@ def warn_if_grey(x, what="training data"):
         warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=3)
 
 
-def checked_images(x, image_shape, what="data"):
-    """Returns ``x`` after checking it holds batches of images of ``image_shape`` in [0, 1].
+def checked_images(x, image_shape, what="data", data="binary"):
+    """Returns ``x`` after checking it holds batches of images of ``image_shape`` whose
+    values the likelihood models: ``data`` is the head's kind (KINDS: binary and unit in
+    [0, 1], 8bit the levels k/255, real any finite value).
 
     ``x`` may be a NumPy array or tensor (checked now, returned as is), or a
     ``tf.data.Dataset`` yielding ``x`` or ``(x, ...)`` (spec checked now; returned with a
-    range check on every batch). Other inputs pass unchecked.
+    value check on every batch). Other inputs pass unchecked.
     """
     if isinstance(x, tf.data.Dataset):
         spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
         _check_shape(spec.shape, image_shape, what)
         _check_dtype(spec.dtype.as_numpy_dtype, what)
-        return x.map(_assert_in_unit_range)
+        return x.map(lambda images, *rest: _asserted(data, images, *rest))
     if isinstance(x, (np.ndarray, tf.Tensor)):
         _check_shape(x.shape, image_shape, what)
         values = np.asarray(x)
         _check_dtype(values.dtype, what)
-        finite = values[np.isfinite(values)]
-        if finite.size < values.size or (finite.size and (finite.min() < 0 or finite.max() > 1)):
-            found = [f"values in [{finite.min():g}, {finite.max():g}]"] if finite.size else []
+        if not bool(_valid(data, values).all()):
+            finite = values[np.isfinite(values)]
+            found = ([f"values in [{finite.min():g}, {finite.max():g}]"] if finite.size
+                     else [])
             found += ["NaN or infinite values"] if finite.size < values.size else []
-            raise DataError(f"{what} has {' and '.join(found)}; {_RANGE_FIX}")
+            found = found if data != "8bit" or finite.size < values.size else [
+                "values that are not 8-bit levels k/255"]
+            raise DataError(f"{what} has {' and '.join(found)}; {KINDS[data][1]}")
     return x
 
 
 @contextlib.contextmanager
-def reported_as_data_errors(what="data"):
-    """Turns the in-pipeline range check's failure into a one-line DataError."""
+def reported_as_data_errors(what="data", data="binary"):
+    """Turns the in-pipeline value check's failure into a one-line DataError."""
     try:
         yield
     except tf.errors.InvalidArgumentError as error:
         if _RANGE_MESSAGE not in error.message:
             raise
-        raise DataError(f"{what} has a batch with pixel values outside [0, 1] (or NaN); "
-                        f"{_RANGE_FIX}") from None
+        problem, fix = KINDS[data]
+        raise DataError(f"{what} has a batch with {problem}; {fix}") from None
 
 
-def _assert_in_unit_range(x, *rest):
-    images = x
-    in_range = tf.logical_and(tf.reduce_all(images >= 0), tf.reduce_all(images <= 1))
+def _valid(data, values):
+    """Which of ``values`` (NumPy or TensorFlow) the likelihood kind ``data`` models."""
+    module = tf.math if tf.is_tensor(values) else np
+    valid = tf.math.is_finite(values) if tf.is_tensor(values) else np.isfinite(values)
+    if data == "real":
+        return valid
+    valid = valid & (values >= 0) & (values <= 1)
+    if data == "8bit":
+        levels = values * 255
+        valid = valid & (abs(levels - module.round(levels)) < 1e-3)
+    return valid
+
+
+def _asserted(data, images, *rest):
+    in_range = tf.reduce_all(_valid(data, images))
     with tf.control_dependencies([tf.debugging.Assert(in_range, [_RANGE_MESSAGE])]):
         images = tf.identity(images)
     return (images, *rest) if rest else images

@@ -148,6 +148,11 @@ def _print_test(metrics, dataset):
     if "log_likelihood_nats" in metrics:
         print(f"test log p(x) on {dataset}: {metrics['log_likelihood_nats']:.2f} nats per "
               f"example (importance-sampled, K = {metrics['log_likelihood_samples']})")
+    if "elbo_bits_per_dim" in metrics:
+        bits = [f"-ELBO {metrics['elbo_bits_per_dim']:.4f}"]
+        if "log_likelihood_bits_per_dim" in metrics:
+            bits.append(f"-log p(x) {metrics['log_likelihood_bits_per_dim']:.4f}")
+        print(f"in bits per dimension: {', '.join(bits)}")
 
 
 def _parse_override(entry, text):
@@ -204,9 +209,11 @@ def _parser():
     training.add_argument("model", help="a name from `zoo list`")
     training.add_argument("--dataset", default="binarized_mnist",
                           help="binarized_mnist, mnist or fashion_mnist")
-    training.add_argument("--binarization", choices=["static", "dynamic"],
-                          help="for mnist and fashion_mnist (None: dynamic for them, static "
-                               "for binarized_mnist)")
+    training.add_argument("--binarization", choices=["static", "dynamic", "none"],
+                          help="for mnist and fashion_mnist; none keeps the grey levels "
+                               "(None: static for binarized_mnist; for mnist and "
+                               "fashion_mnist dynamic, or none under a likelihood other "
+                               "than bernoulli)")
     training.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train")
     training.add_argument("--batch-size", type=_positive_int, default=128,
                           help="examples per batch (global, over all replicas)")
@@ -243,7 +250,7 @@ def _parser():
                                               "keras-tuner")
     tuning.add_argument("model", help="a name from `zoo list`")
     tuning.add_argument("--dataset", default="binarized_mnist")
-    tuning.add_argument("--binarization", choices=["static", "dynamic"])
+    tuning.add_argument("--binarization", choices=["static", "dynamic", "none"])
     tuning.add_argument("--tuner", default="random", help="random, bayesian or hyperband")
     tuning.add_argument("--max-trials", type=int, default=10,
                         help="trials for random and bayesian")

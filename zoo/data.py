@@ -1,4 +1,5 @@
-"""tf.data pipelines over tensorflow-datasets, yielding binary images for Bernoulli decoders.
+"""tf.data pipelines over tensorflow-datasets: binary images for Bernoulli decoders, grey
+levels for the others.
 
 Datasets and their binarization (always explicit, and recorded in every run's config):
 
@@ -6,8 +7,10 @@ Datasets and their binarization (always explicit, and recorded in every run's co
   VAE benchmark; splits train 50,000 / validation 10,000 / test 10,000.
 - ``mnist``, ``fashion_mnist``: grey levels in [0, 1] turned into pixels either
   ``"dynamic"``-ally (each pixel ~ Bernoulli(grey level), redrawn every epoch for training,
-  drawn once with a fixed seed for validation and test) or ``"static"``-ally (grey > 0.5).
-  Validation is the last 10,000 training images; train the first 50,000.
+  drawn once with a fixed seed for validation and test) or ``"static"``-ally (grey > 0.5),
+  or kept as they are with ``"none"``: the 256 grey levels k/255, for the likelihoods of
+  grey images (``zoo.models.likelihoods``). Validation is the last 10,000 training images;
+  train the first 50,000.
 
 Offline use: tfds's manual-download folder (``manual_dir=`` or the ``ZOO_MANUAL_DIR``
 environment variable) holding the dataset's source files, the folder itself or a
@@ -28,7 +31,7 @@ import tensorflow_datasets as tfds
 from zoo.errors import (ConfigError, DatasetUnavailableError, DataError, did_you_mean,
                         require_int)
 
-BINARIZATIONS = ("static", "dynamic")
+BINARIZATIONS = ("dynamic", "static", "none")  # the first: the default where accepted
 # tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
 # one per epoch) by seconds (10.3 s rounds, benchmarks/README.md); with the fixed defaults
 # the pipeline still delivers batches far faster than training takes them
@@ -40,7 +43,8 @@ MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """How a tfds dataset becomes binary images: its split names, scale and labels."""
+    """How a tfds dataset becomes images: its split names, binarizations (the first is the
+    default), scale to [0, 1] and labels."""
 
     splits: dict
     binarizations: tuple
@@ -54,10 +58,10 @@ DATASETS = {
         scale=1.0, labelled=False),
     "mnist": DatasetSpec(
         {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        BINARIZATIONS[::-1], scale=1 / 255, labelled=True),
+        BINARIZATIONS, scale=1 / 255, labelled=True),
     "fashion_mnist": DatasetSpec(
         {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        BINARIZATIONS[::-1], scale=1 / 255, labelled=True),
+        BINARIZATIONS, scale=1 / 255, labelled=True),
 }
 
 
@@ -71,7 +75,8 @@ def spec(name):
 
 def binarization_for(name, binarization=None):
     """The binarization to use for ``name``: the given one, checked, or the dataset's default
-    (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist)."""
+    (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist; ``none``
+    keeps grey levels)."""
     accepted = spec(name).binarizations
     if binarization is None:
         return accepted[0]
@@ -86,7 +91,8 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
          shard=None):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
-    ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}. ``shuffle`` defaults
+    ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}, or the grey levels
+    {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle`` defaults
     to True for the train split. The split's uint8 images are held in memory; each pass
     gathers its batches through one permutation and binarizes whole batches.
 
@@ -137,8 +143,12 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
             rows = tf.minimum(tf.constant(batch_size, tf.int64), examples - start)  # last: short
             indices = order[start + rows * index // count:start + rows * (index + 1) // count]
             x = tf.gather(images, indices)
-            x = (_sample_pixels(x, scale, [seed, key * steps + step])
-                 if binarization == "dynamic" else _threshold(x, scale))
+            if binarization == "dynamic":
+                x = _sample_pixels(x, scale, [seed, key * steps + step])
+            elif binarization == "static":
+                x = _threshold(x, scale)
+            else:
+                x = tf.cast(x, tf.float32) * scale
             return x, tf.gather(labels_, indices)
 
         return tf.data.Dataset.range(steps).map(batch, num_parallel_calls=tf.data.AUTOTUNE)

@@ -22,11 +22,13 @@ bound whatever beta the model was trained with. Sampling is seeded, so evaluatin
 weights on the same data gives the same numbers.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from zoo.checks import checked_images, reported_as_data_errors
+from zoo.checks import reported_as_data_errors
 from zoo.errors import ConfigError, require_int
 
 
@@ -34,7 +36,9 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
              log_likelihood_samples=None, chunk=100):
     """Returns ``{"elbo_nats", "reconstruction_nats", "kl_nats", "examples", "samples"}``,
     and ``"log_likelihood_nats"``, ``"log_likelihood_samples"`` with
-    ``log_likelihood_samples``; all in nats per example.
+    ``log_likelihood_samples``; all in nats per example. For a likelihood of 8-bit pixels
+    (the logistic mixture, a probability mass) also ``"elbo_bits_per_dim"`` and
+    ``"log_likelihood_bits_per_dim"``: -nats / (D ln 2), D pixels times channels.
 
     ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, or an array of
     images (evaluated in batches of ``batch_size``); every example counts once (the last,
@@ -44,7 +48,7 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     if log_likelihood_samples is not None:
         require_int("log_likelihood_samples", log_likelihood_samples)
     require_int("chunk", chunk)
-    dataset = checked_images(dataset, model.image_shape, "evaluation data")
+    dataset = model.checked(dataset, "evaluation data")
     if not isinstance(dataset, tf.data.Dataset):
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
 
@@ -64,7 +68,7 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     batches = int(dataset.cardinality())
     progress = tf_keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
                                       unit_name="batch")
-    with reported_as_data_errors("evaluation data"):
+    with reported_as_data_errors("evaluation data", model.likelihood_head.data):
         for index, batch in enumerate(dataset):
             x = batch[0] if isinstance(batch, tuple) else batch
             batch_seed = tf.random.experimental.stateless_fold_in(
@@ -82,6 +86,12 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     metrics.update(examples=examples, samples=samples)
     if log_likelihood_samples:
         metrics["log_likelihood_samples"] = log_likelihood_samples
+    if model.likelihood_head.data == "8bit":  # probability masses: bits per dimension
+        dimensions = math.prod(model.image_shape) * math.log(2)
+        metrics["elbo_bits_per_dim"] = -metrics["elbo_nats"] / dimensions
+        if "log_likelihood_nats" in metrics:
+            metrics["log_likelihood_bits_per_dim"] = (-metrics["log_likelihood_nats"]
+                                                      / dimensions)
     return metrics
 
 

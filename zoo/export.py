@@ -4,7 +4,7 @@
 in a Python without zoo (or TFP), serves::
 
     encode(images)        -> mean, scale_tril      q(z|x) = N(mean, scale_tril scale_tril^T)
-    decode(codes)         -> mean                  E[x|z]: pixel probabilities (Bernoulli)
+    decode(codes)         -> mean                  E[x|z] (Bernoulli: pixel probabilities)
     sample(n, seed)       -> codes, mean, images   z ~ p(z), E[x|z], x ~ p(x|z)
     elbo(images, seed)    -> elbo, reconstruction, kl      nats per example, 1 code each
 
@@ -49,14 +49,14 @@ def _encode(model, images):
 
 
 def _decode(model, codes):
-    return {"mean": tf.convert_to_tensor(model.decoder(codes))}
+    return {"mean": model.decoder(codes).mean()}
 
 
 def _sample(model, n, seed):
     codes = model.prior.sample(n, seed=seed)
     rv_x = model.decoder(codes)
     image_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-    return {"codes": codes, "mean": tf.convert_to_tensor(rv_x),
+    return {"codes": codes, "mean": rv_x.mean(),
             "images": tf.cast(rv_x.sample(seed=image_seed), tf.float32)}
 
 

@@ -190,9 +190,15 @@ class RunConfig:
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
-        return dataclasses.replace(
-            self, overrides=builder(self.model).validate(self.overrides),
-            binarization=data.binarization_for(self.dataset, self.binarization))
+        overrides = builder(self.model).validate(self.overrides)
+        binarization = self.binarization
+        likelihood = {**builder(self.model).defaults(), **overrides}.get("likelihood")
+        if (binarization is None and likelihood not in (None, "bernoulli")
+                and "none" in data.spec(self.dataset).binarizations):
+            binarization = "none"  # grey levels for a likelihood of grey levels
+        return dataclasses.replace(self, overrides=overrides,
+                                   binarization=data.binarization_for(self.dataset,
+                                                                      binarization))
 
     def callbacks(self):
         """The Keras callbacks that carry out the schedule, warm-up and early stopping."""

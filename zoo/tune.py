@@ -27,7 +27,6 @@ import tf_keras
 from keras_tuner.src.distribute import utils as distribution
 
 from zoo import data, recipes, runs, tuners
-from zoo.checks import checked_images
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
 from zoo.train import RunConfig, strategy
@@ -206,9 +205,9 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         if train is None or validation is None:
             raise ConfigError("pass both train and validation (the objective is the "
                               "validation -ELBO), or neither to use a named dataset")
-        image_shape = get(model).image_shape
-        train = checked_images(train, image_shape, "training data")
-        validation = checked_images(validation, image_shape, "validation data")
+        probe = get(model)  # the builder's defaults: what images it takes
+        train = probe.checked(train, "training data")
+        validation = probe.checked(validation, "validation data")
         dataset = "own"
     config = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
                        binarization=binarization, epochs=epochs, seed=seed).resolved()

@@ -15,6 +15,7 @@ of the flow alone is measured.
 from zoo.models import networks
 from zoo.models.posteriors import InverseAutoregressiveFlow
 from zoo.models.priors import StandardNormal
+from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
                                  PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
@@ -28,9 +29,10 @@ SPACE = {"latent_dim": IntRange(8, 64, log=True), "flows": IntRange(1, 8),
 def iaf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             flows: PositiveInt = 2, made_units: Widths = (128, 128),
             context_dim: PositiveInt = 32, input_shape: ImageShape = (28, 28, 1),
-            learning_rate: PositiveFloat = 1e-3):
+            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
     """mlp_vae with an inverse autoregressive flow posterior (Kingma et al. 2016)."""
     posterior = InverseAutoregressiveFlow(latent_dim, context_dim, flows=flows,
                                           hidden_units=made_units, name="q_z_given_x")
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, posterior=posterior)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, posterior=posterior,
+                                    likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)

@@ -23,7 +23,7 @@ import tf_keras
 from tf_keras import layers
 
 from zoo.models import networks
-from zoo.models.likelihoods import bernoulli, log_likelihood
+from zoo.models.likelihoods import Likelihood, head, log_likelihood
 from zoo.models.objectives import Terms, kl_divergence
 from zoo.models.posteriors import MultivariateNormalDiag, reparameterized_sample
 from zoo.models.priors import StandardNormal, VampPrior
@@ -107,9 +107,9 @@ def _joined(inputs, units):
     return networks.GatedDense(units)(layers.Concatenate()(hidden))
 
 
-def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior):
+def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior, likelihood):
     """The two-layer model with ``latent_dim`` dimensions per layer, gated layers of
-    ``units``; ``top_prior(encoder)`` gives p(z2)."""
+    ``units``; ``top_prior(encoder)`` gives p(z2); the ``likelihood`` head."""
     encoder, _ = networks.mlp(input_shape, (units, units), latent_dim, activation="gated")
     x, z2 = tf_keras.Input(input_shape), tf_keras.Input((latent_dim,))
     lower_encoder = tf_keras.Model([x, z2], MultivariateNormalDiag(latent_dim, name="q_z1")(
@@ -121,9 +121,9 @@ def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior):
         MultivariateNormalDiag(latent_dim, name="p_z1"),
     ], name="conditional_prior")
     z1, z2 = tf_keras.Input((latent_dim,)), tf_keras.Input((latent_dim,))
-    pixels = layers.Dense(input_shape[0] * input_shape[1] * input_shape[2])(
-        _joined([z1, z2], units))
-    likelihood = tf_keras.Model([z1, z2], bernoulli(input_shape)(pixels), name="likelihood")
+    output = head(likelihood, input_shape)
+    params = layers.Dense(output.num_params)(_joined([z1, z2], units))
+    likelihood = tf_keras.Model([z1, z2], output(params), name="likelihood")
     model = HierarchicalVAE(encoder, lower_encoder, conditional_prior, likelihood,
                             top_prior(encoder))
     return compiled(model, learning_rate)
@@ -131,16 +131,18 @@ def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior):
 
 @register("hvae", space=SPACE)
 def hvae(latent_dim: PositiveInt = 40, units: PositiveInt = 300,
-         input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 5e-4):
+         input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 5e-4,
+         likelihood: Likelihood = "bernoulli"):
     """Two stochastic layers z1, z2, standard normal top prior (Tomczak & Welling 2018)."""
     return hierarchical_vae(latent_dim, units, input_shape, learning_rate,
-                            lambda encoder: StandardNormal(latent_dim))
+                            lambda encoder: StandardNormal(latent_dim), likelihood)
 
 
 @register("hvae_vamp", space={**SPACE, "components": IntRange(50, 1000, log=True)})
 def hvae_vamp(latent_dim: PositiveInt = 40, units: PositiveInt = 300,
               components: PositiveInt = 500, input_shape: ImageShape = (28, 28, 1),
-              learning_rate: PositiveFloat = 5e-4):
+              learning_rate: PositiveFloat = 5e-4, likelihood: Likelihood = "bernoulli"):
     """Two stochastic layers, VampPrior on the top one (Tomczak & Welling 2018)."""
     return hierarchical_vae(latent_dim, units, input_shape, learning_rate,
-                            lambda encoder: VampPrior(encoder, latent_dim, components))
+                            lambda encoder: VampPrior(encoder, latent_dim, components),
+                            likelihood)

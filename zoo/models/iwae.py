@@ -14,6 +14,7 @@ reparameterised gradient of the same bound (Tucker et al. 2018; ``objectives.IWA
 from zoo.models import networks
 from zoo.models.objectives import GRADIENTS, IWAE
 from zoo.models.priors import StandardNormal
+from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, PositiveFloat, PositiveInt,
                                  Widths, one_of, register)
 from zoo.models.vae import VAE, compiled
@@ -25,9 +26,10 @@ SPACE = {"latent_dim": IntRange(8, 64, log=True), "k": IntRange(1, 50, log=True)
 @register("iwae", space=SPACE)
 def iwae(latent_dim: PositiveInt = 50, hidden_units: Widths = (200, 200), k: PositiveInt = 5,
          gradient: one_of(*GRADIENTS) = "iwae", input_shape: ImageShape = (28, 28, 1),
-         learning_rate: PositiveFloat = 1e-3):
+         learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
     """IWAE: the importance-weighted bound with k samples (Burda et al. 2016), MLP."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="tanh")
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="tanh",
+                                    likelihood=likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=IWAE(k, gradient=gradient))
     return compiled(model, learning_rate)

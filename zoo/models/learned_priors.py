@@ -15,6 +15,7 @@ objective is the ELBO with the KL estimated from the posterior sample(s)::
 
 from zoo.models import networks
 from zoo.models.priors import MixtureOfGaussians, VampPrior
+from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
                                  PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
@@ -30,9 +31,10 @@ VAMP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
 @register("mog_vae", space=MOG_SPACE)
 def mog_vae(latent_dim: PositiveInt = 16, components: PositiveInt = 100,
             hidden_units: Widths = (512, 256), input_shape: ImageShape = (28, 28, 1),
-            learning_rate: PositiveFloat = 1e-3):
+            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
     """mlp_vae with a learned mixture-of-Gaussians prior (as TFP's former examples/vae.py)."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
+                                    likelihood=likelihood)
     prior = MixtureOfGaussians(latent_dim, components=components)
     return compiled(VAE(encoder, decoder, prior), learning_rate)
 
@@ -40,8 +42,9 @@ def mog_vae(latent_dim: PositiveInt = 16, components: PositiveInt = 100,
 @register("vamp_vae", space=VAMP_SPACE)
 def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
              hidden_units: Widths = (300, 300), input_shape: ImageShape = (28, 28, 1),
-             learning_rate: PositiveFloat = 5e-4):
+             learning_rate: PositiveFloat = 5e-4, likelihood: Likelihood = "bernoulli"):
     """VampPrior VAE: a mixture of posteriors at learned pseudo-inputs (Tomczak & Welling 2018)."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="gated")
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="gated",
+                                    likelihood=likelihood)
     prior = VampPrior(encoder, latent_dim, components=components)
     return compiled(VAE(encoder, decoder, prior), learning_rate)

@@ -6,13 +6,11 @@ may pass any list of Keras layers. Layers get explicit names only where a family
 find them; weights are saved by their place in the model, not by layer name.
 """
 
-import math
-
 import tf_keras
 from tf_keras import layers
 
 from zoo.errors import OverrideError
-from zoo.models.likelihoods import bernoulli
+from zoo.models.likelihoods import head
 from zoo.models.posteriors import MultivariateNormalDiag
 
 
@@ -57,10 +55,11 @@ def mlp_encoder_body(hidden_units, activation="relu"):
     return [layers.Flatten(), *[hidden(units, activation) for units in hidden_units]]
 
 
-def mlp_decoder_body(hidden_units, input_shape, activation="relu"):
-    """Hidden layers (``hidden_units`` reversed), then one logit per pixel."""
+def mlp_decoder_body(hidden_units, num_params, activation="relu"):
+    """Hidden layers (``hidden_units`` reversed), then the likelihood head's ``num_params``
+    (one logit per pixel for the Bernoulli head)."""
     return [*[hidden(units, activation) for units in reversed(hidden_units)],
-            layers.Dense(math.prod(input_shape))]
+            layers.Dense(num_params)]
 
 
 def conv_stride(input_shape, filters, name):
@@ -82,24 +81,27 @@ def conv_encoder_body(filters):
               for f in filters], layers.Flatten()]
 
 
-def conv_decoder_body(filters, input_shape, stride):
+def conv_decoder_body(filters, input_shape, stride, params_per_pixel=1):
     """Dense to the smallest feature map, a stride-2 transposed convolution per entry of
-    ``filters`` (reversed), and a 3x3 convolution to one logit per pixel and channel."""
+    ``filters`` (reversed), and a 3x3 convolution to the likelihood head's parameters,
+    ``params_per_pixel`` per pixel and channel."""
     height, width, channels = input_shape
     return [
         layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
         layers.Reshape((height // stride, width // stride, filters[-1])),
         *[layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
           for f in reversed(filters)],
-        layers.Conv2D(channels, 3, padding="same"),
+        layers.Conv2D(channels * params_per_pixel, 3, padding="same"),
         layers.Flatten(),
     ]
 
 
-def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None):
+def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,
+        likelihood="bernoulli"):
     """``(encoder, decoder)``: MLPs of ``hidden_units`` (mirrored in the decoder), a
-    ``posterior`` layer (default: diagonal Gaussian) and a Bernoulli likelihood."""
+    ``posterior`` layer (default: diagonal Gaussian) and the ``likelihood`` head."""
     posterior = posterior or MultivariateNormalDiag(latent_dim, name="q_z_given_x")
+    output = head(likelihood, input_shape)
     return (encoder(input_shape, mlp_encoder_body(hidden_units, activation), posterior),
-            decoder(latent_dim, mlp_decoder_body(hidden_units, input_shape, activation),
-                    bernoulli(input_shape)))
+            decoder(latent_dim, mlp_decoder_body(hidden_units, output.num_params, activation),
+                    output))

@@ -115,6 +115,7 @@ class InverseAutoregressiveFlow(tfpl.DistributionLambda):
             name=f"made_{index}") for index in range(flows)]
         for made in self.steps:  # variables now, not inside a traced training step
             made.build((None, event_size))
+            _zero_output_layer(made, event_size, context_size, self.hidden_units[-1])
 
     @staticmethod
     def params_size(event_size, context_size):
@@ -148,6 +149,22 @@ def flow_location(distribution):
     """The base distribution's mean carried through the flow: a flow posterior's centre
     (its mean has no closed form)."""
     return distribution.bijector.forward(distribution.distribution.mean())
+
+
+def _zero_output_layer(made, event_size, context_size, hidden_size):
+    """Zeroes the MADE's output layer, so that every flow step starts as the identity:
+    q(z|x) begins as the base Gaussian (its KL as a diagonal posterior's), instead of tens of
+    nats away, and the flow learns from there. (Kingma et al. 2016 initialise their IAF
+    steps near the identity too.) The output layer's weights are the MADE's last three:
+    masked kernel, bias and the context's kernel (``conditional_input_layers="all_layers"``).
+    """
+    kernel, bias, context_kernel = made.trainable_weights[-3:]
+    expected = [(hidden_size, 2 * event_size), (2 * event_size,), (context_size, 2 * event_size)]
+    if [tuple(w.shape) for w in (kernel, bias, context_kernel)] != expected:
+        raise RuntimeError("TFP's AutoregressiveNetwork no longer ends in the layers the zoo "
+                           "expects; zoo.models.posteriors._zero_output_layer needs updating")
+    for weight in (kernel, bias, context_kernel):
+        weight.assign(tf.zeros_like(weight))
 
 
 class _Conditioned:

@@ -15,6 +15,7 @@ hold 50,000). Defaults: the paper's 10 latent dimensions and beta = 6, on mlp_va
 from zoo.models import networks
 from zoo.models.objectives import BetaTC
 from zoo.models.priors import StandardNormal
+from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  PositiveFloat, PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
@@ -27,9 +28,11 @@ SPACE = {"latent_dim": IntRange(4, 32, log=True), "beta": FloatRange(1.0, 10.0),
 @register("beta_tcvae", space=SPACE)
 def beta_tcvae(latent_dim: PositiveInt = 10, beta: NonNegativeFloat = 6.0,
                dataset_size: PositiveInt = 50_000, hidden_units: Widths = (512, 256),
-               input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+               input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
+               likelihood: Likelihood = "bernoulli"):
     """beta-TCVAE: the total correlation weighted by beta (Chen et al. 2018), MLP."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
+                                    likelihood=likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=BetaTC(beta=beta, dataset_size=dataset_size))
     return compiled(model, learning_rate)

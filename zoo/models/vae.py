@@ -22,7 +22,7 @@ import tf_keras
 
 from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
-from zoo.models.likelihoods import IndependentBernoulli, log_likelihood
+from zoo.models.likelihoods import head_of, log_likelihood
 from zoo.models.objectives import ELBO, Terms, kl_divergence
 from zoo.models.posteriors import held_fixed, reparameterized_sample
 
@@ -104,6 +104,12 @@ class VAE(tf_keras.Model):
     @property
     def image_shape(self):
         return tuple(self.encoder.input_shape[1:])
+
+    @property
+    def likelihood_head(self):
+        """The decoder's likelihood layer (``zoo.models.likelihoods``); its ``data`` says
+        which images it models."""
+        return head_of(self.decoder)
 
     @property
     def latent_dim(self):
@@ -293,29 +299,33 @@ class VAE(tf_keras.Model):
             raise ConfigError(_HAND_BUILT)
         return super().save(filepath, *args, save_format=save_format, **kwargs)
 
+    def checked(self, x, what="data"):
+        """``x`` after checking it holds images this model takes: shape, and values its
+        likelihood models (``zoo.checks``); a one-line DataError otherwise."""
+        return checked_images(x, self.image_shape, what, self.likelihood_head.data)
+
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        x = checked_images(x, self.image_shape, "training data")
-        if any(isinstance(layer, IndependentBernoulli) for layer in self.decoder.submodules):
+        x = self.checked(x, "training data")
+        if self.likelihood_head.data == "binary":
             warn_if_grey(x)
         if isinstance(validation_data, tuple):
-            validation_data = (checked_images(validation_data[0], self.image_shape,
-                                              "validation data"), *validation_data[1:])
+            validation_data = (self.checked(validation_data[0], "validation data"),
+                               *validation_data[1:])
         elif validation_data is not None:
-            validation_data = checked_images(validation_data, self.image_shape,
-                                             "validation data")
+            validation_data = self.checked(validation_data, "validation data")
             if not isinstance(validation_data, tf.data.Dataset):
                 validation_data = (validation_data,)  # images alone: Keras wants a tuple
-        with reported_as_data_errors("training or validation data"):
+        with reported_as_data_errors("training or validation data", self.likelihood_head.data):
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        x = checked_images(x, self.image_shape, "evaluation data")
-        with reported_as_data_errors("evaluation data"):
+        x = self.checked(x, "evaluation data")
+        with reported_as_data_errors("evaluation data", self.likelihood_head.data):
             return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        x = checked_images(x, self.image_shape, "prediction data")
-        with reported_as_data_errors("prediction data"):
+        x = self.checked(x, "prediction data")
+        with reported_as_data_errors("prediction data", self.likelihood_head.data):
             return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):

@@ -8,7 +8,7 @@ full-covariance posterior); Higgins et al. 2017 (beta_vae). The KL is analytic.
 """
 
 from zoo.models import networks
-from zoo.models.likelihoods import bernoulli
+from zoo.models.likelihoods import Likelihood, head
 from zoo.models.objectives import ELBO
 from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
@@ -26,34 +26,39 @@ CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
 
 @register("mlp_vae", space=MLP_SPACE)
 def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
-            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
+            likelihood: Likelihood = "bernoulli"):
     """MLP encoder, diagonal Gaussian posterior, MLP decoder (Kingma & Welling 2014)."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
+                                    likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
 
 
-def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, name):
+def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood, name):
     """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
     stride = networks.conv_stride(input_shape, filters, name)
     encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters),
                                MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
-    decoder = networks.decoder(latent_dim,
-                               networks.conv_decoder_body(filters, input_shape, stride),
-                               bernoulli(input_shape))
+    output = head(likelihood, input_shape)
+    decoder = networks.decoder(latent_dim, networks.conv_decoder_body(
+        filters, input_shape, stride, output.params_per_pixel), output)
     model = VAE(encoder, decoder, StandardNormal(latent_dim), objective=ELBO(beta=beta))
     return compiled(model, learning_rate)
 
 
 @register("cnn_vae", space=CNN_SPACE)
 def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
-            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3):
+            input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
+            likelihood: Likelihood = "bernoulli"):
     """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, "cnn_vae")
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, likelihood,
+                    "cnn_vae")
 
 
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
 def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-             beta: NonNegativeFloat = 4.0):
+             beta: NonNegativeFloat = 4.0, likelihood: Likelihood = "bernoulli"):
     """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, "beta_vae")
+    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood,
+                    "beta_vae")
