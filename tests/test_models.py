@@ -240,6 +240,7 @@ def test_grey_images_under_a_bernoulli_decoder_warn_once_and_binary_ones_do_not(
         model.fit(test_images[:64], verbose=0)  # binary: no warning
         assert not caught
         model.fit(tf.data.Dataset.from_tensor_slices(grey).batch(32), verbose=0)
+        assert len(caught) == 1  # found in the pipeline, without reading ahead
         model.fit(grey, verbose=0)  # once per process
     assert [str(w.message).split(",")[0] for w in caught] == [
         "training data has grey values strictly between 0 and 1"]

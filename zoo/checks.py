@@ -37,23 +37,33 @@ _warned = []
 
 
 def warn_if_grey(x, what="training data"):
-    """Warns, once per process, when images ``x`` hold values strictly inside (0, 1): for a
-    Bernoulli decoder, which wants {0, 1}. Arrays are checked whole; a tf.data.Dataset by
-    its first batch."""
-    if _warned:
-        return
+    """``x``, after a warning, once per process, if its images hold values strictly inside
+    (0, 1): for a Bernoulli decoder, which wants {0, 1}. Arrays are checked whole now; a
+    tf.data.Dataset is returned with each batch checked in the graph as it passes, Python
+    called only for a grey batch (reading a batch ahead would move the dataset's random
+    state and change the user's training)."""
     if isinstance(x, tf.data.Dataset):
-        first = next(iter(x.take(1)), None)
-        if first is None:
-            return
-        values = (first[0] if isinstance(first, tuple) else first).numpy()
-    elif isinstance(x, (np.ndarray, tf.Tensor)):
-        values = np.asarray(x)
-    else:
-        return
-    if np.any((values > 0) & (values < 1)):
+        return x if _warned else x.map(_grey_batch_check)
+    if not _warned and isinstance(x, (np.ndarray, tf.Tensor)):
+        _warn_if_grey_values(np.asarray(x), what)
+    return x
+
+
+def _warn_if_grey_values(values, what="training data"):
+    if not _warned and np.any((values > 0) & (values < 1)):
         _warned.append(what)
-        warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=3)
+        warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=4)
+
+
+def _grey_batch_check(images, *rest):
+    def warn():
+        return tf.py_function(lambda batch: (_warn_if_grey_values(batch.numpy()), batch)[1],
+                              [images], images.dtype)
+
+    grey = tf.reduce_any(tf.logical_and(images > 0, images < 1))
+    checked = tf.cond(grey, warn, lambda: images)
+    checked.set_shape(images.shape)
+    return (checked, *rest) if rest else checked
 
 
 def checked_images(x, image_shape, what="data", data="binary"):

@@ -307,7 +307,7 @@ class VAE(tf_keras.Model):
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         x = self.checked(x, "training data")
         if self.likelihood_head.data == "binary":
-            warn_if_grey(x)
+            x = warn_if_grey(x)
         if isinstance(validation_data, tuple):
             validation_data = (self.checked(validation_data[0], "validation data"),
                                *validation_data[1:])
