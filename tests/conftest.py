@@ -39,3 +39,11 @@ def load(manual_dir):
 def test_images(load):
     """The first 512 images of binarized_mnist's test split, float32 (512, 28, 28, 1)."""
     return np.concatenate([x for x, _ in load("binarized_mnist", "test", 256).take(2)])
+
+
+def as_batch(model, images):
+    """What ``model`` takes for ``images``: the images, or, for a conditional model,
+    ``(images, labels)`` with labels 0, 1, ..., cycling over its classes."""
+    if not model.conditional:
+        return images
+    return images, np.arange(len(images)) % model.classes

@@ -85,7 +85,8 @@ def test_every_builder_takes_every_likelihood(name):
         assert model.likelihood_head.data == {
             "bernoulli": "binary", "continuous_bernoulli": "unit", "gaussian": "real",
             "logistic_mixture": "8bit"}[likelihood]
-        assert model.decoder(tf.zeros((3, 2))).mean().shape == (3, 28, 28, 1)
+        codes, labels = tf.zeros((3, 2)), np.zeros(3, np.int64)  # (labels: for a cvae)
+        assert model.decode(codes, labels).mean().shape == (3, 28, 28, 1)
 
 
 @pytest.mark.parametrize("name, likelihood", [("cnn_vae", "logistic_mixture"),

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import zoo
+from conftest import as_batch
 from zoo import checks
 from zoo.models.posteriors import MultivariateNormalDiag
 
@@ -222,12 +223,12 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
 def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_images,
                                                                      tmp_path):
     model = zoo.get(name, latent_dim=3)
-    model.fit(test_images[:256], batch_size=64, verbose=0)
+    model.fit(as_batch(model, test_images[:256]), batch_size=64, verbose=0)
     zoo.save(model, tmp_path)
     reloaded = zoo.load(tmp_path)
     assert int(reloaded.step) == int(model.step) == 4
-    metrics = [zoo.evaluate(m, test_images[256:], samples=2, log_likelihood_samples=5,
-                            verbose=0) for m in (model, reloaded)]
+    metrics = [zoo.evaluate(m, as_batch(m, test_images[256:]), samples=2,
+                            log_likelihood_samples=5, verbose=0) for m in (model, reloaded)]
     assert metrics[0] == metrics[1]
 
 

@@ -7,6 +7,7 @@ import pytest
 import tf_keras
 
 import zoo
+from conftest import as_batch
 from zoo.errors import ConfigError
 from zoo.models import networks
 from zoo.models.priors import StandardNormal
@@ -18,7 +19,7 @@ def test_every_builder_round_trips_through_a_keras_file_and_trains_on_identicall
         name, test_images, tmp_path):
     model = zoo.get(name, latent_dim=3)
     model.compile(learning_rate=2e-3, kl_warmup_steps=10)
-    model.fit(test_images[:128], batch_size=64, verbose=0)
+    model.fit(as_batch(model, test_images[:128]), batch_size=64, verbose=0)
     model.save(tmp_path / "m.keras")
     reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
 
@@ -27,7 +28,7 @@ def test_every_builder_round_trips_through_a_keras_file_and_trains_on_identicall
         model.seed, 10, 2)
     assert float(reloaded.optimizer.learning_rate) == pytest.approx(2e-3)
     assert int(reloaded.optimizer.iterations) == 2  # the optimizer's state came back
-    held_out = test_images[128:256]
+    held_out = as_batch(model, test_images[128:256])
     metrics = [zoo.evaluate(m, held_out, log_likelihood_samples=5, verbose=0)
                for m in (model, reloaded)]
     assert metrics[0] == metrics[1]
@@ -35,7 +36,7 @@ def test_every_builder_round_trips_through_a_keras_file_and_trains_on_identicall
     # weights (to float rounding: CPU kernels may sum in another order; an Adam restarted
     # from zero moments would move each weight by ~1e-3).
     for m in (model, reloaded):
-        m.fit(test_images[:128], batch_size=64, shuffle=False, verbose=0)
+        m.fit(as_batch(m, test_images[:128]), batch_size=64, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), reloaded.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
 

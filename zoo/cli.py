@@ -114,7 +114,7 @@ def evaluate(args):
 
     run = runs.read_json(pathlib.Path(args.run_dir) / runs.RUN_CONFIG)
     model = runs.load(args.run_dir)
-    test = data.load(run["dataset"], "test", run["batch_size"],
+    test = data.load(run["dataset"], "test", run["batch_size"], labels=model.conditional,
                      binarization=run["binarization"], seed=run["seed"],
                      manual_dir=args.manual_dir, data_dir=args.data_dir)
     samples = args.samples or run["eval_samples"]

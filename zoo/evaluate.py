@@ -53,12 +53,12 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
 
     @tf.function
-    def step(x, batch_seed):
-        terms = elbo_terms(model, x, samples, batch_seed)
+    def step(inputs, batch_seed):
+        terms = elbo_terms(model, inputs, samples, batch_seed)
         if log_likelihood_samples is None:
             return terms
         importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
-        return (*terms, log_likelihood(model, x, log_likelihood_samples, importance_seed,
+        return (*terms, log_likelihood(model, inputs, log_likelihood_samples, importance_seed,
                                        chunk))
 
     names = ["reconstruction_nats", "kl_nats"]
@@ -70,12 +70,13 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
                                       unit_name="batch")
     with reported_as_data_errors("evaluation data", model.likelihood_head.data):
         for index, batch in enumerate(dataset):
-            x = batch[0] if isinstance(batch, tuple) else batch
+            inputs = model.model_inputs(*batch) if isinstance(batch, tuple) else (
+                model.model_inputs(batch))
             batch_seed = tf.random.experimental.stateless_fold_in(
                 tf.constant([seed, 0], tf.int64), index)
-            terms = step(x, batch_seed)
+            terms = step(inputs, batch_seed)
             totals += [np.sum(term, dtype=np.float64) for term in terms]
-            examples += int(x.shape[0])
+            examples += int(model.images_of(inputs).shape[0])
             shown = [("-elbo", float(np.mean(terms[0] + terms[1])))]
             shown += [("log p(x)", float(np.mean(terms[2])))] if len(terms) > 2 else []
             progress.update(index + 1, shown)
@@ -95,14 +96,14 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     return metrics
 
 
-def elbo_terms(model, x, samples, seed):
+def elbo_terms(model, inputs, samples, seed):
     """Per-example ``(reconstruction, kl)`` in nats, each of shape (batch,), from
     ``samples`` codes per example (the KL analytic where TFP has it)."""
-    terms = model.terms(x, samples, seed)
+    terms = model.terms(inputs, samples, seed)
     return terms.reconstruction, terms.kl
 
 
-def log_likelihood(model, x, samples, seed, chunk=100):
+def log_likelihood(model, inputs, samples, seed, chunk=100):
     """Per-example importance-sampled estimate of log p(x) in nats, shape (batch,).
 
     Draws ``samples`` (K) codes per example, ``chunk`` at a time (the last chunk only what
@@ -110,11 +111,11 @@ def log_likelihood(model, x, samples, seed, chunk=100):
     log-sum-exp.
     """
     seed = tf.cast(seed, tf.int64)
-    running = tf.fill([tf.shape(x)[0]], tf.constant(-np.inf, tf.float32))
+    running = tf.fill([tf.shape(model.images_of(inputs))[0]], tf.constant(-np.inf, tf.float32))
     for start in tf.range(0, samples, chunk):
         size = tf.minimum(chunk, samples - start)
         chunk_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(start, tf.int64))
-        log_weights = model.log_weights(x, size, chunk_seed)
+        log_weights = model.log_weights(inputs, size, chunk_seed)
         chunk_total = tf.reduce_logsumexp(log_weights, axis=0)
         running = tf.reduce_logsumexp(tf.stack([running, chunk_total]), axis=0)
     return running - tf.math.log(tf.cast(samples, tf.float32))

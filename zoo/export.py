@@ -91,6 +91,9 @@ def export(model, folder, overwrite=False):
     renamed. An existing ``folder`` is refused unless ``overwrite``.
     """
     folder = pathlib.Path(folder)
+    if model.conditional:
+        raise ConfigError("zoo.export takes unconditional models for now: a conditional "
+                          "model's signatures would take labels too")
     if folder.exists() and not overwrite:
         raise ConfigError(f"{folder} exists; pick another folder or pass overwrite=True "
                           "(--overwrite)")

@@ -13,6 +13,7 @@
 Every picture's title says what it shows: model, dataset, epoch and nats where known.
 """
 
+import dataclasses
 import functools
 import io
 import math
@@ -39,15 +40,41 @@ def location(model, images):
     return tf.convert_to_tensor(model.encoder(images))
 
 
-def samples(model, path, n=64, seed=0, title="samples"):
-    """Writes an image grid of ``n`` decoder means for z ~ p(z), seeded; returns ``path``."""
-    images = _decoded(model, prior_codes(model, n, seed))
-    return _save(_grid_figure(images, _columns(n), f"{title}: decoder means, z ~ p(z)"), path)
+def samples(model, path, n=64, seed=0, title="samples", class_names=None):
+    """Writes an image grid of about ``n`` decoder means for z ~ p(z), seeded (a conditional
+    model: a row per class, the same codes in each column); returns ``path``."""
+    grid = SampleGrid.of(model, n, seed, class_names)
+    return _save(grid.figure(model, _titled(model, f"{title}: decoder means, z ~ p(z)")), path)
+
+
+@dataclasses.dataclass
+class SampleGrid:
+    """The codes of a samples grid and, for a conditional model, their labels: a row per
+    class, each row the same ``columns`` codes."""
+
+    codes: np.ndarray
+    labels: np.ndarray = None
+    columns: int = 8
+    row_labels: list = None
+
+    @classmethod
+    def of(cls, model, n, seed, class_names=None):
+        if not model.conditional:
+            return cls(prior_codes(model, n, seed), columns=_columns(n))
+        columns = max(1, n // model.classes)
+        codes = np.tile(prior_codes(model, columns, seed), (model.classes, 1))
+        names = class_names or [f"y={label}" for label in range(model.classes)]
+        return cls(codes, np.repeat(np.arange(model.classes), columns), columns, names)
+
+    def figure(self, model, title):
+        return _grid_figure(_decoded(model, self.codes, self.labels), self.columns, title,
+                            row_labels=self.row_labels)
 
 
 def reconstructions(model, images, path, n=16, title="reconstructions"):
     """Writes ``n`` images (top row) above their reconstructions (decoder mean at the
     posterior mean); returns ``path``."""
+    _unconditional(model, "recon")
     images = np.asarray(images[:n])
     rebuilt = _decoded(model, location(model, images))
     return _save(_grid_figure(np.concatenate([images, rebuilt]), len(images),
@@ -57,6 +84,7 @@ def reconstructions(model, images, path, n=16, title="reconstructions"):
 def manifold(model, path, grid=20, dims=None, title="manifold"):
     """Writes the decoder means over a ``grid`` x ``grid`` lattice of prior quantiles
     (5% to 95%) of latent dimensions ``dims`` (the others held at 0); returns ``path``."""
+    _unconditional(model, "manifold")
     dims = _two_dims(model, dims, "manifold")
     quantiles = tfd.Normal(0.0, 1.0).quantile(np.linspace(0.05, 0.95, grid)).numpy()
     codes = np.zeros((grid, grid, model.latent_dim), np.float32)
@@ -64,15 +92,18 @@ def manifold(model, path, grid=20, dims=None, title="manifold"):
     codes[..., dims[1]] = quantiles[::-1, None]       # down: dimension dims[1], top = high
     images = _decoded(model, codes.reshape(-1, model.latent_dim))
     values = [f"{value:.2f}" for value in quantiles]
-    return _save(_grid_figure(images, grid, f"{title}: z{dims[0]} across, z{dims[1]} down, "
-                                            "N(0, 1) quantiles 5%-95%, other dimensions 0",
+    across, down = (f"{model.code_name}{dim}" for dim in dims)
+    return _save(_grid_figure(images, grid, _titled(model, f"{title}: {across} across, {down} "
+                                                    "down, N(0, 1) quantiles 5%-95%, other "
+                                                    "dimensions 0"),
                               row_labels=values[::-1], column_labels=values,
-                              axis_names=(f"z{dims[0]}", f"z{dims[1]}")), path)
+                              axis_names=(across, down)), path)
 
 
 def latent(model, images, labels, path, title="latent space", class_names=None):
     """Writes a scatter of posterior means coloured by label; with more than 2 latent
     dimensions, their projection on the first two principal components; returns ``path``."""
+    _unconditional(model, "latent")
     means = location(model, np.asarray(images)).numpy()
     if model.latent_dim > 2:
         centred = means - means.mean(axis=0)
@@ -82,7 +113,7 @@ def latent(model, images, labels, path, title="latent space", class_names=None):
         axis_names = ("PC 1", "PC 2")
         how = f"PCA of the {model.latent_dim}-d posterior means ({explained:.0%} of variance)"
     else:
-        axis_names = ("z0", "z1")
+        axis_names = (f"{model.code_name}0", f"{model.code_name}1")
         how = "posterior means"
     figure = Figure(figsize=(7, 6), dpi=100)
     axes_ = figure.add_subplot()
@@ -92,22 +123,37 @@ def latent(model, images, labels, path, title="latent space", class_names=None):
     colorbar = figure.colorbar(points, ax=axes_, ticks=range(10))
     if class_names:
         colorbar.ax.set_yticklabels(class_names)
-    axes_.set(xlabel=axis_names[0], ylabel=axis_names[1], title=f"{title}\n{how}")
+    axes_.set(xlabel=axis_names[0], ylabel=axis_names[1],
+              title=_titled(model, f"{title}\n{how}"))
     return _save(figure, path)
 
 
 def traverse(model, image, path, steps=9, span=3.0, title="latent traversals"):
     """Writes one row per latent dimension: the decoder mean as that dimension goes from
     -span to +span around ``image``'s posterior mean; returns ``path``."""
+    _unconditional(model, "traverse")
     centre = location(model, np.asarray(image)[None]).numpy()[0]
     offsets = np.linspace(-span, span, steps, dtype=np.float32)
     codes = np.repeat(centre[None, None], model.latent_dim, 0).repeat(steps, 1)
     for dim in range(model.latent_dim):
         codes[dim, :, dim] = offsets
     images = _decoded(model, codes.reshape(-1, model.latent_dim))
-    return _save(_grid_figure(images, steps, f"{title}: row i sweeps z_i from {-span:g} to "
-                                             f"{span:g}, one image's posterior mean elsewhere",
-                              row_labels=[f"z{d}" for d in range(model.latent_dim)]), path)
+    name = model.code_name
+    return _save(_grid_figure(images, steps, _titled(
+        model, f"{title}: row i sweeps {name}i from {-span:g} to {span:g}, one image's "
+               "posterior mean elsewhere"),
+        row_labels=[f"{name}{d}" for d in range(model.latent_dim)]), path)
+
+
+def _titled(model, title):
+    """``title`` with what a hierarchical model's codes are."""
+    return f"{title}; {model.code_note}" if model.code_note else title
+
+
+def _unconditional(model, kind):
+    if model.conditional:
+        raise ConfigError(f"the {kind} plot is for unconditional models; a conditional "
+                          "model's pictures are `samples`, a row per class")
 
 
 KINDS = ("samples", "recon", "manifold", "latent", "traverse")
@@ -131,14 +177,14 @@ def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=No
     load = functools.partial(data.load, run["dataset"], "test", 500,
                              binarization=run["binarization"], seed=run["seed"],
                              manual_dir=manual_dir, data_dir=data_dir)
+    names = FASHION_CLASSES if run["dataset"] == "fashion_mnist" else None
     if kind == "samples":
-        return samples(model, out, seed=run["seed"], title=title)
+        return samples(model, out, seed=run["seed"], title=title, class_names=names)
     if kind == "manifold":
         return manifold(model, out, dims=dims, title=title)
     if kind == "latent":
         batches = load(labels=True).take(math.ceil(examples / 500))
         images, labels = (np.concatenate(part) for part in zip(*batches))
-        names = FASHION_CLASSES if run["dataset"] == "fashion_mnist" else None
         return latent(model, images, labels, out, title=title, class_names=names)
     test_images = next(iter(load()))[0].numpy()
     if kind == "recon":
@@ -172,11 +218,11 @@ class SampleGridAnimation(tf_keras.callbacks.Callback):
         self.frames = []
 
     def on_train_begin(self, logs=None):
-        self.codes = prior_codes(self.model, self.n, self.seed)
+        self.grid = SampleGrid.of(self.model, self.n, self.seed)
         self.frames = []
 
     def on_epoch_end(self, epoch, logs=None):
-        self.frames.append(_grid_png(self.model, self.codes, self.title, epoch, logs))
+        self.frames.append(_grid_png(self.model, self.grid, self.title, epoch, logs))
 
     def on_train_end(self, logs=None):
         if not self.frames:
@@ -199,30 +245,30 @@ class SampleGridSummary(tf_keras.callbacks.Callback):
         self.n, self.seed, self.title = n, seed, title
 
     def on_train_begin(self, logs=None):
-        self.codes = prior_codes(self.model, self.n, self.seed)
+        self.grid = SampleGrid.of(self.model, self.n, self.seed)
 
     def on_epoch_end(self, epoch, logs=None):
-        png = _grid_png(self.model, self.codes, self.title, epoch, logs)
+        png = _grid_png(self.model, self.grid, self.title, epoch, logs)
         with self.writer.as_default():
             tf.summary.image("samples", tf.image.decode_png(png)[None], step=epoch)
         self.writer.flush()
 
 
-def _grid_png(model, codes, title, epoch, logs):
+def _grid_png(model, grid, title, epoch, logs):
     logs = logs or {}
     nats = ""
     if "val_reconstruction" in logs:
         nats = f", validation -ELBO {logs['val_reconstruction'] + logs['val_kl']:.1f} nats"
-    figure = _grid_figure(_decoded(model, codes), _columns(len(codes)),
-                          f"{title}: epoch {epoch + 1}{nats}")
+    figure = grid.figure(model, f"{title}: epoch {epoch + 1}{nats}")
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
     return buffer.getvalue()
 
 
-def _decoded(model, codes):
-    """Decoder means (pixel probabilities) for ``codes``, as images (n, h, w, channels)."""
-    return model.decoder(tf.convert_to_tensor(codes, tf.float32)).mean().numpy()
+def _decoded(model, codes, labels=None):
+    """Decoder means (Bernoulli: pixel probabilities) for ``codes`` (and, for a
+    conditional model, ``labels``), as images (n, h, w, channels)."""
+    return model.decode(tf.convert_to_tensor(codes, tf.float32), labels).mean().numpy()
 
 
 def _two_dims(model, dims, kind):

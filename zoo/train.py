@@ -275,7 +275,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                                                    data_dir), config.batch_size)
     with distribution.scope():
         model = config.compiled(get(config.model, **config.overrides), steps)
-    loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir)
+    loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir,
+                               labels=model.conditional)  # (x, label) batches for a cvae
     train_data = distribution.distribute_datasets_from_function(
         lambda context: loader("train", order_key=model.optimizer.iterations,
                                shard=(context.input_pipeline_id, context.num_input_pipelines)))

@@ -141,7 +141,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         config = self.trial_config(hp)
         if self.train is None:
-            train, validation = (config.load(split, self.manual_dir, self.data_dir)
+            train, validation = (config.load(split, self.manual_dir, self.data_dir,
+                                             labels=model.conditional)
                                  for split in ("train", "validation"))
         else:
             train, validation = self.train, self.validation

@@ -4,5 +4,5 @@ registered builders each. Importing this package registers every builder."""
 
 # Each family registers its builders on import.
 from zoo.models import (  # noqa: F401
-    flows, hierarchical, iwae, learned_priors, tcvae, vanilla)
+    conditional, flows, hierarchical, iwae, learned_priors, tcvae, vanilla)
 from zoo.models.registry import get, list_models, register

@@ -43,6 +43,8 @@ class HierarchicalVAE(VAE):
     ``lower_encoder``: [x, z2] -> q(z1|x, z2); ``conditional_prior``: z2 -> p(z1|z2);
     ``likelihood``: [z1, z2] -> p(x|z1, z2); ``prior_layer``: p(z2)."""
 
+    code_name, code_note = "z2_", "codes z2 (top layer), z1 at the mean of p(z1|z2)"
+
     def __init__(self, encoder, lower_encoder, conditional_prior, likelihood, prior_layer,
                  **kwargs):
         super().__init__(encoder, _mean_decoder(conditional_prior, likelihood), prior_layer,

@@ -65,9 +65,10 @@ class ELBO:
     beta: float = 1.0
     samples: int = 1
 
-    def __call__(self, model, x, seed, warmup=1.0, training=False):
-        """The per-example values on ``x``, codes drawn from ``seed``."""
-        return self.values(model.terms(x, self.samples, seed, training), warmup)
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        """The per-example values on the model's ``inputs`` (images; with labels for a
+        conditional model), codes drawn from ``seed``."""
+        return self.values(model.terms(inputs, self.samples, seed, training), warmup)
 
     def values(self, terms, warmup=1.0):
         """``loss``, ``neg_elbo``, ``reconstruction`` and ``kl`` from the terms."""
@@ -109,9 +110,10 @@ class BetaTC:
     beta: float = 6.0
     dataset_size: int = 50_000
 
-    def __call__(self, model, x, seed, warmup=1.0, training=False):
-        """The per-example values on ``x``, codes drawn from ``seed``."""
-        return self.values(model.terms(x, 1, seed, training), warmup)
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        """The per-example values on the model's ``inputs`` (images; with labels for a
+        conditional model), codes drawn from ``seed``."""
+        return self.values(model.terms(inputs, 1, seed, training), warmup)
 
     def values(self, terms, warmup=1.0):
         """``loss`` and the true ``neg_elbo``, ``reconstruction`` and ``kl``."""
@@ -159,14 +161,15 @@ class IWAE:
     samples: int = 5
     gradient: str = "iwae"
 
-    def __call__(self, model, x, seed, warmup=1.0, training=False):
-        """The per-example values on ``x``, codes drawn from ``seed``."""
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        """The per-example values on the model's ``inputs`` (images; with labels for a
+        conditional model), codes drawn from ``seed``."""
         del warmup
-        terms = model.terms(x, self.samples, seed, training)
+        terms = model.terms(inputs, self.samples, seed, training)
         values = self.values(terms)
         if self.gradient == "dreg":
             weights = tf.stop_gradient(tf.nn.softmax(terms.log_weights, axis=0))
-            held = model.terms(x, self.samples, seed, training, code_gradient_weights=weights)
+            held = model.terms(inputs, self.samples, seed, training, code_gradient_weights=weights)
             surrogate = -tf.reduce_sum(weights * held.log_weights, axis=0)
             values["loss"] = (tf.stop_gradient(values["loss"])
                               + surrogate - tf.stop_gradient(surrogate))

@@ -119,20 +119,48 @@ class VAE(tf_keras.Model):
     def metrics(self):
         return list(self.trackers)
 
-    def call(self, x, training=None):
+    # How pictures name the codes: "z0", "z1"... (a hierarchical model's are its top layer).
+    code_name, code_note = "z", ""
+
+    # What the model takes: images ``x``; a conditional model, ``(x, labels)`` (its
+    # ``model_inputs``). The three hooks below are all a conditional model changes.
+    conditional = False
+
+    def model_inputs(self, x, y=None):
+        """The inputs of ``terms`` and ``call`` from a batch ``(x, y)``: the images (``y`` is
+        nothing, or the images again as Keras targets)."""
+        del y
+        return x
+
+    def images_of(self, inputs):
+        """The images among the model's inputs."""
+        return inputs
+
+    def decode(self, codes, inputs=None, training=False):
+        """p(x|z) for ``codes`` (rows), the decoder's distribution (``inputs``: what else a
+        conditional decoder takes from the batch, repeated to the codes' rows)."""
+        del inputs
+        return self.decoder(codes, training=training)
+
+    def posterior(self, inputs, training=False):
+        """q(z|x) for the model's inputs."""
+        return self.encoder(inputs, training=training)
+
+    def call(self, inputs, training=None):
         """p(x|z) for one z ~ q(z|x), drawn from the model's noise: in training, the
         step's (and the step advances); otherwise keyed to the step and the batch of
         ``predict`` (stateless: no global seed needed, also with deterministic ops)."""
-        posterior = self.encoder(x, training=training)
-        z = reparameterized_sample(posterior, 1, self._call_seed(training))[0]
-        return self.decoder(z, training=training)
+        z = reparameterized_sample(self.posterior(inputs, training), 1,
+                                   self._call_seed(training))[0]
+        return self.decode(z, inputs, training)
 
     def _call_seed(self, training):
         if training:
             return self._training_noise()[0]
         return self._noise_seed(_CALL_NOISE, self.step, self._predict_counter)
 
-    def terms(self, x, samples=1, seed=(0, 0), training=False, code_gradient_weights=None):
+    def terms(self, inputs, samples=1, seed=(0, 0), training=False,
+              code_gradient_weights=None):
         """The per-sample terms of ``samples`` codes per example drawn with ``seed``
         (shape [2]): log p(x|z_s), log p(z_s), log q(z_s|x) and the KL (an
         ``objectives.Terms``), in nats.
@@ -142,25 +170,26 @@ class VAE(tf_keras.Model):
         by its weight, and log q(z|x) is taken with the posterior's parameters held fixed
         (``posteriors.held_fixed``), so the encoder learns through the codes alone.
         """
-        posterior = self.encoder(x, training=training)
+        posterior = self.posterior(inputs, training)
         prior = self.prior
         z = reparameterized_sample(posterior, samples, seed)           # (S, batch, latent)
         if code_gradient_weights is not None:
             z = tf.stop_gradient(z) + code_gradient_weights[..., None] * (
                 z - tf.stop_gradient(z))
             posterior = held_fixed(posterior)
-        rv_x = self.decoder(tf.reshape(z, tf.concat([[-1], tf.shape(z)[2:]], 0)),
-                            training=training)
+        rv_x = self.decode(tf.reshape(z, tf.concat([[-1], tf.shape(z)[2:]], 0)), inputs,
+                           training)
         log_prior, log_posterior = prior.log_prob(z), posterior.log_prob(z)
-        return Terms(log_likelihood(rv_x, x, samples), log_prior, log_posterior,
+        return Terms(log_likelihood(rv_x, self.images_of(inputs), samples), log_prior,
+                     log_posterior,
                      kl_divergence(posterior, prior, log_posterior, log_prior), posterior, z)
 
-    def log_weights(self, x, samples, seed=(0, 0)):
+    def log_weights(self, inputs, samples, seed=(0, 0)):
         """``log p(x|z_k) + log p(z_k) - log q(z_k|x)``, shape (samples, batch): the
         importance weights whose log-mean-exp estimates log p(x) (``zoo.evaluate``)."""
-        return self.terms(x, samples, seed).log_weights
+        return self.terms(inputs, samples, seed).log_weights
 
-    def objective_values(self, x, training=False):
+    def objective_values(self, inputs, training=False):
         """The objective on a batch: per-example ``loss``, ``neg_elbo``, ``reconstruction``
         and ``kl`` in nats. ``training=True`` draws the training noise and advances
         ``step``, as a training step does; for a GradientTape loop of your own::
@@ -173,12 +202,12 @@ class VAE(tf_keras.Model):
         else:
             counter = tf.cast(self._test_counter, tf.int64)
             seed, warmup = self._noise_seed(_EVALUATION_NOISE, self.step, counter), 1.0
-        return self.objective(self, x, seed, warmup, training)
+        return self.objective(self, inputs, seed, warmup, training)
 
     def train_step(self, data):
-        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+        inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
         with tf.GradientTape() as tape:
-            values = self.objective_values(x, training=True)
+            values = self.objective_values(inputs, training=True)
             loss = tf.nn.compute_average_loss(values["loss"])  # over the global batch
             if self.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
@@ -186,12 +215,12 @@ class VAE(tf_keras.Model):
         return self._tracked(values)
 
     def test_step(self, data):
-        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
-        return self._tracked(self.objective_values(x, training=False))
+        inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
+        return self._tracked(self.objective_values(inputs, training=False))
 
     def predict_step(self, data):
-        x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
-        return tf.convert_to_tensor(self(x, training=False))  # the likelihood's tensor
+        inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
+        return tf.convert_to_tensor(self(inputs, training=False))  # the likelihood's tensor
 
     def _tracked(self, values):
         for tracker in self.trackers:
