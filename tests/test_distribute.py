@@ -90,8 +90,22 @@ SMALL_CONV = ["--latent-dim", "2", "--set", "filters=8,16", "--batch-size", "256
               "--eval-samples", "2", "--deterministic"]
 
 
+SMALL_MLP = ["--latent-dim", "2", "--batch-size", "256", "--eval-samples", "2",
+             "--deterministic"]
+# One run per way a family keeps state: objective (iwae), learned prior (vamp_vae), two
+# layers (hvae_vamp), flow (iaf_vae), labelled batches (cvae).
+NEW_FAMILIES = [
+    ["iwae", *SMALL_MLP, "--set", "hidden_units=64,64", "--set", "k=3"],
+    ["vamp_vae", *SMALL_MLP, "--set", "hidden_units=64,64", "--set", "components=20"],
+    ["hvae_vamp", *SMALL_MLP, "--set", "units=64", "--set", "components=20"],
+    ["iaf_vae", *SMALL_MLP, "--set", "hidden_units=64", "--set", "made_units=16,16"],
+    ["cvae", *SMALL_MLP, "--set", "hidden_units=64", "--dataset", "fashion_mnist"],
+]
+
+
 @pytest.mark.parametrize("run", [SMALL_RUN, ["cnn_vae", *SMALL_CONV],
-                                 ["beta_vae", *SMALL_CONV]], ids=lambda run: run[0])
+                                 ["beta_vae", *SMALL_CONV], *NEW_FAMILIES],
+                         ids=lambda run: run[0])
 def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(run, manual_dir,
                                                                                 tmp_path):
     """Killed in epoch 3, inside a KL warm-up of 3 epochs: the resumed run carries on the
