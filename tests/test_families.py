@@ -88,9 +88,12 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
     assert -300 < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50
 
 
-def test_the_iaf_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(test_images):
-    model = zoo.get("iaf_vae", latent_dim=3, hidden_units=(16,), flows=2, made_units=(8, 8),
-                    context_dim=4)
+@pytest.mark.parametrize("name, step_units", [("iaf_vae", "made_units"),
+                                               ("nvp_vae", "coupling_units")])
+def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(name, step_units,
+                                                                            test_images):
+    model = zoo.get(name, latent_dim=3, hidden_units=(16,), flows=2, context_dim=4,
+                    **{step_units: (8, 8)})
     posterior = model.encoder(test_images[:16]).tensor_distribution
     z0 = posterior.distribution.sample(seed=[3, 4])
     # Each step starts as the identity (only the permutation between them moves z): volume 1.

@@ -88,19 +88,18 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
-class InverseAutoregressiveFlow(tfpl.DistributionLambda):
-    """q(z|x) as a diagonal Gaussian pushed through ``flows`` inverse autoregressive flow
-    steps, each conditioned on a context vector h(x) (Kingma et al. 2016)::
+class _ConditionalFlow(tfpl.DistributionLambda):
+    """Base of the flow posteriors: a diagonal Gaussian base N(mu, sigma^2) pushed through
+    ``flows`` steps, each an invertible map of z conditioned on a context vector h(x), the
+    dimensions reversed between steps::
 
-        z_0 = mu + sigma * eps,    z_t = z_{t-1} * exp(s_t) + m_t,    t = 1..T
-        (m_t, s_t) = MADE_t(z_{t-1}, h)   (autoregressive in z: dz_t/dz_{t-1} triangular)
-        log q(z_T|x) = log N(z_0 | mu, sigma^2) - sum_t sum_i s_t,i
+        z_0 = mu + sigma * eps,   z_t = f_t(z_{t-1}; h),   t = 1..T
+        log q(z_T|x) = log N(z_0 | mu, sigma^2) - sum_t log |det df_t/dz_{t-1}|
 
-    Each step is ``tfb.Invert(tfb.MaskedAutoregressiveFlow)`` over a
-    ``tfb.AutoregressiveNetwork`` (its sampling direction is the MADE's one parallel pass),
-    and the dimensions are reversed between steps. Takes ``2 * event_size +
-    context_size`` parameters: mu, sigma (softplus + 1e-5), then h. The KL against any
-    prior is Monte Carlo.
+    Takes ``2 * event_size + context_size`` parameters: mu, sigma (softplus + 1e-5), then
+    h. Every step starts as the identity (its network's output layer zeroed), so q(z|x)
+    begins as the base Gaussian. A subclass makes a step's network (``_network``) and its
+    bijector given the context (``_bijector``). The KL against any prior is Monte Carlo.
     """
 
     def __init__(self, event_size, context_size, flows=2, hidden_units=(64, 64), **kwargs):
@@ -109,13 +108,7 @@ class InverseAutoregressiveFlow(tfpl.DistributionLambda):
         super().__init__(self._distribution, flow_location, **kwargs)
         self._event_size, self._context_size = event_size, context_size
         self.flows, self.hidden_units = flows, tuple(hidden_units)
-        self.steps = [tfp.bijectors.AutoregressiveNetwork(
-            params=2, event_shape=[event_size], hidden_units=list(hidden_units),
-            conditional=True, conditional_event_shape=[context_size], activation="elu",
-            name=f"made_{index}") for index in range(flows)]
-        for made in self.steps:  # variables now, not inside a traced training step
-            made.build((None, event_size))
-            _zero_output_layer(made, event_size, context_size, self.hidden_units[-1])
+        self.steps = [self._network(index) for index in range(flows)]
 
     @staticmethod
     def params_size(event_size, context_size):
@@ -132,17 +125,67 @@ class InverseAutoregressiveFlow(tfpl.DistributionLambda):
         base = tfd.MultivariateNormalDiag(loc=loc,
                                           scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
         bijectors = []
-        for index, made in enumerate(self.steps):
+        for index, network in enumerate(self.steps):
             if index:
                 bijectors.append(tfp.bijectors.Permute(list(reversed(range(size)))))
-            bijectors.append(tfp.bijectors.Invert(tfp.bijectors.MaskedAutoregressiveFlow(
-                shift_and_log_scale_fn=_Conditioned(made, context))))
+            bijectors.append(self._bijector(network, context))
         return tfd.TransformedDistribution(base, tfp.bijectors.Chain(bijectors[::-1]))
 
     def get_config(self):
         return {"event_size": self._event_size, "context_size": self._context_size,
                 "flows": self.flows, "hidden_units": self.hidden_units, "name": self.name,
                 "dtype": self.dtype}
+
+
+class InverseAutoregressiveFlow(_ConditionalFlow):
+    """q(z|x) through inverse autoregressive flow steps (Kingma et al. 2016)::
+
+        z_t = z_{t-1} * exp(s_t) + m_t,   (m_t, s_t) = MADE_t(z_{t-1}, h)
+        log |det df_t/dz_{t-1}| = sum_i s_t,i        (dz_t/dz_{t-1} is triangular)
+
+    Each step is ``tfb.Invert(tfb.MaskedAutoregressiveFlow)`` over a conditional
+    ``tfb.AutoregressiveNetwork`` (the sampling direction is the MADE's one parallel pass).
+    See ``_ConditionalFlow`` for the base, the context and the parameters.
+    """
+
+    def _network(self, index):
+        made = tfp.bijectors.AutoregressiveNetwork(
+            params=2, event_shape=[self._event_size], hidden_units=list(self.hidden_units),
+            conditional=True, conditional_event_shape=[self._context_size],
+            activation="elu", name=f"made_{index}")
+        made.build((None, self._event_size))  # variables now, not inside a traced step
+        _zero_output_layer(made, self._event_size, self._context_size, self.hidden_units[-1])
+        return made
+
+    def _bijector(self, made, context):
+        return tfp.bijectors.Invert(tfp.bijectors.MaskedAutoregressiveFlow(
+            shift_and_log_scale_fn=_Conditioned(made, context)))
+
+
+class RealNVPFlow(_ConditionalFlow):
+    """q(z|x) through affine coupling steps, RealNVP (Dinh et al. 2017), conditioned on the
+    context h(x): with z = (a, b), a the first ``event_size // 2`` dimensions::
+
+        a' = a,   b' = b * exp(s(a, h)) + t(a, h),   log |det| = sum_i s_i
+
+    ``(t, s)`` from an MLP of ``hidden_units`` (ELU) on [a, h]; each step is a
+    ``tfb.RealNVP``; the dimensions reversed between steps, so every one is transformed.
+    See ``_ConditionalFlow`` for the base, the context and the parameters.
+    """
+
+    def _network(self, index):
+        masked = self._event_size // 2
+        transformed = self._event_size - masked
+        network = tf_keras.Sequential(
+            [*[tf_keras.layers.Dense(units, activation="elu") for units in self.hidden_units],
+             tf_keras.layers.Dense(2 * transformed, kernel_initializer="zeros")],
+            name=f"coupling_{index}")
+        network.build((None, masked + self._context_size))
+        return network
+
+    def _bijector(self, network, context):
+        return tfp.bijectors.RealNVP(num_masked=self._event_size // 2,
+                                     shift_and_log_scale_fn=_Coupled(network, context))
 
 
 def flow_location(distribution):
@@ -167,6 +210,24 @@ def _zero_output_layer(made, event_size, context_size, hidden_size):
         weight.assign(tf.zeros_like(weight))
 
 
+def _broadcast_context(context, z):
+    """The context h, broadcast to z's sample dimensions."""
+    return tf.broadcast_to(context, tf.concat([tf.shape(z)[:-1], tf.shape(context)[-1:]], 0))
+
+
+class _Coupled:
+    """A coupling network's ``(shift, log_scale)`` for the transformed part of z, given the
+    passed-through part ``a`` and the context ``h``."""
+
+    def __init__(self, network, context):
+        self.network, self.context = network, context
+
+    def __call__(self, a, output_units):
+        shift, log_scale = tf.split(self.network(tf.concat(
+            [a, _broadcast_context(self.context, a)], axis=-1)), 2, axis=-1)
+        return shift, log_scale
+
+
 class _Conditioned:
     """A MADE's ``(shift, log_scale)`` of ``z`` given the context ``h`` (broadcast to z's
     sample dimensions)."""
@@ -175,9 +236,8 @@ class _Conditioned:
         self.made, self.context = made, context
 
     def __call__(self, z):
-        context = tf.broadcast_to(self.context, tf.concat(
-            [tf.shape(z)[:-1], tf.shape(self.context)[-1:]], 0))
-        shift, log_scale = tf.unstack(self.made(z, conditional_input=context), axis=-1)
+        shift, log_scale = tf.unstack(self.made(z, conditional_input=_broadcast_context(
+            self.context, z)), axis=-1)
         return shift, log_scale
 
 
