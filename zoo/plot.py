@@ -199,6 +199,8 @@ def _run_title(run_dir, run):
         metrics = runs.read_json(run_dir / runs.METRICS)
         title += (f", {metrics['epochs_run']} epochs, test ELBO "
                   f"{metrics['test']['elbo_nats']:.1f} nats")
+        if "elbo_bits_per_dim" in metrics["test"]:
+            title += f" ({metrics['test']['elbo_bits_per_dim']:.3f} bits/dim)"
     return title
 
 
