@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-import zoo
-from zoo import bench, recipes
+from zoo import bench, recipes, runs
 from zoo.errors import ConfigError, OverrideError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -99,16 +98,36 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
     assert result["recipe_contents"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
     assert result["environment"]["git_commit"] and result["environment"]["cpu_count"]
-    assert result["weights"] == str(tmp_path / "first" / "weights" / "tiny")
-    reloaded = zoo.load(result["weights"])
+    weights = tmp_path / "first" / "weights" / "tiny.h5"  # one file per row, nothing else
+    assert result["weights"] == str(weights)
+    assert list(weights.parent.iterdir()) == [weights]
+    assert result["weights_sha256"] == runs.sha256(weights)
+    reloaded = runs.load_row(weights)
     assert reloaded.zoo_config["overrides"]["hidden_units"] == (32,)
+    assert result["parameters"] == reloaded.count_params()
+    assert result["first_2000"]["examples"] == 2000
+    assert result["first_2000"]["elbo_nats"] == second["first_2000"]["elbo_nats"]
 
     board = (tmp_path / "first" / "LEADERBOARD.md").read_text()
+    assert "## binarized_mnist (static)" in board
     row = next(line for line in board.splitlines() if line.startswith("| tiny |"))
-    assert f"{first['test']['elbo_nats']:.2f}" in row and "-100.00 (a test)" in row
-    assert "1/1 epochs: 0 min training" in row
+    assert f"| {-first['test']['elbo_nats']:.2f} |" in row and "| 100.00 (a test) |" in row
+    assert "1/1 epochs, 0 min training" in row and "mlp_vae (vanilla)" in row
     (tmp_path / "first" / "LEADERBOARD.md").unlink()
     assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
+
+    # A later evaluation with more samples, recorded: the row shows its K now.
+    done = subprocess.run([sys.executable, "-m", "zoo.cli", "eval", str(weights), "-k", "20",
+                           "--record", "--manual-dir", str(manual_dir)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
+    (evaluation,) = result["evaluations"]
+    assert evaluation["test"]["log_likelihood_samples"] == 20
+    assert evaluation["test"]["elbo_nats"] == pytest.approx(first["test"]["elbo_nats"],
+                                                           abs=1e-6)  # the same weights
+    board = (tmp_path / "first" / "LEADERBOARD.md").read_text()
+    assert f"{-evaluation['test']['log_likelihood_nats']:.2f} (20)" in board
 
 
 def test_the_leaderboard_needs_result_files(tmp_path):

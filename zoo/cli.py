@@ -29,8 +29,19 @@ def main(argv=None):
 
 def list_models(args):
     from zoo.models import list_models
-    from zoo.models.registry import builder
+    from zoo.models.registry import builder, pretrained_entries
 
+    if args.pretrained:
+        from zoo import bench, runs
+
+        for entry in pretrained_entries():
+            result = bench.row_of(runs.ROW_WEIGHTS / entry.filename) or {}
+            test = bench._best_test(result) if result else {}
+            nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
+                    f"(K = {test['log_likelihood_samples']})"
+                    if "log_likelihood_nats" in test else "no result file here")
+            print(f"{entry.builder:12s} weights={entry.dataset!r:20s} {nats}; row {entry.row}")
+        return
     for name, description in list_models().items():
         print(f"{name:12s} {description}")
         if args.verbose:
@@ -99,27 +110,55 @@ def plot(args):
     print(f"wrote {path}")
 
 
+def _saved(path):
+    """``(settings, model, row)`` of a run folder or of a leaderboard row's weights file
+    (``row``: its result file, else None); ``settings`` holds the data settings."""
+    from zoo import bench, runs
+    from zoo.errors import ConfigError
+
+    row = bench.row_of(path)
+    if row is not None:
+        return row["recipe_contents"], runs.load_row(path), row
+    if path.suffix == ".h5":
+        raise ConfigError(f"{path} is no leaderboard row's weights file (no "
+                          f"{path.parent.parent / 'results' / (path.stem + '.json')}); pass a "
+                          "run folder or benchmarks/weights/ROW.h5")
+    return runs.read_json(path / runs.RUN_CONFIG), runs.load(path), None
+
+
 def export(args):
-    from zoo import runs
     from zoo.export import SIGNATURES, export
 
-    folder = export(runs.load(args.run_dir), args.out, overwrite=args.overwrite)
+    folder = export(_saved(pathlib.Path(args.run_dir))[1], args.out, overwrite=args.overwrite)
     print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
           "(tf.saved_model.load; no zoo needed)")
 
 
 def evaluate(args):
-    from zoo import data, runs
+    import time
+
+    from zoo import bench, data, recipes
+    from zoo.errors import ConfigError
     from zoo.evaluate import evaluate
 
-    run = runs.read_json(pathlib.Path(args.run_dir) / runs.RUN_CONFIG)
-    model = runs.load(args.run_dir)
+    path = pathlib.Path(args.run_dir)
+    run, model, row = _saved(path)
+    if args.record and row is None:
+        raise ConfigError("--record writes into a leaderboard row's result file: pass "
+                          "benchmarks/weights/ROW.h5")
     test = data.load(run["dataset"], "test", run["batch_size"], labels=model.conditional,
                      binarization=run["binarization"], seed=run["seed"],
                      manual_dir=args.manual_dir, data_dir=args.data_dir)
     samples = args.samples or run["eval_samples"]
-    _print_test(evaluate(model, test, samples=samples, seed=run["seed"],
-                         log_likelihood_samples=args.k), run["dataset"])
+    started = time.time()
+    metrics = evaluate(model, test, samples=samples, seed=run["seed"],
+                       log_likelihood_samples=args.k)
+    _print_test(metrics, run["dataset"])
+    if args.record:
+        config = recipes.from_dict(path.stem, run).config
+        subset = bench.subset_metrics(model, config, args.manual_dir, args.data_dir)
+        print(f"recorded in {bench.record(path, metrics, subset, time.time() - started)} "
+              "and the leaderboard")
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
               "log p(x))")
@@ -203,6 +242,9 @@ def _parser():
 
     listing = commands.add_parser("list", help="the registered models")
     listing.add_argument("-v", "--verbose", action="store_true", help="show each override")
+    listing.add_argument("--pretrained", action="store_true",
+                         help="the models with trained weights (zoo.get(NAME, weights=...)) "
+                              "and their test -log p(x)")
     listing.set_defaults(command=list_models)
 
     training = commands.add_parser("train", help="train a model, print its test ELBO")
@@ -281,19 +323,24 @@ def _parser():
     plotting.set_defaults(command=plot)
 
     evaluation = commands.add_parser("eval", help="re-evaluate a saved run on the test split")
-    evaluation.add_argument("run_dir")
+    evaluation.add_argument("run_dir", metavar="RUN_OR_WEIGHTS",
+                            help="a run folder, or a leaderboard row's benchmarks/weights/"
+                                 "ROW.h5")
     evaluation.add_argument("--samples", type=_positive_int,
                             help="posterior samples per image (default: the run's)")
     evaluation.add_argument("-k", "--log-likelihood-samples", dest="k", type=_positive_int,
                             help="also estimate log p(x) with K importance samples per "
                                  "image (benchmark rows use 5000)")
+    evaluation.add_argument("--record", action="store_true",
+                            help="write this evaluation into the row's result file and "
+                                 "regenerate the leaderboard (a row's weights file only)")
     _data_options(evaluation)
     evaluation.set_defaults(command=evaluate)
 
     exporting = commands.add_parser("export", help="write a saved run as a TensorFlow "
                                                    "SavedModel for serving")
-    exporting.add_argument("run_dir", help="a run folder of `zoo train` (or benchmarks/"
-                                           "weights/ROW)")
+    exporting.add_argument("run_dir", metavar="RUN_OR_WEIGHTS",
+                           help="a run folder of `zoo train`, or benchmarks/weights/ROW.h5")
     exporting.add_argument("out", help="the SavedModel folder to write")
     exporting.add_argument("--overwrite", action="store_true",
                            help="replace an earlier export in OUT")

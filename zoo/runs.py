@@ -19,7 +19,9 @@ Every file is written under a temporary name and renamed, so an interrupted run 
 no half-written file, and the same command resumes it from ``backup/``.
 """
 
+import collections.abc
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -95,6 +97,74 @@ def load(folder):
     model = get(config["name"], **config["overrides"])
     load_weights(model, folder / WEIGHTS)
     return model
+
+
+ROW_WEIGHTS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "weights"
+WEIGHTS_URL_ENV, WEIGHTS_CACHE_ENV = "ZOO_WEIGHTS_URL", "ZOO_WEIGHTS_CACHE"
+ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
+
+
+def save_row(model, path):
+    """Writes a leaderboard row's one weights file: the weights by path, and the builder's
+    name and overrides that rebuild the model (``load_row``)."""
+    save_weights(model, path, {ROW_CONFIG: json.dumps(_plain(model.zoo_config))})
+
+
+def load_row(path):
+    """The model of a row's weights file (``save_row``), rebuilt and loaded."""
+    config = weights_attributes(path).get(ROW_CONFIG)
+    if config is None:
+        raise WeightsError(f"{path} is not a row's weights file (it does not say which model "
+                           "it holds); load a run folder with zoo.load")
+    config = json.loads(config)
+    model = get(config["name"], **config["overrides"])
+    load_weights(model, path)
+    return model
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_file(entry):
+    """The path of a Pretrained entry's weights file, its SHA-256 checked: a clone's
+    ``benchmarks/weights/<row>.h5``, else downloaded from ``$ZOO_WEIGHTS_URL/<row>.h5``
+    (``tf_keras.utils.get_file``, cached under ``$ZOO_WEIGHTS_CACHE/zoo_weights``, by
+    default ``~/.keras/zoo_weights``)."""
+    path = ROW_WEIGHTS / entry.filename
+    if not path.is_file():
+        base = os.environ.get(WEIGHTS_URL_ENV)
+        if not base:
+            raise WeightsError(
+                f"the weights of {entry.builder} on {entry.dataset} ({entry.filename}) are not "
+                f"in {ROW_WEIGHTS} and {WEIGHTS_URL_ENV} is not set; put {entry.filename} "
+                f"there (a clone of the zoo has it), or set {WEIGHTS_URL_ENV} to the URL of "
+                "a folder that holds it")
+        import tf_keras
+
+        cache = os.environ.get(WEIGHTS_CACHE_ENV)
+        try:
+            if cache:  # Keras would fall back to /tmp/.keras for a folder not made yet
+                pathlib.Path(cache).mkdir(parents=True, exist_ok=True)
+            path = pathlib.Path(tf_keras.utils.get_file(
+                entry.filename, f"{base.rstrip('/')}/{entry.filename}",
+                file_hash=entry.sha256, hash_algorithm="sha256", cache_subdir="zoo_weights",
+                cache_dir=cache))
+        except Exception as error:  # no network, 404, or a file whose hash is wrong
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(
+                error).__name__
+            raise WeightsError(f"could not fetch {entry.filename} from {base}: {message}; "
+                               f"put it in {ROW_WEIGHTS} instead") from None
+    found = sha256(path)
+    if found != entry.sha256:
+        raise WeightsError(f"{path} has SHA-256 {found[:16]}..., not the {entry.sha256[:16]}... "
+                           f"declared for {entry.row}; it is not that row's file: fetch it "
+                           "again")
+    return path
 
 
 def variables_by_path(model):
@@ -300,6 +370,16 @@ def _git_commit():
         if commit.returncode == 0:
             return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     return None
+
+
+def _plain(value):
+    """Plain dicts and lists in place of Keras's tracking wrappers (as a model's
+    ``zoo_config`` is held), for JSON."""
+    if isinstance(value, collections.abc.Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, collections.abc.Sequence) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _jsonable(value):

@@ -140,7 +140,35 @@ class Builder:
         return {name: self.field(name).validate(value) for name, value in overrides.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """A leaderboard row's trained model: ``builder`` trained on ``dataset`` by
+    ``recipes/<row>.toml`` (result: ``benchmarks/results/<row>.json``), its weights the file
+    ``<row>.h5`` whose SHA-256 is ``sha256``."""
+
+    builder: str
+    dataset: str
+    row: str
+    sha256: str
+
+    @property
+    def filename(self):
+        return f"{self.row}.h5"
+
+
 _BUILDERS = {}
+_PRETRAINED = {}
+
+
+def pretrained(builder, dataset, row, sha256):
+    """Declares a leaderboard row's weights as ``zoo.get(builder, weights=dataset)``; called
+    beside the builder, like timm's pretrained configs."""
+    _PRETRAINED[(builder, dataset)] = Pretrained(builder, dataset, row, sha256)
+
+
+def pretrained_entries():
+    """Every declared Pretrained, sorted by builder and dataset."""
+    return [_PRETRAINED[key] for key in sorted(_PRETRAINED)]
 
 
 def register(name, space=None):
@@ -183,13 +211,30 @@ def builder(name):
     return _BUILDERS[name]
 
 
-def get(name, **overrides):
+def get(name, weights=None, **overrides):
     """Builds the registered model ``name`` with ``overrides`` and returns it, compiled.
 
     The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...}}``,
-    which is all ``zoo.load`` needs to rebuild it.
+    which is all ``zoo.load`` needs to rebuild it. ``weights="binarized_mnist"`` (say), as
+    in ``keras.applications``: the leaderboard row's model with its trained weights
+    (``zoo list --pretrained``), from a clone's ``benchmarks/weights/`` or downloaded from
+    ``ZOO_WEIGHTS_URL`` (``zoo.runs.pretrained_file``).
     """
     entry = builder(name)
+    if weights is not None:
+        found = _PRETRAINED.get((name, weights))
+        if found is None:
+            datasets = [e.dataset for e in _PRETRAINED.values() if e.builder == name]
+            hint = did_you_mean(weights, datasets) if datasets else ""
+            raise UnknownModelError(
+                f"{name} has no pretrained weights on '{weights}'; {hint}"
+                + (f"it has: {', '.join(datasets)}" if datasets else
+                   "see `zoo list --pretrained` for the models that have some"))
+        if overrides:
+            raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
+                                f"drop the overrides ({', '.join(overrides)})")
+        from zoo import runs  # weights files: TensorFlow, h5py
+        return runs.load_row(runs.pretrained_file(found))
     overrides = entry.validate(overrides)
     model = entry.build(**overrides)
     model.zoo_config = {"name": name, "overrides": overrides}

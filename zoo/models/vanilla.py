@@ -13,7 +13,7 @@ from zoo.models.objectives import ELBO
 from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, register)
+                                 PositiveFloat, PositiveInt, Widths, pretrained, register)
 from zoo.models.vae import VAE, compiled
 
 MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
@@ -32,6 +32,10 @@ def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
     encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
                                     likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
+
+
+pretrained("mlp_vae", "binarized_mnist", row="mlp_vae",
+           sha256="c0459a786dc1780c4c68c1c6001316b93477fccd15d40ea6b8420488f1eddd0f")
 
 
 def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood, name):
@@ -55,6 +59,10 @@ def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
                     "cnn_vae")
 
 
+pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
+           sha256="1e5f51513eb7c19d8969240e6f1edac3f255c8514cdbef61d55fb6342cc309e6")
+
+
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
 def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
@@ -62,3 +70,7 @@ def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
     """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
     return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood,
                     "beta_vae")
+
+
+pretrained("beta_vae", "binarized_mnist", row="beta_vae",
+           sha256="0cbb03b5b7c3407c8f7ceda62f22eb425602c917020a218d68c355ad24bd12d6")

@@ -1,0 +1,76 @@
+"""Every leaderboard row is a pretrained model: ``zoo.get(name, weights=dataset)`` gives its
+trained weights, checked against the figure its result file records; fetched from a URL
+with its SHA-256 checked; one-line errors when the file is missing or wrong."""
+
+import json
+import shutil
+
+import pytest
+
+import zoo
+from zoo import bench, recipes, runs
+from zoo.cli import main
+from zoo.errors import OverrideError, UnknownModelError, WeightsError
+from zoo.models.registry import Pretrained, pretrained_entries
+
+REPO_RESULTS = runs.ROW_WEIGHTS.parent / "results"
+
+
+@pytest.mark.parametrize("entry", pretrained_entries(), ids=lambda e: e.row)
+def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, manual_dir):
+    model = zoo.get(entry.builder, weights=entry.dataset)
+    result = json.loads((REPO_RESULTS / f"{entry.row}.json").read_text())
+    assert result["weights_sha256"] == entry.sha256
+    assert result["recipe_contents"]["dataset"] == entry.dataset
+    assert model.zoo_config["overrides"] == recipes.from_dict(
+        entry.row, result["recipe_contents"]).config.overrides
+    config = recipes.from_dict(entry.row, result["recipe_contents"]).config
+    subset = bench.subset_metrics(model, config, manual_dir)
+    assert subset["examples"] == 2000
+    assert subset["elbo_nats"] == pytest.approx(result["first_2000"]["elbo_nats"], abs=0.5)
+    assert runs.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20
+
+
+def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
+    main(["list", "--pretrained"])
+    out = capsys.readouterr().out
+    assert "mlp_vae      weights='binarized_mnist'    -log p(x) 88.82 nats (K = 5000)" in out
+    assert len(out.splitlines()) == len(pretrained_entries())
+
+
+def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
+    entry = next(e for e in pretrained_entries() if e.row == "mlp_vae")
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(runs.ROW_WEIGHTS / entry.filename, served / entry.filename)
+    monkeypatch.setattr(runs, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
+    with pytest.raises(WeightsError, match="are not in .*no_clone and ZOO_WEIGHTS_URL is "
+                                           "not set; put mlp_vae.h5 there"):
+        zoo.get("mlp_vae", weights="binarized_mnist")
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", served.as_uri())
+    monkeypatch.setenv("ZOO_WEIGHTS_CACHE", str(tmp_path / "cache"))
+    model = zoo.get("mlp_vae", weights="binarized_mnist")
+    assert (tmp_path / "cache" / "zoo_weights" / entry.filename).is_file()
+    assert model.latent_dim == 32
+    wrong = Pretrained("mlp_vae", "elsewhere", "mlp_vae", "0" * 64)  # a download that differs
+    with pytest.raises(WeightsError, match="could not fetch mlp_vae.h5 from file:.*hash does "
+                                           "not match"):
+        runs.pretrained_file(wrong)
+    (tmp_path / "no_clone").mkdir()  # a local file that differs
+    (tmp_path / "no_clone" / entry.filename).write_bytes(b"not the weights")
+    with pytest.raises(WeightsError, match="mlp_vae.h5 has SHA-256 .*, not the "
+                                           "c0459a786dc1780c... declared for mlp_vae"):
+        zoo.get("mlp_vae", weights="binarized_mnist")
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", (tmp_path / "nowhere").as_uri())
+    with pytest.raises(WeightsError, match="could not fetch cnn_vae.h5 from file:"):
+        zoo.get("cnn_vae", weights="binarized_mnist")
+
+
+def test_asking_for_weights_that_do_not_exist_is_one_line():
+    with pytest.raises(UnknownModelError, match="mlp_vae has no pretrained weights on "
+                                                "'binarized_mnst'; did you mean "
+                                                "'binarized_mnist'"):
+        zoo.get("mlp_vae", weights="binarized_mnst")
+    with pytest.raises(OverrideError, match="weights='binarized_mnist' is the row's model as "
+                                            "trained; drop the overrides \\(latent_dim\\)"):
+        zoo.get("mlp_vae", weights="binarized_mnist", latent_dim=2)
