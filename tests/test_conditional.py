@@ -61,8 +61,8 @@ def test_the_label_changes_the_image_for_the_same_code(trained):
 
 def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashion):
     (images, labels), _ = fashion
-    with pytest.raises(DataError, match="a conditional model needs class labels: "
-                                        r"fit\(images, labels\)"):
+    with pytest.raises(DataError, match="a conditional model needs class labels with its "
+                                        r"images: fit\(images, labels\)"):
         trained.fit(images[:64], verbose=0)
     with pytest.raises(DataError, match=r"labels must be integers in \[0, 10\), got int64 "
                                         r"values in \[10, 19\]"):

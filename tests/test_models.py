@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 
 import zoo
 from conftest import as_batch
 from zoo import checks
+from zoo.models import networks
 from zoo.models.posteriors import MultivariateNormalDiag
+from zoo.models.priors import StandardNormal
+from zoo.models.vae import VAE
 
 tfd, tfpl = tfp.distributions, tfp.layers
 BUILDERS = {"mlp_vae": 1.0, "cnn_vae": 1.0, "beta_vae": 4.0}  # name: beta
@@ -246,3 +250,15 @@ def test_grey_images_under_a_bernoulli_decoder_warn_once_and_binary_ones_do_not(
     assert [str(w.message).split(",")[0] for w in caught] == [
         "training data has grey values strictly between 0 and 1"]
     assert "Binarize the images" in str(caught[0].message)
+
+
+def test_a_vae_of_ones_own_parts_with_tfps_own_bernoulli_layer_trains(test_images):
+    encoder, _ = networks.mlp((28, 28, 1), (16,), 2)
+    decoder = tf_keras.Sequential([tf_keras.layers.InputLayer((2,)),
+                                   tf_keras.layers.Dense(784),
+                                   tfpl.IndependentBernoulli((28, 28, 1))])
+    model = VAE(encoder, decoder, StandardNormal(2))
+    model.compile()
+    assert model.likelihood_head is None and model.data_kind == "binary"
+    history = model.fit(test_images[:128], batch_size=64, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()

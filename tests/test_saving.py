@@ -68,3 +68,23 @@ def test_a_hand_assembled_vae_is_refused_at_save_time_with_what_works(tmp_path):
     with pytest.raises(ConfigError, match="assembled by hand.*zoo.register"):
         model.save(tmp_path / "m.keras")
     assert not any(tmp_path.iterdir())
+
+
+def test_the_optimizer_state_goes_only_into_the_optimizer_the_file_configured(test_images,
+                                                                              tmp_path):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    model.compile(optimizer=tf_keras.optimizers.legacy.RMSprop(1e-3))
+    model.fit(test_images[:64], batch_size=32, verbose=0)
+    model.save(tmp_path / "m.keras")
+    reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(reloaded.optimizer, tf_keras.optimizers.legacy.RMSprop)
+    for a, b in zip(model.optimizer.get_weights(), reloaded.optimizer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    fresh = tf_keras.models.load_model(tmp_path / "m.keras", compile=False)
+    assert int(fresh.optimizer.iterations) == 0  # the builder's own Adam, untouched
+    model.save_weights(tmp_path / "m.weights.h5")
+    other = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))  # Adam: not RMSprop's state
+    other.load_weights(tmp_path / "m.weights.h5")
+    assert int(other.optimizer.iterations) == 0
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -80,9 +80,14 @@ def record(weights, metrics, subset, seconds):
     benchmarks = weights.parent.parent
     path = benchmarks / "results" / f"{weights.stem}.json"
     result = runs.read_json(path)
+    digest = runs.sha256(weights)
+    if result.get("weights_sha256", digest) != digest:
+        raise ConfigError(f"{weights} is not the file {path} was recorded with (SHA-256 "
+                          f"{digest[:16]}..., recorded {result['weights_sha256'][:16]}...); "
+                          "re-run the recipe (zoo bench) instead of recording")
     result.setdefault("evaluations", []).append({
         "test": metrics, "first_2000": subset, "eval_seconds": seconds, "finished": _now(),
-        "weights_sha256": runs.sha256(weights), "environment": runs.environment()})
+        "weights_sha256": digest, "environment": runs.environment()})
     result.setdefault("first_2000", subset)
     runs.write_json(path, result)
     leaderboard(benchmarks)
@@ -145,6 +150,7 @@ def _best_test(result):
 
 
 def _row(result):
+    from zoo.errors import UnknownModelError
     from zoo.models.registry import builder
 
     recipe, environment = result["recipe_contents"], result["environment"]
@@ -163,7 +169,10 @@ def _row(result):
     budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs, "
               f"{result['train_seconds'] / 60:.0f} min training + "
               f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")
-    family = builder(recipe["model"]).build.__module__.rsplit(".", 1)[-1]
+    try:
+        family = builder(recipe["model"]).build.__module__.rsplit(".", 1)[-1]
+    except UnknownModelError:  # a row of a builder this checkout does not register
+        family = "?"
     parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
             f"| {-test['elbo_nats']:.2f} | {published} | {budget} | {parameters} "

@@ -49,10 +49,16 @@ def warn_if_grey(x, what="training data"):
     return x
 
 
-def _warn_if_grey_values(values, what="training data"):
-    if not _warned and np.any((values > 0) & (values < 1)):
+def warn_grey(what="training data"):
+    """The grey-pixels warning, once per process."""
+    if not _warned:
         _warned.append(what)
         warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=4)
+
+
+def _warn_if_grey_values(values, what="training data"):
+    if not _warned and np.any((values > 0) & (values < 1)):
+        warn_grey(what)
 
 
 def _grey_batch_check(images, *rest):

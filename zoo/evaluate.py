@@ -68,7 +68,7 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     batches = int(dataset.cardinality())
     progress = tf_keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
                                       unit_name="batch")
-    with reported_as_data_errors("evaluation data", model.likelihood_head.data):
+    with reported_as_data_errors("evaluation data", model.data_kind):
         for index, batch in enumerate(dataset):
             inputs = model.model_inputs(*batch) if isinstance(batch, tuple) else (
                 model.model_inputs(batch))
@@ -87,7 +87,7 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     metrics.update(examples=examples, samples=samples)
     if log_likelihood_samples:
         metrics["log_likelihood_samples"] = log_likelihood_samples
-    if model.likelihood_head.data == "8bit":  # probability masses: bits per dimension
+    if model.data_kind == "8bit":  # probability masses: bits per dimension
         dimensions = math.prod(model.image_shape) * math.log(2)
         metrics["elbo_bits_per_dim"] = -metrics["elbo_nats"] / dimensions
         if "log_likelihood_nats" in metrics:

@@ -248,7 +248,7 @@ def load_weights(model, path):
                                "(see model.json)")
         values = {name: stored[name][()] for name in variables}
         seed = weights.attrs.get(NOISE_SEED)
-    if seed is not None and hasattr(model, "seed"):
+    if seed is not None and hasattr(model, "reseeded"):
         model.reseeded(int(seed))
     for name, variable in variables.items():
         variable.assign(values[name])

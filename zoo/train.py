@@ -15,7 +15,7 @@ import time
 import tensorflow as tf
 import tf_keras
 
-from zoo import data, runs
+from zoo import checks, data, runs
 from zoo.errors import ConfigError, NonFiniteLossError, require_int
 from zoo.evaluate import evaluate
 from zoo.models import vae
@@ -275,6 +275,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                                                    data_dir), config.batch_size)
     with distribution.scope():
         model = config.compiled(get(config.model, **config.overrides), steps)
+    if model.data_kind == "binary" and config.binarization == "none":
+        checks.warn_grey(f"{config.dataset} with binarization='none'")
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir,
                                labels=model.conditional)  # (x, label) batches for a cvae
     train_data = distribution.distribute_datasets_from_function(

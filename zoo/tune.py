@@ -17,11 +17,13 @@ KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and a directory all of them share.
 """
 
 import dataclasses
+import hashlib
 import math
 import pathlib
 import shutil
 
 import keras_tuner
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from keras_tuner.src.distribute import utils as distribution
@@ -125,6 +127,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.config, self.space = config, space
         self.train, self.validation = train, validation
         self.manual_dir, self.data_dir = manual_dir, data_dir
+        self.build_error = None
 
     def trial_config(self, hp):
         """The RunConfig of a trial: the base config with the trial's values."""
@@ -136,7 +139,11 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        return config.compiled(get(config.model, **config.overrides), self._steps(config))
+        try:
+            return config.compiled(get(config.model, **config.overrides), self._steps(config))
+        except Exception as error:
+            self.build_error = error  # tune tells it from keras-tuner's own failures
+            raise
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         config = self.trial_config(hp)
@@ -218,7 +225,9 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     folder = pathlib.Path(directory) / project
     identity = {"model": model, "dataset": dataset, "tuner": tuner, "epochs": epochs,
                 "seed": seed, "space": {k: dataclasses.asdict(v) for k, v in space.items()}}
-    if not own_data:
+    if own_data:  # other data in the same folder is another search, never a resumed one
+        identity["data"] = [_fingerprint(train), _fingerprint(validation)]
+    else:
         data.prepared_builder(dataset, manual_dir=manual_dir, data_dir=data_dir)  # fail fast
         identity["binarization"] = config.binarization
     _claim(folder, identity, overwrite)
@@ -232,6 +241,8 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
                                seed=seed, directory=str(directory), project_name=project,
                                distribution_strategy=strategy(), **budget)
     except Exception as error:
+        if error is not hypermodel.build_error:
+            raise
         lines = str(error).strip().splitlines() or [""]
         raise TuneError(f"{model} does not build with the search's first values "
                         f"({type(error).__name__}: {lines[0]})") from error
@@ -253,6 +264,17 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         result.recipe_path = folder / "best.toml"
         recipes.write(recipes.Recipe("best", best_config, {}), result.recipe_path)
     return result
+
+
+def _fingerprint(images):
+    """What identifies a user's data: an array's shape and SHA-256, a dataset's element
+    spec and length."""
+    if isinstance(images, tuple):  # (images, labels)
+        return [_fingerprint(part) for part in images]
+    if isinstance(images, tf.data.Dataset):
+        return f"dataset {images.element_spec} x {int(images.cardinality())}"
+    values = np.ascontiguousarray(images)
+    return f"array {values.shape} {hashlib.sha256(values.tobytes()).hexdigest()}"
 
 
 def _show(value):

@@ -37,7 +37,9 @@ fail).
 """
 
 import contextlib
+import copy
 import math
+import os
 import pathlib
 import sys
 
@@ -45,6 +47,7 @@ import keras_tuner
 import tf_keras
 
 from zoo import runs
+from zoo.errors import ConfigError
 from zoo.train import BestWeights
 
 CHECKPOINT = "checkpoint.h5"  # the best epoch's weights, in each trial's folder
@@ -74,16 +77,20 @@ class TfKerasTuner(keras_tuner.Tuner):
                               initial_epoch=hp.values["tuner/initial_epoch"])
         callbacks = list(fit_kwargs.pop("callbacks", None) or [])
         name, direction = self._objective_name_and_direction()
+        # A trial run again (retried, or running when a search was killed) starts afresh:
+        # its checkpoint is the best epoch of this run's executions only.
+        self._checkpoint(trial.trial_id).unlink(missing_ok=True)
         try:
             results = []
-            for _ in range(self.executions_per_trial):
+            for execution in range(self.executions_per_trial):
                 model = self._built(hp)
                 if "tuner/trial_id" in hp.values:  # Hyperband: carry on an earlier trial
                     runs.load_weights(model, self._checkpoint(hp.values["tuner/trial_id"]))
                 best = BestWeights(self._checkpoint(trial.trial_id), monitor=name,
                                    direction=direction)
-                history = self.hypermodel.fit(hp, model, *fit_args,
-                                              callbacks=[*callbacks, best], **fit_kwargs)
+                history = self.hypermodel.fit(
+                    hp, model, *fit_args, **fit_kwargs,
+                    callbacks=[*_copied(callbacks, trial, execution), best])
                 results.append(_at_best_epoch(history, name, direction))
             return results
         except Exception as error:  # keras-tuner records it; say so now, in one line
@@ -134,15 +141,33 @@ def _at_best_epoch(history, name, direction):
             "metrics, or name one of those")
     sign = 1 if direction == "min" else -1
     finite = [(sign * v, epoch) for epoch, v in enumerate(values) if math.isfinite(v)]
-    epoch = min(finite)[1] if finite else len(values) - 1
+    if not finite:
+        raise keras_tuner.errors.FailedTrialError(f"{name} was never finite (NaN or inf in "
+                                                  "every epoch)")
+    epoch = min(finite)[1]
     return {key: series[epoch] for key, series in history.history.items()
             if len(series) == len(values)}
+
+
+def _copied(callbacks, trial, execution):
+    """The user's callbacks, deep-copied for one execution (keras-tuner's way: no state
+    carried between trials), a TensorBoard's log_dir given the trial and execution."""
+    copies = copy.deepcopy(callbacks)
+    for callback in copies:
+        if isinstance(callback, tf_keras.callbacks.TensorBoard):
+            callback.log_dir = os.path.join(callback.log_dir, str(trial.trial_id),
+                                            f"execution{execution}")
+    return copies
 
 
 def _drop_in(stock):
     """``stock`` (a keras_tuner tuner class) on ``TfKerasTuner``; same signature."""
 
     def __init__(self, hypermodel=None, objective=None, *args, **kwargs):
+        given = [key for key in ("optimizer", "loss", "metrics") if kwargs.get(key)]
+        if given:
+            raise ConfigError(f"zoo.tuners take no {', '.join(given)}: compile the model in "
+                              "the build function (the loss and metrics are its objective's)")
         stock.__init__(self, hypermodel, zoo_objective(objective), *args, **kwargs)
 
     return type(stock.__name__, (stock, TfKerasTuner), {

@@ -54,7 +54,8 @@ class ConditionalVAE(VAE):
         if y is None and isinstance(x, (tuple, list)) and len(x) == 2:
             return tuple(x)  # model((images, labels)), predict((images, labels))
         if y is None:
-            raise DataError("a conditional model needs class labels: fit(images, labels), or "
+            raise DataError("a conditional model needs class labels with its images: "
+                            "fit(images, labels), evaluate or predict on (images, labels), or "
                             "a dataset of (images, labels) batches (zoo.data.load(..., "
                             "labels=True))")
         return x, y

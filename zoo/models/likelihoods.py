@@ -242,8 +242,9 @@ def head(likelihood, image_shape, components=LOGISTIC_COMPONENTS):
 
 
 def head_of(decoder):
-    """The likelihood head inside ``decoder`` (a Keras model)."""
-    return next(layer for layer in decoder.submodules if hasattr(layer, "params_per_pixel"))
+    """The zoo likelihood head inside ``decoder`` (a Keras model), or None."""
+    return next((layer for layer in decoder.submodules
+                 if hasattr(layer, "params_per_pixel")), None)
 
 
 def bernoulli(image_shape):

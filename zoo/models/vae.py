@@ -107,9 +107,15 @@ class VAE(tf_keras.Model):
 
     @property
     def likelihood_head(self):
-        """The decoder's likelihood layer (``zoo.models.likelihoods``); its ``data`` says
-        which images it models."""
+        """The decoder's likelihood layer (``zoo.models.likelihoods``), or None for a
+        decoder of one's own that ends in another layer (TFP's own, say)."""
         return head_of(self.decoder)
+
+    @property
+    def data_kind(self):
+        """Which images the likelihood models (``zoo.checks.KINDS``): its head's ``data``;
+        binary for a decoder without a zoo head (TFP's Bernoulli, say)."""
+        return getattr(self.likelihood_head, "data", "binary")
 
     @property
     def latent_dim(self):
@@ -269,6 +275,7 @@ class VAE(tf_keras.Model):
         self.compile(optimizer=tf_keras.optimizers.deserialize(config["optimizer"]),
                      kl_warmup_steps=config["kl_warmup_steps"],
                      steps_per_execution=config["steps_per_execution"])
+        self._optimizer_from_file = True  # the file's optimizer: its state comes next
 
     def save_own_variables(self, store):
         """The ``.keras`` weights of the model itself (``step``) and, for a legacy
@@ -282,12 +289,15 @@ class VAE(tf_keras.Model):
         saved = sorted(k for k in store.keys() if k.startswith("legacy_optimizer_"))
         for index, variable in enumerate(self._trainable_weights + self._non_trainable_weights):
             variable.assign(store[str(index)])
-        if saved and self._is_compiled and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+        # The state goes only into the optimizer the file itself configured (load_model with
+        # compile=True), never into another one (compile=False, or load_weights).
+        if saved and getattr(self, "_optimizer_from_file", False):
+            self._optimizer_from_file = False
             self.optimizer._create_all_weights(self.trainable_variables)
             weights = self.optimizer.weights
             if len(weights) != len(saved) or len(store.keys()) != own + len(saved):
                 raise ConfigError(f"the file's optimizer state ({len(saved)} variables) does "
-                                  f"not fit this model's {type(self.optimizer).__name__} "
+                                  f"not fit its {type(self.optimizer).__name__} "
                                   f"({len(weights)}); load it with compile=False")
             for index, variable in enumerate(weights):
                 variable.assign(store[f"legacy_optimizer_{index}"])
@@ -331,11 +341,11 @@ class VAE(tf_keras.Model):
     def checked(self, x, what="data"):
         """``x`` after checking it holds images this model takes: shape, and values its
         likelihood models (``zoo.checks``); a one-line DataError otherwise."""
-        return checked_images(x, self.image_shape, what, self.likelihood_head.data)
+        return checked_images(x, self.image_shape, what, self.data_kind)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         x = self.checked(x, "training data")
-        if self.likelihood_head.data == "binary":
+        if self.data_kind == "binary":
             x = warn_if_grey(x)
         if isinstance(validation_data, tuple):
             validation_data = (self.checked(validation_data[0], "validation data"),
@@ -344,17 +354,17 @@ class VAE(tf_keras.Model):
             validation_data = self.checked(validation_data, "validation data")
             if not isinstance(validation_data, tf.data.Dataset):
                 validation_data = (validation_data,)  # images alone: Keras wants a tuple
-        with reported_as_data_errors("training or validation data", self.likelihood_head.data):
+        with reported_as_data_errors("training or validation data", self.data_kind):
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x = self.checked(x, "evaluation data")
-        with reported_as_data_errors("evaluation data", self.likelihood_head.data):
+        with reported_as_data_errors("evaluation data", self.data_kind):
             return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         x = self.checked(x, "prediction data")
-        with reported_as_data_errors("prediction data", self.likelihood_head.data):
+        with reported_as_data_errors("prediction data", self.data_kind):
             return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
