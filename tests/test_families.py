@@ -77,6 +77,20 @@ def test_the_vamp_prior_trains_and_model_prior_is_the_trained_one(test_images):
     np.testing.assert_allclose(model.prior.components_distribution.loc, q_u.loc, rtol=1e-6)
 
 
+def test_the_mixture_prior_trains_and_model_prior_is_the_trained_one(test_images):
+    model = zoo.get("mog_vae", latent_dim=3, hidden_units=(16,), components=5,
+                    learning_rate=1e-2)
+    before = [v.numpy() for v in model.prior_layer.trainable_variables]
+    assert len(before) == 3  # logits, means, scales
+    model.fit(test_images[:256], batch_size=64, epochs=2, verbose=0)
+    for old, new in zip(before, model.prior_layer.trainable_variables):
+        assert np.abs(new.numpy() - old).max() > 1e-3
+    np.testing.assert_allclose(model.prior.components_distribution.loc,
+                               model.prior_layer.means.numpy())
+    np.testing.assert_allclose(model.prior.mixture_distribution.logits,
+                               model.prior_layer.logits.numpy())
+
+
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, test_images):
     tf.keras.utils.set_random_seed(4)
