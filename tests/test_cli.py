@@ -41,8 +41,8 @@ def test_a_typo_in_the_model_name_is_one_line_from_a_real_process():
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "zoo: error: unknown model 'cnn_vea'; did you mean 'cnn_vae'? registered models: "
-        "beta_tcvae, beta_vae, cnn_vae, hvae, hvae_vamp, iaf_vae, iwae, mlp_vae, mog_vae, "
-        "vamp_vae"]
+        "beta_tcvae, beta_vae, cnn_vae, cvae, hvae, hvae_vamp, iaf_vae, iwae, mlp_vae, "
+        "mog_vae, nvp_vae, vamp_vae"]
 
 
 def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
