@@ -110,9 +110,10 @@ def plot(args):
     print(f"wrote {path}")
 
 
-def _saved(path):
-    """``(settings, model, row)`` of a run folder or of a leaderboard row's weights file
-    (``row``: its result file, else None); ``settings`` holds the data settings."""
+def _saved(path, settings=True):
+    """``(settings, model, row)`` of a run folder (``zoo.save``'s folder too, without
+    ``settings``) or of a leaderboard row's weights file (``row``: its result file, else
+    None); ``settings`` holds the data settings."""
     from zoo import bench, runs
     from zoo.errors import ConfigError
 
@@ -123,13 +124,14 @@ def _saved(path):
         raise ConfigError(f"{path} is no leaderboard row's weights file (no "
                           f"{path.parent.parent / 'results' / (path.stem + '.json')}); pass a "
                           "run folder or benchmarks/weights/ROW.h5")
-    return runs.read_json(path / runs.RUN_CONFIG), runs.load(path), None
+    return (runs.read_json(path / runs.RUN_CONFIG) if settings else None), runs.load(path), None
 
 
 def export(args):
     from zoo.export import SIGNATURES, export
 
-    folder = export(_saved(pathlib.Path(args.run_dir))[1], args.out, overwrite=args.overwrite)
+    model = _saved(pathlib.Path(args.run_dir), settings=False)[1]
+    folder = export(model, args.out, overwrite=args.overwrite)
     print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
           "(tf.saved_model.load; no zoo needed)")
 
