@@ -172,7 +172,7 @@ def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
     (zoo.RunConfig(model="mlp_vea"), "did you mean 'mlp_vae'"),
     (zoo.RunConfig(model="mlp_vae", overrides={"latent": 2}), "no override 'latent'"),
     (zoo.RunConfig(model="mlp_vae", dataset="mnist", binarization="threshold"),
-     "mnist accepts binarization dynamic or static, not 'threshold'"),
+     "mnist accepts binarization dynamic, static, none, not 'threshold'"),
     (zoo.RunConfig(model="mlp_vae", eval_samples=0), "eval_samples must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", batch_size=-1), "batch_size must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", jit_compile="yes"), "jit_compile must be True or False"),

@@ -81,7 +81,7 @@ def binarization_for(name, binarization=None):
     if binarization is None:
         return accepted[0]
     if binarization not in accepted:
-        raise DataError(f"{name} accepts binarization {' or '.join(accepted)}, "
+        raise DataError(f"{name} accepts binarization {', '.join(accepted)}, "
                         f"not '{binarization}'")
     return binarization
 
