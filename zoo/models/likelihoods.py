@@ -247,12 +247,6 @@ def head_of(decoder):
                  if hasattr(layer, "params_per_pixel")), None)
 
 
-def bernoulli(image_shape):
-    """The Bernoulli head over images of ``image_shape``; needs ``prod(image_shape)``
-    logits."""
-    return head("bernoulli", image_shape)
-
-
 def log_likelihood(rv_x, x, samples=1):
     """``log p(x|z_s)`` in nats, shape ``(samples, batch)``.
 
