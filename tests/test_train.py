@@ -157,6 +157,20 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
         runs.claim(tmp_path / "notes.txt", record)
 
 
+def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_path):
+    """An IWAE's objective is its k-sample bound (val_loss), not the -ELBO: with monitor =
+    "val_loss" the best weights are those of the epoch with the best bound."""
+    config = zoo.RunConfig(model="iwae", overrides={"latent_dim": 2, "hidden_units": [16]},
+                           epochs=2, batch_size=500, eval_samples=1, monitor="val_loss",
+                           early_stopping_patience=1, learning_rate_schedule="plateau")
+    _, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
+    bound, elbo = metrics["history"]["val_loss"], metrics["history"]["val_neg_elbo"]
+    assert all(b < e for b, e in zip(bound, elbo))  # two different numbers
+    best = runs.weights_attributes(tmp_path / runs.BEST_WEIGHTS)
+    assert best["val_loss"] == pytest.approx(min(bound)) and "val_neg_elbo" not in best
+    assert best["epoch"] == 1 + bound.index(min(bound))
+
+
 def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
     with pytest.raises(RunDirError, match="model.json is missing; is .* a zoo run folder"):
         zoo.load(tmp_path)
@@ -176,6 +190,8 @@ def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
     (zoo.RunConfig(model="mlp_vae", eval_samples=0), "eval_samples must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", batch_size=-1), "batch_size must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", jit_compile="yes"), "jit_compile must be True or False"),
+    (zoo.RunConfig(model="iwae", monitor="val_elbo"),
+     "monitor must be one of val_neg_elbo, val_loss, got 'val_elbo'"),
 ])
 def test_a_bad_run_config_fails_before_anything_is_written(config, message, tmp_path):
     with pytest.raises(zoo.ZooError, match=message):

@@ -113,7 +113,7 @@ class EpochLog(tf_keras.callbacks.Callback):
 
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
-    ``monitor`` (the validation -ELBO) is the best so far (lowest; highest with ``direction
+    ``monitor`` (the validation -ELBO by default) is the best so far (lowest; highest with ``direction
     ="max"``). The file records that value, so a resumed run keeps a better earlier epoch.
     In a multi-worker run only the chief writes."""
 
@@ -136,6 +136,7 @@ class BestWeights(tf_keras.callbacks.Callback):
 
 
 SCHEDULES = ("constant", "cosine", "plateau")
+MONITORS = ("val_neg_elbo", "val_loss")
 OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
 
 
@@ -144,12 +145,15 @@ class RunConfig:
     """Everything that defines a training run; recorded in the run folder's ``run.json``.
 
     ``learning_rate_schedule``: ``constant``; ``cosine`` decay to 0 over ``epochs``;
-    ``plateau``: halve it when the validation -ELBO stalls for 5 epochs.
+    ``plateau``: halve it when ``monitor`` stalls for 5 epochs.
     ``kl_warmup_epochs``: the KL weight rises linearly from 0 to beta over these epochs,
     step by step (Sønderby et al. 2016; 0: off); a function of the model's ``step``, in
-    the graph. ``early_stopping_patience``: stop when the
-    validation -ELBO has not improved for that many epochs and keep the best weights (0:
-    off). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
+    the graph. ``early_stopping_patience``: stop when
+    ``monitor`` has not improved for that many epochs and keep the best weights (0: off).
+    ``monitor``: the validation number that the plateau schedule, early stopping and the
+    run folder's best weights watch: ``val_neg_elbo``, the -ELBO in nats, or ``val_loss``,
+    the model's own objective at full KL weight (the k-sample bound for an IWAE, the
+    beta-weighted loss for a beta-VAE). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
     ``deterministic``: TensorFlow's deterministic ops
     (``tf.config.experimental.enable_op_determinism``, process-wide). With them the same seed
@@ -173,6 +177,7 @@ class RunConfig:
     learning_rate_schedule: str = "constant"
     kl_warmup_epochs: int = 0
     early_stopping_patience: int = 0
+    monitor: str = "val_neg_elbo"
     deterministic: bool = False
     jit_compile: bool = False
 
@@ -186,7 +191,8 @@ class RunConfig:
         for name in ("deterministic", "jit_compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES)):
+        for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES),
+                              ("monitor", MONITORS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
@@ -207,10 +213,10 @@ class RunConfig:
             callbacks.append(tf_keras.callbacks.LearningRateScheduler(self._cosine))
         elif self.learning_rate_schedule == "plateau":
             callbacks.append(tf_keras.callbacks.ReduceLROnPlateau(
-                monitor="val_neg_elbo", factor=0.5, patience=5, min_lr=1e-5))
+                monitor=self.monitor, factor=0.5, patience=5, min_lr=1e-5))
         if self.early_stopping_patience:
             callbacks.append(tf_keras.callbacks.EarlyStopping(
-                monitor="val_neg_elbo", patience=self.early_stopping_patience,
+                monitor=self.monitor, patience=self.early_stopping_patience,
                 restore_best_weights=True))
         return callbacks
 
@@ -251,8 +257,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
 
     With ``out``, training is checkpointed after every epoch in ``OUT/backup`` (Keras
     BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
-    epoch and ends with the numbers of a run never stopped. The best weights by validation
-    -ELBO are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
+    epoch and ends with the numbers of a run never stopped. The best weights by ``config.monitor``
+    are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
     ``runs.save_weights``).
     """
     # A strategy the caller entered (TPUStrategy, say) wins; else the process's own, made
@@ -284,7 +290,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                                shard=(context.input_pipeline_id, context.num_input_pipelines)))
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
-        callbacks = [ClaimRunFolder(folder, record, overwrite), *_checkpoints(folder),
+        callbacks = [ClaimRunFolder(folder, record, overwrite), *_checkpoints(folder, config.monitor),
                      epoch_log, *callbacks]
     else:
         callbacks = [epoch_log, *callbacks]
@@ -308,7 +314,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     return model, metrics
 
 
-def _checkpoints(folder):
-    """BackupAndRestore (every epoch) and the best weights by validation -ELBO."""
+def _checkpoints(folder, monitor):
+    """BackupAndRestore (every epoch) and the best weights by ``monitor``."""
     return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP)),
-            BestWeights(folder / runs.BEST_WEIGHTS)]
+            BestWeights(folder / runs.BEST_WEIGHTS, monitor)]
