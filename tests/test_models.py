@@ -125,6 +125,27 @@ def test_a_learned_prior_trains_and_its_kl_is_monte_carlo(test_images):
                                   model.prior_layer.means)  # the trained prior, not a copy
 
 
+@pytest.mark.parametrize("name", ["vamp_vae", "mog_vae"])
+def test_a_mixture_prior_s_fast_log_density_and_gradients_are_tfp_s(name, test_images):
+    """The learned priors' log p(z) by matrix products (DiagonalGaussianMixture) equals
+    TFP's MixtureSameFamily on the same components, value and gradient, for codes drawn
+    from the prior itself and from the posteriors of real images."""
+    model = zoo.get(name, latent_dim=8, components=50)
+    posterior_codes = model.encoder(test_images[:64]).sample(3, seed=1)   # (3, 64, 8)
+    with tf.GradientTape(persistent=True) as tape:
+        fast = model.prior
+        slow = tfd.MixtureSameFamily(fast.mixture_distribution, fast.components_distribution)
+        codes = tf.concat([posterior_codes, fast.sample([1, 64], seed=2)], axis=0)
+        tape.watch(codes)
+        fast_log_density, slow_log_density = fast.log_prob(codes), slow.log_prob(codes)
+    assert type(fast).__name__ == "DiagonalGaussianMixture" and fast_log_density.shape == (4, 64)
+    np.testing.assert_allclose(fast_log_density, slow_log_density, rtol=1e-5, atol=1e-4)
+    for variables in ([codes], model.prior_layer.trainable_variables):
+        for fast_gradient, slow_gradient in zip(tape.gradient(fast_log_density, variables),
+                                                tape.gradient(slow_log_density, variables)):
+            np.testing.assert_allclose(fast_gradient, slow_gradient, rtol=1e-4, atol=1e-4)
+
+
 def test_recompiling_with_another_optimizer_keeps_the_zoo_loss_and_metrics(test_images):
     import tf_keras
 

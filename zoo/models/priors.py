@@ -7,6 +7,8 @@ trained prior, never a snapshot from build time. ``layer.distribution()`` return
 calling the layer on anything does the same, for use inside Keras graphs.
 """
 
+import math
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -45,6 +47,49 @@ class StandardNormal(Prior):
                                           scale_diag=tf.ones(self.latent_dim))
 
 
+class DiagonalGaussianMixture(tfd.MixtureSameFamily):
+    """TFP's ``MixtureSameFamily`` over ``MultivariateNormalDiag`` components (same
+    constructor, same samples and moments) whose ``log_prob`` costs two matrix products.
+
+    For component k with mean mu_k, scales s_k and weight pi_k, and p_k = s_k^-2::
+
+        log p(z) = logsumexp_k [log pi_k - 1/2 q_k(z) - sum_d log s_kd - D/2 log 2 pi],
+        q_k(z) = sum_d (z_d - mu_kd)^2 p_kd = z^2 . p_k - 2 z . (mu_k p_k) + mu_k^2 . p_k
+
+    TFP's own ``log_prob`` broadcasts every z against every component, (N, K, D) values;
+    here q is (N, D) x (D, K) products, in float64 so that the expansion loses nothing to
+    cancellation (narrow components make its terms large). A VampPrior's K = 5000
+    importance-sampled test log-likelihood is minutes instead of most of an hour.
+    """
+
+    def _log_prob(self, z):
+        components = self.components_distribution
+        loc = tf.cast(components.loc, tf.float64)                          # (K, D)
+        scale = tf.cast(components.scale.diag, tf.float64)                 # (K, D)
+        precision = scale ** -2
+        flat = tf.reshape(tf.cast(z, tf.float64), [-1, tf.shape(loc)[-1]])  # (N, D)
+        quadratic = (tf.matmul(flat ** 2, precision, transpose_b=True)
+                     - 2 * tf.matmul(flat, loc * precision, transpose_b=True)
+                     + tf.reduce_sum(loc ** 2 * precision, axis=-1))         # (N, K)
+        log_normaliser = (tf.reduce_sum(tf.math.log(scale), axis=-1)
+                          + 0.5 * tf.cast(tf.shape(loc)[-1], tf.float64) * math.log(2 * math.pi))
+        log_weights = tf.cast(tf.math.log_softmax(self.mixture_distribution.logits_parameter()),
+                              tf.float64)
+        log_density = tf.reduce_logsumexp(log_weights - 0.5 * quadratic - log_normaliser,
+                                          axis=-1)
+        return tf.reshape(tf.cast(log_density, z.dtype), tf.shape(z)[:-1])
+
+
+def mixture(logits, components):
+    """The mixture of ``components`` with weights softmax(``logits``): a
+    ``DiagonalGaussianMixture`` when they are ``MultivariateNormalDiag``, else TFP's
+    ``MixtureSameFamily``."""
+    kind = (DiagonalGaussianMixture if isinstance(components, tfd.MultivariateNormalDiag)
+            else tfd.MixtureSameFamily)
+    return kind(mixture_distribution=tfd.Categorical(logits=logits),
+                components_distribution=components)
+
+
 @tf_keras.utils.register_keras_serializable(package="zoo")
 class MixtureOfGaussians(Prior):
     """A learned mixture ``p(z) = sum_c pi_c N(z | mu_c, diag(sigma_c^2))`` over
@@ -66,10 +111,8 @@ class MixtureOfGaussians(Prior):
             initializer=tf_keras.initializers.Constant(0.5413))
 
     def distribution(self):
-        return tfd.MixtureSameFamily(
-            mixture_distribution=tfd.Categorical(logits=self.logits),
-            components_distribution=tfd.MultivariateNormalDiag(
-                loc=self.means, scale_diag=tf.nn.softplus(self.raw_scales) + 1e-5))
+        return mixture(self.logits, tfd.MultivariateNormalDiag(
+            loc=self.means, scale_diag=tf.nn.softplus(self.raw_scales) + 1e-5))
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}
@@ -96,9 +139,8 @@ class VampPrior(Prior):
 
     def distribution(self):
         posteriors = self.encoder(tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0))
-        return tfd.MixtureSameFamily(
-            mixture_distribution=tfd.Categorical(logits=tf.zeros(self.components)),
-            components_distribution=getattr(posteriors, "tensor_distribution", posteriors))
+        return mixture(tf.zeros(self.components),
+                       getattr(posteriors, "tensor_distribution", posteriors))
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}
