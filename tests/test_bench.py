@@ -1,6 +1,7 @@
 """Recipes (validated TOML) and the benchmark runner that turns one into a result file."""
 
 import json
+import math
 import pathlib
 import subprocess
 import sys
@@ -35,7 +36,10 @@ source = "a test"
                          ids=lambda path: path.stem)
 def test_every_committed_recipe_loads(path):
     recipe = recipes.load(path)
-    assert recipe.name == path.stem and recipe.config.binarization == "static"
+    stated = recipes.tomllib.loads(path.read_text())  # every row names its binarization
+    assert recipe.name == path.stem and recipe.config.binarization == stated["binarization"]
+    assert recipe.config.binarization == ("static" if recipe.config.dataset == "binarized_mnist"
+                                          else stated["binarization"])
 
 
 @pytest.mark.parametrize("text, error, message", [
@@ -143,3 +147,22 @@ def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
     for result in (REPO / "benchmarks" / "results").glob("*.json"):
         (tmp_path / "results" / result.name).write_text(result.read_text())
     assert bench.leaderboard(tmp_path) == board.read_text()
+
+
+def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):
+    """A logistic-mixture row (grey levels) reads in bits/dim as well: -nats / (D ln 2)."""
+    result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
+    test = result["test"]
+    dimensions = 28 * 28 * math.log(2)
+    test.update(elbo_bits_per_dim=-test["elbo_nats"] / dimensions,
+                log_likelihood_bits_per_dim=-test["log_likelihood_nats"] / dimensions)
+    result.update(recipe="grey", evaluations=[])
+    result["recipe_contents"].update(dataset="fashion_mnist", binarization="none")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "grey.json").write_text(json.dumps(result))
+    row = next(line for line in bench.leaderboard(tmp_path).splitlines()
+               if line.startswith("| grey |"))
+    assert (f"| {-test['log_likelihood_nats']:.2f} ({test['log_likelihood_samples']}); "
+            f"{test['log_likelihood_bits_per_dim']:.3f} bits/dim "
+            f"| {-test['elbo_nats']:.2f}; {test['elbo_bits_per_dim']:.3f} bits/dim |") in row
+    assert "## fashion_mnist (none)" in bench.leaderboard(tmp_path)

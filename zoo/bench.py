@@ -162,8 +162,10 @@ def _row(result):
         published += f" ({reference['source']})"
     log_likelihood = (f"{-test['log_likelihood_nats']:.2f} ({test['log_likelihood_samples']})"
                       if "log_likelihood_nats" in test else "—")
-    if "log_likelihood_bits_per_dim" in test:
+    elbo = f"{-test['elbo_nats']:.2f}"
+    if "log_likelihood_bits_per_dim" in test:  # 8-bit pixels: bits per dimension as well
         log_likelihood += f"; {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
+        elbo += f"; {test['elbo_bits_per_dim']:.3f} bits/dim"
     hardware = ", ".join(environment["gpus"]) or (
         f"{environment['cpu']} ({environment['cpu_count']} cores)")
     budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs, "
@@ -175,5 +177,5 @@ def _row(result):
         family = "?"
     parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
-            f"| {-test['elbo_nats']:.2f} | {published} | {budget} | {parameters} "
+            f"| {elbo} | {published} | {budget} | {parameters} "
             f"| {(environment['git_commit'] or '?')[:7]} | `{result['weights']}` |")
