@@ -18,7 +18,7 @@ from zoo.models.likelihoods import Likelihood
 from zoo.models.posteriors import InverseAutoregressiveFlow, RealNVPFlow
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
-                                 PositiveInt, Widths, register)
+                                 PositiveInt, Widths, pretrained, register)
 from zoo.models.vae import VAE, compiled
 
 STEP_UNITS = Choice(("64,64", "128,128", "256,256"))
@@ -46,6 +46,10 @@ def iaf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
     """mlp_vae with an inverse autoregressive flow posterior (Kingma et al. 2016)."""
     return flow_vae(InverseAutoregressiveFlow, latent_dim, hidden_units, flows, made_units,
                     context_dim, input_shape, learning_rate, likelihood)
+
+
+pretrained("iaf_vae", "binarized_mnist", row="iaf_vae",
+           sha256="a1521b06ed11ed8a417c04a6f443cc9e1a7cd144116d40ab8ebf2aff255ada18")
 
 
 @register("nvp_vae", space=NVP_SPACE)
