@@ -150,6 +150,15 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # another run: a fresh start
     assert not (run / runs.BACKUP).exists()
 
+    older = tmp_path / "older"  # a run folder written before RunConfig had `monitor`
+    runs.claim(older, record)
+    (older / runs.BACKUP).mkdir()
+    runs.write_json(older / runs.RUN_CONFIG, {k: v for k, v in record.items() if k != "monitor"})
+    runs.claim(older, record, overwrite=True)  # the same run: it resumes
+    assert (older / runs.BACKUP).is_dir()
+    with pytest.raises(RunDirError, match=r"its monitor differ"):
+        runs.check_claim(older, {**record, "monitor": "val_loss"})
+
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not empty and holds no zoo run"):
         runs.claim(tmp_path, record)
@@ -163,6 +172,7 @@ def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_p
     config = zoo.RunConfig(model="iwae", overrides={"latent_dim": 2, "hidden_units": [16]},
                            epochs=2, batch_size=500, eval_samples=1, monitor="val_loss",
                            early_stopping_patience=1, learning_rate_schedule="plateau")
+    assert {c.monitor for c in config.callbacks() if hasattr(c, "monitor")} == {"val_loss"}
     _, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
     bound, elbo = metrics["history"]["val_loss"], metrics["history"]["val_neg_elbo"]
     assert all(b < e for b, e in zip(bound, elbo))  # two different numbers

@@ -165,6 +165,7 @@ def _row(result):
     elbo = f"{-test['elbo_nats']:.2f}"
     if "log_likelihood_bits_per_dim" in test:  # 8-bit pixels: bits per dimension as well
         log_likelihood += f"; {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
+    if "elbo_bits_per_dim" in test:
         elbo += f"; {test['elbo_bits_per_dim']:.3f} bits/dim"
     hardware = ", ".join(environment["gpus"]) or (
         f"{environment['cpu']} ({environment['cpu_count']} cores)")

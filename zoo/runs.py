@@ -260,13 +260,23 @@ def claim(folder, run_config, overwrite=False):
     folder = check_claim(folder, run_config, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     same_run = ((folder / RUN_CONFIG).is_file()
-                and read_json(folder / RUN_CONFIG) == json_roundtrip(run_config))
+                and recorded_run(folder) == json_roundtrip(run_config))
     if overwrite and not same_run:  # the same command again resumes, --overwrite or not
         for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS):
             (folder / name).unlink(missing_ok=True)
         shutil.rmtree(folder / BACKUP, ignore_errors=True)
     write_json(folder / RUN_CONFIG, run_config)
     return folder
+
+
+# RunConfig fields added after run folders were first written, with the value every run
+# had before them: a run.json without one is the same run as a config holding that value.
+LATER_FIELDS = {"monitor": "val_neg_elbo"}
+
+
+def recorded_run(folder):
+    """The run configuration ``folder/run.json`` records, with LATER_FIELDS filled in."""
+    return {**LATER_FIELDS, **read_json(pathlib.Path(folder) / RUN_CONFIG)}
 
 
 def check_claim(folder, run_config, overwrite=False):
@@ -286,7 +296,7 @@ def check_claim(folder, run_config, overwrite=False):
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
                               "--out or pass --overwrite")
-        previous = read_json(folder / RUN_CONFIG)
+        previous = recorded_run(folder)
         if previous != json_roundtrip(run_config):
             changed = sorted(k for k in {**previous, **run_config}
                              if previous.get(k) != run_config.get(k))

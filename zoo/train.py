@@ -113,9 +113,9 @@ class EpochLog(tf_keras.callbacks.Callback):
 
 class BestWeights(tf_keras.callbacks.Callback):
     """Writes the weights (``runs.save_weights``: by path, atomically) whenever the epoch's
-    ``monitor`` (the validation -ELBO by default) is the best so far (lowest; highest with ``direction
-    ="max"``). The file records that value, so a resumed run keeps a better earlier epoch.
-    In a multi-worker run only the chief writes."""
+    ``monitor`` (the validation -ELBO by default) is the best so far (lowest; highest with
+    ``direction="max"``). The file records that value, so a resumed run keeps a better
+    earlier epoch. In a multi-worker run only the chief writes."""
 
     def __init__(self, path, monitor="val_neg_elbo", direction="min"):
         super().__init__()
@@ -153,7 +153,8 @@ class RunConfig:
     ``monitor``: the validation number that the plateau schedule, early stopping and the
     run folder's best weights watch: ``val_neg_elbo``, the -ELBO in nats, or ``val_loss``,
     the model's own objective at full KL weight (the k-sample bound for an IWAE, the
-    beta-weighted loss for a beta-VAE). ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
+    beta-weighted loss for a beta-VAE). ``optimizer``: one of OPTIMIZERS, with the model's
+    ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
     ``deterministic``: TensorFlow's deterministic ops
     (``tf.config.experimental.enable_op_determinism``, process-wide). With them the same seed
@@ -290,7 +291,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                                shard=(context.input_pipeline_id, context.num_input_pipelines)))
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
-        callbacks = [ClaimRunFolder(folder, record, overwrite), *_checkpoints(folder, config.monitor),
+        callbacks = [ClaimRunFolder(folder, record, overwrite),
+                     *_checkpoints(folder, config.monitor),
                      epoch_log, *callbacks]
     else:
         callbacks = [epoch_log, *callbacks]

@@ -59,7 +59,8 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
     TFP's own ``log_prob`` broadcasts every z against every component, (N, K, D) values;
     here q is (N, D) x (D, K) products, in float64 so that the expansion loses nothing to
     cancellation (narrow components make its terms large). A VampPrior's K = 5000
-    importance-sampled test log-likelihood is minutes instead of most of an hour.
+    importance-sampled test log-likelihood is minutes instead of most of an hour. (TPUs
+    have no float64: these priors need a CPU or GPU.)
     """
 
     def _log_prob(self, z):
@@ -81,11 +82,11 @@ class DiagonalGaussianMixture(tfd.MixtureSameFamily):
 
 
 def mixture(logits, components):
-    """The mixture of ``components`` with weights softmax(``logits``): a
-    ``DiagonalGaussianMixture`` when they are ``MultivariateNormalDiag``, else TFP's
+    """The mixture of ``components`` (batch shape ``[K]``) with weights softmax(``logits``):
+    a ``DiagonalGaussianMixture`` when they are ``MultivariateNormalDiag``, else TFP's
     ``MixtureSameFamily``."""
     kind = (DiagonalGaussianMixture if isinstance(components, tfd.MultivariateNormalDiag)
-            else tfd.MixtureSameFamily)
+            and components.batch_shape.rank == 1 else tfd.MixtureSameFamily)
     return kind(mixture_distribution=tfd.Categorical(logits=logits),
                 components_distribution=components)
 
