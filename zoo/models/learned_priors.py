@@ -17,7 +17,7 @@ from zoo.models import networks
 from zoo.models.priors import MixtureOfGaussians, VampPrior
 from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
-                                 PositiveInt, Widths, register)
+                                 PositiveInt, Widths, pretrained, register)
 from zoo.models.vae import VAE, compiled
 
 MOG_SPACE = {"latent_dim": IntRange(8, 64, log=True), "components": IntRange(1, 200, log=True),
@@ -48,3 +48,7 @@ def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
                                     likelihood=likelihood)
     prior = VampPrior(encoder, latent_dim, components=components)
     return compiled(VAE(encoder, decoder, prior), learning_rate)
+
+
+pretrained("vamp_vae", "binarized_mnist", row="vamp_vae",
+           sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044")
