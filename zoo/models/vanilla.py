@@ -36,6 +36,8 @@ def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
 
 pretrained("mlp_vae", "binarized_mnist", row="mlp_vae",
            sha256="c0459a786dc1780c4c68c1c6001316b93477fccd15d40ea6b8420488f1eddd0f")
+pretrained("mlp_vae", "fashion_mnist", row="mlp_vae_fashion_mnist",
+           sha256="6c5c78b4c2810cd0b1ba0f87635f322f3e04196b6c8eb4b1900fbba1d016b131")
 
 
 def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood, name):
