@@ -39,6 +39,10 @@ def mog_vae(latent_dim: PositiveInt = 16, components: PositiveInt = 100,
     return compiled(VAE(encoder, decoder, prior), learning_rate)
 
 
+pretrained("mog_vae", "binarized_mnist", row="mog_vae",
+           sha256="cb7d0d63199c306a66409f8675dde41162e6cc73a4c1a2d73cf1a22af583c220")
+
+
 @register("vamp_vae", space=VAMP_SPACE)
 def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
              hidden_units: Widths = (300, 300), input_shape: ImageShape = (28, 28, 1),
