@@ -17,7 +17,7 @@ from zoo.models.objectives import BetaTC
 from zoo.models.priors import StandardNormal
 from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, register)
+                                 PositiveFloat, PositiveInt, Widths, pretrained, register)
 from zoo.models.vae import VAE, compiled
 
 SPACE = {"latent_dim": IntRange(4, 32, log=True), "beta": FloatRange(1.0, 10.0),
@@ -36,3 +36,7 @@ def beta_tcvae(latent_dim: PositiveInt = 10, beta: NonNegativeFloat = 6.0,
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=BetaTC(beta=beta, dataset_size=dataset_size))
     return compiled(model, learning_rate)
+
+
+pretrained("beta_tcvae", "binarized_mnist", row="beta_tcvae",
+           sha256="27b465dc6a2a743aed9ba9cd1d0f5f1b887d5a712ef0ddc0755b437a23e15a63")
