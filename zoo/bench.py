@@ -122,7 +122,9 @@ def leaderboard(benchmarks=BENCHMARKS):
         "Test split, nats per example, lower is better. -log p(x): importance-sampled with K",
         "posterior samples (the IWAE bound; the highest K a row was evaluated with). Each row",
         "is a pretrained model: `zoo.get(MODEL, weights=DATASET)`. Re-evaluate one with",
-        "`zoo eval benchmarks/weights/ROW.h5 -k K --record`.",
+        "`zoo eval benchmarks/weights/ROW.h5 -k K --record`. A conditional row (family",
+        "conditional) reports -log p(x|y) and its ELBO given the true label: not comparable",
+        "with the unconditional rows.",
     ]
     by_dataset = {}
     for result in results:
