@@ -60,3 +60,7 @@ def nvp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
     """mlp_vae with a conditional RealNVP (affine coupling) posterior (Dinh et al. 2017)."""
     return flow_vae(RealNVPFlow, latent_dim, hidden_units, flows, coupling_units,
                     context_dim, input_shape, learning_rate, likelihood)
+
+
+pretrained("nvp_vae", "binarized_mnist", row="nvp_vae",
+           sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52")
