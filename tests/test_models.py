@@ -71,6 +71,21 @@ def test_loss_is_reconstruction_plus_beta_kl_computed_by_hand(name, beta, load, 
     assert result["reconstruction"] == pytest.approx(np.mean(reconstruction), abs=5)
 
 
+def test_residual_blocks_add_a_shortcut_convolution_per_stage_to_both_stacks(test_images):
+    plain = zoo.get("cnn_vae", latent_dim=4)
+    deep = zoo.get("cnn_vae", latent_dim=4, blocks=2)
+    per_block = {f: 3 * 3 * f * f + f for f in (32, 64)}  # a 3x3 kernel and biases
+    assert deep.count_params() - plain.count_params() == 2 * 2 * sum(per_block.values())
+    blocks = [layer for net in (deep.encoder, deep.decoder) for layer in net.layers
+              if isinstance(layer, networks.ResidualConv2D)]
+    assert [block.filters for block in blocks] == [32, 32, 64, 64, 64, 64, 32, 32]
+    feature_map = tf.random.stateless_normal((2, 14, 14, 64), seed=(0, 1))
+    kernel, bias = blocks[4].conv.get_weights()
+    np.testing.assert_allclose(blocks[4](feature_map), feature_map + tf.nn.relu(
+        tf.nn.conv2d(feature_map, kernel, 1, "SAME") + bias), atol=1e-5)
+    assert np.isfinite(deep.evaluate(test_images[:64], verbose=0, return_dict=True)["loss"])
+
+
 def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):
     model = zoo.get("cnn_vae", latent_dim=4)
     per_batch = [model.evaluate(test_images, batch_size=size, verbose=0,

@@ -45,6 +45,24 @@ class GatedDense(layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class ResidualConv2D(layers.Layer):
+    """``h = x + relu(conv3x3(x))``: a 3x3 convolution at the input's resolution and width
+    added to its input (He et al. 2016's identity shortcut, one convolution a block), a
+    cheap way to deepen a conv stack that starts out close to the identity."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv = layers.Conv2D(filters, 3, padding="same", activation="relu")
+
+    def call(self, inputs):
+        return inputs + self.conv(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
 def hidden(units, activation="relu"):
     """One hidden layer: ``Dense(units, activation)``, or ``GatedDense`` for ``"gated"``."""
     return GatedDense(units) if activation == "gated" else layers.Dense(units, activation)
@@ -75,22 +93,26 @@ def conv_stride(input_shape, filters, name):
     return stride
 
 
-def conv_encoder_body(filters):
-    """A stride-2 3x3 ReLU convolution per entry of ``filters``, then Flatten."""
-    return [*[layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")
-              for f in filters], layers.Flatten()]
+def conv_encoder_body(filters, blocks=0):
+    """A stride-2 3x3 ReLU convolution per entry of ``filters``, each followed by
+    ``blocks`` residual 3x3 convolutions (``ResidualConv2D``), then Flatten."""
+    return [*[layer for f in filters for layer in (
+        layers.Conv2D(f, 3, strides=2, padding="same", activation="relu"),
+        *[ResidualConv2D(f) for _ in range(blocks)])], layers.Flatten()]
 
 
-def conv_decoder_body(filters, input_shape, stride, params_per_pixel=1):
+def conv_decoder_body(filters, input_shape, stride, params_per_pixel=1, blocks=0):
     """Dense to the smallest feature map, a stride-2 transposed convolution per entry of
-    ``filters`` (reversed), and a 3x3 convolution to the likelihood head's parameters,
-    ``params_per_pixel`` per pixel and channel."""
+    ``filters`` (reversed), each followed by ``blocks`` residual 3x3 convolutions, and a
+    3x3 convolution to the likelihood head's parameters, ``params_per_pixel`` per pixel
+    and channel."""
     height, width, channels = input_shape
     return [
         layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
         layers.Reshape((height // stride, width // stride, filters[-1])),
-        *[layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")
-          for f in reversed(filters)],
+        *[layer for f in reversed(filters) for layer in (
+            layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu"),
+            *[ResidualConv2D(f) for _ in range(blocks)])],
         layers.Conv2D(channels * params_per_pixel, 3, padding="same"),
         layers.Flatten(),
     ]

@@ -35,6 +35,7 @@ def _positive_ints(value):
 
 
 PositiveInt = Annotated[int, Check(int, lambda v: v >= 1, "an int >= 1")]
+NonNegativeInt = Annotated[int, Check(int, lambda v: v >= 0, "an int >= 0")]
 PositiveFloat = Annotated[float, Check(float, lambda v: v > 0, "a float > 0")]
 NonNegativeFloat = Annotated[float, Check(float, lambda v: v >= 0, "a float >= 0")]
 Widths = Annotated[tuple, Check(tuple, _positive_ints,

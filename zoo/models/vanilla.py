@@ -13,14 +13,15 @@ from zoo.models.objectives import ELBO
 from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, pretrained, register)
+                                 NonNegativeInt, PositiveFloat, PositiveInt, Widths, pretrained,
+                                 register)
 from zoo.models.vae import VAE, compiled
 
 MLP_SPACE = {"latent_dim": IntRange(8, 64, log=True),
              "hidden_units": Choice(("256,128", "512,256", "1024,512", "512,512")),
              "learning_rate": FloatRange(1e-4, 3e-3)}
 CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
-             "filters": Choice(("16,32", "32,64", "64,128")),
+             "filters": Choice(("16,32", "32,64", "64,128")), "blocks": IntRange(0, 2),
              "learning_rate": FloatRange(1e-4, 3e-3)}
 
 
@@ -40,24 +41,25 @@ pretrained("mlp_vae", "fashion_mnist", row="mlp_vae_fashion_mnist",
            sha256="6c5c78b4c2810cd0b1ba0f87635f322f3e04196b6c8eb4b1900fbba1d016b131")
 
 
-def conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood, name):
-    """Strided-conv encoder, full-covariance posterior, transposed-conv decoder."""
+def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood, name):
+    """Strided-conv encoder, full-covariance posterior, transposed-conv decoder; ``blocks``
+    residual convolutions after each strided one."""
     stride = networks.conv_stride(input_shape, filters, name)
-    encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters),
+    encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters, blocks),
                                MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
     output = head(likelihood, input_shape)
     decoder = networks.decoder(latent_dim, networks.conv_decoder_body(
-        filters, input_shape, stride, output.params_per_pixel), output)
+        filters, input_shape, stride, output.params_per_pixel, blocks), output)
     model = VAE(encoder, decoder, StandardNormal(latent_dim), objective=ELBO(beta=beta))
     return compiled(model, learning_rate)
 
 
 @register("cnn_vae", space=CNN_SPACE)
-def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: NonNegativeInt = 0,
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
             likelihood: Likelihood = "bernoulli"):
     """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, 1.0, likelihood,
+    return conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, 1.0, likelihood,
                     "cnn_vae")
 
 
@@ -66,11 +68,11 @@ pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
 
 
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
-def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64),
+def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: NonNegativeInt = 0,
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
              beta: NonNegativeFloat = 4.0, likelihood: Likelihood = "bernoulli"):
     """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
-    return conv_vae(latent_dim, filters, input_shape, learning_rate, beta, likelihood,
+    return conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood,
                     "beta_vae")
 
 
