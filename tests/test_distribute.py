@@ -53,7 +53,7 @@ def mirrored_report(manual_dir):
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     report = mirrored_report[name]
     assert mirrored_report["replicas"] == 2
-    assert report["weights_moved"] > 0.01  # four real SGD steps
+    assert report["weights_moved"] > 0.01  # five real SGD steps, the last of 3 rows
     assert report["weights_max_abs_diff"] < 1e-4 * report["weights_moved"]
     for term in ("loss", "reconstruction", "kl"):  # the KL is scaled alike under replicas
         assert report["mirrored"][term] == pytest.approx(report["single"][term], rel=1e-5)

@@ -16,6 +16,8 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo.models import replicas
+
 tfd = tfp.distributions
 
 
@@ -103,9 +105,14 @@ class BetaTC:
     MI + TC + DKL = log q(z_i|x_i) - log p(z_i), so at beta = 1 the loss is the negative
     ELBO with a Monte Carlo KL. Under several replicas, j runs over the *global* batch (the
     posteriors' parameters are gathered from every replica), so N replicas compute what one
-    device does. For posteriors with a diagonal scale; one sample per example; ``w`` is
-    the KL warm-up factor.
+    device does, however a last partial batch is split. For posteriors with a diagonal
+    scale; one sample per example; ``w`` is the KL warm-up factor.
     """
+
+    # TensorFlow's collectives keep the shape of their first call within one execution of
+    # a multi-step loop: a gather of a last partial batch then aborts ("Shape mismatch in
+    # the collective instance"). The model runs one step per execution under replicas.
+    gathers_rows = True
 
     beta: float = 6.0
     dataset_size: int = 50_000
@@ -119,9 +126,7 @@ class BetaTC:
         """``loss`` and the true ``neg_elbo``, ``reconstruction`` and ``kl``."""
         posterior = getattr(terms.posterior, "tensor_distribution", terms.posterior)
         loc, scale = posterior.mean(), posterior.stddev()
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            loc, scale = context.all_gather(loc, axis=0), context.all_gather(scale, axis=0)
+        loc, scale = replicas.gather_rows(loc), replicas.gather_rows(scale)  # whole batch
         z = terms.codes[0]                                                   # (M, d)
         pairs = tfd.Normal(loc, scale).log_prob(z[:, None, :])               # (M, M_all, d)
         log_nm = tf.math.log(tf.cast(self.dataset_size * tf.shape(loc)[0], z.dtype))

@@ -12,6 +12,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from zoo.models import replicas
+
 tfd, tfpl = tfp.distributions, tfp.layers
 
 SCALE_FLOOR = 1e-5  # added to every softplus scale: q(z|x) never collapses to a point
@@ -307,11 +309,8 @@ def _global_batch_noise(distribution, samples, seed, groups=1):
     loc = distribution.loc
     batch_and_event = tf.shape(loc)
     rows = batch_and_event[0] // groups
-    replica, replicas = 0, 1
-    context = tf.distribute.get_replica_context()
-    if context is not None:
-        replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
-    shape = tf.concat([[samples, groups, rows * replicas], batch_and_event[1:]], axis=0)
+    first, total = replicas.row_span(rows)
+    shape = tf.concat([[samples, groups, total], batch_and_event[1:]], axis=0)
     eps = tf.random.stateless_normal(shape, seed=seed, dtype=loc.dtype)
-    return tf.reshape(eps[:, :, replica * rows:(replica + 1) * rows],
+    return tf.reshape(eps[:, :, first:first + rows],
                       tf.concat([[samples, groups * rows], batch_and_event[1:]], axis=0))

@@ -22,6 +22,7 @@ import tf_keras
 
 from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
+from zoo.models import replicas
 from zoo.models.likelihoods import head_of, log_likelihood
 from zoo.models.objectives import ELBO, Terms, kl_divergence
 from zoo.models.posteriors import held_fixed, reparameterized_sample
@@ -214,7 +215,8 @@ class VAE(tf_keras.Model):
         inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
         with tf.GradientTape() as tape:
             values = self.objective_values(inputs, training=True)
-            loss = tf.nn.compute_average_loss(values["loss"])  # over the global batch
+            loss = tf.nn.compute_average_loss(  # over the global batch, however it is split
+                values["loss"], global_batch_size=replicas.row_span(tf.shape(values["loss"])[0])[1])
             if self.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
@@ -260,6 +262,9 @@ class VAE(tf_keras.Model):
                 raise ConfigError(f"compile({name}=...) is not for zoo models: the loss is "
                                   "the model's objective and the metrics are loss, "
                                   "neg_elbo, reconstruction and kl")
+        if (getattr(self.objective, "gathers_rows", False)
+                and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+            steps_per_execution = 1  # see BetaTC.gathers_rows
         super().compile(optimizer=optimizer or ADAM(learning_rate),
                         steps_per_execution=steps_per_execution, **kwargs)
         self.kl_warmup_steps = kl_warmup_steps
