@@ -49,6 +49,11 @@ def mirrored_report(manual_dir):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_was_asked(
+        mirrored_report):
+    assert mirrored_report["beta_tcvae_steps_per_execution"] == {"run": 1, "saved": 16}
+
+
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     report = mirrored_report[name]

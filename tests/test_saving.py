@@ -14,7 +14,8 @@ from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
 
 
-OPTIONS = {"cnn_vae": {"blocks": 1}}  # its layers with a config of their own saved too
+# cnn_vae and beta_vae with their residual blocks: layers with a config of their own
+OPTIONS = {"cnn_vae": {"blocks": 1}, "beta_vae": {"blocks": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))

@@ -196,9 +196,9 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         log_cdf_upper = -tf.nn.softplus(-(centred + half_bin) * inverse_scale)  # log F(y+h)
         log_survival_lower = -tf.nn.softplus((centred - half_bin) * inverse_scale)
         log_bin_factor = tf.math.log(-tf.math.expm1(-2.0 * half_bin * inverse_scale))
-        top, bottom = y > 0.999, y < -0.999  # P(1) = 1 - F(1 - h), P(0) = F(-1 + h)
-        log_mass = (tf.where(top, 0.0, log_cdf_upper) + tf.where(bottom, 0.0, log_survival_lower)
-                    + tf.where(top | bottom, 0.0, log_bin_factor))
+        log_mass = tf.where(y > 0.999, log_survival_lower,          # P(1) = 1 - F(1 - h)
+                            tf.where(y < -0.999, log_cdf_upper,         # P(0) = F(-1 + h)
+                                     log_cdf_upper + log_survival_lower + log_bin_factor))
         return tf.reduce_logsumexp(log_mass + tf.nn.log_softmax(self.logits), axis=-1)
 
     def _cdf_at(self, t):

@@ -93,7 +93,7 @@ def conv_stride(input_shape, filters, name):
     return stride
 
 
-def conv_encoder_body(filters, blocks=0):
+def conv_encoder_body(filters, blocks):
     """A stride-2 3x3 ReLU convolution per entry of ``filters``, each followed by
     ``blocks`` residual 3x3 convolutions (``ResidualConv2D``), then Flatten."""
     return [*[layer for f in filters for layer in (
@@ -101,7 +101,7 @@ def conv_encoder_body(filters, blocks=0):
         *[ResidualConv2D(f) for _ in range(blocks)])], layers.Flatten()]
 
 
-def conv_decoder_body(filters, input_shape, stride, params_per_pixel=1, blocks=0):
+def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks):
     """Dense to the smallest feature map, a stride-2 transposed convolution per entry of
     ``filters`` (reversed), each followed by ``blocks`` residual 3x3 convolutions, and a
     3x3 convolution to the likelihood head's parameters, ``params_per_pixel`` per pixel

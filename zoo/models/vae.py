@@ -72,7 +72,8 @@ class VAE(tf_keras.Model):
     ``model.prior`` is its distribution now. ``objective``: ``ELBO(beta)`` or ``IWAE(k)``
     (``zoo.models.objectives``). ``seed``: of the posterior noise (random if None).
 
-    ``compile`` defaults to tf_keras's fused Adam, ``steps_per_execution=16`` and the
+    ``compile`` defaults to tf_keras's fused Adam, ``steps_per_execution=16`` (1 for an
+    objective that gathers rows across several replicas: ``BetaTC.gathers_rows``) and the
     objective's own loss and metrics; ``kl_warmup_steps=N`` raises the KL weight linearly
     from 0 to beta over the first N training steps (in the graph, every step). ``fit``,
     ``evaluate`` and ``predict`` check the images' shape and range first; ``fit(x)`` needs
@@ -262,8 +263,9 @@ class VAE(tf_keras.Model):
                 raise ConfigError(f"compile({name}=...) is not for zoo models: the loss is "
                                   "the model's objective and the metrics are loss, "
                                   "neg_elbo, reconstruction and kl")
+        self._requested_steps_per_execution = steps_per_execution  # what a file keeps
         if (getattr(self.objective, "gathers_rows", False)
-                and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+                and self.distribute_strategy.num_replicas_in_sync > 1):
             steps_per_execution = 1  # see BetaTC.gathers_rows
         super().compile(optimizer=optimizer or ADAM(learning_rate),
                         steps_per_execution=steps_per_execution, **kwargs)
@@ -274,7 +276,7 @@ class VAE(tf_keras.Model):
             return None
         return {"optimizer": tf_keras.optimizers.serialize(self.optimizer),
                 "kl_warmup_steps": self.kl_warmup_steps,
-                "steps_per_execution": int(self._steps_per_execution.numpy())}
+                "steps_per_execution": self._requested_steps_per_execution}
 
     def compile_from_config(self, config):
         self.compile(optimizer=tf_keras.optimizers.deserialize(config["optimizer"]),
