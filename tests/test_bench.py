@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import h5py
 import pytest
 
 from zoo import bench, recipes, runs
@@ -107,6 +108,10 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert list(weights.parent.iterdir()) == [weights]
     assert result["weights_sha256"] == runs.sha256(weights)
     reloaded = runs.load_row(weights)
+    with h5py.File(weights) as stored:  # lossless gzip, so that a row file stays small
+        kernel = next(stored[name] for name in runs.variables_by_path(reloaded)
+                      if name.endswith("kernel"))
+        assert kernel.compression == "gzip" and kernel.shuffle
     assert reloaded.zoo_config["overrides"]["hidden_units"] == (32,)
     assert result["parameters"] == reloaded.count_params()
     assert result["first_2000"]["examples"] == 2000
