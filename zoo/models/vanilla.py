@@ -64,7 +64,7 @@ def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: No
 
 
 pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
-           sha256="1e5f51513eb7c19d8969240e6f1edac3f255c8514cdbef61d55fb6342cc309e6")
+           sha256="927cb26021b736c58939c4ca2200c5adc40424df575949ad9f78ca3ead16d15f")
 
 
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
