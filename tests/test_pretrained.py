@@ -11,14 +11,14 @@ import zoo
 from zoo import bench, recipes, runs
 from zoo.cli import main
 from zoo.errors import OverrideError, UnknownModelError, WeightsError
-from zoo.models.registry import Pretrained, pretrained_entries
+from zoo.models.registry import Pretrained, pretrained, pretrained_entries
 
 REPO_RESULTS = runs.ROW_WEIGHTS.parent / "results"
 
 
 @pytest.mark.parametrize("entry", pretrained_entries(), ids=lambda e: e.row)
 def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, manual_dir):
-    model = zoo.get(entry.builder, weights=entry.dataset)
+    model = zoo.get(entry.builder, weights=entry.weights)
     result = json.loads((REPO_RESULTS / f"{entry.row}.json").read_text())
     assert result["weights_sha256"] == entry.sha256
     assert result["recipe_contents"]["dataset"] == entry.dataset
@@ -74,3 +74,13 @@ def test_asking_for_weights_that_do_not_exist_is_one_line():
     with pytest.raises(OverrideError, match="weights='binarized_mnist' is the row's model as "
                                             "trained; drop the overrides \\(latent_dim\\)"):
         zoo.get("mlp_vae", weights="binarized_mnist", latent_dim=2)
+
+
+def test_a_second_row_of_a_builder_on_a_dataset_needs_its_own_weights_name():
+    with pytest.raises(ValueError, match="mlp_vae already has pretrained weights named "
+                                         "'binarized_mnist' \\(row mlp_vae\\); give row "
+                                         "mlp_vae_again another weights= name"):
+        pretrained("mlp_vae", "binarized_mnist", row="mlp_vae_again", sha256="0" * 64)
+    named = Pretrained("cnn_vae", "fashion_mnist", "grey", "0" * 64, weights="fashion_mnist_8bit")
+    assert (named.weights, Pretrained("cnn_vae", "fashion_mnist", "r", "0" * 64).weights) == (
+        "fashion_mnist_8bit", "fashion_mnist")

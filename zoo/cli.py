@@ -40,7 +40,7 @@ def list_models(args):
             nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                     f"(K = {test['log_likelihood_samples']})"
                     if "log_likelihood_nats" in test else "no result file here")
-            print(f"{entry.builder:12s} weights={entry.dataset!r:20s} {nats}; row {entry.row}")
+            print(f"{entry.builder:12s} weights={entry.weights!r:20s} {nats}; row {entry.row}")
         return
     for name, description in list_models().items():
         print(f"{name:12s} {description}")

@@ -145,12 +145,19 @@ class Builder:
 class Pretrained:
     """A leaderboard row's trained model: ``builder`` trained on ``dataset`` by
     ``recipes/<row>.toml`` (result: ``benchmarks/results/<row>.json``), its weights the file
-    ``<row>.h5`` whose SHA-256 is ``sha256``."""
+    ``<row>.h5`` whose SHA-256 is ``sha256``; ``zoo.get(builder, weights=weights)`` loads
+    it (``weights`` is the dataset's name unless a second row of the builder on that dataset
+    needs another, such as ``fashion_mnist_8bit``)."""
 
     builder: str
     dataset: str
     row: str
     sha256: str
+    weights: str = ""
+
+    def __post_init__(self):
+        if not self.weights:
+            object.__setattr__(self, "weights", self.dataset)
 
     @property
     def filename(self):
@@ -161,14 +168,20 @@ _BUILDERS = {}
 _PRETRAINED = {}
 
 
-def pretrained(builder, dataset, row, sha256):
-    """Declares a leaderboard row's weights as ``zoo.get(builder, weights=dataset)``; called
-    beside the builder, like timm's pretrained configs."""
-    _PRETRAINED[(builder, dataset)] = Pretrained(builder, dataset, row, sha256)
+def pretrained(builder, dataset, row, sha256, weights=""):
+    """Declares a leaderboard row's weights as ``zoo.get(builder, weights=weights)``
+    (``weights`` defaults to ``dataset``); called beside the builder, like timm's pretrained
+    configs."""
+    entry = Pretrained(builder, dataset, row, sha256, weights)
+    if (builder, entry.weights) in _PRETRAINED:
+        raise ValueError(f"{builder} already has pretrained weights named '{entry.weights}' "
+                         f"(row {_PRETRAINED[(builder, entry.weights)].row}); give row {row} "
+                         "another weights= name")
+    _PRETRAINED[(builder, entry.weights)] = entry
 
 
 def pretrained_entries():
-    """Every declared Pretrained, sorted by builder and dataset."""
+    """Every declared Pretrained, sorted by builder and weights name."""
     return [_PRETRAINED[key] for key in sorted(_PRETRAINED)]
 
 
@@ -225,11 +238,11 @@ def get(name, weights=None, **overrides):
     if weights is not None:
         found = _PRETRAINED.get((name, weights))
         if found is None:
-            datasets = [e.dataset for e in _PRETRAINED.values() if e.builder == name]
-            hint = did_you_mean(weights, datasets) if datasets else ""
+            names = sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
+            hint = did_you_mean(weights, names) if names else ""
             raise UnknownModelError(
                 f"{name} has no pretrained weights on '{weights}'; {hint}"
-                + (f"it has: {', '.join(datasets)}" if datasets else
+                + (f"it has: {', '.join(names)}" if names else
                    "see `zoo list --pretrained` for the models that have some"))
         if overrides:
             raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
