@@ -3,6 +3,7 @@
 import json
 import math
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -133,8 +134,8 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
     (evaluation,) = result["evaluations"]
     assert evaluation["test"]["log_likelihood_samples"] == 20
-    assert evaluation["test"]["elbo_nats"] == pytest.approx(first["test"]["elbo_nats"],
-                                                           abs=1e-6)  # the same weights
+    assert evaluation["test"]["elbo_nats"] == pytest.approx(  # the same weights
+        first["test"]["elbo_nats"], abs=1e-6)
     board = (tmp_path / "first" / "LEADERBOARD.md").read_text()
     assert f"{-evaluation['test']['log_likelihood_nats']:.2f} (20)" in board
 
@@ -148,10 +149,28 @@ def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
     board = REPO / "benchmarks" / "LEADERBOARD.md"
     if not board.exists():
         pytest.skip("no leaderboard committed yet")
-    (tmp_path / "results").mkdir()
+    shutil.copytree(REPO / "recipes", tmp_path / "recipes")  # the published column's source
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     for result in (REPO / "benchmarks" / "results").glob("*.json"):
-        (tmp_path / "results" / result.name).write_text(result.read_text())
-    assert bench.leaderboard(tmp_path) == board.read_text()
+        (tmp_path / "benchmarks" / "results" / result.name).write_text(result.read_text())
+    assert bench.leaderboard(tmp_path / "benchmarks") == board.read_text()
+
+
+def test_the_published_column_is_the_committed_recipes_reference(tmp_path):
+    """An anchor found after a row's run goes into its recipe, and the leaderboard shows it;
+    a row without a committed recipe shows the reference its run recorded."""
+    result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "mlp_vae.json").write_text(json.dumps(result))
+    recorded = result["recipe_contents"]["reference"]
+    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    assert f"| {-recorded['log_likelihood_nats']:.2f} ({recorded['source']}) |" in row
+    (tmp_path / "recipes").mkdir()
+    recipe = (REPO / "recipes" / "mlp_vae.toml").read_text().split("[reference]")[0]
+    (tmp_path / "recipes" / "mlp_vae.toml").write_text(
+        recipe + '[reference]\nlog_likelihood_nats = -80.5\nsource = "found later"\n')
+    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    assert "| 80.50 (found later) |" in row
 
 
 def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):
