@@ -11,6 +11,7 @@ import tf_keras
 import zoo
 from conftest import as_batch
 from zoo import checks
+from zoo.errors import OverrideError
 from zoo.models import networks
 from zoo.models.posteriors import MultivariateNormalDiag
 from zoo.models.priors import StandardNormal
@@ -84,6 +85,23 @@ def test_residual_blocks_add_a_shortcut_convolution_per_stage_to_both_stacks(tes
     np.testing.assert_allclose(blocks[4](feature_map), feature_map + tf.nn.relu(
         tf.nn.conv2d(feature_map, kernel, 1, "SAME") + bias), atol=1e-5)
     assert np.isfinite(deep.evaluate(test_images[:64], verbose=0, return_dict=True)["loss"])
+
+
+def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(test_images, tmp_path):
+    gated = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16, 8), activation="gated")
+    units = [layer.units for net in (gated.encoder, gated.decoder) for layer in net.layers
+             if isinstance(layer, networks.GatedDense)]
+    assert units == [16, 8, 8, 16]
+    plain = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16, 8))
+    gates = (784 + 1) * 16 + (16 + 1) * 8 + (2 + 1) * 8 + (8 + 1) * 16  # a sigmoid Dense each
+    assert gated.count_params() - plain.count_params() == gates
+    tanh = zoo.get("iwae", latent_dim=2, hidden_units=(16,))
+    assert tanh.encoder.layers[1].get_config()["activation"] == "tanh"
+    zoo.save(gated, tmp_path)
+    assert zoo.load(tmp_path).zoo_config["overrides"]["activation"] == "gated"
+    with pytest.raises(OverrideError, match="activation=.swish. is invalid; activation "
+                                            "accepts one of 'relu', 'tanh', 'gated'"):
+        zoo.get("mlp_vae", activation="swish")
 
 
 def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):

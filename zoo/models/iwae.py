@@ -26,10 +26,11 @@ SPACE = {"latent_dim": IntRange(8, 64, log=True), "k": IntRange(1, 50, log=True)
 @register("iwae", space=SPACE)
 def iwae(latent_dim: PositiveInt = 50, hidden_units: Widths = (200, 200), k: PositiveInt = 5,
          gradient: one_of(*GRADIENTS) = "iwae", input_shape: ImageShape = (28, 28, 1),
-         learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
+         learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli",
+         activation: networks.Activation = "tanh"):
     """IWAE: the importance-weighted bound with k samples (Burda et al. 2016), MLP."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation="tanh",
-                                    likelihood=likelihood)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
+                                    activation=activation, likelihood=likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=IWAE(k, gradient=gradient))
     return compiled(model, learning_rate)

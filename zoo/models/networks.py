@@ -12,6 +12,7 @@ from tf_keras import layers
 from zoo.errors import OverrideError
 from zoo.models.likelihoods import head
 from zoo.models.posteriors import MultivariateNormalDiag
+from zoo.models.registry import one_of
 
 
 def encoder(input_shape, body, posterior):
@@ -61,6 +62,9 @@ class ResidualConv2D(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
+
+
+Activation = one_of("relu", "tanh", "gated")  # an MLP builder's ``activation`` override
 
 
 def hidden(units, activation="relu"):

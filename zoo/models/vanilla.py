@@ -28,10 +28,10 @@ CNN_SPACE = {"latent_dim": IntRange(8, 64, log=True),
 @register("mlp_vae", space=MLP_SPACE)
 def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-            likelihood: Likelihood = "bernoulli"):
+            likelihood: Likelihood = "bernoulli", activation: networks.Activation = "relu"):
     """MLP encoder, diagonal Gaussian posterior, MLP decoder (Kingma & Welling 2014)."""
     encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
-                                    likelihood=likelihood)
+                                    activation=activation, likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
 
 
