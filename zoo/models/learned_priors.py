@@ -56,3 +56,5 @@ def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
 
 pretrained("vamp_vae", "binarized_mnist", row="vamp_vae",
            sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044")
+pretrained("vamp_vae", "fashion_mnist", row="vamp_vae_fashion_mnist",
+           sha256="29cfe12c69dfd35fcefcb117128752b3f2263f98a3c2575ae098aa30540c93ed")
