@@ -158,7 +158,7 @@ def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
 
 def test_the_published_column_is_the_committed_recipes_reference(tmp_path):
     """An anchor found after a row's run goes into its recipe, and the leaderboard shows it;
-    a row without a committed recipe shows the reference its run recorded."""
+    a row without a readable committed recipe shows the reference its run recorded."""
     result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "results" / "mlp_vae.json").write_text(json.dumps(result))
@@ -171,6 +171,9 @@ def test_the_published_column_is_the_committed_recipes_reference(tmp_path):
         recipe + '[reference]\nlog_likelihood_nats = -80.5\nsource = "found later"\n')
     row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
     assert "| 80.50 (found later) |" in row
+    (tmp_path / "recipes" / "mlp_vae.toml").write_text("[reference\n")  # broken: not used
+    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    assert f"| {-recorded['log_likelihood_nats']:.2f} ({recorded['source']}) |" in row
 
 
 def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):

@@ -87,7 +87,7 @@ def test_residual_blocks_add_a_shortcut_convolution_per_stage_to_both_stacks(tes
     assert np.isfinite(deep.evaluate(test_images[:64], verbose=0, return_dict=True)["loss"])
 
 
-def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(test_images, tmp_path):
+def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(tmp_path):
     gated = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16, 8), activation="gated")
     units = [layer.units for net in (gated.encoder, gated.decoder) for layer in net.layers
              if isinstance(layer, networks.GatedDense)]
@@ -95,8 +95,10 @@ def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(test_images, t
     plain = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16, 8))
     gates = (784 + 1) * 16 + (16 + 1) * 8 + (2 + 1) * 8 + (8 + 1) * 16  # a sigmoid Dense each
     assert gated.count_params() - plain.count_params() == gates
-    tanh = zoo.get("iwae", latent_dim=2, hidden_units=(16,))
-    assert tanh.encoder.layers[1].get_config()["activation"] == "tanh"
+    activations = [zoo.get("iwae", latent_dim=2, hidden_units=(16,), **overrides)
+                   .encoder.layers[1].get_config()["activation"]
+                   for overrides in ({}, {"activation": "relu"})]
+    assert activations == ["tanh", "relu"]  # iwae's default is the paper's
     zoo.save(gated, tmp_path)
     assert zoo.load(tmp_path).zoo_config["overrides"]["activation"] == "gated"
     with pytest.raises(OverrideError, match="activation=.swish. is invalid; activation "

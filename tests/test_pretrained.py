@@ -1,6 +1,7 @@
-"""Every leaderboard row is a pretrained model: ``zoo.get(name, weights=dataset)`` gives its
-trained weights, checked against the figure its result file records; fetched from a URL
-with its SHA-256 checked; one-line errors when the file is missing or wrong."""
+"""Every leaderboard row is a pretrained model: ``zoo.get(name, weights=...)`` (the dataset,
+or the row's own weights name) gives its trained weights, checked against the figure its
+result file records; fetched from a URL with its SHA-256 checked; one-line errors when the
+file is missing or wrong."""
 
 import json
 import shutil
@@ -11,6 +12,7 @@ import zoo
 from zoo import bench, recipes, runs
 from zoo.cli import main
 from zoo.errors import OverrideError, UnknownModelError, WeightsError
+from zoo.models import registry
 from zoo.models.registry import Pretrained, pretrained, pretrained_entries
 
 REPO_RESULTS = runs.ROW_WEIGHTS.parent / "results"
@@ -44,8 +46,10 @@ def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
     served.mkdir()
     shutil.copy(runs.ROW_WEIGHTS / entry.filename, served / entry.filename)
     monkeypatch.setattr(runs, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
-    with pytest.raises(WeightsError, match="are not in .*no_clone and ZOO_WEIGHTS_URL is "
-                                           "not set; put mlp_vae.h5 there"):
+    with pytest.raises(WeightsError, match="the weights of zoo.get\\('mlp_vae', weights="
+                                           "'binarized_mnist'\\) \\(mlp_vae.h5\\) are not in "
+                                           ".*no_clone and ZOO_WEIGHTS_URL is not set; put "
+                                           "mlp_vae.h5 there"):
         zoo.get("mlp_vae", weights="binarized_mnist")
     monkeypatch.setenv("ZOO_WEIGHTS_URL", served.as_uri())
     monkeypatch.setenv("ZOO_WEIGHTS_CACHE", str(tmp_path / "cache"))
@@ -67,7 +71,7 @@ def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
 
 
 def test_asking_for_weights_that_do_not_exist_is_one_line():
-    with pytest.raises(UnknownModelError, match="mlp_vae has no pretrained weights on "
+    with pytest.raises(UnknownModelError, match="mlp_vae has no pretrained weights named "
                                                 "'binarized_mnst'; did you mean "
                                                 "'binarized_mnist'"):
         zoo.get("mlp_vae", weights="binarized_mnst")
@@ -76,7 +80,8 @@ def test_asking_for_weights_that_do_not_exist_is_one_line():
         zoo.get("mlp_vae", weights="binarized_mnist", latent_dim=2)
 
 
-def test_a_second_row_of_a_builder_on_a_dataset_needs_its_own_weights_name():
+def test_a_second_row_of_a_builder_on_a_dataset_needs_its_own_weights_name(monkeypatch):
+    monkeypatch.setattr(registry, "_PRETRAINED", dict(registry._PRETRAINED))  # left as found
     with pytest.raises(ValueError, match="mlp_vae already has pretrained weights named "
                                          "'binarized_mnist' \\(row mlp_vae\\); give row "
                                          "mlp_vae_again another weights= name"):

@@ -155,12 +155,12 @@ def _best_test(result):
 
 def _reference(result, repo):
     """The row's published anchor: the ``[reference]`` of its committed recipe
-    (``repo/recipes/<row>.toml``: an anchor found after the run counts), else the one its
-    run recorded."""
-    committed = repo / result.get("recipe_file", f"recipes/{result['recipe']}.toml")
-    if committed.is_file():
-        return recipes.load(committed).reference
-    return result["recipe_contents"].get("reference", {})
+    (``repo/recipes/<row>.toml``: an anchor found after the run counts), else, without a
+    readable one, the reference its run recorded."""
+    try:
+        return recipes.reference_of(repo / "recipes" / f"{result['recipe']}.toml")
+    except ConfigError:
+        return result["recipe_contents"].get("reference", {})
 
 
 def _row(result, reference):

@@ -55,13 +55,22 @@ class Recipe:
 def load(path):
     """Reads and checks the recipe at ``path``; its name is the file's stem."""
     path = pathlib.Path(path)
+    return from_dict(path.stem, _read(path), where=str(path))
+
+
+def reference_of(path):
+    """The checked ``[reference]`` table of the recipe at ``path`` (``{}`` if it has none),
+    the rest of the recipe unread."""
+    return _checked_reference(_read(pathlib.Path(path)).get("reference", {}), str(path))
+
+
+def _read(path):
     try:
-        content = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no recipe file {path}; the recipes are in recipes/*.toml") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    return from_dict(path.stem, content, where=str(path))
 
 
 def from_dict(name, content, where="recipe"):

@@ -142,7 +142,8 @@ def pretrained_file(entry):
         base = os.environ.get(WEIGHTS_URL_ENV)
         if not base:
             raise WeightsError(
-                f"the weights of {entry.builder} on {entry.dataset} ({entry.filename}) are not "
+                f"the weights of zoo.get({entry.builder!r}, weights={entry.weights!r}) "
+                f"({entry.filename}) are not "
                 f"in {ROW_WEIGHTS} and {WEIGHTS_URL_ENV} is not set; put {entry.filename} "
                 f"there (a clone of the zoo has it), or set {WEIGHTS_URL_ENV} to the URL of "
                 "a folder that holds it")

@@ -14,6 +14,8 @@ from zoo.models.likelihoods import head
 from zoo.models.posteriors import MultivariateNormalDiag
 from zoo.models.registry import one_of
 
+Activation = one_of("relu", "tanh", "gated")  # an MLP builder's ``activation`` override
+
 
 def encoder(input_shape, body, posterior):
     """``input_shape`` images -> ``body`` -> Dense(posterior.num_params) -> ``posterior``, a
@@ -62,9 +64,6 @@ class ResidualConv2D(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
-
-
-Activation = one_of("relu", "tanh", "gated")  # an MLP builder's ``activation`` override
 
 
 def hidden(units, activation="relu"):

@@ -241,7 +241,7 @@ def get(name, weights=None, **overrides):
             names = sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
             hint = did_you_mean(weights, names) if names else ""
             raise UnknownModelError(
-                f"{name} has no pretrained weights on '{weights}'; {hint}"
+                f"{name} has no pretrained weights named '{weights}'; {hint}"
                 + (f"it has: {', '.join(names)}" if names else
                    "see `zoo list --pretrained` for the models that have some"))
         if overrides:
