@@ -37,6 +37,8 @@ def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
     main(["list", "--pretrained"])
     out = capsys.readouterr().out
     assert "mlp_vae      weights='binarized_mnist'    -log p(x) 88.82 nats (K = 5000)" in out
+    assert ("cnn_vae      weights='fashion_mnist_8bit' -log p(x) 1821.60 nats (K = 1000), "
+            "3.352 bits/dim; row cnn_vae_fashion_mnist_8bit") in out
     assert len(out.splitlines()) == len(pretrained_entries())
 
 

@@ -40,6 +40,8 @@ def list_models(args):
             nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                     f"(K = {test['log_likelihood_samples']})"
                     if "log_likelihood_nats" in test else "no result file here")
+            if "log_likelihood_bits_per_dim" in test:
+                nats += f", {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
             print(f"{entry.builder:12s} weights={entry.weights!r:20s} {nats}; row {entry.row}")
         return
     for name, description in list_models().items():

@@ -65,6 +65,9 @@ def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: No
 
 pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
            sha256="927cb26021b736c58939c4ca2200c5adc40424df575949ad9f78ca3ead16d15f")
+pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist_8bit",
+           weights="fashion_mnist_8bit",
+           sha256="10d9307a00a8a890b12406febffe09448dd62a214730bc6669cd21518860d441")
 
 
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
