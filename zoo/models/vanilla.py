@@ -65,6 +65,8 @@ def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: No
 
 pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
            sha256="927cb26021b736c58939c4ca2200c5adc40424df575949ad9f78ca3ead16d15f")
+pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist",
+           sha256="eac60b34e670129f9f0bd6f9a48d12e36fbcd3a3aacc7f005db1a1f90720e961")
 pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist_8bit",
            weights="fashion_mnist_8bit",
            sha256="10d9307a00a8a890b12406febffe09448dd62a214730bc6669cd21518860d441")
