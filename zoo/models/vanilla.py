@@ -37,6 +37,8 @@ def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
 
 pretrained("mlp_vae", "binarized_mnist", row="mlp_vae",
            sha256="c0459a786dc1780c4c68c1c6001316b93477fccd15d40ea6b8420488f1eddd0f")
+pretrained("mlp_vae", "binarized_mnist", row="mlp_vae_gated", weights="binarized_mnist_gated",
+           sha256="231a715d713eb6a3d46cbdd8f7a61d0e92dd75c307f63e2adc3f2d135c964ef9")
 pretrained("mlp_vae", "fashion_mnist", row="mlp_vae_fashion_mnist",
            sha256="6c5c78b4c2810cd0b1ba0f87635f322f3e04196b6c8eb4b1900fbba1d016b131")
 
