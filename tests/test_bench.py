@@ -104,6 +104,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
     assert result["recipe_contents"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
     assert result["environment"]["git_commit"] and result["environment"]["cpu_count"]
+    assert set(result["environment"]["cpu_flags"]) <= set(runs.VECTOR_EXTENSIONS)
     weights = tmp_path / "first" / "weights" / "tiny.h5"  # one file per row, nothing else
     assert result["weights"] == str(weights)
     assert list(weights.parent.iterdir()) == [weights]
@@ -193,3 +194,43 @@ def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):
             f"{test['log_likelihood_bits_per_dim']:.3f} bits/dim "
             f"| {-test['elbo_nats']:.2f}; {test['elbo_bits_per_dim']:.3f} bits/dim |") in row
     assert "## fashion_mnist (none)" in bench.leaderboard(tmp_path)
+
+
+# /proc/cpuinfo of two 2-core machines that both call themselves "AMD EPYC" (flags cut short)
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2 {extra}clwb sha_ni
+bugs\t\t: sysret_ss_attrs
+
+processor\t: 1
+model name\t: AMD EPYC 9B14
+flags\t\t: fpu sse avx512f
+"""
+
+
+def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_widest(tmp_path):
+    """Two CPUs with one model name train at different speeds; the budget column says which."""
+    avx2 = runs.cpu_description(CPUINFO.format(extra=""))
+    avx512 = runs.cpu_description(CPUINFO.format(extra="avx512f avx512bw avx512_vnni "))
+    assert avx2 == {"cpu": "AMD EPYC", "cpu_flags": ["avx", "avx2", "fma"]}  # first processor
+    assert avx512["cpu_flags"] == ["avx", "avx2", "fma", "avx512f", "avx512_vnni"]
+    assert runs.cpu_description("processor : 0\nFeatures : neon\n")["cpu_flags"] == []
+
+    result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
+    recorded = result["environment"]
+    assert "cpu_flags" not in recorded  # a row written before flags were kept
+    machines = {"before": {}, "avx2": avx2, "avx512": avx512,
+                "arm": {"cpu": "Neoverse", "cpu_flags": []}}
+    (tmp_path / "results").mkdir()
+    for name, cpu in machines.items():
+        result.update(recipe=name, evaluations=[],
+                      environment={**recorded, "cpu": "AMD EPYC", "cpu_count": 2, **cpu})
+        (tmp_path / "results" / f"{name}.json").write_text(json.dumps(result))
+    board = bench.leaderboard(tmp_path).splitlines()
+    row = {name: next(line for line in board if line.startswith(f"| {name} |"))
+           for name in machines}
+    assert "min test, AMD EPYC (2 cores) |" in row["before"]
+    assert "min test, AMD EPYC (2 cores, AVX2) |" in row["avx2"]
+    assert "min test, AMD EPYC (2 cores, AVX-512) |" in row["avx512"]
+    assert "min test, Neoverse (2 cores, no AVX) |" in row["arm"]

@@ -163,6 +163,17 @@ def _reference(result, repo):
         return result["recipe_contents"].get("reference", {})
 
 
+def _vector_unit(environment):
+    """", AVX-512" / ", AVX2" / ...: the widest vector unit a result file's CPU flags list
+    (result files written before flags were recorded show nothing)."""
+    flags = environment.get("cpu_flags")
+    if flags is None:
+        return ""
+    widest = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                           ("avx", "AVX")) if flag in flags), "no AVX")
+    return f", {widest}"
+
+
 def _row(result, reference):
     from zoo.errors import UnknownModelError
     from zoo.models.registry import builder
@@ -181,7 +192,7 @@ def _row(result, reference):
     if "elbo_bits_per_dim" in test:
         elbo += f"; {test['elbo_bits_per_dim']:.3f} bits/dim"
     hardware = ", ".join(environment["gpus"]) or (
-        f"{environment['cpu']} ({environment['cpu_count']} cores)")
+        f"{environment['cpu']} ({environment['cpu_count']} cores{_vector_unit(environment)})")
     budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs, "
               f"{result['train_seconds'] / 60:.0f} min training + "
               f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")

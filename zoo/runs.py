@@ -335,7 +335,7 @@ def environment():
         "python": sys.version.split()[0],
         "packages": versions,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        **_cpu(),
         "cpu_count": os.cpu_count(),
         "gpus": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
                  for gpu in tf.config.list_physical_devices("GPU")],
@@ -365,12 +365,27 @@ def _version(name):
         return None
 
 
-def _cpu_model():
+# The vector instruction sets TensorFlow's CPU kernels use: two machines that report one
+# model name ("AMD EPYC", 2 cores) can differ by them, and by several times in training speed.
+VECTOR_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def _cpu():
     with contextlib.suppress(OSError):
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or None
+        return cpu_description(pathlib.Path("/proc/cpuinfo").read_text())
+    return {"cpu": platform.processor() or None, "cpu_flags": None}  # not Linux: unknown
+
+
+def cpu_description(cpuinfo):
+    """``{"cpu": model name, "cpu_flags": [...]}`` from the text of /proc/cpuinfo: the first
+    processor's model name and which of ``VECTOR_EXTENSIONS`` its flags list."""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = fields.get("flags", "").split()
+    return {"cpu": fields.get("model name") or platform.processor() or None,
+            "cpu_flags": [flag for flag in VECTOR_EXTENSIONS if flag in flags]}
 
 
 def _git_commit():
