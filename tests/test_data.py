@@ -1,6 +1,9 @@
 """The tfds pipelines, offline preparation and the checks on data a model is given."""
 
+import concurrent.futures
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 
@@ -105,12 +108,23 @@ def test_offline_without_files_fails_fast_and_says_how_to_provide_them(tmp_path,
     assert time.monotonic() - started < 30
 
 
-def test_a_manual_folder_may_be_the_parent_of_the_dataset_folder(manual_dir, tmp_path):
-    # manual_dir holds binarized_mnist/ and fashion_mnist/; the data dir is fresh, so tfds
-    # prepares from the source files in the sub-folder.
-    x, _ = next(iter(data.load("binarized_mnist", "test", 8, manual_dir=manual_dir,
-                               data_dir=tmp_path)))
-    assert x.shape == (8, 28, 28, 1)
+def test_two_processes_prepare_one_dataset_at_once_from_the_parent_manual_folder(manual_dir,
+                                                                                 tmp_path):
+    """manual_dir holds binarized_mnist/ and fashion_mnist/; the data dir is fresh, so both
+    processes find the source files in the sub-folder, and one prepares while the other
+    waits (unlocked, both write the dataset and one loses tfds's final rename)."""
+    prepare = ("import sys; from zoo import data; "
+               "print(data.examples_in('binarized_mnist', 'test', sys.argv[1], sys.argv[2]))")
+    processes = [subprocess.Popen([sys.executable, "-c", prepare, manual_dir, tmp_path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both pipes read as they fill
+        outputs = list(pool.map(lambda process: process.communicate(timeout=600), processes))
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-2000:]
+        assert out.strip().splitlines()[-1] == "10000"  # after tfds's own messages
+    x, _ = next(iter(data.load("binarized_mnist", "test", 8, data_dir=tmp_path)))
+    assert x.shape == (8, 28, 28, 1)  # prepared, with nothing to prepare from
 
 
 # Bad data handed to a model: each is one DataError, before any training step.

@@ -19,11 +19,17 @@ fails at once with a message saying which files to provide, instead of tfds's mi
 retries.
 """
 
+import contextlib
 import dataclasses
 import os
 import pathlib
 import socket
 import urllib.parse
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -208,8 +214,27 @@ def prepared_builder(name, manual_dir=None, data_dir=None):
     else:
         _check_reachable(name, builder, source_files)
         config = None
-    builder.download_and_prepare(download_config=config)
+    with _one_process_at_a_time(builder.data_dir):
+        builder = tfds.builder(name, data_dir=data_dir)  # prepared meanwhile by another?
+        if not builder.is_prepared():
+            builder.download_and_prepare(download_config=config)
     return builder
+
+
+@contextlib.contextmanager
+def _one_process_at_a_time(dataset_version_dir):
+    """An exclusive lock on ``.zoo-prepare.lock`` beside the dataset's version folder, while
+    one process prepares it: two that prepare one dataset at once (two workers on one
+    machine, say) both write it and race to tfds's final rename, which one loses. Local
+    folders on systems with ``fcntl``; elsewhere no lock."""
+    if fcntl is None or "://" in str(dataset_version_dir):
+        yield
+        return
+    folder = pathlib.Path(str(dataset_version_dir)).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".zoo-prepare.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def _manual_folder(name, folder, source_files):
