@@ -1,9 +1,11 @@
 """Run by test_distribute.py in a fresh process: one CPU split into 2 logical devices, then
-every registered builder trained a few steps on one device and under MirroredStrategy on both, from
-the same initial weights and data. The last batch has 3 rows, which the replicas share unevenly
-(2 and 1). Prints one JSON line of differences."""
+every builder named on the command line (every registered one without names) trained a few
+steps on one device and under MirroredStrategy on both, from the same initial weights and
+data. The last batch has 3 rows, which the replicas share unevenly (2 and 1). Prints one
+JSON line of differences."""
 
 import json
+import sys
 
 import tensorflow as tf
 
@@ -29,7 +31,7 @@ def trained(name, strategy, images, initial_weights):
     return [variable.numpy() for variable in model.trainable_variables], terms
 
 
-def main():
+def main(names):
     images = next(iter(zoo.data.load("binarized_mnist", "train", 259, shuffle=False)))[0]
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     single = tf.distribute.OneDeviceStrategy("/cpu:0")
@@ -40,7 +42,7 @@ def main():
     report["beta_tcvae_steps_per_execution"] = {  # run, and kept in a .keras file
         "run": int(gathering._steps_per_execution.numpy()),
         "saved": gathering.get_compile_config()["steps_per_execution"]}
-    for name in zoo.list():
+    for name in names:
         tf_keras.utils.set_random_seed(0)
         model = zoo.get(name, latent_dim=4)
         initial = model.get_weights()
@@ -56,4 +58,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or zoo.list())
