@@ -164,8 +164,8 @@ def _reference(result, repo):
 
 
 def _vector_unit(environment):
-    """", AVX-512" / ", AVX2" / ...: the widest vector unit a result file's CPU flags list
-    (result files written before flags were recorded show nothing)."""
+    """The widest vector unit a result file's CPU flags list, as ", AVX-512", ", AVX2",
+    ", AVX" or ", no AVX"; "" for result files written before flags were recorded."""
     flags = environment.get("cpu_flags")
     if flags is None:
         return ""
