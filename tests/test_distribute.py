@@ -119,8 +119,8 @@ NEW_FAMILIES = [
 @pytest.mark.parametrize("run", [SMALL_RUN, ["cnn_vae", *SMALL_CONV],
                                  ["beta_vae", *SMALL_CONV], *NEW_FAMILIES],
                          ids=lambda run: run[0])
-def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(run, manual_dir,
-                                                                                tmp_path):
+def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(
+        run, manual_dir, tmp_path):
     """Killed in epoch 3, inside a KL warm-up of 3 epochs: the resumed run carries on the
     data order, the posterior noise and the warm-up of the step it stopped at."""
     common = [*run, "--epochs", "3", "--kl-warmup-epochs", "3", "--manual-dir", manual_dir]

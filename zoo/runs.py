@@ -80,7 +80,7 @@ def save(model, folder):
     """Writes ``model.json`` and ``model.h5`` of a model made by ``zoo.get``."""
     if getattr(model, "zoo_config", None) is None:
         raise ConfigError("zoo.save takes a model made by zoo.get or zoo.load; for another "
-                        "Keras model use model.save_weights")
+                          "Keras model use model.save_weights")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_weights(model, folder / WEIGHTS)
