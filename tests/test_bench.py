@@ -218,8 +218,8 @@ def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_wide
     assert runs.cpu_description("processor : 0\nFeatures : neon\n")["cpu_flags"] == []
 
     result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
-    recorded = result["environment"]
-    assert "cpu_flags" not in recorded  # a row written before flags were kept
+    recorded = {key: value for key, value in result["environment"].items()
+                if key != "cpu_flags"}  # as a row written before flags were kept
     machines = {"before": {}, "avx2": avx2, "avx512": avx512,
                 "arm": {"cpu": "Neoverse", "cpu_flags": []}}
     (tmp_path / "results").mkdir()
