@@ -18,12 +18,13 @@ def test_train_prints_the_test_elbo_and_eval_reproduces_it(manual_dir, tmp_path)
     out = tmp_path / "run"
     trained = zoo_command("train", "mlp_vae", "--epochs", 1, "--latent-dim", 2,
                           "--set", "hidden_units=64", "--eval-samples", 2,
+                          "--train-examples", 5000,
                           "--manual-dir", manual_dir / "binarized_mnist", "--out", out)
     assert trained.returncode == 0, trained.stderr[-2000:]
     elbo_line = next(line for line in trained.stdout.splitlines() if "test ELBO" in line)
     assert elbo_line.startswith("test ELBO on binarized_mnist: -")
     assert "nats per example" in elbo_line and "10000 examples, 2 posterior samples" in elbo_line
-    assert "391/391" in trained.stdout  # the Keras progress bar, one epoch of 50,000 / 128
+    assert "40/40" in trained.stdout  # the Keras progress bar: one epoch of 5,000 / 128
 
     evaluated = zoo_command("eval", out, "--manual-dir", manual_dir)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
@@ -32,8 +33,8 @@ def test_train_prints_the_test_elbo_and_eval_reproduces_it(manual_dir, tmp_path)
     refused = zoo_command("train", "mlp_vae", "--epochs", 2, "--out", out)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        f"zoo: error: {out} holds a different run (its epochs, eval_samples, overrides "
-        "differ); pick another --out or pass --overwrite"]
+        f"zoo: error: {out} holds a different run (its epochs, eval_samples, overrides, "
+        "train_examples differ); pick another --out or pass --overwrite"]
 
 
 def test_a_typo_in_the_model_name_is_one_line_from_a_real_process():
@@ -73,6 +74,11 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--out", "{tmp}/file.txt/run"], "file.txt is a file, so"),
     (["train", "mlp_vae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",
       "{manual}", "--out", "/proc/zoo-run"], "/proc/zoo-run: No such file or directory; pick"),
+    (["train", "mlp_vae", "--train-examples", "50001", "--manual-dir", "{manual}", "--out",
+      "{tmp}/run"], "train_examples=50001 is more than the 50000 examples of binarized_mnist's "
+                    "train split; use at most 50000"),
+    (["train", "mlp_vae", "--train-examples", "-1"],
+     "argument --train-examples: expected an int >= 0, got '-1'"),
     (["train", "mlp_vae", "--set", "input_shape=32,32,1", "--manual-dir", "{manual}",
       "--out", "{tmp}/run"], "training data has shape (None, 28, 28, 1), but the model takes"),
 ])

@@ -42,6 +42,22 @@ def test_training_shuffle_is_seeded_and_changes_every_epoch(load):
     assert not np.array_equal(epoch1, first_batches(seed=4)[0])
 
 
+def test_the_first_n_examples_are_the_opening_rows_and_train_shuffles_them(load, manual_dir):
+    whole = next(iter(load("binarized_mnist", "train", 300, shuffle=False)))[0].numpy()
+    first = [x.numpy() for x, _ in load("binarized_mnist", "train", 128, first=300,
+                                        shuffle=False)]
+    assert [len(x) for x in first] == [128, 128, 44]
+    np.testing.assert_array_equal(np.concatenate(first), whole)
+    shuffled = np.concatenate([x for x, _ in load("binarized_mnist", "train", 128, first=300)])
+    assert not np.array_equal(shuffled, whole)
+
+    def rows(images):  # the images as a sorted list, to compare as multisets
+        return sorted(image.tobytes() for image in images)
+
+    assert rows(shuffled) == rows(whole)  # one epoch: the same 300 images, reordered
+    assert data.examples_in("binarized_mnist", "train", manual_dir, first=300) == 300
+
+
 def test_dynamic_binarization_redraws_training_pixels_but_fixes_the_test_set(load):
     train = load("fashion_mnist", "train", 64, shuffle=False)
     first, second = (next(iter(train))[0].numpy() for _ in range(2))
@@ -77,6 +93,9 @@ def test_labels_for_labelled_datasets_and_a_clear_error_otherwise(load):
     ({"split": "tets"}, "did you mean 'test'\\?"),
     ({"binarization": "dynamic"}, "binarized_mnist accepts binarization static, not 'dynamic'"),
     ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
+    ({"first": 10_001}, "first=10001 is more than the 10000 examples of binarized_mnist's test "
+                        "split; use at most 10000"),
+    ({"first": 0}, "first must be an int >= 1, got 0"),
 ])
 def test_bad_dataset_arguments_name_the_problem(load, kwargs, message):
     arguments = {"name": "binarized_mnist", "split": "test", **kwargs}

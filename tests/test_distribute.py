@@ -122,8 +122,10 @@ NEW_FAMILIES = [
 def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(
         run, manual_dir, tmp_path):
     """Killed in epoch 3, inside a KL warm-up of 3 epochs: the resumed run carries on the
-    data order, the posterior noise and the warm-up of the step it stopped at."""
-    common = [*run, "--epochs", "3", "--kl-warmup-epochs", "3", "--manual-dir", manual_dir]
+    data order, the posterior noise and the warm-up of the step it stopped at. Epochs of the
+    first 10,000 training images (40 steps)."""
+    common = [*run, "--epochs", "3", "--kl-warmup-epochs", "3", "--train-examples", "10000",
+              "--manual-dir", manual_dir]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the run never stopped, beside it
         whole = pool.submit(finished, zoo_train(*common, "--out", tmp_path / "whole"))
         killed_and_resumed(common, tmp_path / "killed")

@@ -150,14 +150,17 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # another run: a fresh start
     assert not (run / runs.BACKUP).exists()
 
-    older = tmp_path / "older"  # a run folder written before RunConfig had `monitor`
+    older = tmp_path / "older"  # written before RunConfig had `monitor`, `train_examples`
     runs.claim(older, record)
     (older / runs.BACKUP).mkdir()
-    runs.write_json(older / runs.RUN_CONFIG, {k: v for k, v in record.items() if k != "monitor"})
+    runs.write_json(older / runs.RUN_CONFIG,
+                    {k: v for k, v in record.items() if k not in ("monitor", "train_examples")})
     runs.claim(older, record, overwrite=True)  # the same run: it resumes
     assert (older / runs.BACKUP).is_dir()
     with pytest.raises(RunDirError, match=r"its monitor differ"):
         runs.check_claim(older, {**record, "monitor": "val_loss"})
+    with pytest.raises(RunDirError, match=r"its train_examples differ"):
+        runs.check_claim(older, {**record, "train_examples": 500})
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not empty and holds no zoo run"):
@@ -200,6 +203,7 @@ def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
     (zoo.RunConfig(model="mlp_vae", eval_samples=0), "eval_samples must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", batch_size=-1), "batch_size must be an int >= 1"),
     (zoo.RunConfig(model="mlp_vae", jit_compile="yes"), "jit_compile must be True or False"),
+    (zoo.RunConfig(model="mlp_vae", train_examples=-5), "train_examples must be an int >= 0"),
     (zoo.RunConfig(model="iwae", monitor="val_elbo"),
      "monitor must be one of val_neg_elbo, val_loss, got 'val_elbo'"),
 ])

@@ -193,7 +193,9 @@ def _row(result, reference):
         elbo += f"; {test['elbo_bits_per_dim']:.3f} bits/dim"
     hardware = ", ".join(environment["gpus"]) or (
         f"{environment['cpu']} ({environment['cpu_count']} cores{_vector_unit(environment)})")
-    budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs, "
+    budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs"
+              + (f" of the first {recipe['train_examples']} train examples"
+                 if recipe.get("train_examples") else "") + ", "
               f"{result['train_seconds'] / 60:.0f} min training + "
               f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")
     try:

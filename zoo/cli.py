@@ -64,7 +64,7 @@ def train(args):
                        batch_size=args.batch_size, seed=args.seed,
                        eval_samples=args.eval_samples, kl_warmup_epochs=args.kl_warmup_epochs,
                        deterministic=args.deterministic,
-                       jit_compile=args.jit_compile)
+                       jit_compile=args.jit_compile, train_examples=args.train_examples)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
                        data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
@@ -263,6 +263,10 @@ def _parser():
     training.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train")
     training.add_argument("--batch-size", type=_positive_int, default=128,
                           help="examples per batch (global, over all replicas)")
+    training.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
+                          help="train on the first N examples of the train split (a quick "
+                               "run, a learning curve; 0: all); validation and test stay "
+                               "whole")
     training.add_argument("--latent-dim", type=_positive_int,
                           help="size of the code z (None: the model's default)")
     training.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -94,7 +94,7 @@ def binarization_for(name, binarization=None):
 
 def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
          labels=False, manual_dir=None, data_dir=None, drop_remainder=False, order_key=None,
-         shard=None):
+         shard=None, first=None):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
     ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}, or the grey levels
@@ -110,6 +110,9 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     ``shard=(index, count)``: this input pipeline's part of every batch of ``batch_size``
     (the global batch), rows ``index * batch_size / count`` on: explicit sharding for
     multi-worker training, in which replica k trains on the k-th contiguous rows.
+
+    ``first``: only the split's first ``first`` examples (a quick run, a learning curve;
+    None: all of them); more than the split holds is a DataError.
     """
     dataset_spec = spec(name)
     if split not in SPLITS:
@@ -126,8 +129,9 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     binarization = binarization_for(name, binarization)
     shuffle = split == "train" if shuffle is None else shuffle
     builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
-    examples = builder.info.splits[dataset_spec.splits[split]].num_examples
-    split_data = builder.as_dataset(split=dataset_spec.splits[split], shuffle_files=False)
+    examples = _count(name, split, builder, first)
+    split_data = builder.as_dataset(split=dataset_spec.splits[split],
+                                    shuffle_files=False).take(examples)
     everything = split_data.batch(examples).get_single_element()
     images = everything["image"]
     labels_ = everything.get("label", tf.fill([examples], tf.constant(-1, tf.int64)))
@@ -176,10 +180,22 @@ def batches_per_pass(examples, batch_size, drop_remainder=False):
     return examples // batch_size if drop_remainder else -(-examples // batch_size)
 
 
-def examples_in(name, split, manual_dir=None, data_dir=None):
-    """The number of examples in a split (preparing the dataset if needed)."""
-    builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
-    return builder.info.splits[spec(name).splits[split]].num_examples
+def examples_in(name, split, manual_dir=None, data_dir=None, first=None, setting="first"):
+    """The number of examples in a split (preparing the dataset if needed): all of them, or
+    ``first``, checked against them (``setting``: its name in the error)."""
+    return _count(name, split, prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir),
+                  first, setting)
+
+
+def _count(name, split, builder, first, setting="first"):
+    available = builder.info.splits[spec(name).splits[split]].num_examples
+    if first is None:
+        return available
+    require_int(setting, first)
+    if first > available:
+        raise DataError(f"{setting}={first} is more than the {available} examples of {name}'s "
+                        f"{split} split; use at most {available}")
+    return first
 
 
 def _as_target(x, label):

@@ -163,6 +163,8 @@ class RunConfig:
     dynamic binarization and the posterior noise are stateless functions of the seed and
     the step, and the optimizers are tf_keras's fused ones (see zoo.models.vae).
     ``jit_compile``: compile the training and evaluation steps with XLA.
+    ``train_examples``: train on the first this many examples of the train split (a quick
+    run, a learning curve; 0: all of them); validation and test splits stay whole.
     """
 
     model: str
@@ -181,13 +183,14 @@ class RunConfig:
     monitor: str = "val_neg_elbo"
     deterministic: bool = False
     jit_compile: bool = False
+    train_examples: int = 0
 
     def resolved(self):
         """A copy with every setting checked and the overrides and binarization explicit."""
         for name in ("epochs", "batch_size", "eval_samples"):
             require_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
-                     "early_stopping_patience"):
+                     "early_stopping_patience", "train_examples"):
             require_int(name, getattr(self, name), minimum=0)
         for name in ("deterministic", "jit_compile"):
             if not isinstance(getattr(self, name), bool):
@@ -232,9 +235,20 @@ class RunConfig:
 
     def load(self, split, manual_dir=None, data_dir=None, **kwargs):
         """``data.load`` of ``split`` with this run's dataset, batch size, binarization and
-        seed."""
+        seed (and ``train_examples`` of the train split)."""
         return data.load(self.dataset, split, self.batch_size, binarization=self.binarization,
-                         seed=self.seed, manual_dir=manual_dir, data_dir=data_dir, **kwargs)
+                         seed=self.seed, manual_dir=manual_dir, data_dir=data_dir,
+                         first=self._first(split), **kwargs)
+
+    def steps_per_epoch(self, manual_dir=None, data_dir=None):
+        """Training batches in one pass over the (first ``train_examples`` of the) train
+        split."""
+        examples = data.examples_in(self.dataset, "train", manual_dir, data_dir,
+                                    first=self._first("train"), setting="train_examples")
+        return data.batches_per_pass(examples, self.batch_size)
+
+    def _first(self, split):
+        return self.train_examples or None if split == "train" else None
 
     def compiled(self, model, steps_per_epoch):
         """``model`` compiled for this run: ``optimizer`` at ``learning_rate()``, the KL
@@ -278,8 +292,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    steps = data.batches_per_pass(data.examples_in(config.dataset, "train", manual_dir,
-                                                   data_dir), config.batch_size)
+    steps = config.steps_per_epoch(manual_dir, data_dir)
     with distribution.scope():
         model = config.compiled(get(config.model, **config.overrides), steps)
     if model.data_kind == "binary" and config.binarization == "none":

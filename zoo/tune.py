@@ -162,8 +162,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def _steps(self, config):
         """Training batches per epoch (the KL warm-up is counted in them)."""
         if self.train is None:
-            return data.batches_per_pass(data.examples_in(
-                config.dataset, "train", self.manual_dir, self.data_dir), config.batch_size)
+            return config.steps_per_epoch(self.manual_dir, self.data_dir)
         if isinstance(self.train, tf.data.Dataset):
             return max(int(self.train.cardinality()), 0)
         return data.batches_per_pass(len(self.train), config.batch_size)
