@@ -156,12 +156,16 @@ def killed_and_resumed(common, folder):
 def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_path):
     out = tmp_path / "determinism.json"
     done = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
-                           "--runs", "1", "--epochs", "1", "--manual-dir", str(manual_dir),
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--runs", "1", "--epochs", "1", "--train-examples", "10000",
+                           "--manual-dir", str(manual_dir), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    settings = json.loads(out.read_text())["settings"]
+    result = json.loads(out.read_text())
+    assert result["train_examples"] == 10000
+    settings = result["settings"]
     assert len(settings) == 4 and all(len(s["elbo_nats"]) == 1 for s in settings.values())
     fused = settings["fused adam"]["elbo_nats"][0]
-    assert -300 < fused < -150
-    for setting in settings.values():  # the same update rule and data
-        assert setting["elbo_nats"][0] == pytest.approx(fused, abs=0.5)
+    assert -350 < fused < -150  # trained: the bound of the untrained model is about -543
+    assert settings["fused adam, autotune"]["elbo_nats"] == [fused]  # the same data, bitwise
+    for setting in ("new adam", "new adam, autotune"):  # the same update rule, other rounding:
+        assert settings[setting]["elbo_nats"][0] == pytest.approx(fused, abs=2)  # 1.2 seen
