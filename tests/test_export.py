@@ -69,8 +69,8 @@ def live_outputs(model, images):
     return {key: np.asarray(value) for key, value in outputs.items()}
 
 
-def test_exported_signatures_match_the_live_model_in_a_process_without_zoo(test_images,
-                                                                          tmp_path):
+def test_exported_signatures_match_the_live_model_in_a_process_without_zoo(
+        test_images, tmp_path):
     images = test_images[:16]
     np.save(tmp_path / "images.npy", images)
     folders, expected = {}, {}

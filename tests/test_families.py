@@ -60,7 +60,7 @@ def test_the_vamp_prior_kl_is_monte_carlo_against_the_mixture_of_posteriors(test
     loc, scale = q_u.loc.numpy(), q_u.stddev().numpy()                        # (7, 3)
     z = z.numpy()[:, :, None, :]                                             # (20, 32, 1, 3)
     log_components = np.sum(-0.5 * ((z - loc) / scale) ** 2 - np.log(scale)
-                             - 0.5 * np.log(2 * np.pi), axis=-1)             # (20, 32, 7)
+                            - 0.5 * np.log(2 * np.pi), axis=-1)              # (20, 32, 7)
     log_prior = logsumexp(log_components, axis=-1) - np.log(7)
     np.testing.assert_allclose(terms.log_prior, log_prior, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(terms.kl, np.mean(terms.log_posterior - log_prior, 0),
@@ -103,9 +103,9 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
 
 
 @pytest.mark.parametrize("name, step_units", [("iaf_vae", "made_units"),
-                                               ("nvp_vae", "coupling_units")])
-def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(name, step_units,
-                                                                            test_images):
+                                              ("nvp_vae", "coupling_units")])
+def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(
+        name, step_units, test_images):
     model = zoo.get(name, latent_dim=3, hidden_units=(16,), flows=2, context_dim=4,
                     **{step_units: (8, 8)})
     posterior = model.encoder(test_images[:16]).tensor_distribution

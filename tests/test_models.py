@@ -281,7 +281,7 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_images,
-                                                                     tmp_path):
+                                                                    tmp_path):
     model = zoo.get(name, latent_dim=3)
     model.fit(as_batch(model, test_images[:256]), batch_size=64, verbose=0)
     zoo.save(model, tmp_path)

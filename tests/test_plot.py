@@ -130,8 +130,8 @@ def test_the_manifold_of_a_wider_latent_needs_two_chosen_dimensions(wide_binariz
         plot.from_run("manifold", wide_binarized_run, dims=(0, 3))
 
 
-def test_a_latent_plot_of_more_dimensions_is_drawn_from_its_pca_projection(tmp_path,
-                                                                          test_images):
+def test_a_latent_plot_of_more_dimensions_is_drawn_from_its_pca_projection(
+        tmp_path, test_images):
     model = zoo.get("mlp_vae", latent_dim=5)
     labels = np.arange(len(test_images)) % 10
     png(plot.latent(model, test_images, labels, tmp_path / "l.png"), (700, 600))

@@ -30,9 +30,8 @@ def test_a_few_hundred_steps_improve_the_validation_elbo(name, load):
 
 
 @pytest.mark.parametrize("steps_per_execution, batch", [(1, 1), (16, 5)])
-def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(load,
-                                                                       steps_per_execution,
-                                                                       batch):
+def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(
+        load, steps_per_execution, batch):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
     model.compile(optimizer=model.optimizer, steps_per_execution=steps_per_execution)
     kernel = model.encoder.layers[-2].kernel  # the posterior's parameters: NaN

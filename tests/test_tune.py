@@ -70,7 +70,7 @@ def search(tmp_path_factory, manual_dir):
 
 
 def test_a_search_reports_every_trial_and_writes_a_runnable_recipe(search, manual_dir,
-                                                                    tmp_path):
+                                                                   tmp_path):
     folder, result = search
     assert [row["status"] for row in result.trials] == ["COMPLETED", "COMPLETED"]
     assert all(100 < row["objective"] < 400 for row in result.trials)
@@ -132,10 +132,10 @@ def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_di
 
 
 def zoo_tune(directory, manual_dir, *extra, env=None):
+    ranges = [argument for text in SMALL for argument in ("--range", text)]
     return subprocess.Popen(
         [sys.executable, "-m", "zoo.cli", "tune", "mlp_vae", "--epochs", "1", "--dir",
-         str(directory), "--manual-dir", str(manual_dir), *sum((["--range", r] for r in SMALL),
-                                                                []), *extra],
+         str(directory), "--manual-dir", str(manual_dir), *ranges, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})})
 
@@ -193,8 +193,8 @@ def test_a_chief_and_two_workers_finish_a_search_together(tmp_path, manual_dir):
     workers = [zoo_tune(tmp_path, manual_dir, "--max-trials", "4",
                         env={**oracle, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
     outputs = [process.communicate(timeout=600) for process in (*workers, chief)]
-    assert [p.returncode for p in (*workers, chief)] == [0, 0, 0], [e[-1500:] for _, e in
-                                                                     outputs]
+    assert [p.returncode for p in (*workers, chief)] == [0, 0, 0], [
+        error[-1500:] for _, error in outputs]
     assert all("worker done" in out for out, _ in outputs[:2])
     rows = [line for line in outputs[2][0].splitlines() if "| COMPLETED |" in line]
     assert len(rows) == 4

@@ -6,3 +6,5 @@ registered builders each. Importing this package registers every builder."""
 from zoo.models import (  # noqa: F401
     conditional, flows, hierarchical, iwae, learned_priors, tcvae, vanilla)
 from zoo.models.registry import get, list_models, register
+
+__all__ = ["get", "list_models", "register"]
