@@ -248,7 +248,7 @@ class RunConfig:
         return data.batches_per_pass(examples, self.batch_size)
 
     def _first(self, split):
-        return self.train_examples or None if split == "train" else None
+        return (self.train_examples or None) if split == "train" else None
 
     def compiled(self, model, steps_per_epoch):
         """``model`` compiled for this run: ``optimizer`` at ``learning_rate()``, the KL
