@@ -92,7 +92,8 @@ def main(argv=None):
     from zoo.errors import ZooError
 
     try:
-        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)  # fail fast
+        data.examples_in("binarized_mnist", "train", args.manual_dir,  # fail fast
+                         first=args.train_examples or None, setting="--train-examples")
     except ZooError as error:
         parser.error(str(error))
     elbos = {setting: [] for setting in SETTINGS}

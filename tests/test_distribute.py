@@ -155,6 +155,13 @@ def killed_and_resumed(common, folder):
 
 def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_path):
     out = tmp_path / "determinism.json"
+    refused = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
+                              "--train-examples", "50001", "--manual-dir", str(manual_dir),
+                              "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].endswith(
+        "error: --train-examples=50001 is more than the 50000 examples of binarized_mnist's "
+        "train split; use at most 50000")
+    assert not out.exists()
     done = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
                            "--runs", "1", "--epochs", "1", "--train-examples", "10000",
                            "--manual-dir", str(manual_dir), "--out", str(out)],
