@@ -53,10 +53,15 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
     ({"ranges": ["latnt_dim=2:8"]}, "did you mean 'latent_dim'"),
     ({"ranges": ["=2:8"]}, "--range takes NAME, NAME=LOW:HIGH or NAME=A|B"),
     ({"dataset": "mnits"}, "unknown dataset 'mnits'"),
+    ({"train_examples": -1}, "train_examples must be an int >= 0, got -1"),
+    ({"train_examples": 50_001}, "train_examples=50001 is more than the 50000 examples of "
+                                 "binarized_mnist's train split; use at most 50000"),
+    ({"train_examples": 5, "train": [0], "validation": [0]},
+     "train_examples picks images of a named dataset; pass fewer images of your own instead"),
 ])
-def test_bad_search_settings_fail_before_any_training(tmp_path, kwargs, message):
+def test_bad_search_settings_fail_before_any_training(tmp_path, kwargs, message, manual_dir):
     with pytest.raises(zoo.ZooError, match=message):
-        tune("mlp_vae", directory=tmp_path, **kwargs)
+        tune("mlp_vae", directory=tmp_path, manual_dir=manual_dir, **kwargs)
     assert not list(tmp_path.rglob("trial.json"))
 
 
@@ -143,9 +148,12 @@ def zoo_tune(directory, manual_dir, *extra, env=None):
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
 def test_every_tuner_runs_from_the_command_line(tuner, tmp_path, manual_dir):
     out, err = zoo_tune(tmp_path, manual_dir, "--tuner", tuner, "--max-trials", "1",
-                        "--range", "hidden_units=32").communicate(timeout=600)
+                        "--range", "hidden_units=32",
+                        "--train-examples", "5000").communicate(timeout=600)
     assert "Traceback" not in err, err[-2000:]
     assert "COMPLETED" in out and "best recipe:" in out, out[-2000:]
+    best = recipes.load(tmp_path / "mlp_vae-binarized_mnist" / "best.toml")
+    assert best.config.train_examples == 5000  # what every trial trained on
 
 
 def test_an_interrupted_search_resumes_and_keeps_finished_trials(tmp_path, manual_dir):

@@ -96,7 +96,7 @@ def tune(args):
                   tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
                   directory=args.dir, project=args.project, ranges=args.range,
                   seed=args.seed, overwrite=args.overwrite, manual_dir=args.manual_dir,
-                  data_dir=args.data_dir)
+                  data_dir=args.data_dir, train_examples=args.train_examples)
     if not result.trials:
         print("worker done: its trials are in the chief's summary")
         return
@@ -306,6 +306,9 @@ def _parser():
                         help="trials for random and bayesian")
     tuning.add_argument("--epochs", type=int, default=5,
                         help="epochs per trial; hyperband's largest budget")
+    tuning.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
+                        help="every trial trains on the first N training images (0: all); "
+                             "the best recipe keeps it")
     tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                         help="search only what the --range options name (None: the model's "
                              "whole space and batch_size): NAME=LOW:HIGH, NAME='A|B', or "
