@@ -39,4 +39,4 @@ def iwae(latent_dim: PositiveInt = 50, hidden_units: Widths = (200, 200), k: Pos
 pretrained("iwae", "binarized_mnist", row="iwae",
            sha256="c5d1928692a28985bb30c78948c30415d02458a1b472bd9a1d182161d19dc343")
 pretrained("iwae", "binarized_mnist", row="iwae_gated", weights="binarized_mnist_gated",
-           sha256="ddede23cb2f63395e3517e1c610341263dd167591b3b24aa84d113540ba3c9cc")
+           sha256="8c8b2a5929f34811cdc54927e7b9e1f1d535cf8f9493ebb21b29c64ebbdecc15")
