@@ -34,7 +34,9 @@ def list_models(args):
     if args.pretrained:
         from zoo import bench, runs
 
-        for entry in pretrained_entries():
+        entries = pretrained_entries()
+        width = max(len(repr(entry.weights)) for entry in entries)
+        for entry in entries:
             result = bench.row_of(runs.ROW_WEIGHTS / entry.filename) or {}
             test = bench._best_test(result) if result else {}
             nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
@@ -42,7 +44,8 @@ def list_models(args):
                     if "log_likelihood_nats" in test else "no result file here")
             if "log_likelihood_bits_per_dim" in test:
                 nats += f", {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
-            print(f"{entry.builder:12s} weights={entry.weights!r:20s} {nats}; row {entry.row}")
+            print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} {nats}; "
+                  f"row {entry.row}")
         return
     for name, description in list_models().items():
         print(f"{name:12s} {description}")
