@@ -9,14 +9,12 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import zoo
 
 HERE = pathlib.Path(__file__).resolve().parent
-SMALL_RUN = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "256",
-             "--eval-samples", "2", "--deterministic"]
-
 
 def zoo_train(*args, env=None, **popen):
     """``zoo train ARGS`` in a new process, as a user runs it."""
@@ -82,21 +80,130 @@ def free_ports(count):
     return ports
 
 
-def test_two_workers_give_the_numbers_of_one_process(manual_dir, tmp_path):
-    common = [*SMALL_RUN, "--epochs", "1", "--manual-dir", manual_dir]
+# The reference run, on one device and no strategy; replica_check.py's CONFIG is the same
+# run (the test compares their run.json). 3 epochs of 40 steps, the last batch of 9 rows:
+# 5 + 4 on two replicas or two workers.
+REFERENCE = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "128",
+             "--eval-samples", "2", "--deterministic", "--epochs", "3",
+             "--train-examples", "5001"]
+
+
+@pytest.fixture(scope="module")
+def distributed(manual_dir, tmp_path_factory):
+    """REFERENCE by `zoo train` in ``alone/``, and beside it replica_check.py's runs under
+    strategies entered in Python (``entered/``: report.json, NAME.npz weights)."""
+    folder = tmp_path_factory.mktemp("distributed")
+    (folder / "entered").mkdir()
+    check = subprocess.Popen([sys.executable, str(HERE / "replica_check.py"),
+                              str(folder / "entered"), str(manual_dir)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finished(zoo_train(*REFERENCE, "--manual-dir", manual_dir, "--out", folder / "alone"))
+    finished(check)
+    return folder
+
+
+def entered(distributed):
+    report = json.loads((distributed / "entered" / "report.json").read_text())
+    weights = {path.stem: list(np.load(path).values())
+               for path in (distributed / "entered").glob("*.npz")}
+    return report, weights
+
+
+def run_of(folder):
+    """What a run folder records of its training: steps, history, test ELBO, weights."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return {"optimizer_steps": metrics["optimizer_steps"], "history": metrics["history"],
+            "test": metrics["test"], "run": metrics["run"],
+            "weights": [v.numpy() for v in zoo.load(folder).trainable_variables]}
+
+
+def assert_trains_like(run, reference, initial):
+    """The same optimizer steps, every epoch's history within float rounding, weights within
+    1e-4 of their movement, test ELBO within 0.05 nats."""
+    assert run["run"] == reference["run"]
+    assert run["optimizer_steps"] == reference["optimizer_steps"] == 3 * 40
+    assert run["history"].keys() == reference["history"].keys()
+    for name, values in reference["history"].items():
+        assert len(values) == 3
+        assert run["history"][name] == pytest.approx(values, rel=1e-4, abs=1e-4), name
+    moved = max(float(abs(a - b).max()) for a, b in zip(reference["weights"], initial))
+    assert moved > 0.01
+    assert max(float(abs(a - b).max())
+               for a, b in zip(run["weights"], reference["weights"])) < 1e-4 * moved
+    assert run["test"]["elbo_nats"] == pytest.approx(reference["test"]["elbo_nats"], abs=0.05)
+
+
+def test_entered_strategies_train_like_no_strategy(distributed):
+    """zoo.train inside a OneDeviceStrategy and inside a MirroredStrategy over 2 logical
+    CPUs, each against the same run with no strategy."""
+    report, weights = entered(distributed)
+    assert report["process_strategy"] == ["MirroredStrategy", 2]  # zoo.cpu_replicas(2)
+    reference = run_of(distributed / "alone")
+    for name, strategy, replicas in (("one_device", "OneDeviceStrategy", 1),
+                                     ("mirrored", "MirroredStrategy", 2)):
+        assert report[name]["distribution"] == {"strategy": strategy, "replicas": replicas}
+        assert_trains_like({**report[name], "weights": weights[name]}, reference,
+                           weights["initial"])
+
+
+def test_evaluate_under_mirrored_replicas_gives_the_numbers_of_one_device(distributed):
+    evaluated = entered(distributed)[0]["evaluate"]
+    assert evaluated["mirrored"] == evaluated["outside"]
+    assert evaluated["mirrored"]["examples"] == 512
+
+
+def test_a_tune_trial_under_mirrored_replicas_trains_like_one_device(distributed, manual_dir,
+                                                                     tmp_path):
+    report, weights = entered(distributed)
+    search = zoo.tune("mlp_vae", directory=str(tmp_path), manual_dir=manual_dir, verbose=0,
+                      **report["tune_settings"])
+    trial = next(iter(search.tuner.oracle.trials.values()))
+    assert trial.hyperparameters.values == report["tune"]["values"]  # the same search
+    for name, values in report["tune"]["metrics"].items():  # at the best of its 2 epochs
+        assert [observation.value[0] for observation in trial.metrics.get_history(name)] == (
+            pytest.approx(values, rel=1e-4)), name
+    best = [v.numpy() for v in search.tuner.get_best_models(1)[0].trainable_variables]
+    assert max(float(abs(a - b).max()) for a, b in zip(best, weights["tune"])) < 1e-4
+
+
+def test_cpu_replicas_from_the_command_line_train_like_one_device_and_resume_after_sigkill(
+        distributed, manual_dir, tmp_path):
+    """`zoo train --cpu-replicas 2`: whole, and killed by SIGKILL in epoch 3 then resumed,
+    which ends bit for bit like the whole run on the same replicas."""
+    common = [*REFERENCE, "--cpu-replicas", "2", "--manual-dir", manual_dir]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        whole = pool.submit(finished, zoo_train(*common, "--out", tmp_path / "whole"))
+        killed_and_resumed(common, tmp_path / "killed")
+        assert "training on 2 replicas (MirroredStrategy)" in whole.result()
+    initial = entered(distributed)[1]["initial"]
+    whole, killed = run_of(tmp_path / "whole"), run_of(tmp_path / "killed")
+    assert_trains_like(whole, run_of(distributed / "alone"), initial)
+    assert killed["test"] == whole["test"]  # bitwise
+    assert all((a == b).all() for a, b in zip(killed["weights"], whole["weights"]))
+
+
+def test_two_workers_train_like_one_process(distributed, manual_dir, tmp_path):
+    """MultiWorkerMirroredStrategy: 2 workers of one CPU device each, through `zoo train`
+    with TF_CONFIG (TensorFlow runs one CPU device per worker: 2 workers x 2 logical CPUs
+    is not possible, and --cpu-replicas with TF_CONFIG says so)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    workers = [zoo_train(*common, "--out", tmp_path / "cluster",
+    workers = [zoo_train(*REFERENCE, "--manual-dir", manual_dir, "--out", tmp_path / "cluster",
                          env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {
                              "type": "worker", "index": index}})}) for index in range(2)]
-    finished(zoo_train(*common, "--out", tmp_path / "alone"))
     outputs = [finished(worker) for worker in workers]
     assert elbo_line(outputs[0]) == elbo_line(outputs[1])  # one model, all-reduced
-    # Each worker computes half of every batch, and the halves' gradients are all-reduced:
-    # the same sums in another order, so equal up to float rounding, not bit for bit.
-    cluster_elbo, alone_elbo = (recorded_elbo(tmp_path / run) for run in ("cluster", "alone"))
-    assert cluster_elbo == pytest.approx(alone_elbo, abs=0.05)
+    assert "training on 2 replicas (MultiWorkerMirroredStrategy)" in outputs[0]
     assert sorted(p.name for p in (tmp_path / "cluster").iterdir()) == [
         "best.h5", "metrics.json", "model.h5", "model.json", "run.json"]
+    assert_trains_like(run_of(tmp_path / "cluster"), run_of(distributed / "alone"),
+                       entered(distributed)[1]["initial"])
+    refused = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "train", "mlp_vae", "--cpu-replicas", "2"],
+        capture_output=True, text=True, env={**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": 0}})})
+    assert refused.returncode == 2 and refused.stderr == (
+        "zoo: error: cpu_replicas with TF_CONFIG: MultiWorkerMirroredStrategy trains one CPU "
+        "device per worker (a TensorFlow limitation); drop one of them\n")
 
 
 SMALL_CONV = ["--latent-dim", "2", "--set", "filters=8,16", "--batch-size", "256",
@@ -116,7 +223,9 @@ NEW_FAMILIES = [
 ]
 
 
-@pytest.mark.parametrize("run", [SMALL_RUN, ["cnn_vae", *SMALL_CONV],
+# mlp_vae's killed run: under two replicas, in
+# test_cpu_replicas_from_the_command_line_train_like_one_device_and_resume_after_sigkill.
+@pytest.mark.parametrize("run", [["cnn_vae", *SMALL_CONV],
                                  ["beta_vae", *SMALL_CONV], *NEW_FAMILIES],
                          ids=lambda run: run[0])
 def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(

@@ -9,8 +9,8 @@ import tf_keras
 
 import zoo
 from zoo import runs
-from zoo.errors import ConfigError, NonFiniteLossError, RunDirError
-from zoo.train import StopOnNonFiniteLoss
+from zoo.errors import ConfigError, NonFiniteLossError, RunDirError, ShortEpochError
+from zoo.train import FullEpochs, StopOnNonFiniteLoss, active_strategy
 
 
 @pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae", "beta_vae"])
@@ -92,9 +92,28 @@ def test_early_stopping_inside_the_kl_warm_up_keeps_the_target_beta(test_images,
                                                rel=1e-5)
 
 
-def test_the_strategy_is_created_once_per_process():
-    assert zoo.strategy() is zoo.strategy()
-    assert zoo.strategy().num_replicas_in_sync == 1  # this CPU machine, no TF_CONFIG
+def test_the_process_strategy_spans_every_gpu_or_else_one_device():
+    """(zoo.cpu_replicas splitting the CPU: test_distribute's replica_check.py.)"""
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    assert zoo.strategy().num_replicas_in_sync == (gpus if gpus > 1 else 1)
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope() as entered:
+        assert active_strategy() is entered
+    assert active_strategy() is zoo.strategy()
+
+
+def test_a_short_epoch_stops_training_naming_the_epoch_and_the_strategy(test_images):
+    """tf_keras never re-iterates a distributed dataset between epochs: 2 epochs of 2 steps
+    over 2 batches leave epoch 2 empty, and Keras alone would end the run as finished."""
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with one_device.scope():
+        model = zoo.get("mlp_vae", latent_dim=2, hidden_units=[8])
+    batches = one_device.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(test_images[:256]).batch(128))
+    with pytest.raises(ShortEpochError, match=r"^epoch 2 trained 0 of its 2 steps under "
+                                              r"OneDeviceStrategy \(1 replica\): its input ran "
+                                              "short, and the run is not finished"):
+        FullEpochs.fit(model, batches, 2, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from zoo.export import export
 from zoo.models import get, register
 from zoo.models import list_models as list  # noqa: A001  (zoo.list(), like timm.list_models)
 from zoo.runs import load, save
-from zoo.train import RunConfig, strategy, train
+from zoo.train import RunConfig, cpu_replicas, strategy, train
 from zoo.tune import tune
 
-__all__ = ["RunConfig", "ZooError", "data", "evaluate", "export", "get", "list", "load", "plot",
+__all__ = ["RunConfig", "ZooError", "cpu_replicas", "data", "evaluate", "export", "get", "list", "load", "plot",
            "register", "save", "strategy", "train", "tune"]

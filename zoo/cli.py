@@ -15,6 +15,9 @@ def main(argv=None):
     from zoo.errors import ZooError
 
     try:
+        if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
+            from zoo.train import cpu_replicas
+            cpu_replicas(args.cpu_replicas)
         return args.command(args)
     except ZooError as error:
         parser.exit(2, f"zoo: error: {error}\n")
@@ -289,6 +292,7 @@ def _parser():
                                "the same seed, also across processes")
     training.add_argument("--jit-compile", action="store_true",
                           help="compile the training step with XLA")
+    _replica_option(training)
     training.add_argument("--out", help="run folder (None: runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",
                           help="reuse an output folder that holds another run")
@@ -323,6 +327,7 @@ def _parser():
     tuning.add_argument("--seed", type=int, default=0)
     tuning.add_argument("--overwrite", action="store_true",
                         help="discard the search already in the folder")
+    _replica_option(tuning)
     _data_options(tuning)
     tuning.set_defaults(command=tune)
 
@@ -369,9 +374,17 @@ def _parser():
                            help="folder for results/, weights/ and LEADERBOARD.md")
     benchmark.add_argument("--overwrite", action="store_true",
                            help="replace the weights of an earlier run of another recipe")
+    _replica_option(benchmark)
     _data_options(benchmark)
     benchmark.set_defaults(command=bench)
     return parser
+
+
+def _replica_option(parser):
+    parser.add_argument("--cpu-replicas", type=_positive_int, default=1, metavar="N",
+                        help="split the CPU into N devices and train on N mirrored replicas, "
+                             "as on N GPUs: a rehearsal of multi-GPU training (the numbers "
+                             "are one device's)")
 
 
 def _data_options(parser):

@@ -94,7 +94,7 @@ def binarization_for(name, binarization=None):
 
 def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
          labels=False, manual_dir=None, data_dir=None, drop_remainder=False, order_key=None,
-         shard=None, first=None):
+         replicas=None, first=None, repeat=False):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
     ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}, or the grey levels
@@ -103,13 +103,21 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     gathers its batches through one permutation and binarizes whole batches.
 
     Every pass has a key: its order and dynamic pixels are stateless functions of
-    (seed, key). ``order_key``, an integer variable read when a pass starts, supplies it
-    (``train`` passes the optimizer's ``iterations``, so a run resumed from a checkpoint sees
-    the data of a run never stopped); without it, keys come from a stream seeded by ``seed``.
+    (seed, key). ``order_key``, an integer variable (``train`` passes the optimizer's
+    ``iterations``), is read once when iteration starts, and pass p's key is that value
+    plus p times the steps of a pass: the step at which the pass begins, so a run resumed
+    from a checkpoint sees the data of a run never stopped. Without it, keys come from a
+    stream seeded by ``seed``. ``repeat``: pass after pass without end (Keras's
+    ``steps_per_epoch`` then ends each epoch); else one pass.
 
-    ``shard=(index, count)``: this input pipeline's part of every batch of ``batch_size``
-    (the global batch), rows ``index * batch_size / count`` on: explicit sharding for
-    multi-worker training, in which replica k trains on the k-th contiguous rows.
+    ``replicas=(first, local, total)``: this input pipeline's replicas, ``local`` of the
+    ``total`` replicas in sync, from global replica ``first`` on (what
+    ``tf.distribute``'s ``distribute_datasets_from_function`` needs: it calls the function
+    once per worker and hands each local replica one whole element in turn). Every batch of
+    ``batch_size`` rows (the global batch) then becomes ``local`` elements, replica r's
+    being its rows ``rows * r // total`` to ``rows * (r + 1) // total``: contiguous blocks
+    in replica order, the last, short batch split as evenly as its rows allow (an empty
+    block where there are fewer rows than replicas).
 
     ``first``: only the split's first ``first`` examples (a quick run, a learning curve;
     None: all of them); more than the split holds is a DataError.
@@ -122,10 +130,10 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
         raise DataError(f"{name} has no class labels; use mnist or fashion_mnist for plots "
                         "or metrics that need them")
     require_int("batch_size", batch_size)
-    index, count = shard or (0, 1)
-    if batch_size % count:
-        raise ConfigError(f"batch_size {batch_size} does not split over {count} workers; use "
-                          f"a multiple of {count}")
+    first_replica, local, total = replicas or (0, 1, 1)
+    if batch_size % total:
+        raise ConfigError(f"batch_size {batch_size} does not split over {total} replicas; "
+                          f"use a multiple of {total}")
     binarization = binarization_for(name, binarization)
     shuffle = split == "train" if shuffle is None else shuffle
     builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
@@ -148,10 +156,12 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
         order = (tf.random.experimental.stateless_shuffle(tf.range(examples), [seed, key])
                  if shuffle else tf.range(examples))
 
-        def batch(step):
+        def block(element):  # element: one replica's block of one batch
+            step, replica = element // local, first_replica + element % local
             start = step * batch_size
             rows = tf.minimum(tf.constant(batch_size, tf.int64), examples - start)  # last: short
-            indices = order[start + rows * index // count:start + rows * (index + 1) // count]
+            indices = order[start + rows * replica // total:
+                            start + rows * (replica + 1) // total]
             x = tf.gather(images, indices)
             if binarization == "dynamic":
                 x = _sample_pixels(x, scale, [seed, key * steps + step])
@@ -161,12 +171,20 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
                 x = tf.cast(x, tf.float32) * scale
             return x, tf.gather(labels_, indices)
 
-        return tf.data.Dataset.range(steps).map(batch, num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.Dataset.range(steps * local).map(block,
+                                                        num_parallel_calls=tf.data.AUTOTUNE)
 
-    keys = (tf.data.Dataset.range(1).map(lambda _: tf.cast(order_key.read_value(), tf.int64))
-            if order_key is not None else
-            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1))
-    batches = keys.flat_map(one_pass).apply(tf.data.experimental.assert_cardinality(steps))
+    passes = -1 if repeat else 1  # take(-1): all of an endless stream
+    if order_key is not None:
+        keys = tf.data.Dataset.range(1).map(
+            lambda _: tf.cast(order_key.read_value(), tf.int64)).flat_map(
+            lambda start: tf.data.Dataset.counter().take(passes).map(
+                lambda p: start + p * steps))
+    else:
+        keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(passes)
+    batches = keys.flat_map(one_pass)
+    if not repeat:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(steps * local))
     if not labels:
         batches = batches.map(_as_target)
     options = tf.data.Options()  # under a strategy's own distribution: split every batch

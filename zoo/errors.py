@@ -30,6 +30,10 @@ class NonFiniteLossError(ZooError, RuntimeError):
     """Training produced a NaN or infinite loss term."""
 
 
+class ShortEpochError(ZooError, RuntimeError):
+    """An epoch trained fewer steps than it should have: its input ran short."""
+
+
 class RunDirError(ZooError, RuntimeError):
     """An output folder that belongs to another run, or a run folder that is incomplete."""
 

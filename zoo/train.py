@@ -16,7 +16,7 @@ import tensorflow as tf
 import tf_keras
 
 from zoo import checks, data, runs
-from zoo.errors import ConfigError, NonFiniteLossError, require_int
+from zoo.errors import ConfigError, NonFiniteLossError, ShortEpochError, require_int
 from zoo.evaluate import evaluate
 from zoo.models import vae
 from zoo.models.registry import builder, get
@@ -26,15 +26,54 @@ from zoo.models.registry import builder, get
 def strategy():
     """The one ``tf.distribute`` strategy of this process, created on first use.
 
-    MultiWorkerMirroredStrategy when ``TF_CONFIG`` is set, MirroredStrategy over all GPUs
-    when there are several, else the default single-device strategy. Cached because a
-    second MirroredStrategy in one process breaks its collectives.
+    MultiWorkerMirroredStrategy when ``TF_CONFIG`` is set; MirroredStrategy over all GPUs
+    when there are several, or over the logical CPUs when ``cpu_replicas`` split the CPU
+    (no GPU); else the default single-device strategy. Cached because a second
+    MirroredStrategy in one process breaks its collectives.
     """
     if os.environ.get("TF_CONFIG"):
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        return tf.distribute.MirroredStrategy([device.name for device in cpus])
     return tf.distribute.get_strategy()
+
+
+def active_strategy():
+    """The strategy a run trains under: one the caller entered (``with s.scope():``; a
+    TPUStrategy, say), else the process's own (``strategy()``)."""
+    return tf.distribute.get_strategy() if tf.distribute.has_strategy() else strategy()
+
+
+def strategy_name(distribution):
+    """The name users know a strategy by (MultiWorkerMirroredStrategy's class is
+    CollectiveAllReduceStrategy; no strategy entered: the default one)."""
+    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    name = type(distribution).__name__
+    return "the default strategy" if name.startswith("_Default") else name
+
+
+def cpu_replicas(count):
+    """Splits the CPU into ``count`` logical devices, so that ``strategy()`` (and so
+    ``zoo.train``, ``zoo.tune``, ``zoo bench``) trains on ``count`` mirrored replicas, as on
+    a machine with ``count`` GPUs: a rehearsal of multi-GPU training on a CPU (``zoo train
+    --cpu-replicas N``). Call it before TensorFlow runs anything."""
+    require_int("cpu_replicas", count)
+    if os.environ.get("TF_CONFIG") and count > 1:
+        raise ConfigError("cpu_replicas with TF_CONFIG: MultiWorkerMirroredStrategy trains one "
+                          "CPU device per worker (a TensorFlow limitation); drop one of them")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise ConfigError(f"cpu_replicas({count}) came after TensorFlow started its "
+                              "devices; call it first, before anything else runs") from None
 
 
 class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
@@ -61,6 +100,47 @@ class StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
                     f"training stopped at {where}: the {term} term is {value} "
                     f"({', '.join(f'{t}={logs.get(prefix + t)}' for t in self.TERMS)}); "
                     "lower the learning rate or check the data")
+
+
+class FullEpochs(tf_keras.callbacks.Callback):
+    """Stops training with a ShortEpochError when an epoch trains other than ``steps``
+    optimizer steps (its input ran out, or skipped steps): Keras alone warns and ends the
+    run as if it had finished."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.started_at = epoch, int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = int(self.model.optimizer.iterations.numpy()) - self.started_at
+        if done != self.steps or not logs:
+            self.model.stop_training = True
+            raise self.error(done)
+
+    def error(self, done):
+        distribution = self.model.distribute_strategy
+        replicas = distribution.num_replicas_in_sync
+        return ShortEpochError(
+            f"epoch {self.epoch + 1} trained {done} of its {self.steps} steps under "
+            f"{strategy_name(distribution)} ({replicas} replica{'s' * (replicas > 1)}): its "
+            "input ran short, and the run is not finished; report it with the command")
+
+    @classmethod
+    def fit(cls, model, data, steps, callbacks=(), **kwargs):
+        """``model.fit(data, steps_per_epoch=steps, ...)`` stopped by a short epoch; an
+        epoch with no step at all (Keras: "Unexpected result of train_function (Empty
+        logs)") is one too."""
+        check = cls(steps)
+        try:
+            return model.fit(data, steps_per_epoch=steps, callbacks=[check, *callbacks],
+                             **kwargs)
+        except ValueError as error:
+            if "Empty logs" not in str(error):
+                raise
+            raise check.error(0) from None
 
 
 class ClaimRunFolder(tf_keras.callbacks.Callback):
@@ -240,6 +320,23 @@ class RunConfig:
                          seed=self.seed, manual_dir=manual_dir, data_dir=data_dir,
                          first=self._first(split), **kwargs)
 
+    def training_data(self, model, distribution, manual_dir=None, data_dir=None):
+        """The train split as ``model.fit`` takes it under ``distribution``, with
+        ``steps_per_epoch()`` steps an epoch: passes without end (tf_keras never
+        re-iterates a distributed dataset between epochs), each worker's pipeline giving
+        every one of its replicas that replica's block of each global batch, in the order
+        of the model's optimizer steps (so a resumed run sees the data of one never
+        stopped)."""
+
+        def per_worker(context):
+            local = context.num_replicas_in_sync // context.num_input_pipelines
+            return self.load("train", manual_dir, data_dir, labels=model.conditional,
+                             order_key=model.optimizer.iterations, repeat=True,
+                             replicas=(context.input_pipeline_id * local, local,
+                                       context.num_replicas_in_sync))
+
+        return distribution.distribute_datasets_from_function(per_worker)
+
     def steps_per_epoch(self, manual_dir=None, data_dir=None):
         """Training batches in one pass over the (first ``train_examples`` of the) train
         split."""
@@ -276,9 +373,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
     ``runs.save_weights``).
     """
-    # A strategy the caller entered (TPUStrategy, say) wins; else the process's own, made
-    # first because MultiWorkerMirroredStrategy must precede any other op.
-    distribution = tf.distribute.get_strategy() if tf.distribute.has_strategy() else strategy()
+    # Made first: MultiWorkerMirroredStrategy must precede any other op.
+    distribution = active_strategy()
     config = config.resolved()
     if (config.jit_compile and distribution.num_replicas_in_sync > 1
             and not tf.config.list_physical_devices("GPU")):
@@ -299,9 +395,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         checks.warn_grey(f"{config.dataset} with binarization='none'")
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir,
                                labels=model.conditional)  # (x, label) batches for a cvae
-    train_data = distribution.distribute_datasets_from_function(
-        lambda context: loader("train", order_key=model.optimizer.iterations,
-                               shard=(context.input_pipeline_id, context.num_input_pipelines)))
+    train_data = config.training_data(model, distribution, manual_dir, data_dir)
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
         callbacks = [ClaimRunFolder(folder, record, overwrite),
@@ -310,16 +404,22 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     else:
         callbacks = [epoch_log, *callbacks]
     environment = runs.environment()  # the code that runs: the commit now, not at the end
-    model.fit(train_data, validation_data=loader("validation"), epochs=config.epochs,
-              steps_per_epoch=steps, verbose=verbose, callbacks=[*config.callbacks(), *callbacks])
+    replicas = {"strategy": strategy_name(distribution),
+                "replicas": distribution.num_replicas_in_sync}
+    if verbose != 0 and replicas["replicas"] > 1:
+        print(f"training on {replicas['replicas']} replicas ({replicas['strategy']}); the "
+              f"global batch of {config.batch_size} is split over them")
+    FullEpochs.fit(model, train_data, steps, [*config.callbacks(), *callbacks],
+                   validation_data=loader("validation"), epochs=config.epochs, verbose=verbose)
     started = time.time()
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
                     log_likelihood_samples=config.log_likelihood_samples or None,
                     verbose=0 if verbose == 0 else 1)
     metrics = {"test": test, "epochs_run": len(epoch_log.record["seconds"]),
+               "optimizer_steps": int(model.optimizer.iterations.numpy()),
                "train_seconds": sum(epoch_log.record["seconds"]),
                "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
-               "run": record, "environment": environment}
+               "run": record, "environment": environment, "distribution": replicas}
     if folder and runs.is_chief():
         runs.save(model, folder)
         runs.write_json(folder / runs.METRICS, metrics)

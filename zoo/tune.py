@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import math
 import pathlib
+import random
 import shutil
 
 import keras_tuner
@@ -31,7 +32,7 @@ from keras_tuner.src.distribute import utils as distribution
 from zoo import data, recipes, runs, tuners
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
-from zoo.train import RunConfig, strategy
+from zoo.train import FullEpochs, RunConfig, active_strategy
 
 OBJECTIVE = "val_neg_elbo"
 BATCH_SIZES = Choice(("64", "128", "256"))
@@ -147,17 +148,19 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         config = self.trial_config(hp)
-        if self.train is None:
-            train, validation = (config.load(split, self.manual_dir, self.data_dir,
-                                             labels=model.conditional)
-                                 for split in ("train", "validation"))
-        else:
-            train, validation = self.train, self.validation
-            if not isinstance(train, tf.data.Dataset):
-                kwargs.setdefault("batch_size", config.batch_size)
         kwargs.setdefault("epochs", config.epochs)
-        return model.fit(train, *args, validation_data=validation,
-                         callbacks=[*config.callbacks(), *callbacks], **kwargs)
+        callbacks = [*config.callbacks(), *callbacks]
+        if self.train is None:  # zoo train's input path, every replica its block
+            train = config.training_data(model, model.distribute_strategy, self.manual_dir,
+                                         self.data_dir)
+            validation = config.load("validation", self.manual_dir, self.data_dir,
+                                     labels=model.conditional)
+            return FullEpochs.fit(model, train, self._steps(config), callbacks,
+                                  validation_data=validation, **kwargs)
+        if not isinstance(self.train, tf.data.Dataset):
+            kwargs.setdefault("batch_size", config.batch_size)
+        return model.fit(self.train, *args, validation_data=self.validation,
+                         callbacks=callbacks, **kwargs)
 
     def _steps(self, config):
         """Training batches per epoch (the KL warm-up is counted in them)."""
@@ -242,11 +245,15 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     hypermodel = ZooHyperModel(config, space, train=train, validation=validation,
                                manual_dir=manual_dir, data_dir=data_dir)
     budget = ({"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials})
+    # keras-tuner's oracle takes seed 0 for none and draws its own from Python's random
+    # (`seed or random.randint(1, 10000)`): seeded here, the search is the same in every
+    # process.
+    random.seed(seed)
     try:  # keras-tuner builds a model with the space's first values, to look at it
         search = TUNERS[tuner](hypermodel, keras_tuner.Objective(OBJECTIVE, direction="min"),
                                hyperparameters=hyperparameters(space), tune_new_entries=False,
                                seed=seed, directory=str(directory), project_name=project,
-                               distribution_strategy=strategy(), **budget)
+                               distribution_strategy=active_strategy(), **budget)
     except Exception as error:
         if error is not hypermodel.build_error:
             raise

@@ -4,10 +4,11 @@
 batch whose rows do not divide evenly gives some replicas one row more (259 rows over 2
 replicas at batch 64: a last batch of 2 + 1 rows), or none. These helpers read the rows
 of every replica with one small collective, so that per-row noise, the loss's average and
-gathered statistics are those of one device whatever the split. Outside a strategy, or
-with one replica, they cost nothing; a batch of static size (TPUs, XLA, ``drop_remainder``
-pipelines: every replica holds the same rows) needs no collective either, which keeps the
-shapes static for XLA.
+gathered statistics are those of one device whatever the split and however many
+replicas share it. Outside a strategy, or with one replica, they cost nothing. A static
+row count is no proof that every replica holds as many (a step traced on a last, uneven
+batch sees 2 rows on one replica and 1 on the other, each static), so the counts always
+come from the collective.
 """
 
 import tensorflow as tf
@@ -30,8 +31,6 @@ def row_span(rows):
     context = _context()
     if context is None:
         return 0, rows
-    if tf.get_static_value(rows) is not None:
-        return context.replica_id_in_sync_group * rows, context.num_replicas_in_sync * rows
     counts = _rows_of_every_replica(context, rows)
     return tf.reduce_sum(counts[:context.replica_id_in_sync_group]), tf.reduce_sum(counts)
 
@@ -42,8 +41,6 @@ def gather_rows(tensor):
     context = _context()
     if context is None:
         return tensor
-    if tensor.shape[0] is not None:
-        return context.all_gather(tensor, axis=0)
     rows = tf.shape(tensor)[0]
     counts = _rows_of_every_replica(context, rows)
     most = tf.reduce_max(counts)
