@@ -3,8 +3,9 @@ enters, on a CPU split into 2 logical devices (``zoo.cpu_replicas``, before Tens
 starts). ``python replica_check.py OUT MANUAL_DIR`` trains ``CONFIG`` with ``zoo.train``
 under an entered OneDeviceStrategy and under an entered MirroredStrategy over both devices,
 evaluates the mirrored run's model inside and outside that strategy, and runs one
-``zoo.tune`` trial under it; it writes OUT/report.json and each run's trainable weights as
-OUT/NAME.npz (the tune trial's best model's too), for the test to compare with runs on no strategy."""
+``zoo.tune`` trial under it; it writes OUT/report.json and each run's trainable weights
+(and the tune trial's best model's) as OUT/NAME.npz, for the test to compare with runs on
+no strategy."""
 
 import json
 import pathlib

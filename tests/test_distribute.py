@@ -16,6 +16,7 @@ import zoo
 
 HERE = pathlib.Path(__file__).resolve().parent
 
+
 def zoo_train(*args, env=None, **popen):
     """``zoo train ARGS`` in a new process, as a user runs it."""
     return subprocess.Popen([sys.executable, "-m", "zoo.cli", "train", *map(str, args)],

@@ -24,5 +24,5 @@ from zoo.runs import load, save
 from zoo.train import RunConfig, cpu_replicas, strategy, train
 from zoo.tune import tune
 
-__all__ = ["RunConfig", "ZooError", "cpu_replicas", "data", "evaluate", "export", "get", "list", "load", "plot",
-           "register", "save", "strategy", "train", "tune"]
+__all__ = ["RunConfig", "ZooError", "cpu_replicas", "data", "evaluate", "export", "get", "list",
+           "load", "plot", "register", "save", "strategy", "train", "tune"]
