@@ -15,7 +15,9 @@ reconstruction + analytic KL against N(0, I), nats per example):
 - ``tf loop``: plain tf_keras layers and a ``tf.function`` GradientTape step (the TF
   tutorials' CVAE loop) on the same ``zoo.data.load`` pipeline;
 - ``torch loop``: plain ``torch.nn`` layers and a PyTorch training loop over the same images
-  held in memory (only when torch is installed: ``pip install -e ".[torch]"``).
+  held in memory (only when torch is installed: ``pip install -e ".[torch]"``); before it
+  runs, ``check_torch_loop`` stops the benchmark unless the torch model has the zoo's
+  parameter counts and (mlp_vae) computes the zoo's loss on the zoo's weights.
 
 Each contender lives in its own process (so its peak memory is its own), and they take
 turns: round 1 runs every contender for ``--steps`` steps, then round 2, and so on, so a
@@ -242,6 +244,77 @@ def torch_negative_elbo(encoder, decoder, x, latent_dim, full_covariance, eps):
     reconstruction = functional.binary_cross_entropy_with_logits(
         decoder(z), x.flatten(1), reduction="none").sum(-1)
     return reconstruction + kl
+
+
+def torch_loop_problem(model, manual_dir):
+    """What keeps the torch loop from training what the zoo trains, or None:
+    ``torch_modules(model)`` must have as many parameters as ``zoo.get(model)``'s encoder
+    and decoder, and, for mlp_vae (whose Dense layers map one to one onto Linear ones),
+    given the zoo model's weights compute the zoo's per-example loss (TFP's log-likelihood
+    and KL) on the same 32 test images and noise, to rtol 1e-4."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+    import torch
+
+    import zoo
+    from zoo import data
+
+    zoo_model = zoo.get(model)
+    encoder, decoder = torch_modules(model)
+    for part, torch_part, zoo_part in (("encoder", encoder, zoo_model.encoder),
+                                       ("decoder", decoder, zoo_model.decoder)):
+        torch_count = sum(parameter.numel() for parameter in torch_part.parameters())
+        zoo_count = sum(int(np.prod(weight.shape)) for weight in zoo_part.weights)
+        if torch_count != zoo_count:
+            return f"the {part} has {torch_count} parameters, the zoo's {zoo_count}"
+    if model != "mlp_vae":
+        return None
+    dense = [layer for layer in zoo_model.encoder.layers + zoo_model.decoder.layers
+             if layer.weights]
+    linear = [m for m in [*encoder, *decoder] if isinstance(m, torch.nn.Linear)]
+    if len(dense) != len(linear):
+        return f"{len(linear)} Linear layers for the zoo's {len(dense)} Dense ones"
+    with torch.no_grad():
+        for keras_layer, torch_layer in zip(dense, linear):
+            kernel, bias = keras_layer.get_weights()
+            torch_layer.weight.copy_(torch.from_numpy(kernel.T))
+            torch_layer.bias.copy_(torch.from_numpy(bias))
+    x = next(iter(data.load("binarized_mnist", "test", 32, manual_dir=manual_dir)))[0].numpy()
+    latent_dim = zoo_model.latent_dim
+    eps = tf.random.stateless_normal([len(x), latent_dim], [5, 6])
+    posterior = zoo_model.encoder(x)
+    z = posterior.loc + posterior.scale.matvec(eps)
+    zoo_loss = (-zoo_model.decoder(z).log_prob(x)
+                + tfp.distributions.kl_divergence(posterior, zoo_model.prior)).numpy()
+    x_torch = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        torch_loss = torch_negative_elbo(encoder, decoder, x_torch, latent_dim, False,
+                                         torch.from_numpy(eps.numpy())).numpy()
+    if not np.allclose(torch_loss, zoo_loss, rtol=1e-4, atol=0):
+        return (f"on the zoo's weights its loss is {torch_loss.mean():.4f} nats per example, "
+                f"the zoo's {zoo_loss.mean():.4f} (largest difference "
+                f"{np.abs(torch_loss - zoo_loss).max():.4g})")
+    return None
+
+
+def _torch_loop_problems(models, manual_dir):
+    import zoo  # noqa: F401  (first: it quiets TensorFlow's start-up messages)
+
+    return {model: torch_loop_problem(model, manual_dir) for model in models}
+
+
+def check_torch_loop(models, manual_dir):
+    """Stops the benchmark with a one-line error unless the torch loop trains what the zoo
+    trains (``torch_loop_problem``) for every one of ``models``. The check runs in a process
+    of its own, which ends before the contenders start: their memory, on the CPU and the
+    GPU, stays their own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        problems = pool.apply(_torch_loop_problems, (models, manual_dir))
+    for model, problem in problems.items():
+        if problem:
+            raise SystemExit(f"throughput.py: error: torch loop, {model}: {problem}; its "
+                             "comparison with the zoo would not be like with like")
 
 
 class TorchLoop:
@@ -478,6 +551,10 @@ def main(argv=None):
         print("torch is not installed (pip install -e \".[torch]\"): no torch loop")
         contenders.remove("torch loop")
     out, environment = result_file(parser, args, "throughput")
+    if "torch loop" in contenders:
+        check_torch_loop(args.models, args.manual_dir)
+        print("torch loop: checked: the zoo's parameter counts, and (mlp_vae) its loss on "
+              "the zoo's weights")
     started = time.time()
     steps = {model: args.steps or DEFAULT_STEPS[model] for model in args.models}
     models = {model: measure(model, contenders, args.batch_size, steps[model], args.rounds,

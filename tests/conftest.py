@@ -5,16 +5,28 @@ checkout; tfds prepares them once into its data dir (``TFDS_DATA_DIR``; .ci/run 
 into the clone) and reuses them afterwards.
 """
 
+import gc
 import os
 import pathlib
 
 import numpy as np
 import pytest
+import tf_keras
 
 from zoo import data
+from zoo.models.registry import list_models, unregister
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MANUAL_DIR = pathlib.Path(os.environ.get(data.MANUAL_DIR_ENV, REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_models():
+    """After each test file: Keras's global state cleared and cyclic garbage collected, so
+    that the models a file built do not pile up in a worker (one grew to 15 GB without)."""
+    yield
+    tf_keras.backend.clear_session()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +59,14 @@ def as_batch(model, images):
     if not model.conditional:
         return images
     return images, np.arange(len(images)) % model.classes
+
+
+@pytest.fixture
+def registered_names():
+    """A list for the names of the builders a test registers (it appends each name before
+    registering); the ones registered are unregistered after the test, pass or fail."""
+    names = []
+    yield names
+    for name in names:
+        if name in list_models():
+            unregister(name)

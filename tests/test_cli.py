@@ -1,11 +1,14 @@
 """The ``zoo`` command: a real train and eval, and one line for every mistake."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 
+import zoo
 from zoo import cli
+from zoo.models.registry import builder
 
 
 def zoo_command(*args):
@@ -49,7 +52,11 @@ def test_a_typo_in_the_model_name_is_one_line_from_a_real_process():
 def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     cli.main(["list", "-v"])
     printed = capsys.readouterr().out
-    assert all(name in printed for name in ("mlp_vae", "cnn_vae", "beta_vae"))
+    models = [line.split(None, 1) for line in printed.splitlines() if not line[:1].isspace()]
+    assert models == [[name, description] for name, description in zoo.list().items()]
+    overrides = {line.strip() for line in printed.splitlines() if line[:1].isspace()}
+    for name in zoo.list():
+        assert {field.describe() for field in builder(name).fields.values()} <= overrides, name
     assert "beta (a float >= 0, default 4.0)" in printed
 
 
@@ -96,10 +103,18 @@ def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, ca
     assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
 
 
-def test_help_shows_every_default(capsys):
+def test_train_help_shows_the_default_of_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     shown = capsys.readouterr().out
+    usage, options = re.split(r"\n(?:options|optional arguments):\n", shown)
+    entries = [" ".join(entry.split()) for entry in re.split(r"\n(?=  -)", options.strip("\n"))]
+    assert [entry.split()[0].rstrip(",") for entry in entries] == re.findall(
+        r"\[(-[-\w]+)", usage)  # one entry per option of the usage line, in its order
+    assert len(entries) >= 20  # -h and the 19 options of train
+    without = [entry for entry in entries if not entry.startswith("-h, --help")
+               and not re.search(r"\(default: [^)]+\)$", entry)]
+    assert not without, without
     for default in ("epochs to train (default: 10)", "(default: 128)",
                     "(default: binarized_mnist)", "(default: 0)"):
         assert default in " ".join(shown.split()), default

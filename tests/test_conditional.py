@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 from PIL import Image
 
 import zoo
@@ -28,7 +29,7 @@ def fashion(load):
 @pytest.fixture(scope="module")
 def trained(fashion):
     (images, labels), _ = fashion
-    tf.keras.utils.set_random_seed(3)
+    tf_keras.utils.set_random_seed(3)
     model = zoo.get("cvae", latent_dim=4, hidden_units=(128,))
     model.fit(images, labels, batch_size=64, epochs=5, verbose=0)
     return model
@@ -59,7 +60,7 @@ def test_the_label_changes_the_image_for_the_same_code(trained):
     assert metrics["elbo_nats"] <= metrics["log_likelihood_nats"]
 
 
-def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashion):
+def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashion, tmp_path):
     (images, labels), _ = fashion
     with pytest.raises(DataError, match="a conditional model needs class labels with its "
                                         r"images: fit\(images, labels\)"):
@@ -68,9 +69,10 @@ def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashi
                                         r"values in \[10, 19\]"):
         trained.fit(images[:64], labels[:64] + 10, verbose=0)
     with pytest.raises(ConfigError, match="the recon plot is for unconditional models"):
-        plot.reconstructions(trained, images[:4], "/tmp/never.png")
+        plot.reconstructions(trained, images[:4], tmp_path / "never.png")
     with pytest.raises(ConfigError, match="zoo.export takes unconditional models"):
-        zoo.export(trained, "/tmp/never_export")
+        zoo.export(trained, tmp_path / "never_export")
+    assert not list(tmp_path.iterdir())  # refused before writing anything
 
 
 def test_a_run_trains_on_labelled_batches_and_its_samples_have_a_row_per_class(

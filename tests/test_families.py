@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 
 import zoo
 from zoo.models.objectives import ELBO, IWAE, BetaTC
@@ -93,7 +94,7 @@ def test_the_mixture_prior_trains_and_model_prior_is_the_trained_one(test_images
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, test_images):
-    tf.keras.utils.set_random_seed(4)
+    tf_keras.utils.set_random_seed(4)
     model = zoo.get(name, latent_dim=4)
     dataset = "fashion_mnist" if model.conditional else "binarized_mnist"  # labelled
     model.fit(load(dataset, "train", 64, labels=model.conditional).take(100), verbose=0)

@@ -40,7 +40,7 @@ def test_encoder_and_decoder_end_in_tfp_distribution_layers(name, posterior_laye
 
 def briefly_trained(name, load, steps=100):
     """A model trained for ``steps`` batches of real data, so its KL is far from 0."""
-    tf.keras.utils.set_random_seed(1)
+    tf_keras.utils.set_random_seed(1)
     model = zoo.get(name, latent_dim=8)
     model.fit(load("binarized_mnist", "train", 64, shuffle=False).take(steps), verbose=0)
     return model
@@ -115,7 +115,8 @@ def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):
 
 def test_a_gradient_tape_loop_of_your_own_draws_new_noise_every_step(test_images):
     model = zoo.get("mlp_vae", latent_dim=4, hidden_units=(32,))
-    optimizer = tf.keras.optimizers.SGD(0.0)  # weights stay: only the noise can change
+    optimizer = tf_keras.optimizers.SGD(0.0)  # weights stay: only the noise can change
+    before = [w.numpy() for w in model.trainable_variables]
     x = test_images[:64]
     losses = []
     for _ in range(3):
@@ -124,6 +125,9 @@ def test_a_gradient_tape_loop_of_your_own_draws_new_noise_every_step(test_images
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         losses.append(float(loss))
+    assert int(optimizer.iterations) == 3  # the steps were applied, at learning rate 0
+    for old, new in zip(before, model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(new.numpy(), old)
     assert int(model.step) == 3
     assert len(set(losses)) == 3  # the same eps every step would repeat the loss
     rv_x = model(x, training=True)  # a training call advances the step too
@@ -295,7 +299,7 @@ def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_i
 def test_grey_images_under_a_bernoulli_decoder_warn_once_and_binary_ones_do_not(test_images):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
     grey = np.random.default_rng(0).random((64, 28, 28, 1), np.float32)
-    checks._warned.clear()
+    checks.reset_warnings()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(test_images[:64], verbose=0)  # binary: no warning

@@ -5,7 +5,7 @@ import tensorflow_probability as tfp
 
 import zoo
 from zoo.errors import OverrideError, UnknownModelError
-from zoo.models.registry import PositiveInt, builder, register
+from zoo.models.registry import PositiveInt, builder, register, unregister
 
 tfpl = tfp.layers
 
@@ -74,7 +74,9 @@ def test_command_line_values_are_parsed_by_the_field_type():
         fields["latent_dim"].parse("two")
 
 
-def test_users_register_their_own_builder():
+def test_users_register_their_own_builder(registered_names):
+    registered_names.append("test_tiny_vae")
+
     @register("test_tiny_vae")
     def tiny(latent_dim: PositiveInt = 2):
         """A user's model."""
@@ -87,8 +89,27 @@ def test_users_register_their_own_builder():
         register("test_tiny_vae")(tiny)
 
 
-def test_a_builder_without_checked_annotations_is_refused_at_registration():
+def test_a_builder_without_checked_annotations_is_refused_at_registration(registered_names):
+    registered_names.append("test_unchecked")
     with pytest.raises(TypeError, match="parameter 'width' needs a default and a checked"):
         @register("test_unchecked")
         def unchecked(width=3):
             """No annotation."""
+
+
+def test_an_unregistered_name_is_gone_and_can_be_registered_again(registered_names):
+    registered_names.append("test_again_vae")
+
+    def again(latent_dim: PositiveInt = 2):
+        """Registered twice."""
+        return zoo.get("mlp_vae", latent_dim=latent_dim, hidden_units=(8,))
+
+    register("test_again_vae")(again)
+    unregister("test_again_vae")
+    assert "test_again_vae" not in zoo.list()
+    with pytest.raises(UnknownModelError, match="unknown model 'test_again_vae'"):
+        zoo.get("test_again_vae")
+    register("test_again_vae")(again)  # no "already registered"
+    assert zoo.list()["test_again_vae"] == "Registered twice."
+    with pytest.raises(UnknownModelError, match="unknown model 'test_nowhere_vae'"):
+        unregister("test_nowhere_vae")

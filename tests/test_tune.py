@@ -18,27 +18,34 @@ from zoo.models.registry import Choice, IntRange, PositiveInt, builder, register
 from zoo.tune import TuneError, ZooHyperModel, hyperparameters, search_space, tune
 
 SMALL = ["hidden_units=32|64", "latent_dim=2:8", "batch_size=256"]
+# Settings that leave the network as it is (the optimizer's, the objective's weight).
+ARCHITECTURE_FREE = ("learning_rate", "beta")
 
 
-@pytest.mark.parametrize("model", ["mlp_vae", "cnn_vae", "beta_vae"])
+@pytest.mark.parametrize("model", sorted(zoo.list()))
 def test_every_builder_declares_a_space_whose_values_build_models(model):
     space = search_space(model)
     assert {"latent_dim", "learning_rate", "batch_size"} <= set(space)
-    assert ("beta" in space) == (model == "beta_vae")
+    assert ("beta" in space) == (model in {"beta_vae", "beta_tcvae"})
     hypermodel = ZooHyperModel(zoo.RunConfig(model=model).resolved(), space)
-    for name, spec in space.items():  # each range's ends, one at a time, build a model
+    for name, spec in space.items():  # each range's ends, one at a time, set the trial
         ends = (spec.values[0], spec.values[-1]) if isinstance(spec, Choice) else (
             spec.low, spec.high)
         for value in ends:
             hp = hyperparameters(space)
             hp.values[name] = value
             trial = hypermodel.trial_config(hp)
-            built = zoo.get(model, **trial.overrides)
-            assert built.latent_dim == trial.overrides["latent_dim"]
             if name == "batch_size":
                 assert trial.batch_size == int(value)
-            else:
-                assert trial.overrides[name] == builder(model).field(name).parse(str(value))
+                continue
+            assert trial.overrides[name] == builder(model).field(name).parse(str(value))
+            if name in ARCHITECTURE_FREE:
+                continue  # the same network whatever the value: built once, below
+            built = zoo.get(model, **trial.overrides)
+            assert built.latent_dim == trial.overrides["latent_dim"]
+    built = zoo.get(model, **hypermodel.trial_config(hyperparameters(space)).overrides)
+    assert built.optimizer.learning_rate.numpy() == pytest.approx(
+        hyperparameters(space).values["learning_rate"])
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -109,8 +116,10 @@ def test_another_search_in_the_same_folder_is_refused(search, manual_dir):
              manual_dir=manual_dir)
 
 
-def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_dir):
+def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_dir,
+                                                             registered_names):
     calls = []
+    registered_names.extend(["test_fragile_vae", "test_broken_vae"])
 
     @register("test_fragile_vae", space={"latent_dim": IntRange(1, 2)})
     def fragile(latent_dim: PositiveInt = 2):

@@ -56,6 +56,12 @@ def warn_grey(what="training data"):
         warnings.warn(GREY_WARNING.format(what=what), UserWarning, stacklevel=4)
 
 
+def reset_warnings():
+    """Forgets that the grey-pixels warning was given, so that the next grey data warn
+    again (it is given once per process): for tests, or a notebook that starts over."""
+    _warned.clear()
+
+
 def _warn_if_grey_values(values, what="training data"):
     if not _warned and np.any((values > 0) & (values < 1)):
         warn_grey(what)

@@ -216,6 +216,16 @@ def register(name, space=None):
     return decorate
 
 
+def unregister(name):
+    """Removes the builder registered as ``name`` (and any pretrained weights declared for
+    it), so that ``name`` can be registered again: for tests and notebooks that register a
+    builder of their own. UnknownModelError if no builder has that name."""
+    builder(name)  # the one-line error, with the closest name
+    del _BUILDERS[name]
+    for key in [key for key in _PRETRAINED if key[0] == name]:
+        del _PRETRAINED[key]
+
+
 def builder(name):
     """The Builder registered as ``name``, or UnknownModelError with the closest name."""
     if name not in _BUILDERS:
