@@ -16,8 +16,8 @@ def zoo_train(*args, env=None, **popen):
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, **popen)
 
 
-def finished(process):
-    out, err = process.communicate(timeout=600)
+def finished(process, timeout=600):
+    out, err = process.communicate(timeout=timeout)
     assert process.returncode == 0, err[-3000:]
     return out
 

@@ -2,6 +2,7 @@
 a few steps each, the last batch of 3 rows split 2 + 1)."""
 
 import concurrent.futures
+import functools
 import json
 import os
 import pathlib
@@ -28,7 +29,8 @@ def mirrored_report(manual_dir):
               for half in (names[0::2], names[1::2])]
     report = {}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both read as they print
-        for out in pool.map(finished, checks):
+        # 305 s in one process, 530 s beside another worker's tests: a wide margin
+        for out in pool.map(functools.partial(finished, timeout=1500), checks):
             report.update(json.loads(out.strip().splitlines()[-1]))
     return report
 
