@@ -4,25 +4,60 @@
     model = zoo.get("cnn_vae", latent_dim=2)   # compiled tf_keras model: x -> p(x|z)
     model.fit(zoo.data.load("binarized_mnist", "train"), epochs=10)
     zoo.evaluate(model, zoo.data.load("binarized_mnist", "test"))   # test ELBO in nats
+
+``import zoo`` imports neither TensorFlow nor a stage: each name below is imported on first
+use (``zoo --help`` and a mistyped command answer at once), and TensorFlow's start-up
+notices are filtered whoever imports it first (zoo.quiet).
 """
+
+import importlib
+import sys
+import types
+
+from zoo import quiet
 
 __version__ = "0.1.0"
 
-from zoo.quiet import import_tensorflow
+quiet.install()
 
-import_tensorflow()
+# name -> (module, attribute); None: the module itself
+_EXPORTS = {
+    "RunConfig": ("zoo.train", "RunConfig"), "ZooError": ("zoo.errors", "ZooError"),
+    "cpu_replicas": ("zoo.train", "cpu_replicas"), "data": ("zoo.data", None),
+    "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
+    "get": ("zoo.models", "get"), "list": ("zoo.models", "list_models"),
+    "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),
+    "register": ("zoo.models", "register"), "save": ("zoo.runs", "save"),
+    "strategy": ("zoo.train", "strategy"), "train": ("zoo.train", "train"),
+    "tune": ("zoo.tune", "tune"),
+}
+__all__ = sorted(_EXPORTS)
 
-# Imported eagerly: `evaluate`, `export`, `train` and `tune` name both a stage module and its
-# function, and binding the functions here, once, keeps `zoo.evaluate(...)` callable.
-from zoo import data, plot
-from zoo.errors import ZooError
-from zoo.evaluate import evaluate
-from zoo.export import export
-from zoo.models import get, register
-from zoo.models import list_models as list  # noqa: A001  (zoo.list(), like timm.list_models)
-from zoo.runs import load, save
-from zoo.train import RunConfig, cpu_replicas, strategy, train
-from zoo.tune import tune
 
-__all__ = ["RunConfig", "ZooError", "cpu_replicas", "data", "evaluate", "export", "get", "list",
-           "load", "plot", "register", "save", "strategy", "train", "tune"]
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    setattr(sys.modules[__name__], name, value)
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``zoo.evaluate``, ``zoo.export``, ``zoo.train`` and ``zoo.tune`` the functions:
+    importing the stage module of the same name would otherwise bind the module there."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name, (None, None))[1]:
+            self.__dict__.pop(name, None)  # looked up again, as the function, on next use
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,13 +1,18 @@
-"""Imports TensorFlow without its start-up chatter on stderr.
+"""Imports TensorFlow without its start-up chatter on stderr, whoever imports it first.
 
 TensorFlow 2.21 writes eight or so C++ log lines on import and on first finding its devices
 (oneDNN notice, "Could not find cuda drivers", CPU-instruction notice, "failed call to
 cuInit" on machines without a GPU), before ``TF_CPP_MIN_LOG_LEVEL`` takes effect. They
-drown the zoo's one-line errors. ``import_tensorflow`` runs that start-up with stderr
-captured and passes on every line except those known notices; unless the user set
-``TF_CPP_MIN_LOG_LEVEL``, later C++ INFO lines are hidden too (warnings and errors show).
+drown the zoo's one-line errors. ``install()`` (run by ``import zoo``, which imports no
+TensorFlow itself) puts a finder first on ``sys.meta_path`` whose loader runs TensorFlow's
+import and device discovery with stderr captured, then passes on every line except those
+known notices, whether ``zoo.data``, tf_keras or TFP is the first to import it. Unless the
+user set ``TF_CPP_MIN_LOG_LEVEL``, later C++ INFO lines are hidden too (warnings and errors
+show).
 """
 
+import importlib.abc
+import importlib.util
 import os
 import re
 import sys
@@ -19,24 +24,47 @@ _START_UP_NOISE = re.compile(
     r"|^To enable the following instructions:")
 
 
-def import_tensorflow():
-    """Imports TensorFlow and lists its devices, filtering the start-up notices above."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO lines; warnings still show
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as the other finders do, with a loader that filters its start-up."""
 
-            tf.config.list_physical_devices()  # device discovery logs the CUDA notices now
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines()
-    kept = [line for line in lines if not _START_UP_NOISE.search(line)]
-    if kept:
-        print("\n".join(kept), file=sys.stderr)
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; and the search below must not find this finder
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO; warnings still show
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+                module.config.list_physical_devices()  # device discovery logs CUDA notices
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                lines = captured.read().decode(errors="replace").splitlines()
+        kept = [line for line in lines if not _START_UP_NOISE.search(line)]
+        if kept:
+            print("\n".join(kept), file=sys.stderr)
+
+
+def install():
+    """Filters TensorFlow's start-up when it is imported next (nothing if it already is)."""
+    if "tensorflow" not in sys.modules and not any(
+            isinstance(finder, _QuietFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFinder())
