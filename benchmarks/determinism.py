@@ -1,15 +1,16 @@
 """Same-seed runs in separate processes: fused or new Adam, tf.data autotuning off or on.
 
-    python benchmarks/determinism.py [--runs 5] [--epochs 3] [--train-examples N] [--busy N]
-        [--manual-dir DIR] [--out FILE]
+    python benchmarks/determinism.py [--runs 5] [--epochs 3] [--train-examples N]
+        [--eval-examples N] [--busy N] [--manual-dir DIR] [--out FILE]
 
 Each run is a fresh Python process that trains the same small mlp_vae (latent 2, one hidden
 layer of 64, batch 256, seed 0) with ``zoo.train(RunConfig(..., deterministic=True))`` on
 binarized_mnist (its first ``--train-examples`` training images; default all) for
-``--epochs`` epochs and records its test ELBO (nats per example, full
-precision). Runs alternate between four settings: the builders' optimizer, tf_keras's
-legacy (fused) Adam, or ``tf_keras.optimizers.Adam``, the new one (``zoo.models.vae.ADAM``
-swapped), each with the input pipeline's tf.data autotuning off (the zoo's default) or on
+``--epochs`` epochs and records its test ELBO (nats per example, full precision; on the
+first ``--eval-examples`` validation and test images, default all). Runs alternate between
+four settings: the builders' optimizer, tf_keras's legacy (fused) Adam, or
+``tf_keras.optimizers.Adam``, the new one (``zoo.models.vae.ADAM`` swapped), each with
+the input pipeline's tf.data autotuning off (the zoo's default) or on
 (``zoo.data.AUTOTUNE``). Printed and written to ``--out`` (default
 ``benchmarks/results/determinism-cpu.json``) with the environment: every run's ELBO, how
 many distinct values each setting gave, and their spread in nats. ``--busy N`` keeps N
@@ -42,16 +43,17 @@ from zoo.models import vae
 vae.ADAM, data.AUTOTUNE = {optimizer}, {autotune}
 config = zoo.RunConfig(model="mlp_vae", overrides={{"latent_dim": 2, "hidden_units": [64]}},
                        epochs={epochs}, batch_size=256, eval_samples=2, deterministic=True,
-                       train_examples={train_examples})
+                       train_examples={train_examples}, eval_examples={eval_examples})
 zoo.train(config, {out!r}, manual_dir={manual_dir!r}, verbose=0)
 """
 
 
-def one_run(setting, epochs, train_examples, manual_dir, folder):
+def one_run(setting, epochs, train_examples, eval_examples, manual_dir, folder):
     """The test ELBO recorded by one run in a fresh process."""
     optimizer, autotune = SETTINGS[setting]
     code = RUN.format(repo=str(HERE.parent), optimizer=optimizer, autotune=autotune,
-                      epochs=epochs, train_examples=train_examples, out=str(folder),
+                      epochs=epochs, train_examples=train_examples,
+                      eval_examples=eval_examples, out=str(folder),
                       manual_dir=manual_dir)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=1200)
@@ -80,20 +82,25 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-examples", type=int, default=0,
                         help="train on the first N training images (default 0: all)")
+    parser.add_argument("--eval-examples", type=int, default=0,
+                        help="validate and test on the first N images (default 0: all)")
     parser.add_argument("--busy", type=int, default=0,
                         help="busy-looping processes to run meanwhile (default 0)")
     parser.add_argument("--manual-dir", help="folder of the tfds source files (offline)")
     parser.add_argument("--out", default=str(HERE / "results" / "determinism-cpu.json"))
     args = parser.parse_args(argv)
-    for name, minimum in (("runs", 1), ("epochs", 1), ("train_examples", 0), ("busy", 0)):
+    for name, minimum in (("runs", 1), ("epochs", 1), ("train_examples", 0), ("eval_examples", 0),
+                          ("busy", 0)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name.replace('_', '-')} must be >= {minimum}")
     from zoo import data, runs
     from zoo.errors import ZooError
 
     try:
-        data.examples_in("binarized_mnist", "train", args.manual_dir,  # fail fast
-                         first=args.train_examples or None, setting="--train-examples")
+        for split, setting in (("train", "train_examples"), ("test", "eval_examples")):
+            data.examples_in("binarized_mnist", split, args.manual_dir,  # fail fast
+                             first=getattr(args, setting) or None,
+                             setting=f"--{setting.replace('_', '-')}")
     except ZooError as error:
         parser.error(str(error))
     elbos = {setting: [] for setting in SETTINGS}
@@ -101,8 +108,8 @@ def main(argv=None):
         for index in range(args.runs):
             for position, setting in enumerate(SETTINGS):
                 folder = pathlib.Path(scratch) / f"run-{index}-{position}"
-                elbo = one_run(setting, args.epochs, args.train_examples, args.manual_dir,
-                               folder)
+                elbo = one_run(setting, args.epochs, args.train_examples,
+                               args.eval_examples, args.manual_dir, folder)
                 elbos[setting].append(elbo)
                 print(f"run {index + 1}/{args.runs} {setting:>20}: test ELBO {elbo!r}",
                       flush=True)
@@ -110,6 +117,7 @@ def main(argv=None):
                          "spread_nats": max(values) - min(values)}
                for setting, values in elbos.items()}
     result = {"epochs": args.epochs, "train_examples": args.train_examples,
+              "eval_examples": args.eval_examples,
               "runs_per_setting": args.runs,
               "busy_processes": args.busy, "settings": summary,
               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -198,7 +198,9 @@ def _row(result, reference):
     budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs"
               + (f" of the first {recipe['train_examples']} train examples"
                  if recipe.get("train_examples") else "") + ", "
-              f"{result['train_seconds'] / 60:.0f} min training + "
+              + (f"tested on the first {test['examples']} test examples, "
+                 if recipe.get("eval_examples") else "")
+              + f"{result['train_seconds'] / 60:.0f} min training + "
               f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")
     try:
         family = builder(recipe["model"]).build.__module__.rsplit(".", 1)[-1]

@@ -70,7 +70,8 @@ def train(args):
                        batch_size=args.batch_size, seed=args.seed,
                        eval_samples=args.eval_samples, kl_warmup_epochs=args.kl_warmup_epochs,
                        deterministic=args.deterministic,
-                       jit_compile=args.jit_compile, train_examples=args.train_examples)
+                       jit_compile=args.jit_compile, train_examples=args.train_examples,
+                       eval_examples=args.eval_examples)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
                        data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
@@ -102,7 +103,8 @@ def tune(args):
                   tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
                   directory=args.dir, project=args.project, ranges=args.range,
                   seed=args.seed, overwrite=args.overwrite, manual_dir=args.manual_dir,
-                  data_dir=args.data_dir, train_examples=args.train_examples)
+                  data_dir=args.data_dir, train_examples=args.train_examples,
+                  eval_examples=args.eval_examples)
     if not result.trials:
         print("worker done: its trials are in the chief's summary")
         return
@@ -156,8 +158,13 @@ def evaluate(args):
     if args.record and row is None:
         raise ConfigError("--record writes into a leaderboard row's result file: pass "
                           "benchmarks/weights/ROW.h5")
+    if args.record and args.examples:
+        raise ConfigError("--record keeps evaluations of the whole test split; drop --examples")
+    first = args.examples if args.examples is not None else run.get("eval_examples") or None
+    first = data.examples_in(run["dataset"], "test", args.manual_dir, args.data_dir,
+                             first=first or None, setting="--examples")
     test = data.load(run["dataset"], "test", run["batch_size"], labels=model.conditional,
-                     binarization=run["binarization"], seed=run["seed"],
+                     binarization=run["binarization"], seed=run["seed"], first=first,
                      manual_dir=args.manual_dir, data_dir=args.data_dir)
     samples = args.samples or run["eval_samples"]
     started = time.time()
@@ -271,8 +278,10 @@ def _parser():
                           help="examples per batch (global, over all replicas)")
     training.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
                           help="train on the first N examples of the train split (a quick "
-                               "run, a learning curve; 0: all); validation and test stay "
-                               "whole")
+                               "run, a learning curve; 0: all)")
+    training.add_argument("--eval-examples", type=_non_negative_int, default=0, metavar="N",
+                          help="validate and test on the first N examples of the "
+                               "validation and test splits (a quick run; 0: all)")
     training.add_argument("--latent-dim", type=_positive_int,
                           help="size of the code z (None: the model's default)")
     training.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -316,6 +325,9 @@ def _parser():
     tuning.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
                         help="every trial trains on the first N training images (0: all); "
                              "the best recipe keeps it")
+    tuning.add_argument("--eval-examples", type=_non_negative_int, default=0, metavar="N",
+                        help="every trial is judged on the first N validation images (0: "
+                             "all); the best recipe keeps it")
     tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                         help="search only what the --range options name (None: the model's "
                              "whole space and batch_size): NAME=LOW:HIGH, NAME='A|B', or "
@@ -347,6 +359,9 @@ def _parser():
                                  "ROW.h5")
     evaluation.add_argument("--samples", type=_positive_int,
                             help="posterior samples per image (default: the run's)")
+    evaluation.add_argument("--examples", type=_non_negative_int, metavar="N",
+                            help="evaluate the first N test examples (default: the run's "
+                                 "eval_examples; 0: all)")
     evaluation.add_argument("-k", "--log-likelihood-samples", dest="k", type=_positive_int,
                             help="also estimate log p(x) with K importance samples per "
                                  "image (benchmark rows use 5000)")

@@ -277,7 +277,7 @@ def claim(folder, run_config, overwrite=False):
 
 # RunConfig fields added after run folders were first written, with the value every run
 # had before them: a run.json without one is the same run as a config holding that value.
-LATER_FIELDS = {"monitor": "val_neg_elbo", "train_examples": 0}
+LATER_FIELDS = {"monitor": "val_neg_elbo", "train_examples": 0, "eval_examples": 0}
 
 
 def recorded_run(folder):

@@ -244,7 +244,10 @@ class RunConfig:
     the step, and the optimizers are tf_keras's fused ones (see zoo.models.vae).
     ``jit_compile``: compile the training and evaluation steps with XLA.
     ``train_examples``: train on the first this many examples of the train split (a quick
-    run, a learning curve; 0: all of them); validation and test splits stay whole.
+    run, a learning curve; 0: all of them).
+    ``eval_examples``: validate every epoch and test at the end on the first this many
+    examples of the validation and test splits (a quick run; 0: all of them, as benchmark
+    rows do). The test metrics record how many examples they cover.
     """
 
     model: str
@@ -264,13 +267,14 @@ class RunConfig:
     deterministic: bool = False
     jit_compile: bool = False
     train_examples: int = 0
+    eval_examples: int = 0
 
     def resolved(self):
         """A copy with every setting checked and the overrides and binarization explicit."""
         for name in ("epochs", "batch_size", "eval_samples"):
             require_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
-                     "early_stopping_patience", "train_examples"):
+                     "early_stopping_patience", "train_examples", "eval_examples"):
             require_int(name, getattr(self, name), minimum=0)
         for name in ("deterministic", "jit_compile"):
             if not isinstance(getattr(self, name), bool):
@@ -315,7 +319,7 @@ class RunConfig:
 
     def load(self, split, manual_dir=None, data_dir=None, **kwargs):
         """``data.load`` of ``split`` with this run's dataset, batch size, binarization and
-        seed (and ``train_examples`` of the train split)."""
+        seed (and ``train_examples`` of the train split, ``eval_examples`` of the others)."""
         return data.load(self.dataset, split, self.batch_size, binarization=self.binarization,
                          seed=self.seed, manual_dir=manual_dir, data_dir=data_dir,
                          first=self._first(split), **kwargs)
@@ -345,7 +349,15 @@ class RunConfig:
         return data.batches_per_pass(examples, self.batch_size)
 
     def _first(self, split):
-        return (self.train_examples or None) if split == "train" else None
+        return (self.train_examples if split == "train" else self.eval_examples) or None
+
+    def check_examples(self, manual_dir=None, data_dir=None):
+        """Raises DataError (one line) if ``train_examples`` or ``eval_examples`` asks for
+        more examples than a split has; prepares the dataset if needed."""
+        for split, setting in (("train", "train_examples"), ("validation", "eval_examples"),
+                               ("test", "eval_examples")):
+            data.examples_in(self.dataset, split, manual_dir, data_dir,
+                             first=self._first(split), setting=setting)
 
     def compiled(self, model, steps_per_epoch):
         """``model`` compiled for this run: ``optimizer`` at ``learning_rate()``, the KL
@@ -381,7 +393,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         raise ConfigError("jit_compile does not work with MirroredStrategy over CPU devices "
                           "(a TensorFlow limitation); train on one CPU device or on GPUs")
     record = dataclasses.asdict(config)
-    data.prepared_builder(config.dataset, manual_dir=manual_dir, data_dir=data_dir)
+    config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now
     folder = pathlib.Path(out) if out else None
     if folder and runs.is_chief():  # refused now; claimed once training starts
         runs.check_claim(folder, record, overwrite=overwrite)

@@ -196,7 +196,7 @@ class SearchResult:
 def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
          validation=None, tuner="random", max_trials=10, epochs=5, directory="tuning",
          project=None, ranges=(), seed=0, overwrite=False, manual_dir=None, data_dir=None,
-         verbose=1, train_examples=0):
+         verbose=1, train_examples=0, eval_examples=0):
     """Searches ``model``'s space; returns a SearchResult. Every argument is checked before
     any training.
 
@@ -205,7 +205,9 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     batch size is searched only for arrays). With a named dataset, the best trial's recipe
     is written to ``DIRECTORY/PROJECT/best.toml``. ``ranges``: see ``search_space``.
     ``train_examples``: every trial trains on the named dataset's first this many training
-    images (0: all); the best recipe keeps it (delete it there to train on them all).
+    images (0: all); ``eval_examples``: every trial is judged on the first this many
+    validation images (0: all). The best recipe keeps both (delete them there to train and
+    test on the whole splits).
     """
     if tuner not in TUNERS:
         hint = did_you_mean(tuner, TUNERS)
@@ -217,16 +219,18 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         if train is None or validation is None:
             raise ConfigError("pass both train and validation (the objective is the "
                               "validation -ELBO), or neither to use a named dataset")
-        if train_examples:
-            raise ConfigError("train_examples picks images of a named dataset; pass fewer "
-                              "images of your own instead")
+        for setting, value in (("train_examples", train_examples),
+                               ("eval_examples", eval_examples)):
+            if value:
+                raise ConfigError(f"{setting} picks images of a named dataset; pass fewer "
+                                  "images of your own instead")
         probe = get(model)  # the builder's defaults: what images it takes
         train = probe.checked(train, "training data")
         validation = probe.checked(validation, "validation data")
         dataset = "own"
     config = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
                        binarization=binarization, epochs=epochs, seed=seed,
-                       train_examples=train_examples).resolved()
+                       train_examples=train_examples, eval_examples=eval_examples).resolved()
     space = search_space(model, ranges,
                          batch_size=not isinstance(train, tf.data.Dataset))
     project = project or f"{model}-{dataset}"
@@ -236,10 +240,11 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     if own_data:  # other data in the same folder is another search, never a resumed one
         identity["data"] = [_fingerprint(train), _fingerprint(validation)]
     else:
-        config.steps_per_epoch(manual_dir, data_dir)  # fail fast: the data and train_examples
+        config.check_examples(manual_dir, data_dir)  # fail fast: the data, the examples
         identity["binarization"] = config.binarization
-        if train_examples:  # (absent otherwise: folders of earlier searches still resume)
-            identity["train_examples"] = train_examples
+        for setting in ("train_examples", "eval_examples"):  # (absent when 0: folders of
+            if getattr(config, setting):  # earlier searches still resume)
+                identity[setting] = getattr(config, setting)
     _claim(folder, identity, overwrite)
 
     hypermodel = ZooHyperModel(config, space, train=train, validation=validation,
