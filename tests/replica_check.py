@@ -22,9 +22,10 @@ zoo.cpu_replicas(2)
 # 40 steps an epoch inside a KL warm-up, the last batch of 9 rows: 5 + 4 on two replicas.
 CONFIG = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [64]},
                        epochs=3, batch_size=128, eval_samples=2, deterministic=True,
-                       kl_warmup_epochs=3, train_examples=5001)
+                       kl_warmup_epochs=3, train_examples=5001, eval_examples=1000)
 # 8 steps an epoch, the last of 105 rows: 53 + 52.
-TUNE = {"max_trials": 1, "epochs": 2, "ranges": ["latent_dim=2:3"], "train_examples": 1001}
+TUNE = {"max_trials": 1, "epochs": 2, "ranges": ["latent_dim=2:3"], "train_examples": 1001,
+        "eval_examples": 1000}
 
 
 def initial_weights():

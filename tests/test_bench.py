@@ -20,6 +20,7 @@ deterministic = true
 epochs = 1
 batch_size = 500
 train_examples = 10000
+eval_examples = 1000
 eval_samples = 2
 log_likelihood_samples = 5
 learning_rate_schedule = "cosine"
@@ -124,7 +125,8 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert "## binarized_mnist (static)" in board
     row = next(line for line in board.splitlines() if line.startswith("| tiny |"))
     assert f"| {-first['test']['elbo_nats']:.2f} |" in row and "| 100.00 (a test) |" in row
-    assert "1/1 epochs of the first 10000 train examples, 0 min training" in row
+    assert ("1/1 epochs of the first 10000 train examples, tested on the first 1000 test "
+            "examples, 0 min training") in row
     assert "mlp_vae (vanilla)" in row
     (tmp_path / "first" / "LEADERBOARD.md").unlink()
     assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone

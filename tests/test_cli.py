@@ -17,27 +17,35 @@ def zoo_command(*args):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_train_prints_the_test_elbo_and_eval_reproduces_it(manual_dir, tmp_path):
+def test_train_prints_the_test_elbo_and_eval_reproduces_it(manual_dir, tmp_path, capsys):
     out = tmp_path / "run"
     trained = zoo_command("train", "mlp_vae", "--epochs", 1, "--latent-dim", 2,
                           "--set", "hidden_units=64", "--eval-samples", 2,
-                          "--train-examples", 5000,
+                          "--train-examples", 5000, "--eval-examples", 1000,
                           "--manual-dir", manual_dir / "binarized_mnist", "--out", out)
     assert trained.returncode == 0, trained.stderr[-2000:]
     elbo_line = next(line for line in trained.stdout.splitlines() if "test ELBO" in line)
     assert elbo_line.startswith("test ELBO on binarized_mnist: -")
-    assert "nats per example" in elbo_line and "10000 examples, 2 posterior samples" in elbo_line
+    assert "nats per example" in elbo_line and "1000 examples, 2 posterior samples" in elbo_line
     assert "40/40" in trained.stdout  # the Keras progress bar: one epoch of 5,000 / 128
 
-    evaluated = zoo_command("eval", out, "--manual-dir", manual_dir)
+    evaluated = zoo_command("eval", out, "--manual-dir", manual_dir)  # the run's 1,000 images
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert elbo_line in evaluated.stdout.splitlines()
+    capsys.readouterr()
+    cli.main(["eval", str(out), "--examples", "300", "--manual-dir", str(manual_dir)])
+    assert "300 examples, 2 posterior samples" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["eval", str(out), "--examples", "10001", "--manual-dir", str(manual_dir)])
+    assert exit_.value.code == 2 and capsys.readouterr().err == (
+        "zoo: error: --examples=10001 is more than the 10000 examples of binarized_mnist's "
+        "test split; use at most 10000\n")
 
     refused = zoo_command("train", "mlp_vae", "--epochs", 2, "--out", out)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        f"zoo: error: {out} holds a different run (its epochs, eval_samples, overrides, "
-        "train_examples differ); pick another --out or pass --overwrite"]
+        f"zoo: error: {out} holds a different run (its epochs, eval_examples, eval_samples, "
+        "overrides, train_examples differ); pick another --out or pass --overwrite"]
 
 
 def test_a_typo_in_the_model_name_is_one_line_from_a_real_process():
@@ -84,6 +92,9 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--train-examples", "50001", "--manual-dir", "{manual}", "--out",
       "{tmp}/run"], "train_examples=50001 is more than the 50000 examples of binarized_mnist's "
                     "train split; use at most 50000"),
+    (["train", "mlp_vae", "--eval-examples", "10001", "--manual-dir", "{manual}", "--out",
+      "{tmp}/run"], "eval_examples=10001 is more than the 10000 examples of binarized_mnist's "
+                    "validation split; use at most 10000"),
     (["train", "mlp_vae", "--train-examples", "-1"],
      "argument --train-examples: expected an int >= 0, got '-1'"),
     (["train", "mlp_vae", "--set", "input_shape=32,32,1", "--manual-dir", "{manual}",
@@ -118,3 +129,34 @@ def test_train_help_shows_the_default_of_every_option(capsys):
     for default in ("epochs to train (default: 10)", "(default: 128)",
                     "(default: binarized_mnist)", "(default: 0)"):
         assert default in " ".join(shown.split()), default
+
+
+def test_help_and_argument_errors_answer_without_importing_tensorflow():
+    """``import zoo`` imports no stage and no TensorFlow: ``zoo --help`` and a mistyped
+    command answer from argparse alone (in about 0.1 s instead of 6-8)."""
+    probe = ("import sys, contextlib, io, zoo.cli\n"
+             "for argv in (['--help'], ['trian'], ['train', '--help']):\n"
+             "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), "
+             "contextlib.redirect_stderr(io.StringIO()):\n"
+             "        zoo.cli.main(argv)\n"
+             "print(sorted(m for m in ('tensorflow', 'keras_tuner', 'matplotlib', "
+             "'tensorflow_probability') if m in sys.modules))\n"
+             "import zoo.data\n")  # TensorFlow, first imported by a stage: no start-up notes
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+    assert done.stderr == ""  # oneDNN, CUDA and CPU-instruction notices filtered
+
+
+def test_the_stage_functions_stay_functions_when_their_modules_are_imported():
+    import zoo.evaluate
+    import zoo.export
+    import zoo.train
+    import zoo.tune  # noqa: F401
+
+    assert all(callable(function) for function in (zoo.evaluate, zoo.export, zoo.train,
+                                                   zoo.tune))
+    assert zoo.train.__module__ == "zoo.train" and zoo.tune.__name__ == "tune"
+    assert set(zoo.__all__) <= set(dir(zoo))
+    with pytest.raises(AttributeError, match="module 'zoo' has no attribute 'trian'"):
+        zoo.trian

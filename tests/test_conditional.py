@@ -78,7 +78,8 @@ def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashi
 def test_a_run_trains_on_labelled_batches_and_its_samples_have_a_row_per_class(
         manual_dir, tmp_path):
     config = zoo.RunConfig(model="cvae", dataset="fashion_mnist", epochs=1, eval_samples=1,
-                           overrides={"latent_dim": 4, "hidden_units": [64]}, batch_size=256)
+                           overrides={"latent_dim": 4, "hidden_units": [64]}, batch_size=256,
+                           train_examples=20000, eval_examples=1000)
     _, metrics = zoo.train(config, tmp_path / "run", manual_dir=manual_dir, verbose=0)
     assert -400 < metrics["test"]["elbo_nats"] < -200
     path = plot.from_run("samples", tmp_path / "run", manual_dir=manual_dir)

@@ -21,10 +21,11 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 # The reference run, on one device and no strategy; replica_check.py's CONFIG is the same
 # run (the test compares their run.json). 3 epochs of 40 steps inside a KL warm-up, the last
-# batch of 9 rows: 5 + 4 on two replicas or two workers.
+# batch of 9 rows: 5 + 4 on two replicas or two workers; validated and tested on 1,000 images
+# (the last batch of 104 rows: 52 + 52).
 REFERENCE = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batch-size", "128",
              "--eval-samples", "2", "--deterministic", "--epochs", "3",
-             "--kl-warmup-epochs", "3", "--train-examples", "5001"]
+             "--kl-warmup-epochs", "3", "--train-examples", "5001", "--eval-examples", "1000"]
 
 
 @pytest.fixture(scope="module")

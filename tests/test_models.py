@@ -9,7 +9,6 @@ import tensorflow_probability as tfp
 import tf_keras
 
 import zoo
-from conftest import as_batch
 from zoo import checks
 from zoo.errors import OverrideError
 from zoo.models import networks
@@ -281,19 +280,6 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
     runs.load_weights(twin, tmp_path / "small.h5")  # another process's layer names: by path
     for a, b in zip(small.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("name", sorted(zoo.list()))
-def test_every_builder_saves_and_reloads_to_the_identical_test_elbo(name, test_images,
-                                                                    tmp_path):
-    model = zoo.get(name, latent_dim=3)
-    model.fit(as_batch(model, test_images[:256]), batch_size=64, verbose=0)
-    zoo.save(model, tmp_path)
-    reloaded = zoo.load(tmp_path)
-    assert int(reloaded.step) == int(model.step) == 4
-    metrics = [zoo.evaluate(m, as_batch(m, test_images[256:]), samples=2,
-                            log_likelihood_samples=5, verbose=0) for m in (model, reloaded)]
-    assert metrics[0] == metrics[1]
 
 
 def test_grey_images_under_a_bernoulli_decoder_warn_once_and_binary_ones_do_not(test_images):

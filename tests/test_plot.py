@@ -17,12 +17,13 @@ EPOCHS = 2
 
 @pytest.fixture(scope="module")
 def fashion_run(tmp_path_factory, manual_dir):
-    """A 2-d cnn_vae trained for 2 epochs on fashion_mnist, with the GIF and TensorBoard."""
+    """A 2-d cnn_vae trained for 2 epochs on 10,000 fashion_mnist images, with the GIF and
+    TensorBoard."""
     folder = tmp_path_factory.mktemp("fashion")
     logs = folder.parent / "tensorboard"
     config = zoo.RunConfig(model="cnn_vae", dataset="fashion_mnist", epochs=EPOCHS,
                            overrides={"latent_dim": 2, "filters": [8, 16]}, batch_size=256,
-                           eval_samples=1)
+                           eval_samples=1, train_examples=10000, eval_examples=1000)
     callbacks = [plot.SampleGridAnimation(folder / "samples.gif", n=16),
                  tf_keras.callbacks.TensorBoard(str(logs)), plot.SampleGridSummary(logs, n=16)]
     zoo.train(config, folder, manual_dir=manual_dir, callbacks=callbacks, verbose=0)

@@ -1,6 +1,12 @@
-"""Training that survives SIGKILL: killed runs of seven families resume and end with the
-numbers of runs never stopped (mlp_vae's, on 2 replicas: test_distribute.py); and the
-determinism benchmark."""
+"""Training that survives a crash: runs of seven families stopped in epoch 3 resume and end
+with the numbers of runs never stopped; and the determinism benchmark.
+
+One run is killed by SIGKILL in a process of its own (cnn_vae here; mlp_vae on 2 replicas
+in test_distribute.py): nothing of the process survives but the run folder. The other
+families stop by an exception a callback raises mid-epoch, in this process, which leaves
+BackupAndRestore and the run folder in the same state (the epochs finished before, no
+model.h5) at a fraction of the cost; the resumed run is a new ``zoo.train`` call, which
+builds and seeds everything anew as a new process would."""
 
 import concurrent.futures
 import json
@@ -9,46 +15,98 @@ import subprocess
 import sys
 
 import pytest
+import tf_keras
 
+import zoo
 from processes import finished, killed_and_resumed, recorded_elbo, zoo_train
+from zoo import runs
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-
-SMALL_CONV = ["--latent-dim", "2", "--set", "filters=8,16", "--batch-size", "256",
-              "--eval-samples", "2", "--deterministic"]
-
-
-SMALL_MLP = ["--latent-dim", "2", "--batch-size", "256", "--eval-samples", "2",
-             "--deterministic"]
-# One run per way a family keeps state: objective (iwae), learned prior (vamp_vae), two
-# layers (hvae_vamp), flow (iaf_vae), labelled batches (cvae).
-NEW_FAMILIES = [
-    ["iwae", *SMALL_MLP, "--set", "hidden_units=64,64", "--set", "k=3"],
-    ["vamp_vae", *SMALL_MLP, "--set", "hidden_units=64,64", "--set", "components=20"],
-    ["hvae_vamp", *SMALL_MLP, "--set", "units=64", "--set", "components=20"],
-    ["iaf_vae", *SMALL_MLP, "--set", "hidden_units=64", "--set", "made_units=16,16"],
-    ["cvae", *SMALL_MLP, "--set", "hidden_units=64", "--dataset", "fashion_mnist"],
-]
+# Epochs of 16 steps (the first 2,000 training images, batches of 128) inside a KL warm-up
+# of all 3 epochs, validated and tested on 500 images.
+SHORT = {"epochs": 3, "kl_warmup_epochs": 3, "train_examples": 2000, "eval_examples": 500,
+         "batch_size": 128, "eval_samples": 2, "deterministic": True}
+# One run per way a family keeps state: the beta of a warm-up (beta_vae), objective (iwae),
+# learned prior (vamp_vae), two layers (hvae_vamp), flow (iaf_vae), labelled batches (cvae).
+FAMILIES = {
+    "beta_vae": {"latent_dim": 2, "filters": [8, 16]},
+    "iwae": {"latent_dim": 2, "hidden_units": [64, 64], "k": 3},
+    "vamp_vae": {"latent_dim": 2, "hidden_units": [64, 64], "components": 20},
+    "hvae_vamp": {"latent_dim": 2, "units": 64, "components": 20},
+    "iaf_vae": {"latent_dim": 2, "hidden_units": [64], "made_units": [16, 16]},
+    "cvae": {"latent_dim": 2, "hidden_units": [64]},
+}
 
 
-# mlp_vae's killed run: under two replicas, in
-# test_cpu_replicas_from_the_command_line_train_like_one_device_and_resume_after_sigkill.
-@pytest.mark.parametrize("run", [["cnn_vae", *SMALL_CONV],
-                                 ["beta_vae", *SMALL_CONV], *NEW_FAMILIES],
-                         ids=lambda run: run[0])
-def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_numbers(
-        run, manual_dir, tmp_path):
-    """Killed in epoch 3, inside a KL warm-up of 3 epochs: the resumed run carries on the
-    data order, the posterior noise and the warm-up of the step it stopped at. Epochs of the
-    first 10,000 training images (40 steps)."""
-    common = [*run, "--epochs", "3", "--kl-warmup-epochs", "3", "--train-examples", "10000",
+class Crash(Exception):
+    """What the interrupting callback raises: a crash in the middle of a training step."""
+
+
+class CrashInEpoch3(tf_keras.callbacks.Callback):
+    """Raises Crash after the first execution of epoch 3 (epochs 1 and 2 backed up)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2:
+            raise Crash(f"stopped in epoch 3 after batch {batch + 1}")
+
+
+class EpochsBegun(tf_keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch + 1)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
+        name, manual_dir, tmp_path, capsys):
+    """Stopped inside the KL warm-up: the resumed run carries on the data order, the
+    posterior noise and the warm-up of the step it stopped at, bit for bit."""
+    config = zoo.RunConfig(model=name, overrides=FAMILIES[name],
+                           dataset="fashion_mnist" if name == "cvae" else "binarized_mnist",
+                           **SHORT)
+    _, whole = zoo.train(config, tmp_path / "whole", manual_dir=manual_dir, verbose=0)
+    with pytest.raises(Crash, match="stopped in epoch 3"):
+        zoo.train(config, tmp_path / "stopped", manual_dir=manual_dir,
+                  callbacks=[CrashInEpoch3()], verbose=0)
+    assert (tmp_path / "stopped" / runs.BACKUP).is_dir()
+    assert not (tmp_path / "stopped" / runs.WEIGHTS).exists()
+    capsys.readouterr()
+    begun = EpochsBegun()
+    _, resumed = zoo.train(config, tmp_path / "stopped", manual_dir=manual_dir,
+                           callbacks=[begun], verbose=0)
+    assert begun.epochs == [3]  # no finished epoch redone
+    assert "resuming at epoch 3 (epochs 1-2 were run before)" in capsys.readouterr().out
+    assert resumed["epochs_run"] == 3 and len(resumed["history"]["val_neg_elbo"]) == 3
+    assert resumed["optimizer_steps"] == whole["optimizer_steps"] == 3 * 16
+    assert not (tmp_path / "stopped" / runs.BACKUP).exists()
+    assert resumed["history"] == whole["history"]  # bitwise, every epoch
+    assert resumed["test"] == whole["test"]
+    assert recorded_elbo(tmp_path / "stopped") == recorded_elbo(tmp_path / "whole")
+
+
+def test_a_run_killed_by_sigkill_resumes_where_it_stopped_and_ends_with_the_same_numbers(
+        manual_dir, tmp_path):
+    """`zoo train`, killed by SIGKILL in epoch 3 inside a KL warm-up of 3 epochs, and run
+    again: it resumes at epoch 3 and ends with the test ELBO of the run never stopped.
+    (Epochs of 40 steps: the kill lands well inside epoch 3.)"""
+    common = ["cnn_vae", "--latent-dim", "2", "--set", "filters=8,16", "--batch-size", "128",
+              "--eval-samples", "2", "--deterministic", "--epochs", "3",
+              "--kl-warmup-epochs", "3", "--train-examples", "5000", "--eval-examples", "500",
               "--manual-dir", manual_dir]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the run never stopped, beside it
         whole = pool.submit(finished, zoo_train(*common, "--out", tmp_path / "whole"))
         killed_and_resumed(common, tmp_path / "killed")
         whole.result()
     assert recorded_elbo(tmp_path / "killed") == recorded_elbo(tmp_path / "whole")  # bitwise
+    assert json.loads((tmp_path / "killed" / runs.METRICS).read_text())["test"][
+        "examples"] == 500
 
 
 def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_path):
@@ -62,11 +120,11 @@ def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_pat
     assert not out.exists()
     done = subprocess.run([sys.executable, str(HERE.parent / "benchmarks" / "determinism.py"),
                            "--runs", "1", "--epochs", "1", "--train-examples", "10000",
-                           "--manual-dir", str(manual_dir), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+                           "--eval-examples", "1000", "--manual-dir", str(manual_dir),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
-    assert result["train_examples"] == 10000
+    assert result["train_examples"] == 10000 and result["eval_examples"] == 1000
     settings = result["settings"]
     assert len(settings) == 4 and all(len(s["elbo_nats"]) == 1 for s in settings.values())
     fused = settings["fused adam"]["elbo_nats"][0]

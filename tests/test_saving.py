@@ -1,6 +1,7 @@
 """Whole-model saving the Keras way: ``model.save("m.keras")`` and
-``tf_keras.models.load_model`` give the same model, weights, optimizer state and noise;
-formats that cannot hold a zoo model are refused at save time, in one line."""
+``tf_keras.models.load_model`` give the same model, weights, optimizer state and noise, as
+``zoo.save``/``zoo.load`` give the same model and weights; formats that cannot hold a zoo
+model are refused at save time, in one line."""
 
 import numpy as np
 import pytest
@@ -19,23 +20,30 @@ OPTIONS = {"cnn_vae": {"blocks": 1}, "beta_vae": {"blocks": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
-def test_every_builder_round_trips_through_a_keras_file_and_trains_on_identically(
+def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_trains_on_alike(
         name, test_images, tmp_path):
+    """``model.save("m.keras")`` + ``load_model``, and ``zoo.save`` + ``zoo.load`` (the run
+    folder's weights by path), of one trained model: the same test ELBO and log p(x) to the
+    bit; the .keras file also brings back the optimizer, and trains on identically."""
     model = zoo.get(name, latent_dim=3, **OPTIONS.get(name, {}))
     model.compile(learning_rate=2e-3, kl_warmup_steps=10)
     model.fit(as_batch(model, test_images[:128]), batch_size=64, verbose=0)
     model.save(tmp_path / "m.keras")
     reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
+    zoo.save(model, tmp_path / "run")
+    from_folder = zoo.load(tmp_path / "run")
 
     assert type(reloaded) is type(model) and reloaded.zoo_config == model.zoo_config
+    assert from_folder.zoo_config == model.zoo_config
     assert (reloaded.seed, reloaded.kl_warmup_steps, int(reloaded.step)) == (
         model.seed, 10, 2)
+    assert int(from_folder.step) == 2
     assert float(reloaded.optimizer.learning_rate) == pytest.approx(2e-3)
     assert int(reloaded.optimizer.iterations) == 2  # the optimizer's state came back
     held_out = as_batch(model, test_images[128:256])
-    metrics = [zoo.evaluate(m, held_out, log_likelihood_samples=5, verbose=0)
-               for m in (model, reloaded)]
-    assert metrics[0] == metrics[1]
+    metrics = [zoo.evaluate(m, held_out, samples=2, log_likelihood_samples=5, verbose=0)
+               for m in (model, reloaded, from_folder)]
+    assert metrics[0] == metrics[1] == metrics[2]
     # Same noise step, same Adam moments, same warm-up: one more epoch gives the same
     # weights (to float rounding: CPU kernels may sum in another order; an Adam restarted
     # from zero moments would move each weight by ~1e-3).

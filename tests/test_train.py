@@ -121,7 +121,8 @@ def finished_run(tmp_path_factory, manual_dir):
     """One short real run through zoo.train, with its run folder."""
     folder = tmp_path_factory.mktemp("run")
     config = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [32]},
-                           epochs=2, batch_size=256, eval_samples=2, deterministic=True)
+                           epochs=2, batch_size=64, eval_samples=2, deterministic=True,
+                           train_examples=8000, eval_examples=1000)
     model, metrics = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
     return folder, config, model, metrics
 
@@ -131,7 +132,8 @@ def test_train_writes_a_complete_run_folder(finished_run):
     assert sorted(p.name for p in folder.iterdir()) == sorted(  # backup/ gone once done
         [runs.MODEL_CONFIG, runs.WEIGHTS, runs.BEST_WEIGHTS, runs.RUN_CONFIG, runs.METRICS])
     recorded = json.loads((folder / runs.METRICS).read_text())
-    assert recorded["test"]["examples"] == 10_000 and recorded["epochs_run"] == 2
+    assert recorded["test"]["examples"] == 1000 and recorded["epochs_run"] == 2
+    assert recorded["optimizer_steps"] == 2 * 125  # 8,000 images in batches of 64
     assert recorded["run"]["binarization"] == "static"
     assert recorded["run"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
     assert len(recorded["history"]["val_kl"]) == 2
@@ -146,7 +148,7 @@ def test_a_saved_run_reloads_to_the_identical_test_elbo(finished_run, load):
     assert reloaded.zoo_config == model.zoo_config
     for original, restored in zip(model.get_weights(), reloaded.get_weights()):
         np.testing.assert_array_equal(original, restored)
-    test = load("binarized_mnist", "test", config.batch_size)
+    test = load("binarized_mnist", "test", config.batch_size, first=config.eval_examples)
     again = zoo.evaluate(reloaded, test, samples=config.eval_samples, seed=config.seed,
                          verbose=0)
     assert again == metrics["test"]
@@ -168,17 +170,18 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # another run: a fresh start
     assert not (run / runs.BACKUP).exists()
 
-    older = tmp_path / "older"  # written before RunConfig had `monitor`, `train_examples`
-    runs.claim(older, record)
+    older = tmp_path / "older"  # written before RunConfig had monitor, train/eval_examples
+    before = {**record, **runs.LATER_FIELDS}  # a run of then: their values of today
+    runs.claim(older, before)
     (older / runs.BACKUP).mkdir()
     runs.write_json(older / runs.RUN_CONFIG,
-                    {k: v for k, v in record.items() if k not in ("monitor", "train_examples")})
-    runs.claim(older, record, overwrite=True)  # the same run: it resumes
+                    {k: v for k, v in before.items() if k not in runs.LATER_FIELDS})
+    runs.claim(older, before, overwrite=True)  # the same run: it resumes
     assert (older / runs.BACKUP).is_dir()
-    with pytest.raises(RunDirError, match=r"its monitor differ"):
-        runs.check_claim(older, {**record, "monitor": "val_loss"})
-    with pytest.raises(RunDirError, match=r"its train_examples differ"):
-        runs.check_claim(older, {**record, "train_examples": 500})
+    for field, value in (("monitor", "val_loss"), ("train_examples", 500),
+                         ("eval_examples", 500)):
+        with pytest.raises(RunDirError, match=rf"its {field} differ"):
+            runs.check_claim(older, {**before, field: value})
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not empty and holds no zoo run"):

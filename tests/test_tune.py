@@ -17,7 +17,9 @@ from zoo.errors import ConfigError
 from zoo.models.registry import Choice, IntRange, PositiveInt, builder, register
 from zoo.tune import TuneError, ZooHyperModel, hyperparameters, search_space, tune
 
-SMALL = ["hidden_units=32|64", "latent_dim=2:8", "batch_size=256"]
+SMALL = ["hidden_units=32|64", "latent_dim=2:8", "batch_size=64"]
+# Trials of 79 steps (the first 5,000 training images), judged on 1,000 validation images.
+EXAMPLES = {"train_examples": 5000, "eval_examples": 1000}
 # Settings that leave the network as it is (the optimizer's, the objective's weight).
 ARCHITECTURE_FREE = ("learning_rate", "beta")
 
@@ -65,6 +67,11 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
                                  "binarized_mnist's train split; use at most 50000"),
     ({"train_examples": 5, "train": [0], "validation": [0]},
      "train_examples picks images of a named dataset; pass fewer images of your own instead"),
+    ({"eval_examples": -1}, "eval_examples must be an int >= 0, got -1"),
+    ({"eval_examples": 10_001}, "eval_examples=10001 is more than the 10000 examples of "
+                                "binarized_mnist's validation split; use at most 10000"),
+    ({"eval_examples": 5, "train": [0], "validation": [0]},
+     "eval_examples picks images of a named dataset; pass fewer images of your own instead"),
 ])
 def test_bad_search_settings_fail_before_any_training(tmp_path, kwargs, message, manual_dir):
     with pytest.raises(zoo.ZooError, match=message):
@@ -77,7 +84,7 @@ def search(tmp_path_factory, manual_dir):
     """A finished 2-trial random search of mlp_vae, 1 epoch per trial."""
     folder = tmp_path_factory.mktemp("tuning")
     result = tune("mlp_vae", max_trials=2, epochs=1, directory=folder, ranges=SMALL,
-                  manual_dir=manual_dir, verbose=0)
+                  manual_dir=manual_dir, verbose=0, **EXAMPLES)
     return folder, result
 
 
@@ -93,7 +100,8 @@ def test_a_search_reports_every_trial_and_writes_a_runnable_recipe(search, manua
     recipe = recipes.load(result.recipe_path)
     best = min(result.trials, key=lambda row: row["objective"])
     assert recipe.config.overrides["latent_dim"] == best["values"]["latent_dim"]
-    assert recipe.config.batch_size == 256 and recipe.config.epochs == 1
+    assert recipe.config.batch_size == 64 and recipe.config.epochs == 1
+    assert (recipe.config.train_examples, recipe.config.eval_examples) == (5000, 1000)
     ran = bench.run(result.recipe_path, tmp_path, manual_dir=manual_dir, verbose=0)
     assert ran["epochs_run"] == 1 and -400 < ran["test"]["elbo_nats"] < -100
 
@@ -102,7 +110,7 @@ def test_the_best_model_comes_back_with_its_trained_weights(search, load):
     _, result = search
     (model,) = result.tuner.get_best_models(1)
     assert isinstance(model, tf_keras.Model) and model.zoo_config["name"] == "mlp_vae"
-    validation = load("binarized_mnist", "validation", 256)
+    validation = load("binarized_mnist", "validation", 256, first=EXAMPLES["eval_examples"])
     elbo = zoo.evaluate(model, validation, verbose=0)["elbo_nats"]
     best = min(row["objective"] for row in result.trials)
     assert -elbo == pytest.approx(best, abs=1.5)  # one-sample Monte Carlo both ways
@@ -146,23 +154,36 @@ def test_a_search_with_no_completed_trial_fails_and_says_why(tmp_path, manual_di
 
 
 def zoo_tune(directory, manual_dir, *extra, env=None):
+    """``zoo tune mlp_vae`` in a new process: trials of 1 epoch of 32 steps (the first 2,000
+    training images) judged on 500 validation images."""
     ranges = [argument for text in SMALL for argument in ("--range", text)]
     return subprocess.Popen(
         [sys.executable, "-m", "zoo.cli", "tune", "mlp_vae", "--epochs", "1", "--dir",
-         str(directory), "--manual-dir", str(manual_dir), *ranges, *extra],
+         str(directory), "--manual-dir", str(manual_dir), *ranges, "--train-examples", "2000",
+         "--eval-examples", "500", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})})
 
 
-@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
-def test_every_tuner_runs_from_the_command_line(tuner, tmp_path, manual_dir):
-    out, err = zoo_tune(tmp_path, manual_dir, "--tuner", tuner, "--max-trials", "1",
-                        "--range", "hidden_units=32",
-                        "--train-examples", "5000").communicate(timeout=600)
+def test_a_search_runs_from_the_command_line(tmp_path, manual_dir):
+    out, err = zoo_tune(tmp_path, manual_dir, "--max-trials", "1", "--range",
+                        "hidden_units=32").communicate(timeout=600)
     assert "Traceback" not in err, err[-2000:]
     assert "COMPLETED" in out and "best recipe:" in out, out[-2000:]
     best = recipes.load(tmp_path / "mlp_vae-binarized_mnist" / "best.toml")
-    assert best.config.train_examples == 5000  # what every trial trained on
+    assert (best.config.train_examples, best.config.eval_examples) == (2000, 500)
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_the_other_tuners_search_and_write_a_recipe(tuner, tmp_path, manual_dir):
+    """(random: the command line above and the search fixture.)"""
+    result = tune("mlp_vae", tuner=tuner, max_trials=1, epochs=1, directory=tmp_path,
+                  ranges=[*SMALL, "hidden_units=32"], manual_dir=manual_dir, verbose=0,
+                  train_examples=2000, eval_examples=500)
+    assert [row["status"] for row in result.trials] == ["COMPLETED"] * len(result.trials)
+    assert type(result.tuner.oracle).__name__.lower().startswith(tuner)
+    best = recipes.load(result.recipe_path)
+    assert (best.config.train_examples, best.config.eval_examples) == (2000, 500)
 
 
 def test_an_interrupted_search_resumes_and_keeps_finished_trials(tmp_path, manual_dir):
