@@ -309,6 +309,18 @@ class VAE(tf_keras.Model):
             for index, variable in enumerate(weights):
                 variable.assign(store[f"legacy_optimizer_{index}"])
 
+    def _create_optimizer_variables(self):
+        """The optimizer's slots and step counter made now, under the model's strategy,
+        rather than by the first traced training step: a ``tf.function`` that creates
+        variables is traced twice, which doubled the start of every first ``fit``."""
+        if not self._is_compiled:
+            return  # Keras says so, in fit
+        with self.distribute_strategy.scope():
+            if isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+                self.optimizer._create_all_weights(self.trainable_variables)
+            else:
+                self.optimizer.build(self.trainable_variables)  # once: Keras skips a rebuild
+
     def _legacy_optimizer_weights(self):
         if self._is_compiled and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
             return self.optimizer.weights
@@ -361,6 +373,7 @@ class VAE(tf_keras.Model):
             validation_data = self.checked(validation_data, "validation data")
             if not isinstance(validation_data, tf.data.Dataset):
                 validation_data = (validation_data,)  # images alone: Keras wants a tuple
+        self._create_optimizer_variables()
         with reported_as_data_errors("training or validation data", self.data_kind):
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
@@ -375,6 +388,7 @@ class VAE(tf_keras.Model):
             return super().predict(x, *args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
+        self._create_optimizer_variables()
         with self._one_step_per_execution():
             return super().train_on_batch(*args, **kwargs)
 
