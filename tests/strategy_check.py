@@ -1,5 +1,6 @@
 """Run by test_distribute.py in a fresh process: one CPU split into 2 logical devices, then
-every builder named on the command line (every registered one without names) trained a few
+every builder named on the command line (every registered one without names), at its small
+size (small.py), trained a few
 steps on one device and under MirroredStrategy on both, from the same initial weights and
 data. The last batch has 3 rows, which the replicas share unevenly (2 and 1). Prints one
 JSON line of differences."""
@@ -15,11 +16,12 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import tf_keras  # noqa: E402  (after the device split, which must come first)
 
 import zoo  # noqa: E402
+from small import small  # noqa: E402
 
 
 def trained(name, strategy, images, initial_weights):
     with strategy.scope():
-        model = zoo.get(name, latent_dim=4)
+        model = small(name, latent_dim=4)
         model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
     model.set_weights(initial_weights)
     model.seed = 7
@@ -44,7 +46,7 @@ def main(names):
         "saved": gathering.get_compile_config()["steps_per_execution"]}
     for name in names:
         tf_keras.utils.set_random_seed(0)
-        model = zoo.get(name, latent_dim=4)
+        model = small(name, latent_dim=4)
         initial = model.get_weights()
         initial_trainable = [variable.numpy() for variable in model.trainable_variables]
         (w1, terms1), (w2, terms2) = (trained(name, s, images, initial)

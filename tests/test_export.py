@@ -10,11 +10,13 @@ import pytest
 import tensorflow as tf
 
 import zoo
+from small import small
 from zoo.cli import main
 from zoo.errors import ConfigError
 
 # One builder per code path: diagonal and full-covariance posteriors, a flow posterior, a
-# learned mixture prior, a hierarchical model with a VampPrior, a likelihood of 8-bit pixels.
+# learned mixture prior, a hierarchical model with a VampPrior, a likelihood of 8-bit pixels;
+# each at its small size (small.py).
 BUILDERS = {"mlp_vae": {}, "cnn_vae": {}, "iaf_vae": {}, "mog_vae": {}, "hvae_vamp": {},
             "mlp_vae_logistic": {"likelihood": "logistic_mixture"}}
 SEED = [3, 4]
@@ -75,7 +77,7 @@ def test_exported_signatures_match_the_live_model_in_a_process_without_zoo(
     np.save(tmp_path / "images.npy", images)
     folders, expected = {}, {}
     for name, overrides in BUILDERS.items():
-        model = zoo.get(name.removesuffix("_logistic"), latent_dim=3, **overrides)
+        model = small(name.removesuffix("_logistic"), latent_dim=3, **overrides)
         model.fit(test_images[64:192], batch_size=64, verbose=0)  # not the initial weights
         folders[name] = str(zoo.export(model, tmp_path / name))
         expected[name] = live_outputs(model, images)

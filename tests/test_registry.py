@@ -5,6 +5,7 @@ import tensorflow_probability as tfp
 
 import zoo
 from zoo.errors import OverrideError, UnknownModelError
+from small import SMALL, small
 from zoo.models.registry import PositiveInt, builder, register, unregister
 
 tfpl = tfp.layers
@@ -14,6 +15,14 @@ def test_list_names_every_builder_with_a_description():
     models = zoo.list()
     assert {"mlp_vae", "cnn_vae", "beta_vae"} <= set(models)
     assert all(description and "\n" not in description for description in models.values())
+
+
+def test_every_builder_has_a_small_size_for_the_tests_and_it_builds():
+    """small.SMALL: the size the per-builder tests build; a new builder needs its row."""
+    assert sorted(SMALL) == sorted(zoo.list())
+    for name, overrides in SMALL.items():
+        assert small(name, latent_dim=2).zoo_config["overrides"] == {
+            **builder(name).validate(overrides), "latent_dim": 2}
 
 
 def test_unknown_model_names_the_closest_match_and_the_registered_ones():

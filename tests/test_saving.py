@@ -9,14 +9,11 @@ import tf_keras
 
 import zoo
 from conftest import as_batch
+from small import small
 from zoo.errors import ConfigError
 from zoo.models import networks
 from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
-
-
-# cnn_vae and beta_vae with their residual blocks: layers with a config of their own
-OPTIONS = {"cnn_vae": {"blocks": 1}, "beta_vae": {"blocks": 1}}
 
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
@@ -25,7 +22,7 @@ def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_tra
     """``model.save("m.keras")`` + ``load_model``, and ``zoo.save`` + ``zoo.load`` (the run
     folder's weights by path), of one trained model: the same test ELBO and log p(x) to the
     bit; the .keras file also brings back the optimizer, and trains on identically."""
-    model = zoo.get(name, latent_dim=3, **OPTIONS.get(name, {}))
+    model = small(name, latent_dim=3)  # (with residual blocks: layers of their own)
     model.compile(learning_rate=2e-3, kl_warmup_steps=10)
     model.fit(as_batch(model, test_images[:128]), batch_size=64, verbose=0)
     model.save(tmp_path / "m.keras")

@@ -1,0 +1,26 @@
+"""Every registered builder at a small size of the same structure: the same layers, posterior,
+prior, objective and likelihood as its defaults, with fewer units, filters, flow steps and
+mixture components. Tests that check what a builder is made of (save, reload, replicas,
+export) build these; tracing and running them costs a fraction of the default widths."""
+
+import zoo
+
+SMALL = {
+    "beta_tcvae": {"hidden_units": (32,)},
+    "beta_vae": {"filters": (8, 16), "blocks": 1},  # blocks: the residual layers too
+    "cnn_vae": {"filters": (8, 16), "blocks": 1},
+    "cvae": {"hidden_units": (32,)},
+    "hvae": {"units": 32},
+    "hvae_vamp": {"units": 32, "components": 10},
+    "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},
+    "iwae": {"hidden_units": (32,)},
+    "mlp_vae": {"hidden_units": (32,)},
+    "mog_vae": {"hidden_units": (32,), "components": 5},
+    "nvp_vae": {"hidden_units": (32,), "flows": 2, "coupling_units": (16,), "context_dim": 8},
+    "vamp_vae": {"hidden_units": (32,), "components": 10},
+}
+
+
+def small(name, **overrides):
+    """``zoo.get(name)`` at its small size; ``overrides`` win."""
+    return zoo.get(name, **{**SMALL[name], **overrides})
