@@ -387,6 +387,44 @@ class VAE(tf_keras.Model):
         with reported_as_data_errors("prediction data", self.data_kind):
             return super().predict(x, *args, **kwargs)
 
+    def make_train_function(self, force=False):
+        return self._step_traced_once("train", force)
+
+    def make_test_function(self, force=False):
+        return self._step_traced_once("test", force)
+
+    def _step_traced_once(self, kind, force):
+        """Keras's ``train_function``/``test_function`` for several steps per execution,
+        with the step traced once. Keras's loop (``for _ in tf.range(steps): outputs =
+        step(...)``) starts with ``outputs`` undefined, so AutoGraph traces the whole step
+        an extra time to learn its structure: every first ``fit`` and ``evaluate`` paid
+        twice the tracing (iaf_vae: 6.5 s instead of 3.3). Here ``outputs`` starts as the
+        metrics' zeros, and the step is Keras's own one-step function."""
+        make = getattr(super(), f"make_{kind}_function")
+        made = getattr(self, f"{kind}_function")
+        steps = self._steps_per_execution
+        if made is not None and not force:
+            return made
+        if (steps is None or self.run_eagerly or int(steps.numpy()) == 1
+                or self.autotune_steps_per_execution or self._cluster_coordinator):
+            return make(force)
+        saved = steps.numpy()
+        steps.assign(1)  # Keras makes its one-step function
+        try:
+            one_step = make(force=True).python_function
+        finally:
+            steps.assign(saved)
+
+        def several_steps(iterator):
+            outputs = {tracker.name: tf.zeros((), tracker.dtype) for tracker in self.trackers}
+            for _ in tf.range(steps):  # read when run: Keras shortens an epoch's last
+                outputs = one_step(iterator)
+            return outputs
+
+        function = tf.function(several_steps, reduce_retracing=True)
+        setattr(self, f"{kind}_function", function)
+        return function
+
     def train_on_batch(self, *args, **kwargs):
         self._create_optimizer_variables()
         with self._one_step_per_execution():
