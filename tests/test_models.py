@@ -1,5 +1,6 @@
 """The builders: TFP layers at both ends, and the loss is reconstruction + beta * KL, once."""
 
+import collections
 import warnings
 
 import numpy as np
@@ -192,6 +193,31 @@ def test_recompiling_with_another_optimizer_keeps_the_zoo_loss_and_metrics(test_
     history = model.fit(test_images, batch_size=64, verbose=0)  # no targets: x is y
     assert {"loss", "neg_elbo", "reconstruction", "kl"} <= set(history.history)
     assert isinstance(model.optimizer, tf_keras.optimizers.SGD)
+
+
+def test_several_steps_per_execution_trace_each_step_once_and_train_as_one_step_does(
+        test_images):
+    """The default 16 steps per execution and 1: the same history and weights, bit for bit,
+    and each of the train and test steps traced once (Keras's own loop traced them twice)."""
+    results = {}
+    for steps in (16, 1):
+        tf_keras.utils.set_random_seed(0)
+        model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+        model.compile(steps_per_execution=steps)
+        traces = collections.Counter()
+        for kind in ("train_step", "test_step"):
+            def counted(data, step=getattr(model, kind), kind=kind):
+                traces[kind] += 1
+                return step(data)
+            setattr(model, kind, counted)
+        history = model.fit(test_images[:320], batch_size=64, epochs=2, verbose=0,
+                            validation_data=test_images[320:448])  # 5 steps, 2 to validate
+        assert traces == {"train_step": 1, "test_step": 1}, steps
+        assert int(model.optimizer.iterations) == 10
+        results[steps] = history.history, model.get_weights()
+    assert results[16][0] == results[1][0]
+    for a, b in zip(results[16][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_zoo_tril_layer_is_tfps_distribution_to_the_bit():

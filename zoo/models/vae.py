@@ -423,6 +423,8 @@ class VAE(tf_keras.Model):
 
         function = tf.function(several_steps, reduce_retracing=True)
         setattr(self, f"{kind}_function", function)
+        if kind == "train":
+            self.train_tf_function = function  # the graph Keras's TensorBoard callback writes
         return function
 
     def train_on_batch(self, *args, **kwargs):
