@@ -96,7 +96,9 @@ def test_the_mixture_prior_trains_and_model_prior_is_the_trained_one(test_images
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, test_images):
     tf_keras.utils.set_random_seed(4)
-    model = small(name, latent_dim=4)
+    # cvae learns fashion_mnist's grey pixels: at its default width it passes -300 nats
+    # in 100 steps (-291 seen; -355 at the small size)
+    model = zoo.get(name, latent_dim=4) if name == "cvae" else small(name, latent_dim=4)
     dataset = "fashion_mnist" if model.conditional else "binarized_mnist"  # labelled
     model.fit(load(dataset, "train", 64, labels=model.conditional).take(100), verbose=0)
     test = load(dataset, "test", 128, labels=model.conditional).take(1)
@@ -104,8 +106,7 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
     # feature maps; 100 at a time over 256 images held 7 GB)
     metrics = zoo.evaluate(model, test, samples=20, log_likelihood_samples=200, chunk=50,
                            verbose=0)
-    floor = -400 if model.conditional else -300  # fashion_mnist's grey pixels: more nats
-    assert floor < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50  # (-543: p=.5)
+    assert -300 < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50
 
 
 @pytest.mark.parametrize("name, step_units", [("iaf_vae", "made_units"),

@@ -4,8 +4,8 @@ import pytest
 import tensorflow_probability as tfp
 
 import zoo
-from zoo.errors import OverrideError, UnknownModelError
 from small import SMALL, small
+from zoo.errors import OverrideError, UnknownModelError
 from zoo.models.registry import PositiveInt, builder, register, unregister
 
 tfpl = tfp.layers

@@ -160,7 +160,7 @@ def evaluate(args):
                           "benchmarks/weights/ROW.h5")
     if args.record and args.examples:
         raise ConfigError("--record keeps evaluations of the whole test split; drop --examples")
-    first = args.examples if args.examples is not None else run.get("eval_examples") or None
+    first = args.examples if args.examples is not None else run.get("eval_examples")
     first = data.examples_in(run["dataset"], "test", args.manual_dir, args.data_dir,
                              first=first or None, setting="--examples")
     test = data.load(run["dataset"], "test", run["batch_size"], labels=model.conditional,
