@@ -3,8 +3,11 @@
 ``zoo.save``/``zoo.load`` give the same model and weights; formats that cannot hold a zoo
 model are refused at save time, in one line."""
 
+import contextlib
+
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 import zoo
@@ -14,6 +17,15 @@ from zoo.errors import ConfigError
 from zoo.models import networks
 from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
+
+
+@contextlib.contextmanager
+def functions_run_eagerly():
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
@@ -38,8 +50,9 @@ def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_tra
     assert float(reloaded.optimizer.learning_rate) == pytest.approx(2e-3)
     assert int(reloaded.optimizer.iterations) == 2  # the optimizer's state came back
     held_out = as_batch(model, test_images[128:256])
-    metrics = [zoo.evaluate(m, held_out, samples=2, log_likelihood_samples=5, verbose=0)
-               for m in (model, reloaded, from_folder)]
+    with functions_run_eagerly():  # the same code as traced, op by op: a third of the time
+        metrics = [zoo.evaluate(m, held_out, samples=2, log_likelihood_samples=5, verbose=0)
+                   for m in (model, reloaded, from_folder)]
     assert metrics[0] == metrics[1] == metrics[2]
     # Same noise step, same Adam moments, same warm-up: one more epoch gives the same
     # weights (to float rounding: CPU kernels may sum in another order; an Adam restarted

@@ -286,10 +286,12 @@ def recorded_run(folder):
 
 
 def check_claim(folder, run_config, overwrite=False):
-    """Raises RunDirError unless ``folder`` may hold the run ``run_config``; writes nothing.
+    """Raises RunDirError unless ``folder`` may hold the run ``run_config``, and OSError
+    where it cannot be made (a read-only place, /proc/...); leaves nothing behind.
 
     An empty or new folder, or one holding the same run, is fine; a folder holding another
-    run or other files is refused unless ``overwrite``.
+    run or other files is refused unless ``overwrite``. A new folder is made and removed
+    again: a run learns that it cannot write there before it prepares data or a model.
     """
     folder = pathlib.Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -298,6 +300,11 @@ def check_claim(folder, run_config, overwrite=False):
     if not above.is_dir():
         raise RunDirError(f"{above} is a file, so {folder} cannot be a folder; pass --out a "
                           "folder path")
+    if not folder.exists():
+        made = [path for path in (folder, *folder.absolute().parents) if not path.exists()]
+        folder.mkdir(parents=True)
+        for path in made:  # the deepest first
+            path.rmdir()
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "

@@ -393,10 +393,10 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         raise ConfigError("jit_compile does not work with MirroredStrategy over CPU devices "
                           "(a TensorFlow limitation); train on one CPU device or on GPUs")
     record = dataclasses.asdict(config)
-    config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now
     folder = pathlib.Path(out) if out else None
     if folder and runs.is_chief():  # refused now; claimed once training starts
         runs.check_claim(folder, record, overwrite=overwrite)
+    config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
