@@ -10,7 +10,7 @@ import sys
 import h5py
 import pytest
 
-from zoo import bench, recipes, runs
+from zoo import bench, cli, recipes, runs
 from zoo.errors import ConfigError, OverrideError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -84,20 +84,21 @@ def test_a_written_recipe_reads_back_the_same(tmp_path):
     assert again.config == recipe.config and again.reference == recipe.reference
 
 
-def zoo_bench(recipe, benchmarks, manual_dir):
-    """``zoo bench`` in a new process, as a user runs it; returns the result file's dict."""
-    done = subprocess.run([sys.executable, "-m", "zoo.cli", "bench", str(recipe),
-                           "--benchmarks", str(benchmarks), "--manual-dir", str(manual_dir)],
+def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_path, manual_dir,
+                                                                         capsys):
+    """``zoo bench`` in a new process, as a user runs it, and again in this one: the same
+    numbers to the bit; then ``zoo eval --record`` adds a later evaluation to the row."""
+    (tmp_path / "tiny.toml").write_text(TINY)
+    command = ["bench", str(tmp_path / "tiny.toml"), "--manual-dir", str(manual_dir)]
+    done = subprocess.run([sys.executable, "-m", "zoo.cli", *command,
+                           "--benchmarks", str(tmp_path / "first")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test log p(x) on binarized_mnist" in done.stdout
-    return json.loads((benchmarks / "results" / f"{recipe.stem}.json").read_text())
-
-
-def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_path, manual_dir):
-    (tmp_path / "tiny.toml").write_text(TINY)
-    first = zoo_bench(tmp_path / "tiny.toml", tmp_path / "first", manual_dir)
-    second = zoo_bench(tmp_path / "tiny.toml", tmp_path / "second", manual_dir)
+    cli.main([*command, "--benchmarks", str(tmp_path / "second")])
+    assert "test log p(x) on binarized_mnist" in capsys.readouterr().out
+    first, second = (json.loads((tmp_path / where / "results" / "tiny.json").read_text())
+                     for where in ("first", "second"))
     for key in ("elbo_nats", "log_likelihood_nats", "reconstruction_nats", "kl_nats"):
         assert first["test"][key] == second["test"][key]  # same seed, CPU: bit for bit
     assert first["test"]["log_likelihood_samples"] == 5
@@ -132,10 +133,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
 
     # A later evaluation with more samples, recorded: the row shows its K now.
-    done = subprocess.run([sys.executable, "-m", "zoo.cli", "eval", str(weights), "-k", "20",
-                           "--record", "--manual-dir", str(manual_dir)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    cli.main(["eval", str(weights), "-k", "20", "--record", "--manual-dir", str(manual_dir)])
     result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
     (evaluation,) = result["evaluations"]
     assert evaluation["test"]["log_likelihood_samples"] == 20
