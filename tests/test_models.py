@@ -19,6 +19,7 @@ from zoo.models.vae import VAE
 
 tfd, tfpl = tfp.distributions, tfp.layers
 BUILDERS = {"mlp_vae": 1.0, "cnn_vae": 1.0, "beta_vae": 4.0}  # name: beta
+HALF_WIDTH = {"cnn_vae": {"filters": (16, 32)}, "beta_vae": {"filters": (16, 32)}}
 
 
 @pytest.mark.parametrize("name, posterior_layer", [
@@ -41,7 +42,7 @@ def test_encoder_and_decoder_end_in_tfp_distribution_layers(name, posterior_laye
 def briefly_trained(name, load, steps=100):
     """A model trained for ``steps`` batches of real data, so its KL is far from 0."""
     tf_keras.utils.set_random_seed(1)
-    model = zoo.get(name, latent_dim=8)
+    model = zoo.get(name, latent_dim=8, **HALF_WIDTH.get(name, {}))
     model.fit(load("binarized_mnist", "train", 64, shuffle=False).take(steps), verbose=0)
     return model
 
@@ -238,7 +239,7 @@ def test_a_full_covariance_vae_trains_under_xla_like_without(test_images):
     x = test_images[:200]  # batches of 64: the last one holds 8
     first_losses, histories, initial = [], [], None
     for jit_compile in (False, True):
-        model = zoo.get("cnn_vae", latent_dim=4)
+        model = zoo.get("cnn_vae", latent_dim=4, **HALF_WIDTH["cnn_vae"])
         model.seed = 2  # the same seed of the posterior noise
         if initial is None:
             initial = model.get_weights()
