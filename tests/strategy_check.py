@@ -1,9 +1,8 @@
-"""Run by test_distribute.py in a fresh process: one CPU split into 2 logical devices, then
+"""Run by test_mirrored.py in a fresh process: one CPU split into 2 logical devices, then
 every builder named on the command line (every registered one without names), at its small
-size (small.py), trained a few
-steps on one device and under MirroredStrategy on both, from the same initial weights and
-data. The last batch has 3 rows, which the replicas share unevenly (2 and 1). Prints one
-JSON line of differences."""
+size (small.py), trained a few steps on one device (eagerly) and under MirroredStrategy on
+both, from the same initial weights and data. The last batch has 3 rows, which the replicas
+share unevenly (2 and 1). Prints one JSON line of differences."""
 
 import json
 import sys
@@ -19,18 +18,27 @@ import zoo  # noqa: E402
 from small import small  # noqa: E402
 
 
-def trained(name, strategy, images, initial_weights):
+def trained(name, strategy, images, initial_weights=None):
+    """``(initial weights, initial and trained trainable variables, evaluate's terms)`` of
+    the model ``name`` built under ``strategy`` (from ``initial_weights`` where given) and
+    fit for one epoch. The model of one device runs eagerly: the plain semantics, op by op,
+    as the reference, without tracing a step that the replicas trace again."""
     with strategy.scope():
         model = small(name, latent_dim=4)
-        model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
-    model.set_weights(initial_weights)
+        model.compile(optimizer=tf_keras.optimizers.SGD(0.005),
+                      run_eagerly=strategy.num_replicas_in_sync == 1)
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    initial = model.get_weights()
+    before = [variable.numpy() for variable in model.trainable_variables]
     model.seed = 7
     targets = tf.range(len(images)) % model.classes if model.conditional else images
     batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(64)
     model.fit(batches, epochs=1, verbose=0)
     terms = model.evaluate(batches, return_dict=True, verbose=0)
     assert int(model.step.numpy()) == 5  # one training forward pass per batch, on any replica count
-    return [variable.numpy() for variable in model.trainable_variables], terms
+    after = [variable.numpy() for variable in model.trainable_variables]
+    return initial, before, after, terms
 
 
 def main(names):
@@ -46,15 +54,11 @@ def main(names):
         "saved": gathering.get_compile_config()["steps_per_execution"]}
     for name in names:
         tf_keras.utils.set_random_seed(0)
-        model = small(name, latent_dim=4)
-        initial = model.get_weights()
-        initial_trainable = [variable.numpy() for variable in model.trainable_variables]
-        (w1, terms1), (w2, terms2) = (trained(name, s, images, initial)
-                                      for s in (single, mirrored))
+        initial, before, w1, terms1 = trained(name, single, images)
+        _, _, w2, terms2 = trained(name, mirrored, images, initial)
         report[name] = {
             "weights_max_abs_diff": max(float(abs(a - b).max()) for a, b in zip(w1, w2)),
-            "weights_moved": max(float(abs(a - b).max())
-                                 for a, b in zip(w1, initial_trainable)),
+            "weights_moved": max(float(abs(a - b).max()) for a, b in zip(w1, before)),
             "single": terms1, "mirrored": terms2}
     print(json.dumps(report))
 
