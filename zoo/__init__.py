@@ -23,7 +23,7 @@ quiet.install()
 # name -> (module, attribute); None: the module itself
 _EXPORTS = {
     "RunConfig": ("zoo.train", "RunConfig"), "ZooError": ("zoo.errors", "ZooError"),
-    "cpu_replicas": ("zoo.train", "cpu_replicas"), "data": ("zoo.data", None),
+    "cpu_replicas": ("zoo.devices", "cpu_replicas"), "data": ("zoo.data", None),
     "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
     "get": ("zoo.models", "get"), "list": ("zoo.models", "list_models"),
     "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),

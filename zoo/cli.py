@@ -16,7 +16,7 @@ def main(argv=None):
 
     try:
         if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
-            from zoo.train import cpu_replicas
+            from zoo.devices import cpu_replicas
             cpu_replicas(args.cpu_replicas)
         return args.command(args)
     except ZooError as error:
