@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from processes import elbo_line, finished, free_ports, killed_and_resumed, zoo_train
-from zoo import runs
+from zoo import cli, runs
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -30,14 +30,16 @@ REFERENCE = ["mlp_vae", "--latent-dim", "2", "--set", "hidden_units=64", "--batc
 
 @pytest.fixture(scope="module")
 def distributed(manual_dir, tmp_path_factory):
-    """REFERENCE by `zoo train` in ``alone/``, and beside it replica_check.py's runs under
-    strategies entered in Python (``entered/``: report.json, NAME.npz weights)."""
+    """REFERENCE by `zoo train` in ``alone/`` (in this process, one device: no fresh process
+    needed), and beside it replica_check.py's runs under strategies entered in Python, in a
+    process with a split CPU (``entered/``: report.json, NAME.npz weights)."""
     folder = tmp_path_factory.mktemp("distributed")
     (folder / "entered").mkdir()
     check = subprocess.Popen([sys.executable, str(HERE / "replica_check.py"),
                               str(folder / "entered"), str(manual_dir)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finished(zoo_train(*REFERENCE, "--manual-dir", manual_dir, "--out", folder / "alone"))
+    cli.main(["train", *REFERENCE, "--manual-dir", str(manual_dir), "--out",
+              str(folder / "alone")])
     finished(check)
     return folder
 

@@ -25,7 +25,7 @@ def slices(load):
     (tuners.RandomSearch, "val_neg_elbo", {"max_trials": 2}),
     (tuners.BayesianOptimization, "val_loss", {"max_trials": 2}),
     (tuners.GridSearch, keras_tuner.Objective("val_neg_elbo", "min"), {"max_trials": 2}),
-    (tuners.Hyperband, "val_neg_elbo", {"max_epochs": 3, "factor": 3}),
+    (tuners.Hyperband, "val_neg_elbo", {"max_epochs": 2, "factor": 2}),  # 5 trials, 7 epochs
 ])
 def test_stock_tuners_search_zoo_models_and_return_the_best_trained_one(
         tuner_class, objective, budget, slices, tmp_path, capsys):
