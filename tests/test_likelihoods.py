@@ -88,7 +88,7 @@ def test_bits_per_dimension_are_the_nats_over_d_ln_2(grey):
 @pytest.mark.parametrize("name", sorted(zoo.list()))
 def test_every_builder_takes_every_likelihood(name):
     for likelihood in likelihoods.LIKELIHOODS:
-        model = small(name, latent_dim=2, likelihood=likelihood)  # its structure, fewer units
+        model = small(name, latent_dim=2, likelihood=likelihood)  # small.py: the same head
         assert model.likelihood_head.data == {
             "bernoulli": "binary", "continuous_bernoulli": "unit", "gaussian": "real",
             "logistic_mixture": "8bit"}[likelihood]

@@ -287,11 +287,12 @@ def recorded_run(folder):
 
 def check_claim(folder, run_config, overwrite=False):
     """Raises RunDirError unless ``folder`` may hold the run ``run_config``, and OSError
-    where it cannot be made (a read-only place, /proc/...); leaves nothing behind.
+    where it cannot be made (a read-only place, /proc/...).
 
     An empty or new folder, or one holding the same run, is fine; a folder holding another
-    run or other files is refused unless ``overwrite``. A new folder is made and removed
-    again: a run learns that it cannot write there before it prepares data or a model.
+    run or other files is refused unless ``overwrite``. A new folder is made, with its
+    missing parents, and removed again (``_can_make``): a run learns that it cannot write
+    there before it prepares data or a model.
     """
     folder = pathlib.Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -301,10 +302,7 @@ def check_claim(folder, run_config, overwrite=False):
         raise RunDirError(f"{above} is a file, so {folder} cannot be a folder; pass --out a "
                           "folder path")
     if not folder.exists():
-        made = [path for path in (folder, *folder.absolute().parents) if not path.exists()]
-        folder.mkdir(parents=True)
-        for path in made:  # the deepest first
-            path.rmdir()
+        _can_make(folder)
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
@@ -316,6 +314,20 @@ def check_claim(folder, run_config, overwrite=False):
             raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
                               "differ); pick another --out or pass --overwrite")
     return folder
+
+
+def _can_make(folder):
+    """Makes ``folder`` and its missing parents, then removes what it made, deepest first,
+    also when making failed part-way; a folder another process has filled meanwhile stays.
+    Raises the OSError of a folder that cannot be made."""
+    folder = pathlib.Path(os.path.abspath(folder))  # "a/../b": b, without a
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        folder.mkdir(parents=True)
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def is_chief():
