@@ -6,6 +6,7 @@ into the clone) and reuses them afterwards.
 """
 
 import gc
+import importlib.util
 import os
 import pathlib
 
@@ -59,6 +60,14 @@ def as_batch(model, images):
     if not model.conditional:
         return images
     return images, np.arange(len(images)) % model.classes
+
+
+def benchmark_script(name):
+    """``benchmarks/NAME.py`` loaded as a module, to call its ``main`` in this process."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -81,8 +81,9 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",
       "{manual}", "--out", "/proc/zoo-run"], "/proc/zoo-run: No such file or directory; pick"),
     (["train", "mlp_vae", "--train-examples", "50001", "--manual-dir", "{manual}", "--out",
-      "{tmp}/run"], "train_examples=50001 is more than the 50000 examples of binarized_mnist's "
-                    "train split; use at most 50000"),
+      "{tmp}/new/run"],
+     "train_examples=50001 is more than the 50000 examples of binarized_mnist's train split; "
+     "use at most 50000"),
     (["train", "mlp_vae", "--eval-examples", "10001", "--manual-dir", "{manual}", "--out",
       "{tmp}/run"], "eval_examples=10001 is more than the 10000 examples of binarized_mnist's "
                     "validation split; use at most 10000"),
@@ -102,7 +103,9 @@ def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, ca
     assert exit_.value.code == 2
     assert len(error) == 1 and error[0].startswith("zoo: error: ") and message in error[0], error
     assert "Traceback" not in "\n".join(error)
-    assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
+    # nothing written for a run that cannot start (its --out, and parents, made to check
+    # that they can be, are removed again)
+    assert [path.name for path in tmp_path.iterdir()] == ["file.txt"]
 
 
 def test_train_help_shows_the_default_of_every_option(capsys):

@@ -9,7 +9,6 @@ model.h5) at a fraction of the cost; the resumed run is a new ``zoo.train`` call
 builds and seeds everything anew as a new process would."""
 
 import concurrent.futures
-import importlib.util
 import json
 import pathlib
 
@@ -17,6 +16,7 @@ import pytest
 import tf_keras
 
 import zoo
+from conftest import benchmark_script
 from processes import finished, killed_and_resumed, recorded_elbo, zoo_train
 from zoo import runs
 
@@ -110,10 +110,7 @@ def test_a_run_killed_by_sigkill_resumes_where_it_stopped_and_ends_with_the_same
 
 def test_the_determinism_benchmark_records_its_four_settings(manual_dir, tmp_path, capsys):
     """benchmarks/determinism.py's main here; each of its runs is a process of its own."""
-    spec = importlib.util.spec_from_file_location(
-        "determinism", HERE.parent / "benchmarks" / "determinism.py")
-    determinism = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(determinism)
+    determinism = benchmark_script("determinism")
     out = tmp_path / "determinism.json"
     with pytest.raises(SystemExit) as refused:
         determinism.main(["--train-examples", "50001", "--manual-dir", str(manual_dir),

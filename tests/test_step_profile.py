@@ -1,7 +1,6 @@
 """benchmarks/step_profile.py sorts a profiled step's op time by kind. (The times are
 benchmark figures, recorded in benchmarks/results/, not asserted here.)"""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -9,15 +8,15 @@ import sys
 
 import pytest
 
+from conftest import benchmark_script
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "step_profile.py"
 
 
 def test_the_profile_sorts_op_time_by_kind(tmp_path, manual_dir):
     """The script's main in this process (its command line: the test below)."""
-    spec = importlib.util.spec_from_file_location("step_profile", SCRIPT)
-    step_profile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(step_profile)
+    step_profile = benchmark_script("step_profile")
     out = tmp_path / "step-profile.json"
     step_profile.main(["--models", "mlp_vae", "--steps", "4", "--manual-dir", str(manual_dir),
                        "--out", str(out)])

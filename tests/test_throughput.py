@@ -4,7 +4,6 @@ for which torch must be installed, is checked by the script itself before it is 
 ``check_torch_loop``. Speeds are benchmark figures, recorded in benchmarks/results/, not
 asserted here.)"""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -17,12 +16,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import zoo
+from conftest import benchmark_script
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "throughput.py"
-spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
-throughput = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(throughput)
+throughput = benchmark_script("throughput")
 
 
 @pytest.mark.parametrize("name", ["mlp_vae", "cnn_vae"])
