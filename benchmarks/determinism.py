@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def one_run(setting, epochs, train_examples, eval_examples, manual_dir, folder):
                       eval_examples=eval_examples, out=str(folder),
                       manual_dir=manual_dir)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=1200)
+                          timeout=1200, env={"TF_USE_LEGACY_KERAS": "1", **os.environ})
+    # (started without Keras 3, as zoo.quiet.legacy_keras starts the zoo's own programs)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise SystemExit(f"determinism.py: error: a {setting} run failed: {last}")

@@ -35,6 +35,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo
 
 import zoo  # noqa: E402  (quiets TensorFlow's start-up)
+zoo.quiet.legacy_keras()  # noqa: E402  (a start without Keras 3)
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 

@@ -49,6 +49,9 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the spawned workers)
+from zoo import quiet  # noqa: E402  (imports no TensorFlow)
+
+quiet.legacy_keras()  # this process and its spawned workers start without Keras 3
 CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit det", "zoo fit const", "tf loop",
               "torch loop")
 LEARNING_RATE = 1e-3

@@ -7,14 +7,16 @@ unevenly (2 and 1). Prints one JSON line of differences."""
 import json
 import sys
 
-import tensorflow as tf
+import zoo  # imports no TensorFlow
+
+zoo.quiet.legacy_keras()  # a program of the zoo's own: TensorFlow starts without Keras 3
+import tensorflow as tf  # noqa: E402
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import tf_keras  # noqa: E402  (after the device split, which must come first)
 
-import zoo  # noqa: E402
 from small import small  # noqa: E402
 
 

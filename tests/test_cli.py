@@ -129,8 +129,8 @@ def test_help_and_argument_errors_answer_without_importing_tensorflow_and_a_typo
     """In a real process, as a user types them: ``import zoo`` imports no stage and no
     TensorFlow, so ``zoo --help`` and a mistyped command answer from argparse alone (in
     about 0.1 s instead of 6-8); a mistyped model name, which needs the registry and so
-    TensorFlow, is one line without a traceback, and TensorFlow's start-up notes are
-    filtered."""
+    TensorFlow, is one line without a traceback, TensorFlow's start-up notes are filtered,
+    and TensorFlow starts without importing Keras 3 (zoo.quiet.legacy_keras)."""
     probe = ("import sys, contextlib, io, json, zoo.cli\n"
              "for argv in (['--help'], ['trian'], ['train', '--help']):\n"
              "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), "
@@ -139,18 +139,20 @@ def test_help_and_argument_errors_answer_without_importing_tensorflow_and_a_typo
              "print(sorted(m for m in ('tensorflow', 'keras_tuner', 'matplotlib', "
              "'tensorflow_probability') if m in sys.modules))\n"
              "error = io.StringIO()\n"
+             "sys.argv = ['zoo', 'train', 'cnn_vea']\n"
              "try:\n"
              "    with contextlib.redirect_stderr(error):\n"
-             "        zoo.cli.main(['train', 'cnn_vea'])\n"
+             "        zoo.cli.run()\n"  # the console script's entry
              "except SystemExit as exit_:\n"
-             "    print(json.dumps([exit_.code, error.getvalue()]))\n")
+             "    print(json.dumps([exit_.code, error.getvalue(), 'keras' in sys.modules]))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     modules, typo = done.stdout.strip().splitlines()
     assert modules == "[]"
-    code, error = json.loads(typo)
+    code, error, keras_3_imported = json.loads(typo)
     assert code == 2 and "Traceback" not in error
+    assert not keras_3_imported  # TensorFlow started with tf_keras as tf.keras: 3.5 s sooner
     assert error.strip().splitlines() == [
         "zoo: error: unknown model 'cnn_vea'; did you mean 'cnn_vae'? registered models: "
         "beta_tcvae, beta_vae, cnn_vae, cvae, hvae, hvae_vamp, iaf_vae, iwae, mlp_vae, "

@@ -408,5 +408,14 @@ def _data_options(parser):
     parser.add_argument("--data-dir", help="tfds data folder (default: tfds's own)")
 
 
-if __name__ == "__main__":
+def run():
+    """The ``zoo`` command (its console script, and ``python -m zoo.cli``): ``main`` in a
+    process of its own, which starts without Keras 3 (``zoo.quiet.legacy_keras``)."""
+    from zoo import quiet
+
+    quiet.legacy_keras()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
