@@ -21,10 +21,14 @@ from small import small  # noqa: E402
 
 
 def trained(name, strategy, images, initial_weights=None):
-    """``(initial weights, initial and trained trainable variables, evaluate's terms)`` of
+    """``(initial weights, initial and trained trainable variables, the epoch's terms)`` of
     the model ``name`` built under ``strategy`` (from ``initial_weights`` where given) and
-    fit for one epoch. (Both traced: an eager reference differs from the traced replicas by
-    the rounding of fused kernels, 1e-5 of beta_vae's loss.)"""
+    fit for one epoch: the loss, reconstruction and KL its training steps logged, each the
+    mean over the epoch's examples of the objective's per-example values, reduced over the
+    replicas. (Both traced: an eager reference differs from the traced replicas by the
+    rounding of fused kernels, 1e-5 of beta_vae's loss. Evaluation under replicas runs the
+    same objective with the evaluation noise: replica_check.py compares it, inside and
+    outside a MirroredStrategy, and test_distribute.py every epoch's validation.)"""
     with strategy.scope():
         model = small(name, latent_dim=4)
         model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
@@ -35,8 +39,8 @@ def trained(name, strategy, images, initial_weights=None):
     model.seed = 7
     targets = tf.range(len(images)) % model.classes if model.conditional else images
     batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(64)
-    model.fit(batches, epochs=1, verbose=0)
-    terms = model.evaluate(batches, return_dict=True, verbose=0)
+    logs = model.fit(batches, epochs=1, verbose=0).history
+    terms = {term: values[0] for term, values in logs.items()}
     assert int(model.step.numpy()) == 5  # one training forward pass per batch, on any replica count
     after = [variable.numpy() for variable in model.trainable_variables]
     return initial, before, after, terms

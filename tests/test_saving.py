@@ -59,9 +59,11 @@ def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_tra
     assert metrics[0] == metrics[1] == metrics[2]
     # Same noise step, same Adam moments, same warm-up: one more epoch gives the same
     # weights (to float rounding: CPU kernels may sum in another order; an Adam restarted
-    # from zero moments would move each weight by ~1e-3).
-    for m in (model, reloaded):
-        m.fit(as_batch(m, test_images[:128]), batch_size=64, shuffle=False, verbose=0)
+    # from zero moments would move each weight by ~1e-3). Both eagerly, as above (the
+    # first fit was traced: the path of the saved state).
+    with functions_run_eagerly():
+        for m in (model, reloaded):
+            m.fit(as_batch(m, test_images[:128]), batch_size=64, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), reloaded.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
 
