@@ -5,6 +5,7 @@ checkout; tfds prepares them once into its data dir (``TFDS_DATA_DIR``; .ci/run 
 into the clone) and reuses them afterwards.
 """
 
+import contextlib
 import gc
 import importlib.util
 import os
@@ -12,6 +13,7 @@ import pathlib
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 from zoo import data
@@ -60,6 +62,18 @@ def as_batch(model, images):
     if not model.conditional:
         return images
     return images, np.arange(len(images)) % model.classes
+
+
+@contextlib.contextmanager
+def functions_run_eagerly():
+    """``tf.function``s run op by op inside the block (the setting found is restored): the
+    same computation without the seconds of tracing a function that runs once or twice."""
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
 
 
 def benchmark_script(name):

@@ -3,30 +3,17 @@
 ``zoo.save``/``zoo.load`` give the same model and weights; formats that cannot hold a zoo
 model are refused at save time, in one line."""
 
-import contextlib
-
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras
 
 import zoo
-from conftest import as_batch
+from conftest import as_batch, functions_run_eagerly
 from small import small
 from zoo.errors import ConfigError
 from zoo.models import networks
 from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
-
-
-@contextlib.contextmanager
-def functions_run_eagerly():
-    before = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
-    try:
-        yield
-    finally:
-        tf.config.run_functions_eagerly(before)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.list()))
