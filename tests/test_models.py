@@ -199,26 +199,37 @@ def test_recompiling_with_another_optimizer_keeps_the_zoo_loss_and_metrics(test_
 def test_several_steps_per_execution_trace_each_step_once_and_train_as_one_step_does(
         test_images):
     """The default 16 steps per execution and 1: the same history and weights, bit for bit,
-    and each of the train and test steps traced once (Keras's own loop traced them twice)."""
+    and each of the train and test steps traced once (Keras's own loop traced them twice).
+    Epochs of 20 steps: one execution of 16, then one of the 4 left. The ``*_on_batch``
+    methods run one step, not 16."""
     results = {}
     for steps in (16, 1):
         tf_keras.utils.set_random_seed(0)
         model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+        assert model.steps_per_execution.numpy() == 16  # the builders' default
         model.compile(steps_per_execution=steps)
+        initial = model.get_weights()
         traces = collections.Counter()
         for kind in ("train_step", "test_step"):
             def counted(data, step=getattr(model, kind), kind=kind):
                 traces[kind] += 1
                 return step(data)
             setattr(model, kind, counted)
-        history = model.fit(test_images[:320], batch_size=64, epochs=2, verbose=0,
-                            validation_data=test_images[320:448])  # 5 steps, 2 to validate
+        history = model.fit(test_images[:320], batch_size=16, epochs=2, verbose=0,
+                            validation_data=test_images[320:448])  # 20 steps, 8 to validate
         assert traces == {"train_step": 1, "test_step": 1}, steps
-        assert int(model.optimizer.iterations) == 10
-        results[steps] = history.history, model.get_weights()
+        assert int(model.optimizer.iterations) == 40
+        results[steps] = history.history, model.get_weights(), model
     assert results[16][0] == results[1][0]
+    assert max(np.abs(a - b).max() for a, b in zip(initial, results[1][1])) > 1e-3  # trained
     for a, b in zip(results[16][1], results[1][1]):
         np.testing.assert_array_equal(a, b)
+    sixteen, batch = results[16][2], test_images[:64]
+    assert np.isfinite(sixteen.train_on_batch(batch, batch)).all()
+    assert int(sixteen.optimizer.iterations) == 41
+    assert np.isfinite(sixteen.test_on_batch(batch, batch)).all()
+    assert sixteen.predict_on_batch(batch).shape == batch.shape
+    assert sixteen.steps_per_execution.numpy() == 16
 
 
 def test_the_zoo_tril_layer_is_tfps_distribution_to_the_bit():

@@ -48,32 +48,6 @@ def test_a_non_finite_loss_stops_training_naming_the_epoch_and_the_term(
                   verbose=0)
 
 
-def test_sixteen_steps_per_execution_train_exactly_like_one(load):
-    """The default steps_per_execution changes how often Python runs, not the numbers."""
-    assert zoo.get("mlp_vae").steps_per_execution.numpy() == 16
-    # 20 batches of 64, the same for both (a pipeline reshuffles on every pass): one
-    # execution of 16 steps, then one of 4.
-    x = np.concatenate([x for x, _ in load("binarized_mnist", "train", 64).take(20)])
-    models = [zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,)) for _ in range(2)]
-    initial = models[0].get_weights()
-    for model, steps in zip(models, (1, 16)):
-        model.set_weights(initial)
-        model.seed = models[0].seed
-        model.compile(optimizer=model.optimizer, steps_per_execution=steps)
-        model.fit(x, x, batch_size=64, shuffle=False, verbose=0)
-    assert int(models[1].optimizer.iterations) == 20
-    one, sixteen = models[0].get_weights(), models[1].get_weights()
-    assert max(np.abs(a - b).max() for a, b in zip(initial, one)) > 1e-3  # they trained
-    for a, b in zip(one, sixteen):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    batch = x[:64]  # the *_on_batch methods run one step, not 16
-    assert np.isfinite(models[1].train_on_batch(batch, batch)).all()
-    assert int(models[1].optimizer.iterations) == 21
-    assert np.isfinite(models[1].test_on_batch(batch, batch)).all()
-    assert models[1].predict_on_batch(batch).shape == batch.shape
-    assert models[1].steps_per_execution.numpy() == 16
-
-
 def test_early_stopping_inside_the_kl_warm_up_keeps_the_target_beta(test_images, tmp_path):
     """The KL weight is a function of the step, not a weight: restoring the best epoch's
     weights (inside the warm-up) cannot bring back a smaller beta, nor can saving."""
