@@ -32,6 +32,8 @@ def elbo_line(out):
 
 
 def killed_and_resumed(common, folder):
+    """``zoo train COMMON --out FOLDER`` killed by SIGKILL in epoch 3 of 3, then run again to
+    its end: the second run's output."""
     interrupted = zoo_train(*common, "--out", folder)
     for line in interrupted.stdout:  # Keras prints "Epoch 3/3" once epoch 2 is backed up
         if line.startswith("Epoch 3/3"):
@@ -49,6 +51,7 @@ def killed_and_resumed(common, folder):
     recorded = json.loads((folder / "metrics.json").read_text())
     assert recorded["epochs_run"] == 3 and len(recorded["history"]["val_neg_elbo"]) == 3
     assert not (folder / "backup").exists()
+    return resumed
 
 
 def free_ports(count):
