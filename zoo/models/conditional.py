@@ -42,9 +42,7 @@ class ConditionalVAE(VAE):
     def __init__(self, encoder, decoder, prior_layer, classes, **kwargs):
         super().__init__(encoder, decoder, prior_layer, build_now=False, **kwargs)
         self.classes = classes
-        # Weights from the start: one call on a dummy batch (Keras's build takes one input
-        # shape and dtype; these inputs are images and integer labels).
-        self((tf.zeros((1, *self.image_shape)), tf.zeros((1,), tf.int64)))
+        self.build([(None, *self.image_shape), (None,)])  # images and integer labels
 
     @property
     def image_shape(self):

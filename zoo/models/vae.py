@@ -98,6 +98,14 @@ class VAE(tf_keras.Model):
         if build_now:  # weights exist from the start (a subclass with more parts: later)
             self.build((None, *encoder.input_shape[1:]))
 
+    def build(self, input_shape):
+        """Marks the model built for inputs of ``input_shape``, as Keras's ``build`` leaves
+        it. Every weight lives in the parts (encoder, decoder, prior layer: functional models
+        and layers, built when made), so there is nothing to create: Keras's own ``build`` of
+        a subclassed model would trace a symbolic call of the whole model to find them, 0.2 to
+        0.7 s of every ``zoo.get`` and ``.keras`` load."""
+        super(tf_keras.Model, self).build(input_shape)  # Layer.build: records the shape
+
     @property
     def prior(self):
         """p(z): the prior layer's distribution, with its current (trained) variables."""
