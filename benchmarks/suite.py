@@ -8,7 +8,9 @@ runs ``.ci/run`` there (a fresh virtual environment, README's install command, t
 command) and writes a result file with the environment (commit, package versions, CPU): the
 wall time of the whole ``.ci/run`` and pytest's own time for the test command, how many
 tests passed, failed, errored and were skipped, each test file's seconds summed over the
-workers (setup, call and teardown, from a JUnit XML report) and the 20 slowest tests.
+workers (setup, call and teardown, from a JUnit XML report), the 20 slowest tests, and the
+machine's CPU seconds meanwhile by kind (user, system, idle, steal: on a shared virtual
+machine the steal explains most of the day-to-day spread).
 README's Tests section quotes this file. A failed run is recorded too (with the end of its
 output), and the script then exits 1. Run nothing else meanwhile: on a machine of two cores
 another job's load shows in every figure.
@@ -52,6 +54,19 @@ def junit_summary(path):
                         for seconds, name in sorted(tests, reverse=True)[:20]]}
 
 
+def cpu_times():
+    """The machine's CPU seconds so far by kind, summed over its cores (Linux's /proc/stat;
+    {} elsewhere). ``steal``: time the hypervisor gave this virtual machine's cores to
+    others, the usual reason the same suite takes 10 minutes one hour and 17 the next."""
+    try:
+        fields = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return {name: int(value) / ticks for name, value in zip(names, fields)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(HERE / "results" / "suite-cpu.json"))
@@ -78,12 +93,14 @@ def main(argv=None):
         env.update(ZOO_MANUAL_DIR=str(manual_dir), PYTEST_ADDOPTS=f"--junitxml={report}")
         print(f"running .ci/run in a fresh clone of {commit[:7]} (about 20 minutes)",
               flush=True)
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_times()
         done = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env, capture_output=True,
                               text=True)
-        seconds = time.monotonic() - started
+        seconds, cpu_after = time.monotonic() - started, cpu_times()
         result = {"tested_commit": commit, "command": "bash .ci/run (fresh clone)",
                   "ci_run_seconds": round(seconds, 1), "returncode": done.returncode,
+                  "machine_cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1)
+                                          for name in cpu_after},
                   **(junit_summary(report) if report.exists() else {}),
                   "environment": environment}
     if done.returncode:
