@@ -1,6 +1,7 @@
 """The tfds pipelines, offline preparation and the checks on data a model is given."""
 
 import concurrent.futures
+import os
 import socket
 import subprocess
 import sys
@@ -134,9 +135,10 @@ def test_two_processes_prepare_one_dataset_at_once_from_the_parent_manual_folder
     waits (unlocked, both write the dataset and one loses tfds's final rename)."""
     prepare = ("import sys; from zoo import data; "
                "print(data.examples_in('binarized_mnist', 'test', sys.argv[1], sys.argv[2]))")
+    as_zoo_commands = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}  # zoo.quiet.legacy_keras
     processes = [subprocess.Popen([sys.executable, "-c", prepare, manual_dir, tmp_path],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=as_zoo_commands) for _ in range(2)]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both pipes read as they fill
         outputs = list(pool.map(lambda process: process.communicate(timeout=600), processes))
     for process, (out, err) in zip(processes, outputs):
