@@ -108,12 +108,29 @@ def test_every_mistake_is_one_line_and_exit_status_2(args, message, tmp_path, ca
     assert [path.name for path in tmp_path.iterdir()] == ["file.txt"]
 
 
-def test_train_help_shows_the_default_of_every_option(capsys):
+def help_entries(capsys, *command):
+    """``zoo COMMAND --help``: its text, usage line and one whitespace-normalised entry per
+    option."""
     with pytest.raises(SystemExit):
-        cli.main(["train", "--help"])
+        cli.main([*command, "--help"])
     shown = capsys.readouterr().out
     usage, options = re.split(r"\n(?:options|optional arguments):\n", shown)
-    entries = [" ".join(entry.split()) for entry in re.split(r"\n(?=  -)", options.strip("\n"))]
+    return shown, usage, [" ".join(entry.split())
+                          for entry in re.split(r"\n(?=  -)", options.strip("\n"))]
+
+
+def test_train_help_shows_the_default_of_every_option_once_and_every_help_reads_plainly(
+        capsys):
+    for command in ("list", "tune", "plot", "eval", "export", "bench"):
+        _, _, entries = help_entries(capsys, command)
+        assert not [entry for entry in entries if entry.count("(default:") > 1], command
+    _, _, tuning = help_entries(capsys, "tune")
+    for option in ("--dataset DATASET", "--binarization {static,dynamic,none}", "--seed SEED"):
+        entry = next(entry for entry in tuning if entry.startswith(option))
+        assert entry.removeprefix(option).split("(default:")[0].strip(), option  # described
+    top, _, _ = help_entries(capsys)
+    assert "``" not in top and "The zoo command:" in " ".join(top.split())
+    shown, usage, entries = help_entries(capsys, "train")
     assert [entry.split()[0].rstrip(",") for entry in entries] == re.findall(
         r"\[(-[-\w]+)", usage)  # one entry per option of the usage line, in its order
     assert len(entries) >= 20  # -h and the 19 options of train

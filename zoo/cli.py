@@ -251,11 +251,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"zoo: error: {message}; see `{self.prog} --help`\n")
 
 
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, once: the help's own "(default: ...)" where it
+    words one (the run's, tfds's own), else argparse's value."""
+
+    def _get_help_string(self, action):
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+BINARIZATION_HELP = ("for mnist and fashion_mnist; none keeps the grey levels (None: static "
+                     "for binarized_mnist; for mnist and fashion_mnist dynamic, or none under "
+                     "a likelihood other than bernoulli)")
+
+
 def _parser():
-    parser = _Parser(prog="zoo", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="zoo", description=__doc__.split("\n")[0].replace("``", ""))
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     commands.add_parser = functools.partial(  # every command's --help shows the defaults
-        commands.add_parser, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        commands.add_parser, formatter_class=_DefaultsOnce)
 
     listing = commands.add_parser("list", help="the registered models")
     listing.add_argument("-v", "--verbose", action="store_true", help="show each override")
@@ -269,10 +284,7 @@ def _parser():
     training.add_argument("--dataset", default="binarized_mnist",
                           help="binarized_mnist, mnist or fashion_mnist")
     training.add_argument("--binarization", choices=["static", "dynamic", "none"],
-                          help="for mnist and fashion_mnist; none keeps the grey levels "
-                               "(None: static for binarized_mnist; for mnist and "
-                               "fashion_mnist dynamic, or none under a likelihood other "
-                               "than bernoulli)")
+                          help=BINARIZATION_HELP)
     training.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train")
     training.add_argument("--batch-size", type=_positive_int, default=128,
                           help="examples per batch (global, over all replicas)")
@@ -315,8 +327,10 @@ def _parser():
     tuning = commands.add_parser("tune", help="search a model's hyperparameters with "
                                               "keras-tuner")
     tuning.add_argument("model", help="a name from `zoo list`")
-    tuning.add_argument("--dataset", default="binarized_mnist")
-    tuning.add_argument("--binarization", choices=["static", "dynamic", "none"])
+    tuning.add_argument("--dataset", default="binarized_mnist",
+                        help="binarized_mnist, mnist or fashion_mnist")
+    tuning.add_argument("--binarization", choices=["static", "dynamic", "none"],
+                        help=BINARIZATION_HELP)
     tuning.add_argument("--tuner", default="random", help="random, bayesian or hyperband")
     tuning.add_argument("--max-trials", type=int, default=10,
                         help="trials for random and bayesian")
@@ -336,7 +350,9 @@ def _parser():
                              "--range learning_rate")
     tuning.add_argument("--dir", default="tuning", help="search folder; run again to resume")
     tuning.add_argument("--project", help="sub-folder (None: MODEL-DATASET)")
-    tuning.add_argument("--seed", type=int, default=0)
+    tuning.add_argument("--seed", type=int, default=0,
+                        help="seed of every trial's weights, data order and posterior noise, "
+                             "and of the tuner's draws")
     tuning.add_argument("--overwrite", action="store_true",
                         help="discard the search already in the folder")
     _replica_option(tuning)
