@@ -56,9 +56,11 @@ def one_run(setting, epochs, train_examples, eval_examples, manual_dir, folder):
                       epochs=epochs, train_examples=train_examples,
                       eval_examples=eval_examples, out=str(folder),
                       manual_dir=manual_dir)
+    from zoo import quiet
+
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=1200, env={"TF_USE_LEGACY_KERAS": "1", **os.environ})
-    # (started without Keras 3, as zoo.quiet.legacy_keras starts the zoo's own programs)
+                          timeout=1200, env={quiet.LEGACY_KERAS_VARIABLE: "1", **os.environ})
+    # (started without Keras 3, as quiet.legacy_keras starts the zoo's own programs)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise SystemExit(f"determinism.py: error: a {setting} run failed: {last}")

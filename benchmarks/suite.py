@@ -9,8 +9,9 @@ command) and writes a result file with the environment (commit, package versions
 wall time of the whole ``.ci/run`` and pytest's own time for the test command, how many
 tests passed, failed, errored and were skipped, each test file's seconds summed over the
 workers (setup, call and teardown, from a JUnit XML report), the 20 slowest tests, and the
-machine's CPU seconds meanwhile by kind (user, system, idle, steal: on a shared virtual
-machine the steal explains most of the day-to-day spread).
+machine's CPU seconds meanwhile by kind (user, system, idle, steal). On this shared virtual
+machine the same suite took 14 to 17 minutes within an hour; steal (7 to 122 s of it) was
+the smaller part, the rest more user seconds for the same work.
 README's Tests section quotes this file. A failed run is recorded too (with the end of its
 output), and the script then exits 1. Run nothing else meanwhile: on a machine of two cores
 another job's load shows in every figure.
@@ -57,7 +58,7 @@ def junit_summary(path):
 def cpu_times():
     """The machine's CPU seconds so far by kind, summed over its cores (Linux's /proc/stat;
     {} elsewhere). ``steal``: time the hypervisor gave this virtual machine's cores to
-    others, the usual reason the same suite takes 10 minutes one hour and 17 the next."""
+    others."""
     try:
         fields = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     except OSError:
@@ -85,7 +86,7 @@ def main(argv=None):
         clone, report = pathlib.Path(scratch) / "zoo", pathlib.Path(scratch) / "junit.xml"
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
         env = {key: value for key, value in os.environ.items()  # as a fresh shell: no venv
-               if key not in ("VIRTUAL_ENV", "TF_USE_LEGACY_KERAS")}
+               if key not in ("VIRTUAL_ENV", quiet.LEGACY_KERAS_VARIABLE)}
         if os.environ.get("VIRTUAL_ENV"):
             env["PATH"] = os.pathsep.join(
                 entry for entry in env.get("PATH", "").split(os.pathsep)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import zoo
-from zoo import data
+from zoo import data, quiet
 from zoo.errors import DatasetUnavailableError, DataError
 
 
@@ -135,7 +135,7 @@ def test_two_processes_prepare_one_dataset_at_once_from_the_parent_manual_folder
     waits (unlocked, both write the dataset and one loses tfds's final rename)."""
     prepare = ("import sys; from zoo import data; "
                "print(data.examples_in('binarized_mnist', 'test', sys.argv[1], sys.argv[2]))")
-    as_zoo_commands = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}  # zoo.quiet.legacy_keras
+    as_zoo_commands = {**os.environ, quiet.LEGACY_KERAS_VARIABLE: "1"}  # quiet.legacy_keras
     processes = [subprocess.Popen([sys.executable, "-c", prepare, manual_dir, tmp_path],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=as_zoo_commands) for _ in range(2)]

@@ -71,6 +71,9 @@ def install():
         sys.meta_path.insert(0, _QuietFinder())
 
 
+LEGACY_KERAS_VARIABLE = "TF_USE_LEGACY_KERAS"  # "1": TensorFlow's tf.keras is tf_keras
+
+
 def legacy_keras():
     """For the zoo's own programs (the ``zoo`` command, the benchmark scripts): ``tf.keras``
     routed to tf_keras, the Keras 2 that every zoo model is made of (``TF_USE_LEGACY_KERAS=1``,
@@ -81,4 +84,4 @@ def legacy_keras():
     (the zoo never uses ``tf.keras``); keras-tuner still imports Keras 3 itself. A library
     user's process is left alone: ``import zoo`` does not call this."""
     if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        os.environ.setdefault(LEGACY_KERAS_VARIABLE, "1")
