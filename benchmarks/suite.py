@@ -1,6 +1,6 @@
 """The test suite's time as CI sees it: ``.ci/run`` in a fresh clone of this checkout's HEAD.
 
-    python benchmarks/suite.py [--out benchmarks/results/suite-cpu.json]
+    python benchmarks/suite.py [--out benchmarks/results/suite-cpu.json] [--pytest-args "-n 3"]
 
 Clones HEAD into a temporary folder (the committed files only, as CI gets them), points the
 tests at this checkout's tfds source files (``ZOO_MANUAL_DIR``, else ``../shared/datasets``),
@@ -9,7 +9,9 @@ command) and writes a result file with the environment (commit, package versions
 wall time of the whole ``.ci/run`` and pytest's own time for the test command, how many
 tests passed, failed, errored and were skipped, each test file's seconds summed over the
 workers (setup, call and teardown, from a JUnit XML report), the 20 slowest tests, and the
-machine's CPU seconds meanwhile by kind (user, system, idle, steal). On this shared virtual
+machine's CPU seconds meanwhile by kind (user, system, idle, steal) and the least memory it
+had available. ``--pytest-args`` adds options to README's test command (in
+``PYTEST_ADDOPTS``, recorded in the file): another worker count to try, say. On this shared virtual
 machine the same suite took 14 to 17 minutes within an hour; steal (7 to 122 s of it) was
 the smaller part, the rest more user seconds for the same work.
 README's Tests section quotes this file. A failed run is recorded too (with the end of its
@@ -25,6 +27,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 
@@ -68,9 +71,36 @@ def cpu_times():
     return {name: int(value) / ticks for name, value in zip(names, fields)}
 
 
+class LeastMemoryAvailable:
+    """The least ``MemAvailable`` of /proc/meminfo (GiB) seen by a thread that reads it every
+    2 seconds while the block runs (None where there is no /proc)."""
+
+    def __enter__(self):
+        self.gib, self.stop = None, threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _watch(self):
+        while not self.stop.wait(2):
+            try:
+                line = next(line for line in pathlib.Path("/proc/meminfo").read_text()
+                            .splitlines() if line.startswith("MemAvailable:"))
+            except (OSError, StopIteration):
+                return
+            gib = int(line.split()[1]) / 2**20
+            self.gib = gib if self.gib is None else min(self.gib, gib)
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(HERE / "results" / "suite-cpu.json"))
+    parser.add_argument("--pytest-args", default="",
+                        help="options added to the test command, e.g. '-n 3'")
     args = parser.parse_args(argv)
     manual_dir = pathlib.Path(os.environ.get("ZOO_MANUAL_DIR",
                                              REPO.parent / "shared" / "datasets"))
@@ -91,17 +121,21 @@ def main(argv=None):
             env["PATH"] = os.pathsep.join(
                 entry for entry in env.get("PATH", "").split(os.pathsep)
                 if pathlib.Path(entry) != pathlib.Path(os.environ["VIRTUAL_ENV"]) / "bin")
-        env.update(ZOO_MANUAL_DIR=str(manual_dir), PYTEST_ADDOPTS=f"--junitxml={report}")
+        env.update(ZOO_MANUAL_DIR=str(manual_dir),
+                   PYTEST_ADDOPTS=f"--junitxml={report} {args.pytest_args}".strip())
         print(f"running .ci/run in a fresh clone of {commit[:7]} (about 20 minutes)",
               flush=True)
         started, cpu_before = time.monotonic(), cpu_times()
-        done = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env, capture_output=True,
-                              text=True)
+        with LeastMemoryAvailable() as memory:
+            done = subprocess.run(["bash", ".ci/run"], cwd=clone, env=env,
+                                  capture_output=True, text=True)
         seconds, cpu_after = time.monotonic() - started, cpu_times()
         result = {"tested_commit": commit, "command": "bash .ci/run (fresh clone)",
+                  "pytest_args": args.pytest_args,
                   "ci_run_seconds": round(seconds, 1), "returncode": done.returncode,
                   "machine_cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1)
                                           for name in cpu_after},
+                  "least_memory_available_gib": memory.gib and round(memory.gib, 1),
                   **(junit_summary(report) if report.exists() else {}),
                   "environment": environment}
     if done.returncode:

@@ -7,7 +7,7 @@ import tf_keras
 
 import zoo
 from zoo.errors import ConfigError
-from zoo.evaluate import log_likelihood
+from zoo.evaluate import evaluation_step, log_likelihood
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,15 @@ def test_chunking_does_not_change_the_estimate_beyond_sampling_noise(trained, te
         assert np.median(np.abs(odd_chunks - estimates[0])) < 0.06  # a lost chunk: > 0.1
 
 
-def test_evaluation_is_seeded(trained, test_images):
+def test_evaluation_is_seeded_and_evaluating_again_traces_nothing_anew(trained, test_images):
     first, again = (zoo.evaluate(trained, test_images[:64], samples=3, seed=5,
                                  log_likelihood_samples=20, verbose=0) for _ in range(2))
     assert first == again
+    step = evaluation_step(trained, 3, 20, 100)  # the one both calls ran, traced once
+    assert step.experimental_get_tracing_count() == 1
+    other_seed = zoo.evaluate(trained, test_images[:64], samples=3, seed=6,
+                              log_likelihood_samples=20, verbose=0)
+    assert other_seed != first and step.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -52,15 +52,7 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     if not isinstance(dataset, tf.data.Dataset):
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
 
-    @tf.function
-    def step(inputs, batch_seed):
-        terms = elbo_terms(model, inputs, samples, batch_seed)
-        if log_likelihood_samples is None:
-            return terms
-        importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
-        return (*terms, log_likelihood(model, inputs, log_likelihood_samples, importance_seed,
-                                       chunk))
-
+    step = evaluation_step(model, samples, log_likelihood_samples, chunk)
     names = ["reconstruction_nats", "kl_nats"]
     names += ["log_likelihood_nats"] if log_likelihood_samples else []
     totals = np.zeros(len(names))
@@ -94,6 +86,29 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
             metrics["log_likelihood_bits_per_dim"] = (-metrics["log_likelihood_nats"]
                                                       / dimensions)
     return metrics
+
+
+def evaluation_step(model, samples, log_likelihood_samples, chunk):
+    """The traced step ``(inputs, batch_seed) -> per-example terms`` of ``evaluate`` for
+    ``model`` and these settings: made once and kept on the model (past Keras's attribute
+    tracking), so evaluating again, each epoch say, traces nothing anew."""
+    steps = model.__dict__.get("_evaluation_steps")
+    if steps is None:
+        steps = {}
+        object.__setattr__(model, "_evaluation_steps", steps)
+    key = (samples, log_likelihood_samples, chunk)
+    if key not in steps:
+        @tf.function
+        def step(inputs, batch_seed):
+            terms = elbo_terms(model, inputs, samples, batch_seed)
+            if log_likelihood_samples is None:
+                return terms
+            importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
+            return (*terms, log_likelihood(model, inputs, log_likelihood_samples,
+                                           importance_seed, chunk))
+
+        steps[key] = step
+    return steps[key]
 
 
 def elbo_terms(model, inputs, samples, seed):
