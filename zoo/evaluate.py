@@ -42,7 +42,9 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
 
     ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, or an array of
     images (evaluated in batches of ``batch_size``); every example counts once (the last,
-    smaller batch too). ``samples`` is S above, ``log_likelihood_samples`` is K.
+    smaller batch too). ``samples`` is S above, ``log_likelihood_samples`` is K. The step is
+    traced once per model, settings and strategy in scope: evaluating again (each epoch, say)
+    runs the same graph.
     """
     require_int("samples", samples)
     if log_likelihood_samples is not None:
@@ -90,13 +92,14 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
 
 def evaluation_step(model, samples, log_likelihood_samples, chunk):
     """The traced step ``(inputs, batch_seed) -> per-example terms`` of ``evaluate`` for
-    ``model`` and these settings: made once and kept on the model (past Keras's attribute
-    tracking), so evaluating again, each epoch say, traces nothing anew."""
+    ``model`` and these settings under the strategy in scope: made once and kept on the
+    model (past Keras's attribute tracking), so evaluating again, each epoch say, traces
+    nothing anew; inside another strategy's scope, a step of its own."""
     steps = model.__dict__.get("_evaluation_steps")
     if steps is None:
         steps = {}
         object.__setattr__(model, "_evaluation_steps", steps)
-    key = (samples, log_likelihood_samples, chunk)
+    key = (samples, log_likelihood_samples, chunk, tf.distribute.get_strategy())
     if key not in steps:
         @tf.function
         def step(inputs, batch_seed):
