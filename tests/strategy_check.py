@@ -47,7 +47,8 @@ def trained(name, strategy, images, initial_weights=None):
 
 
 def main(names):
-    images = next(iter(zoo.data.load("binarized_mnist", "train", 259, shuffle=False)))[0]
+    images = next(iter(zoo.data.load("binarized_mnist", "train", 259, shuffle=False,
+                                     first=259)))[0]  # (decodes only these)
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     single = tf.distribute.OneDeviceStrategy("/cpu:0")
     report = {"replicas": mirrored.num_replicas_in_sync}
