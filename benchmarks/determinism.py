@@ -30,6 +30,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the runs)
+from zoo import quiet  # noqa: E402  (imports no TensorFlow)
 SETTINGS = {"fused adam": ("tf_keras.optimizers.legacy.Adam", False),
             "new adam": ("tf_keras.optimizers.Adam", False),
             "fused adam, autotune": ("tf_keras.optimizers.legacy.Adam", True),
@@ -56,8 +57,6 @@ def one_run(setting, epochs, train_examples, eval_examples, manual_dir, folder):
                       epochs=epochs, train_examples=train_examples,
                       eval_examples=eval_examples, out=str(folder),
                       manual_dir=manual_dir)
-    from zoo import quiet
-
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=1200, env={quiet.LEGACY_KERAS_VARIABLE: "1", **os.environ})
     # (started without Keras 3, as quiet.legacy_keras starts the zoo's own programs)

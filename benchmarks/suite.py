@@ -11,9 +11,10 @@ tests passed, failed, errored and were skipped, each test file's seconds summed 
 workers (setup, call and teardown, from a JUnit XML report), the 20 slowest tests, and the
 machine's CPU seconds meanwhile by kind (user, system, idle, steal) and the least memory it
 had available. ``--pytest-args`` adds options to README's test command (in
-``PYTEST_ADDOPTS``, recorded in the file): another worker count to try, say. On this shared virtual
-machine the same suite took 14 to 17 minutes within an hour; steal (7 to 122 s of it) was
-the smaller part, the rest more user seconds for the same work.
+``PYTEST_ADDOPTS``, recorded in the file): another worker count to try, say. On this
+shared virtual machine nearly the same suite took 12.4 to 17.2 minutes from one hour to the
+next (the results/suite-cpu*.json files); steal (3 to 122 s of it) was the smaller part, the
+rest more user seconds for the same work.
 README's Tests section quotes this file. A failed run is recorded too (with the end of its
 output), and the script then exits 1. Run nothing else meanwhile: on a machine of two cores
 another job's load shows in every figure.
