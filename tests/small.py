@@ -15,6 +15,7 @@ SMALL = {
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},
     "iwae": {"hidden_units": (32,)},
     "mlp_vae": {"hidden_units": (32,)},
+    "mmd_vae": {"hidden_units": (32,)},
     "mog_vae": {"hidden_units": (32,), "components": 5},
     "nvp_vae": {"hidden_units": (32,), "flows": 2, "coupling_units": (16,), "context_dim": 8},
     "vamp_vae": {"hidden_units": (32,), "components": 10},

@@ -173,7 +173,8 @@ def test_help_and_argument_errors_answer_without_importing_tensorflow_and_a_typo
     assert error.strip().splitlines() == [
         "zoo: error: unknown model 'cnn_vea'; did you mean 'cnn_vae'? registered models: "
         "beta_tcvae, beta_vae, cnn_vae, cvae, hvae, hvae_vamp, iaf_vae, iwae, mlp_vae, "
-        "mog_vae, nvp_vae, vamp_vae"]
+        "mmd_vae, mog_vae, nvp_vae, vamp_vae (one of your own: import its module first, "
+        "zoo --import MODULE on the command line)"]
     assert done.stderr == ""  # nothing else: oneDNN, CUDA and CPU-instruction notes filtered
 
 

@@ -38,6 +38,11 @@ def test_the_iwae_loss_is_the_log_mean_exp_of_the_log_weights(test_images):
     np.testing.assert_allclose(values["loss"], -(logsumexp(log_weights, 0) - np.log(5)),
                                rtol=1e-5)
     assert np.all(values["loss"] <= -np.mean(log_weights, 0) + 1e-4)  # Jensen: tighter
+    normalised = np.exp(log_weights - logsumexp(log_weights, 0))           # v_k, (5, 64)
+    np.testing.assert_allclose(values["effective_sample_size"],
+                               1 / np.sum(normalised ** 2, 0), rtol=1e-4)
+    assert np.all((values["effective_sample_size"] >= 1 - 1e-5)
+                  & (values["effective_sample_size"] <= 5 + 1e-5))
 
 
 def test_iwae_with_one_sample_is_the_elbo(test_images):
@@ -227,3 +232,42 @@ def test_the_tc_objective_is_the_minibatch_weighted_decomposition_of_the_kl(test
     np.testing.assert_allclose(at_one, terms.reconstruction + log_posterior - log_prior,
                                rtol=1e-6)
     assert np.mean(total_correlation) > 0.01
+    np.testing.assert_allclose(values["total_correlation"], total_correlation, rtol=1e-4,
+                               atol=1e-4)
+
+
+def unbiased_mmd(codes, prior_codes, kernel):
+    """MMD^2 between two samples by its definition (Gretton et al. 2012), double loops."""
+    m = len(codes)
+    same = sum(kernel(codes[i], codes[j]) + kernel(prior_codes[i], prior_codes[j])
+               for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    cross = sum(kernel(codes[i], prior_codes[j]) for i in range(m) for j in range(m))
+    return same - 2 * cross / m ** 2
+
+
+@pytest.mark.parametrize("kernel", ["imq", "rbf"])
+def test_the_mmd_objective_is_the_unbiased_mmd_of_the_codes_and_prior_draws(
+        kernel, test_images):
+    model = zoo.get("mmd_vae", latent_dim=3, hidden_units=(16,), alpha=0.5, lam=10.0,
+                    kernel=kernel)
+    x = test_images[:12]
+    values = model.objective(model, x, SEED)
+    terms = model.terms(x, 1, SEED)
+    codes = terms.codes[0].numpy().astype(np.float64)
+    prior_codes = model.prior.sample(12, seed=tf.random.experimental.stateless_fold_in(
+        SEED, -1)).numpy().astype(np.float64)
+    width = 2 * 3 * 1.0
+
+    def by_hand_kernel(a, b):
+        squared = np.sum((a - b) ** 2)
+        return np.exp(-squared / width) if kernel == "rbf" else width / (width + squared)
+
+    estimate = unbiased_mmd(codes, prior_codes, by_hand_kernel)
+    assert np.mean(values["mmd"]) == pytest.approx(estimate, rel=1e-4, abs=1e-6)
+    np.testing.assert_allclose(  # (1 - alpha) KL + (alpha + lambda - 1) MMD_i
+        values["loss"], terms.reconstruction + 0.5 * terms.kl + 9.5 * values["mmd"],
+        rtol=1e-5)
+    np.testing.assert_allclose(values["neg_elbo"], terms.reconstruction + terms.kl, rtol=1e-6)
+    # codes moved away from the prior: the kernels across vanish, the discrepancy grows
+    far = model.objective.discrepancy(codes + 5.0, codes + 5.0, prior_codes)
+    assert float(np.mean(far)) > estimate + 0.1

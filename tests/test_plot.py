@@ -138,6 +138,18 @@ def test_a_latent_plot_of_more_dimensions_is_drawn_from_its_pca_projection(
     png(plot.latent(model, test_images, labels, tmp_path / "l.png"), (700, 600))
 
 
+def test_a_one_dimensional_latent_and_a_cvae_of_three_classes_are_drawn(tmp_path, test_images):
+    model = zoo.get("mlp_vae", latent_dim=1, hidden_units=(16,))
+    labels = np.arange(len(test_images)) % 3
+    pixels = png(plot.latent(model, test_images, labels, tmp_path / "one.png"), (700, 600))
+    assert pixels.shape == (600, 700)
+    cvae = zoo.get("cvae", classes=3, hidden_units=(16,), latent_dim=2)
+    # fashion_mnist's ten names do not fit three classes: rows are named y=0, y=1, y=2
+    grid = plot.SampleGrid.of(cvae, 12, 0, class_names=plot.FASHION_CLASSES)
+    assert grid.row_labels == ["y=0", "y=1", "y=2"] and grid.codes.shape == (12, 2)
+    png(plot.samples(cvae, tmp_path / "cvae.png", n=12), (400, 185))
+
+
 @pytest.mark.parametrize("kind, out, message", [
     ("scatter", None, "unknown plot 'scatter'; choose one of samples, recon"),
     ("samples", "grid.jpg", "plots are written as PNG; name the file .*grid.png"),

@@ -71,7 +71,8 @@ def test_ill_typed_or_out_of_range_overrides_name_the_field(name, overrides):
 def test_overrides_are_normalised_and_recorded():
     model = zoo.get("mlp_vae", latent_dim=3, hidden_units=[64], learning_rate=1)
     assert model.zoo_config == {"name": "mlp_vae", "overrides": {
-        "latent_dim": 3, "hidden_units": (64,), "learning_rate": 1.0}}
+        "latent_dim": 3, "hidden_units": (64,), "learning_rate": 1.0},
+        "module": "zoo.models.vanilla"}  # imported again on load: a plugin's builder
     assert model.latent_dim == 3
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1.0)
 

@@ -1,5 +1,6 @@
 """Training with model.fit on real binarized_mnist, the strategy, and the whole train job."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -181,6 +182,37 @@ def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_p
     best = runs.weights_attributes(tmp_path / runs.BEST_WEIGHTS)
     assert best["val_loss"] == pytest.approx(min(bound)) and "val_neg_elbo" not in best
     assert best["epoch"] == 1 + bound.index(min(bound))
+
+
+def test_beta_tcvae_is_built_with_the_size_of_the_training_set_it_is_trained_on(
+        manual_dir, tmp_path):
+    """Its minibatch-weighted estimator needs the true N: zoo.train passes the number of
+    training examples (here --train-examples) unless the run sets dataset_size; the model's
+    own config records it, so the run reloads with it; its total correlation is tracked."""
+    config = zoo.RunConfig(model="beta_tcvae", overrides={"latent_dim": 2, "hidden_units": [16]},
+                           epochs=2, batch_size=200, eval_samples=1, train_examples=600,
+                           eval_examples=200)
+    model, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
+    assert model.objective.dataset_size == 600
+    assert metrics["run"]["overrides"] == {"latent_dim": 2, "hidden_units": (16,)}  # as asked
+    assert zoo.load(tmp_path).objective.dataset_size == 600
+    assert len(metrics["history"]["val_total_correlation"]) == 2
+    assert config.model_overrides(600) == {"latent_dim": 2, "hidden_units": [16],
+                                           "dataset_size": 600}  # as given, before resolved
+    chosen = dataclasses.replace(config, overrides={"dataset_size": 1000})
+    assert chosen.model_overrides(600) == {"dataset_size": 1000}  # the run's own wins
+    assert zoo.RunConfig(model="mlp_vae").model_overrides(600) == {}  # no such parameter
+
+
+def test_a_damaged_model_json_is_one_line_naming_what_it_lacks(tmp_path):
+    zoo.save(zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,)), tmp_path)
+    (tmp_path / runs.MODEL_CONFIG).write_text('{"overrides": {}}')
+    with pytest.raises(RunDirError, match=r"model.json has no 'name': it is damaged or not "
+                                          r"the zoo's; re-run what wrote it"):
+        zoo.load(tmp_path)
+    (tmp_path / runs.MODEL_CONFIG).write_text('["mlp_vae"]')
+    with pytest.raises(RunDirError, match="holds list, not the zoo's JSON object"):
+        zoo.load(tmp_path)
 
 
 def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):

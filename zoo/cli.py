@@ -18,6 +18,10 @@ def main(argv=None):
         if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
             from zoo.devices import cpu_replicas
             cpu_replicas(args.cpu_replicas)
+        if args.imports:
+            from zoo.models import plugins
+            for module in args.imports:
+                plugins.import_module(module, "--import")
         return args.command(args)
     except ZooError as error:
         parser.exit(2, f"zoo: error: {error}\n")
@@ -268,6 +272,12 @@ BINARIZATION_HELP = ("for mnist and fashion_mnist; none keeps the grey levels (N
 
 def _parser():
     parser = _Parser(prog="zoo", description=__doc__.split("\n")[0].replace("``", ""))
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE",
+                        help="import MODULE first, so that the models it registers "
+                             "(@zoo.register) reach the command; repeatable; from PYTHONPATH "
+                             "or the current folder (installed plugins and $ZOO_PLUGINS are "
+                             "imported anyway)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     commands.add_parser = functools.partial(  # every command's --help shows the defaults
         commands.add_parser, formatter_class=_DefaultsOnce)

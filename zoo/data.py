@@ -205,8 +205,12 @@ def _in_memory(name, split, builder, examples):
     with _SPLITS_LOCK:
         held = _SPLITS.get(key)
         if held is None or len(held[0]) < examples:
-            split_data = builder.as_dataset(split=spec(name).splits[split],
-                                            shuffle_files=False).take(examples)
+            # tfds caches a small split in memory as it reads it; the first ``examples``
+            # of it would leave that cache unfinished (TensorFlow warned "the calling
+            # iterator did not fully read the dataset being cached" at every such load).
+            split_data = builder.as_dataset(
+                split=spec(name).splits[split], shuffle_files=False,
+                read_config=tfds.ReadConfig(try_autocache=False)).take(examples)
             everything = split_data.batch(examples).get_single_element()
             labels = (everything["label"].numpy() if "label" in everything
                       else np.full([examples], -1, np.int64))

@@ -63,7 +63,8 @@ class SampleGrid:
             return cls(prior_codes(model, n, seed), columns=_columns(n))
         columns = max(1, n // model.classes)
         codes = np.tile(prior_codes(model, columns, seed), (model.classes, 1))
-        names = class_names or [f"y={label}" for label in range(model.classes)]
+        names = (class_names if class_names and len(class_names) == model.classes
+                 else [f"y={label}" for label in range(model.classes)])
         return cls(codes, np.repeat(np.arange(model.classes), columns), columns, names)
 
     def figure(self, model, title):
@@ -102,10 +103,17 @@ def manifold(model, path, grid=20, dims=None, title="manifold"):
 
 def latent(model, images, labels, path, title="latent space", class_names=None):
     """Writes a scatter of posterior means coloured by label; with more than 2 latent
-    dimensions, their projection on the first two principal components; returns ``path``."""
+    dimensions, their projection on the first two principal components; with 1, the
+    means against the labels; returns ``path``."""
     _unconditional(model, "latent")
     means = location(model, np.asarray(images)).numpy()
-    if model.latent_dim > 2:
+    labels = np.asarray(labels)
+    if model.latent_dim == 1:
+        means = np.stack([means[:, 0], labels + np.random.default_rng(0).uniform(
+            -0.3, 0.3, len(labels))], axis=1)   # each class a band, jittered to show density
+        axis_names = (f"{model.code_name}0", "label (jittered)")
+        how = "posterior means by label"
+    elif model.latent_dim > 2:
         centred = means - means.mean(axis=0)
         _, singular, axes = np.linalg.svd(centred, full_matrices=False)
         means = centred @ axes[:2].T
@@ -117,11 +125,12 @@ def latent(model, images, labels, path, title="latent space", class_names=None):
         how = "posterior means"
     figure = Figure(figsize=(7, 6), dpi=100)
     axes_ = figure.add_subplot()
-    labels = np.asarray(labels)
-    points = axes_.scatter(means[:, 0], means[:, 1], c=labels, cmap="tab10", s=4,
-                           vmin=-0.5, vmax=9.5)
-    colorbar = figure.colorbar(points, ax=axes_, ticks=range(10))
-    if class_names:
+    classes = max(int(labels.max()) + 1, len(class_names or ()))
+    colours = "tab10" if classes <= 10 else "tab20" if classes <= 20 else "viridis"
+    points = axes_.scatter(means[:, 0], means[:, 1], c=labels, s=4, vmin=-0.5,
+                           vmax=classes - 0.5, cmap=colours)
+    colorbar = figure.colorbar(points, ax=axes_, ticks=range(classes) if classes <= 20 else None)
+    if class_names and len(class_names) == classes:
         colorbar.ax.set_yticklabels(class_names)
     axes_.set(xlabel=axis_names[0], ylabel=axis_names[1],
               title=_titled(model, f"{title}\n{how}"))

@@ -36,7 +36,7 @@ import tensorflow as tf
 
 import zoo
 from zoo.errors import ConfigError, RunDirError, WeightsError
-from zoo.models.registry import get
+from zoo.models.registry import rebuild
 
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
@@ -66,14 +66,34 @@ def json_roundtrip(content):
     return json.loads(json.dumps(content, default=_jsonable))
 
 
+class _Record(dict):
+    """A JSON object read from a zoo file: a key it lacks is a RunDirError naming the file
+    (a damaged or hand-edited run.json, model.json or result file), not a bare KeyError."""
+
+    def __init__(self, path, items):
+        super().__init__(items)
+        self.path = path
+
+    def __missing__(self, key):
+        raise RunDirError(f"{self.path} has no '{key}': it is damaged or not the zoo's; "
+                          "re-run what wrote it")
+
+
 def read_json(path):
+    """The JSON object in ``path`` (a zoo file); RunDirError in one line if it is missing,
+    not valid JSON, not an object, or lacks a key the caller reads."""
     try:
-        return json.loads(pathlib.Path(path).read_text())
+        content = json.loads(pathlib.Path(path).read_text(),
+                             object_hook=lambda items: _Record(path, items))
     except FileNotFoundError:
         raise RunDirError(f"{path} is missing; is {pathlib.Path(path).parent} a zoo run "
                           "folder of a finished run?") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RunDirError(f"{path} is not valid JSON ({error}); re-run the training") from None
+    if not isinstance(content, dict):
+        raise RunDirError(f"{path} holds {type(content).__name__}, not the zoo's JSON object; "
+                          "it is damaged: re-run what wrote it")
+    return content
 
 
 def save(model, folder):
@@ -94,7 +114,7 @@ def load(folder):
     if not (folder / WEIGHTS).is_file():
         raise RunDirError(f"{folder / WEIGHTS} is missing; the run in {folder} did not "
                           "finish: train it again")
-    model = get(config["name"], **config["overrides"])
+    model = rebuild(config)
     load_weights(model, folder / WEIGHTS)
     return model
 
@@ -119,7 +139,7 @@ def load_row(path):
         raise WeightsError(f"{path} is not a row's weights file (it does not say which model "
                            "it holds); load a run folder with zoo.load")
     config = json.loads(config)
-    model = get(config["name"], **config["overrides"])
+    model = rebuild(config)
     load_weights(model, path)
     return model
 

@@ -322,12 +322,27 @@ class RunConfig:
 
         return distribution.distribute_datasets_from_function(per_worker)
 
+    def training_examples(self, manual_dir=None, data_dir=None):
+        """The examples trained on: the (first ``train_examples`` of the) train split."""
+        return data.examples_in(self.dataset, "train", manual_dir, data_dir,
+                                first=self._first("train"), setting="train_examples")
+
     def steps_per_epoch(self, manual_dir=None, data_dir=None):
         """Training batches in one pass over the (first ``train_examples`` of the) train
         split."""
-        examples = data.examples_in(self.dataset, "train", manual_dir, data_dir,
-                                    first=self._first("train"), setting="train_examples")
-        return data.batches_per_pass(examples, self.batch_size)
+        return data.batches_per_pass(self.training_examples(manual_dir, data_dir),
+                                     self.batch_size)
+
+    def model_overrides(self, training_examples=None):
+        """The overrides the model is built with: the run's, and ``training_examples`` for
+        each builder parameter that is the training set's size (``TrainingSetSize``:
+        beta_tcvae's ``dataset_size``) which the run leaves unset. The model's own config
+        (model.json, a ``.keras`` file) records the value."""
+        sized = [name for name in builder(self.model).training_set_size_fields()
+                 if name not in self.overrides]
+        if training_examples is None or not sized:
+            return dict(self.overrides)
+        return {**{name: training_examples for name in sized}, **self.overrides}
 
     def _first(self, split):
         return (self.train_examples if split == "train" else self.eval_examples) or None
@@ -381,9 +396,10 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    steps = config.steps_per_epoch(manual_dir, data_dir)
+    examples = config.training_examples(manual_dir, data_dir)
+    steps = data.batches_per_pass(examples, config.batch_size)
     with distribution.scope():
-        model = config.compiled(get(config.model, **config.overrides), steps)
+        model = config.compiled(get(config.model, **config.model_overrides(examples)), steps)
     if model.data_kind == "binary" and config.binarization == "none":
         checks.warn_grey(f"{config.dataset} with binarization='none'")
     loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir,

@@ -141,7 +141,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         try:
-            return config.compiled(get(config.model, **config.overrides), self._steps(config))
+            overrides = config.model_overrides(self._examples(config))
+            return config.compiled(get(config.model, **overrides), self._steps(config))
         except Exception as error:
             self.build_error = error  # tune tells it from keras-tuner's own failures
             raise
@@ -161,6 +162,14 @@ class ZooHyperModel(keras_tuner.HyperModel):
             kwargs.setdefault("batch_size", config.batch_size)
         return model.fit(self.train, *args, validation_data=self.validation,
                          callbacks=callbacks, **kwargs)
+
+    def _examples(self, config):
+        """The number of training examples (None for a dataset of the user's own)."""
+        if self.train is None:
+            return config.training_examples(self.manual_dir, self.data_dir)
+        if isinstance(self.train, tf.data.Dataset):
+            return None
+        return len(self.train)
 
     def _steps(self, config):
         """Training batches per epoch (the KL warm-up is counted in them)."""

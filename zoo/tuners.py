@@ -48,17 +48,18 @@ import tf_keras
 
 from zoo import runs
 from zoo.errors import ConfigError
+from zoo.models.objectives import METRIC_DIRECTIONS
 from zoo.train import BestWeights
 
 CHECKPOINT = "checkpoint.h5"  # the best epoch's weights, in each trial's folder
-ZOO_METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
 
 
 def zoo_objective(value):
-    """``value`` as keras-tuner takes it, a zoo metric name (``val_neg_elbo``...) becoming
-    an Objective to minimise."""
-    if isinstance(value, str) and value.removeprefix("val_") in ZOO_METRICS:
-        return keras_tuner.Objective(value, direction="min")
+    """``value`` as keras-tuner takes it, a zoo metric name (``val_neg_elbo``, an
+    objective's own ``val_effective_sample_size``...) becoming an Objective to minimise or
+    maximise as the metric's objective declares (``objectives.METRIC_DIRECTIONS``)."""
+    if isinstance(value, str) and value.removeprefix("val_") in METRIC_DIRECTIONS:
+        return keras_tuner.Objective(value, METRIC_DIRECTIONS[value.removeprefix("val_")])
     if isinstance(value, list):
         return [zoo_objective(item) for item in value]
     return value

@@ -1,10 +1,10 @@
 """VAEs with a normalising-flow posterior: inverse autoregressive flow (Kingma et al. 2016)
 and affine coupling, RealNVP (Dinh et al. 2017).
 
-The model of mlp_vae (N(0, I) prior, Bernoulli decoder) with q(z|x) a diagonal Gaussian
-transformed by ``flows`` steps conditioned on a context h(x) from the encoder
-(``zoo.models.posteriors.InverseAutoregressiveFlow``, ``RealNVPFlow``). The objective is
-the ELBO, its KL a Monte Carlo estimate (no closed form through a flow)::
+The model of mlp_vae (N(0, I) prior, MLP decoder to the ``likelihood`` head) with q(z|x) a
+diagonal Gaussian transformed by ``flows`` steps conditioned on a context h(x) from the
+encoder (``zoo.models.posteriors.InverseAutoregressiveFlow``, ``RealNVPFlow``). The
+objective is the ELBO, its KL a Monte Carlo estimate (no closed form through a flow)::
 
     loss(x) = -log p(x|z) + log q(z|x) - log p(z),   z = f_T(...f_1(mu + sigma * eps))
 

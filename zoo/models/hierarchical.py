@@ -4,8 +4,8 @@ Generative model (top-down) and inference model::
 
     p(x, z1, z2) = p(z2) p(z1|z2) p(x|z1, z2),     q(z1, z2|x) = q(z2|x) q(z1|x, z2)
 
-all conditionals diagonal Gaussians (p(x|.) Bernoulli), each from a gated MLP. The
-per-sample log-weights and the KL sum over the layers::
+all conditionals diagonal Gaussians (p(x|.): the ``likelihood`` head, Bernoulli by
+default), each from a gated MLP. The per-sample log-weights and the KL sum over the layers::
 
     log w = log p(x|z1,z2) + log p(z1|z2) + log p(z2) - log q(z1|x,z2) - log q(z2|x)
     KL    = KL(q(z2|x) || p(z2)) + E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2))

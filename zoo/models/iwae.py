@@ -1,6 +1,6 @@
 """Importance-weighted autoencoders (Burda, Grosse & Salakhutdinov 2016).
 
-The model of a VAE (N(0, I) prior, diagonal Gaussian posterior, Bernoulli decoder), trained
+The model of a VAE (N(0, I) prior, diagonal Gaussian posterior, MLP decoder), trained
 on the importance-weighted bound with k codes per example instead of the ELBO::
 
     loss(x) = -log (1/k) sum_{i=1..k} p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from zoo.errors import ConfigError, did_you_mean
 from zoo.models.registry import one_of
 
 tfd, tfpl = tfp.distributions, tfp.layers
@@ -239,6 +240,10 @@ def head(likelihood, image_shape, components=LOGISTIC_COMPONENTS):
         return LogisticMixture(image_shape, components, name="p_x_given_z")
     heads = {"continuous_bernoulli": IndependentContinuousBernoulli,
              "gaussian": IndependentNormal}
+    if likelihood not in heads:
+        hint = did_you_mean(likelihood, LIKELIHOODS)
+        raise ConfigError(f"unknown likelihood {likelihood!r}; {hint}the likelihoods: "
+                          f"{', '.join(LIKELIHOODS)}")
     return heads[likelihood](image_shape, name="p_x_given_z")
 
 

@@ -1,9 +1,10 @@
 """Encoder and decoder networks: Keras Sequential models ending in a distribution layer.
 
-``encoder(body, posterior_layer, ...)`` gives x -> q(z|x); ``decoder(body, head, ...)``
-gives z -> p(x|z). The bodies below are the zoo's MLP and convolutional stacks; a family
-may pass any list of Keras layers. Layers get explicit names only where a family needs to
-find them; weights are saved by their place in the model, not by layer name.
+``encoder(input_shape, body, posterior)`` gives x -> q(z|x); ``decoder(latent_dim, body,
+head)`` gives z -> p(x|z); ``mlp(...)`` gives both for the MLP families. The bodies below
+are the zoo's MLP and convolutional stacks; a family may pass any list of Keras layers.
+Layers get explicit names only where a family needs to find them; weights are saved by
+their place in the model, not by layer name.
 """
 
 import tf_keras

@@ -7,15 +7,20 @@ For each example x and codes ``z_s ~ q(z|x)``, s = 1..S, a model gives (``VAE.te
     kl(x) = KL(q(z|x) || p(z))   analytic where TFP registers it, else
             (1/S) sum_s [log q(z_s|x) - log p(z_s)]    (Monte Carlo, TFP's use_exact_kl idea)
 
-An objective maps them to the per-example ``loss`` the optimizer minimises and to the
-metrics ``neg_elbo``, ``reconstruction`` and ``kl`` (the true, beta = 1 quantities).
+An objective (a subclass of ``Objective``, whose docstring is the contract) maps them to
+the per-example ``loss`` the optimizer minimises, the metrics ``neg_elbo``,
+``reconstruction`` and ``kl`` (the true, beta = 1 quantities), and any metrics of its own
+(``Objective.metrics``): ``BetaTC``'s total correlation, ``IWAE``'s effective sample size,
+``MMD``'s maximum mean discrepancy.
 """
 
 import dataclasses
+import inspect
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo.errors import ConfigError
 from zoo.models import replicas
 
 tfd = tfp.distributions
@@ -54,8 +59,150 @@ class Terms:
         return -tf.reduce_mean(self.log_likelihood, axis=0)
 
 
+# What every objective returns, per example; an objective's own ``metrics`` come after.
+VALUES = ("loss", "neg_elbo", "reconstruction", "kl")
+DIRECTIONS = ("min", "max")
+# Every metric an objective class declares -> whether it is better low or high ("min",
+# "max"): what a tuner minimises or maximises when asked for it (``zoo.tuners``).
+METRIC_DIRECTIONS = {name: "min" for name in VALUES}
+
+
+class Objective:
+    """The contract of a training objective; subclass it (the zoo's own do).
+
+    ``objective(model, inputs, seed, warmup=1.0, training=False)`` returns a dict of
+    per-example tensors of shape (batch,), in nats:
+
+    - ``loss``: what the optimizer minimises (averaged over the global batch by the
+      model's ``train_step``), beta and the KL warm-up factor ``warmup`` (0 to 1)
+      included;
+    - ``neg_elbo``, ``reconstruction``, ``kl``: the true (beta = 1) quantities, as
+      ``elbo_values(terms)`` gives them;
+    - one entry per name in ``metrics``, and nothing else.
+
+    ``inputs`` are the model's (images; ``(images, labels)`` for a conditional model),
+    ``seed`` a shape-[2] int64 tensor for stateless draws (the model's noise for this
+    step), ``training`` whether this is a training step. The default ``__call__`` draws
+    ``samples`` codes per example (``model.terms``) and returns ``values(terms, warmup)``:
+    most objectives write ``values`` alone, one that needs more (a second pass, draws of
+    the prior) writes ``__call__``.
+
+    Class attributes: ``samples``, codes per example (S); ``gathers_rows``, True if the
+    values need every replica's rows of the global batch (``replicas.gather_rows``; the
+    model then runs one step per execution under several replicas); ``metrics``, the
+    extra per-example values it returns, each ``"min"`` or ``"max"`` (better low or high):
+    ``fit``, ``evaluate`` and the tuners track them beside the four above
+    (``val_total_correlation``...). ``get_config()`` returns the constructor's keyword
+    arguments (a dataclass's fields by default).
+
+    A ``VAE`` refuses a malformed objective when it is built, in one line; one not from
+    this module is also run once on two blank images then, so that a missing or extra
+    value is named before any training starts.
+    """
+
+    samples = 1
+    gathers_rows = False
+    metrics = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declared = cls.metrics if isinstance(cls.metrics, dict) else {}  # else: check() says
+        for name, direction in declared.items():
+            if direction in DIRECTIONS and METRIC_DIRECTIONS.setdefault(name, direction) != (
+                    direction):
+                raise TypeError(f"{cls.__name__}: metric '{name}' is '{direction}' here but "
+                                f"'{METRIC_DIRECTIONS[name]}' in another objective")
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        """The per-example values on the model's ``inputs`` (images; with labels for a
+        conditional model), ``samples`` codes per example drawn from ``seed``."""
+        return self.values(model.terms(inputs, self.samples, seed, training), warmup)
+
+    def values(self, terms, warmup=1.0):
+        """The per-example values from ``terms`` (an ``objectives.Terms``)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither values(terms, "
+                                  "warmup) nor __call__")
+
+    def get_config(self):
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+
+def elbo_values(terms):
+    """``neg_elbo``, ``reconstruction`` and ``kl`` per example from ``terms``: the metrics
+    every objective reports, whatever it trains on."""
+    reconstruction = terms.reconstruction
+    return {"neg_elbo": reconstruction + terms.kl, "reconstruction": reconstruction,
+            "kl": terms.kl}
+
+
+def names_of(objective):
+    """The names of the values ``objective`` returns: ``VALUES``, then its metrics."""
+    return VALUES + tuple(getattr(objective, "metrics", {}))
+
+
+def check(objective):
+    """Raises ConfigError, one line, if ``objective`` does not keep ``Objective``'s
+    contract in what can be seen without running it."""
+    name = type(objective).__name__
+    if not callable(objective):
+        raise ConfigError(f"objective {name} is not callable: subclass "
+                          "zoo.models.objectives.Objective (its __call__ returns "
+                          "values(terms, warmup)) or define __call__(model, inputs, seed, "
+                          "warmup, training)")
+    try:
+        inspect.signature(objective).bind("model", "inputs", "seed", 1.0, False)
+    except (TypeError, ValueError):
+        raise ConfigError(f"objective {name}'s __call__ must take (model, inputs, seed, "
+                          "warmup=1.0, training=False)") from None
+    samples = getattr(objective, "samples", None)
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise ConfigError(f"objective {name}: samples (codes per example) must be an int "
+                          f">= 1, got {samples!r}")
+    if not isinstance(getattr(objective, "gathers_rows", False), bool):
+        raise ConfigError(f"objective {name}: gathers_rows must be True or False")
+    metrics = getattr(objective, "metrics", {})
+    if not isinstance(metrics, dict):
+        raise ConfigError(f"objective {name}: metrics must be a dict of metric name -> "
+                          f"'min' or 'max', got {metrics!r}")
+    for metric, direction in metrics.items():
+        if not isinstance(metric, str) or not metric.isidentifier() or metric in VALUES:
+            raise ConfigError(f"objective {name}: metric {metric!r} must be a Python name "
+                              f"other than {', '.join(VALUES)}")
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"objective {name}: metric '{metric}' must say 'min' or 'max' "
+                              f"(better low or high), got {direction!r}")
+    if not isinstance(getattr(objective, "get_config", dict)(), dict):
+        raise ConfigError(f"objective {name}: get_config() must return a dict")
+
+
+def check_values(objective, values, rows=None):
+    """Raises ConfigError, one line, unless ``values`` (what ``objective`` returned) has
+    exactly its names (``names_of``), each of shape (rows,) when ``rows`` is given."""
+    name = type(objective).__name__
+    if not isinstance(values, dict):
+        raise ConfigError(f"objective {name} returned {type(values).__name__}, not a dict "
+                          f"of per-example values ({', '.join(names_of(objective))})")
+    expected = names_of(objective)
+    missing = [key for key in expected if key not in values]
+    if missing:
+        raise ConfigError(f"objective {name} returned no {', '.join(missing)}: an objective "
+                          f"returns {', '.join(VALUES)} (elbo_values(terms) gives the last "
+                          "three) and each name in its metrics")
+    extra = [str(key) for key in values if key not in expected]
+    if extra:
+        declared = ", ".join(f"{key!r}: 'min'" for key in extra)
+        raise ConfigError(f"objective {name} returned {', '.join(extra)}, which it does not "
+                          f"declare: give it metrics = {{{declared}}} ('max' where higher is "
+                          "better) to track them")
+    for key in expected:
+        shape = tf.TensorShape(getattr(values[key], "shape", None))
+        if shape.rank != 1 or (rows is not None and shape[0] != rows):
+            raise ConfigError(f"objective {name}: '{key}' has shape {shape}, not one value "
+                              f"per example ({rows if rows is not None else 'batch'},)")
+
+
 @dataclasses.dataclass(frozen=True)
-class ELBO:
+class ELBO(Objective):
     """The beta-weighted negative ELBO (Kingma & Welling 2014; Higgins et al. 2017)::
 
         loss(x) = -(1/S) sum_s log p(x|z_s) + w * beta * KL(q(z|x) || p(z))
@@ -67,27 +214,17 @@ class ELBO:
     beta: float = 1.0
     samples: int = 1
 
-    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
-        """The per-example values on the model's ``inputs`` (images; with labels for a
-        conditional model), codes drawn from ``seed``."""
-        return self.values(model.terms(inputs, self.samples, seed, training), warmup)
-
     def values(self, terms, warmup=1.0):
         """``loss``, ``neg_elbo``, ``reconstruction`` and ``kl`` from the terms."""
-        reconstruction = terms.reconstruction
-        return {"loss": reconstruction + warmup * self.beta * terms.kl,
-                "neg_elbo": reconstruction + terms.kl,
-                "reconstruction": reconstruction, "kl": terms.kl}
-
-    def get_config(self):
-        return dataclasses.asdict(self)
+        return {"loss": terms.reconstruction + warmup * self.beta * terms.kl,
+                **elbo_values(terms)}
 
 
 GRADIENTS = ("iwae", "dreg")
 
 
 @dataclasses.dataclass(frozen=True)
-class BetaTC:
+class BetaTC(Objective):
     """The beta-TCVAE objective (Chen et al. 2018): the KL split into index-code mutual
     information, total correlation and dimension-wise KL, the TC weighted by beta::
 
@@ -97,33 +234,33 @@ class BetaTC:
         DKL_i = sum_d log q(z_id) - log p(z_i)
 
     with the aggregate posterior estimated by minibatch-weighted sampling over the batch
-    of M examples from a dataset of N (``dataset_size``)::
+    of M examples from a dataset of N (``dataset_size``: the training set's; ``zoo.train``
+    and ``zoo.tune`` pass the true N to ``beta_tcvae``)::
 
         log q(z_i)    ~= log sum_j q(z_i|x_j) - log(N M)
         log q(z_id)   ~= log sum_j q(z_id|x_j) - log(N M)
 
     MI + TC + DKL = log q(z_i|x_i) - log p(z_i), so at beta = 1 the loss is the negative
-    ELBO with a Monte Carlo KL. Under several replicas, j runs over the *global* batch (the
-    posteriors' parameters are gathered from every replica), so N replicas compute what one
-    device does, however a last partial batch is split. For posteriors with a diagonal
-    scale; one sample per example; ``w`` is the KL warm-up factor.
+    ELBO with a Monte Carlo KL. The metric ``total_correlation`` is TC_i, in nats (its
+    batch mean estimates the codes' total correlation). Under several replicas, j runs
+    over the *global* batch (the posteriors' parameters are gathered from every replica),
+    so N replicas compute what one device does, however a last partial batch is split.
+    For posteriors with a diagonal scale; one sample per example; ``w`` is the KL warm-up
+    factor.
     """
 
     # TensorFlow's collectives keep the shape of their first call within one execution of
     # a multi-step loop: a gather of a last partial batch then aborts ("Shape mismatch in
     # the collective instance"). The model runs one step per execution under replicas.
     gathers_rows = True
+    metrics = {"total_correlation": "min"}
 
     beta: float = 6.0
     dataset_size: int = 50_000
 
-    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
-        """The per-example values on the model's ``inputs`` (images; with labels for a
-        conditional model), codes drawn from ``seed``."""
-        return self.values(model.terms(inputs, 1, seed, training), warmup)
-
     def values(self, terms, warmup=1.0):
-        """``loss`` and the true ``neg_elbo``, ``reconstruction`` and ``kl``."""
+        """``loss``, the true ``neg_elbo``, ``reconstruction`` and ``kl``, and
+        ``total_correlation``."""
         posterior = getattr(terms.posterior, "tensor_distribution", terms.posterior)
         loc, scale = posterior.mean(), posterior.stddev()
         loc, scale = replicas.gather_rows(loc), replicas.gather_rows(scale)  # whole batch
@@ -135,41 +272,36 @@ class BetaTC:
         mutual_information = terms.log_posterior[0] - log_aggregate
         total_correlation = log_aggregate - log_marginals
         dimension_kl = log_marginals - terms.log_prior[0]
-        reconstruction = terms.reconstruction
         rate = mutual_information + self.beta * total_correlation + dimension_kl
-        return {"loss": reconstruction + warmup * rate,
-                "neg_elbo": reconstruction + terms.kl,
-                "reconstruction": reconstruction, "kl": terms.kl}
-
-    def get_config(self):
-        return dataclasses.asdict(self)
+        return {"loss": terms.reconstruction + warmup * rate, **elbo_values(terms),
+                "total_correlation": total_correlation}
 
 
 @dataclasses.dataclass(frozen=True)
-class IWAE:
+class IWAE(Objective):
     """The importance-weighted bound with ``samples`` = k codes (Burda et al. 2016)::
 
         loss(x) = -[log sum_k exp(log_weights_k) - log k]
 
     a tighter bound on log p(x) than the ELBO, equal to it in expectation at k = 1. No KL
-    warm-up (``warmup`` is ignored). The metrics are the ELBO's from the same samples.
+    warm-up (``warmup`` is ignored). The metrics are the ELBO's from the same samples, and
+    ``effective_sample_size``: ``1 / sum_k v_k^2`` for the normalised weights ``v_k =
+    softmax(log_weights)_k``, between 1 (one code carries the bound) and k (all alike).
 
-    ``gradient = "dreg"``: the doubly reparameterised estimator (Tucker et al. 2018). With
-    normalised weights ``v_k = softmax(log_weights)_k``, the decoder's (and prior's)
-    gradient stays ``sum_k v_k grad log_weights_k``, and the encoder's becomes
-    ``sum_k v_k^2 (d log_weights_k / d z_k)(d z_k / d phi)`` with log q's parameters held
-    fixed: the score-function term, whose variance grows with k, is gone. Computed as the
-    gradient of a surrogate (a second pass with ``code_gradient_weights = v``); the loss's
-    value is the bound's.
+    ``gradient = "dreg"``: the doubly reparameterised estimator (Tucker et al. 2018). The
+    decoder's (and prior's) gradient stays ``sum_k v_k grad log_weights_k``, and the
+    encoder's becomes ``sum_k v_k^2 (d log_weights_k / d z_k)(d z_k / d phi)`` with log q's
+    parameters held fixed: the score-function term, whose variance grows with k, is gone.
+    Computed as the gradient of a surrogate (a second pass with ``code_gradient_weights =
+    v``); the loss's value is the bound's.
     """
+
+    metrics = {"effective_sample_size": "max"}
 
     samples: int = 5
     gradient: str = "iwae"
 
     def __call__(self, model, inputs, seed, warmup=1.0, training=False):
-        """The per-example values on the model's ``inputs`` (images; with labels for a
-        conditional model), codes drawn from ``seed``."""
-        del warmup
         terms = model.terms(inputs, self.samples, seed, training)
         values = self.values(terms)
         if self.gradient == "dreg":
@@ -181,13 +313,76 @@ class IWAE:
         return values
 
     def values(self, terms, warmup=1.0):
-        """``loss`` (the negative bound), ``neg_elbo``, ``reconstruction``, ``kl``."""
+        """``loss`` (the negative bound), ``neg_elbo``, ``reconstruction``, ``kl`` and
+        ``effective_sample_size``."""
         del warmup
-        bound = (tf.reduce_logsumexp(terms.log_weights, axis=0)
-                 - tf.math.log(tf.cast(self.samples, terms.log_weights.dtype)))
-        reconstruction = terms.reconstruction
-        return {"loss": -bound, "neg_elbo": reconstruction + terms.kl,
-                "reconstruction": reconstruction, "kl": terms.kl}
+        log_weights = terms.log_weights
+        bound = (tf.reduce_logsumexp(log_weights, axis=0)
+                 - tf.math.log(tf.cast(self.samples, log_weights.dtype)))
+        normalised = tf.nn.softmax(log_weights, axis=0)
+        return {"loss": -bound, **elbo_values(terms),
+                "effective_sample_size": 1.0 / tf.reduce_sum(tf.square(normalised), axis=0)}
 
-    def get_config(self):
-        return dataclasses.asdict(self)
+
+KERNELS = ("imq", "rbf")
+
+
+@dataclasses.dataclass(frozen=True)
+class MMD(Objective):
+    """The InfoVAE objective (Zhao, Song & Ermon 2019) with the maximum mean discrepancy
+    between the aggregate posterior q(z) and the prior p(z)::
+
+        loss(x_i) = -log p(x_i|z_i) + w * [(1 - alpha) KL(q(z|x_i) || p(z))
+                                           + (alpha + lam - 1) MMD_i],     z_i ~ q(z|x_i)
+
+    ``alpha = 1`` drops the KL (the MMD-VAE); ``alpha = 0, lam = 1`` is the ELBO. MMD^2 is
+    estimated without bias from the M codes of the (global) batch and M draws z'_j ~ p(z)
+    (Gretton et al. 2012), split into per-example terms whose batch mean is the estimate::
+
+        MMD_i = 1/(M-1) sum_{j != i} [k(z_i, z_j) + k(z'_i, z'_j)] - (2/M) sum_j k(z_i, z'_j)
+
+    with the inverse multiquadratic kernel ``k(a, b) = C / (C + |a - b|^2)`` (``imq``, as
+    in Tolstikhin et al. 2018's WAE) or ``exp(-|a - b|^2 / C)`` (``rbf``), ``C = 2 d
+    scale^2`` for d latent dimensions. The metric ``mmd`` is MMD_i (its batch mean is the
+    estimate; it is a squared distance of kernel means, not in nats, and can dip below 0).
+    Under several replicas the codes are gathered from every replica, so the estimate is
+    the global batch's; ``w`` is the KL warm-up factor; one code per example.
+    """
+
+    gathers_rows = True
+    metrics = {"mmd": "min"}
+
+    alpha: float = 0.0
+    lam: float = 100.0
+    kernel: str = "imq"
+    scale: float = 1.0
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        codes = terms.codes[0]                                              # (m, d) here
+        first, rows = replicas.row_span(tf.shape(codes)[0])
+        prior_codes = model.prior.sample(rows, seed=tf.random.experimental.stateless_fold_in(
+            seed, -1))                                                      # (M, d), all
+        discrepancy = self.discrepancy(codes, replicas.gather_rows(codes), prior_codes, first)
+        rate = (1.0 - self.alpha) * terms.kl + (self.alpha + self.lam - 1.0) * discrepancy
+        return {"loss": terms.reconstruction + warmup * rate, **elbo_values(terms),
+                "mmd": discrepancy}
+
+    def discrepancy(self, codes, all_codes, prior_codes, first=0):
+        """MMD_i above for the rows ``codes`` (m, d), which are rows ``first`` on of
+        ``all_codes`` (M, d), the global batch's; ``prior_codes`` (M, d) are the z'."""
+        size = tf.cast(tf.shape(all_codes)[0], codes.dtype)
+        rows = tf.range(tf.shape(codes)[0]) + first
+        own_prior = tf.gather(prior_codes, rows)
+        k_codes = tf.reduce_sum(self._kernel(codes, all_codes), -1) - 1.0  # k(z_i, z_i) = 1
+        k_prior = tf.reduce_sum(self._kernel(own_prior, prior_codes), -1) - 1.0
+        k_cross = tf.reduce_sum(self._kernel(codes, prior_codes), -1)
+        return (k_codes + k_prior) / tf.maximum(size - 1.0, 1.0) - 2.0 * k_cross / size
+
+    def _kernel(self, a, b):
+        """k(a_i, b_j), shape (rows of a, rows of b)."""
+        squared = tf.reduce_sum(tf.square(a[:, None, :] - b[None, :, :]), -1)
+        width = 2.0 * tf.cast(tf.shape(a)[-1], a.dtype) * self.scale ** 2
+        if self.kernel == "rbf":
+            return tf.exp(-squared / width)
+        return width / (width + squared)

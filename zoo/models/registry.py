@@ -17,7 +17,7 @@ import inspect
 import typing
 from typing import Annotated, Any, Callable
 
-from zoo.errors import OverrideError, UnknownModelError, did_you_mean
+from zoo.errors import ConfigError, OverrideError, UnknownModelError, did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,11 @@ Widths = Annotated[tuple, Check(tuple, _positive_ints,
                                 "a non-empty list of ints >= 1")]
 ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_ints(v),
                                     "(height, width, channels) ints >= 1, e.g. 28,28,1")]
+# The number of training examples, which zoo.train and zoo.tune pass to the builder unless
+# the run sets it (beta_tcvae's dataset_size: its estimator needs the true N).
+_TRAINING_SET_SIZE = Check(int, lambda v: v >= 1,
+                           "an int >= 1, the training set's size (zoo train sets it)")
+TrainingSetSize = Annotated[int, _TRAINING_SET_SIZE]
 
 
 def one_of(*values):
@@ -140,6 +145,10 @@ class Builder:
     def validate(self, overrides):
         return {name: self.field(name).validate(value) for name, value in overrides.items()}
 
+    def training_set_size_fields(self):
+        """The names of the parameters annotated ``TrainingSetSize``."""
+        return [name for name, field in self.fields.items() if field.check is _TRAINING_SET_SIZE]
+
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
@@ -231,7 +240,9 @@ def builder(name):
     if name not in _BUILDERS:
         hint = did_you_mean(name, _BUILDERS)
         raise UnknownModelError(f"unknown model '{name}'; {hint}"
-                                f"registered models: {', '.join(sorted(_BUILDERS))}")
+                                f"registered models: {', '.join(sorted(_BUILDERS))} (one of your "
+                                "own: import its module first, zoo --import MODULE on the "
+                                "command line)")
     return _BUILDERS[name]
 
 
@@ -262,7 +273,23 @@ def get(name, weights=None, **overrides):
     overrides = entry.validate(overrides)
     model = entry.build(**overrides)
     model.zoo_config = {"name": name, "overrides": overrides}
+    if entry.build.__module__ != "__main__":  # a script's own builders: not importable
+        model.zoo_config["module"] = entry.build.__module__
     return model
+
+
+def rebuild(config):
+    """The model of a saved ``zoo_config`` (model.json, a ``.keras`` or weights file):
+    ``get(name, **overrides)``, after importing the module that registered the builder if
+    it is not registered yet (a plugin's; ``zoo.models.plugins``)."""
+    name, module = config["name"], config.get("module")
+    if name not in _BUILDERS and module:
+        from zoo.models import plugins
+        try:
+            plugins.import_module(module, f"it registered the model '{name}'")
+        except ConfigError as error:
+            raise UnknownModelError(f"unknown model '{name}': {error}") from None
+    return get(name, **config["overrides"])
 
 
 def list_models():

@@ -4,7 +4,8 @@
 runs one ``train_step`` for every family (keras-io's VAE example): the model's per-sample
 terms (``terms``), the objective's per-example loss (``zoo.models.objectives``), the
 optimizer. ``neg_elbo``, ``reconstruction`` and ``kl`` are Keras metrics, in nats per
-example; ``loss`` is the objective (beta and KL warm-up included).
+example; ``loss`` is the objective (beta and KL warm-up included); an objective's own
+metrics (``Objective.metrics``: a total correlation, an effective sample size) follow.
 
 Posterior noise is a pure function of (``seed``, ``step``, row of the global batch):
 ``step`` is a model variable that every training forward pass advances, in ``fit`` and in
@@ -24,6 +25,7 @@ from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
 from zoo.models import replicas
 from zoo.models.likelihoods import head_of, log_likelihood
+from zoo.models import objectives
 from zoo.models.objectives import ELBO, Terms, kl_divergence
 from zoo.models.posteriors import held_fixed, reparameterized_sample
 
@@ -40,7 +42,6 @@ _LEGACY_OPTIMIZER = tf_keras.optimizers.legacy.Optimizer
 # Batch-level callbacks run every 16 batches.
 STEPS_PER_EXECUTION = 16
 
-METRICS = ("loss", "neg_elbo", "reconstruction", "kl")
 _TRAINING_NOISE, _EVALUATION_NOISE, _CALL_NOISE = 0, 1, 2  # streams of the noise seed
 
 
@@ -69,8 +70,9 @@ class VAE(tf_keras.Model):
     ``encoder``: a Keras model from images to q(z|x), ending in a posterior layer
     (``zoo.models.posteriors``). ``decoder``: codes to p(x|z), ending in a likelihood
     layer (``zoo.models.likelihoods``). ``prior_layer``: a ``zoo.models.priors.Prior``;
-    ``model.prior`` is its distribution now. ``objective``: ``ELBO(beta)`` or ``IWAE(k)``
-    (``zoo.models.objectives``). ``seed``: of the posterior noise (random if None).
+    ``model.prior`` is its distribution now. ``objective``: an ``objectives.Objective``
+    (``ELBO(beta)``, ``IWAE(k)``, ``BetaTC``, ``MMD`` or one's own), refused here in one
+    line if it breaks that contract. ``seed``: of the posterior noise (random if None).
 
     ``compile`` defaults to tf_keras's fused Adam, ``steps_per_execution=16`` (1 for an
     objective that gathers rows across several replicas: ``BetaTC.gathers_rows``) and the
@@ -83,6 +85,7 @@ class VAE(tf_keras.Model):
     def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None,
                  build_now=True, **kwargs):
         super().__init__(**kwargs)
+        objectives.check(objective)
         self.encoder, self.decoder, self.prior_layer = encoder, decoder, prior_layer
         self.objective = objective
         self.seed = random.randrange(2**31) if seed is None else seed
@@ -93,8 +96,8 @@ class VAE(tf_keras.Model):
         self.zoo_config = None  # {"name": builder, "overrides": {...}}, set by zoo.get
         # Set past Keras's attribute tracking: as attributes, metrics' variables would count
         # among the model's weights (saved, and restored by EarlyStopping).
-        object.__setattr__(self, "trackers",
-                           tuple(tf_keras.metrics.Mean(name=name) for name in METRICS))
+        object.__setattr__(self, "trackers", tuple(
+            tf_keras.metrics.Mean(name=name) for name in objectives.names_of(objective)))
         if build_now:  # weights exist from the start (a subclass with more parts: later)
             self.build((None, *encoder.input_shape[1:]))
 
@@ -105,6 +108,22 @@ class VAE(tf_keras.Model):
         a subclassed model would trace a symbolic call of the whole model to find them, 0.2 to
         0.7 s of every ``zoo.get`` and ``.keras`` load."""
         super(tf_keras.Model, self).build(input_shape)  # Layer.build: records the shape
+        if type(self.objective).__module__ != objectives.__name__:
+            self._try_objective()
+
+    def _try_objective(self):
+        """Runs an objective from outside the zoo once on two blank images, so that a
+        missing, undeclared or misshapen value (``objectives.check_values``) or an error
+        inside it is refused now, in one line, not deep in a traced training step."""
+        images = tf.zeros((2, *self.image_shape))
+        inputs = self.model_inputs(images, tf.zeros([2], tf.int32))  # labels, if it takes any
+        try:
+            values = self.objective(self, inputs, tf.constant([0, 0], tf.int64), 1.0, False)
+        except Exception as error:  # whatever it raises, said in one line
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ConfigError(f"objective {type(self.objective).__name__} failed on a batch of "
+                              f"two blank images: {type(error).__name__}: {detail}") from None
+        objectives.check_values(self.objective, values, rows=2)
 
     @property
     def prior(self):
@@ -270,7 +289,7 @@ class VAE(tf_keras.Model):
             if kwargs.get(name) is not None:
                 raise ConfigError(f"compile({name}=...) is not for zoo models: the loss is "
                                   "the model's objective and the metrics are loss, "
-                                  "neg_elbo, reconstruction and kl")
+                                  "neg_elbo, reconstruction, kl and the objective's own")
         self._requested_steps_per_execution = steps_per_execution  # what a file keeps
         if (getattr(self.objective, "gathers_rows", False)
                 and self.distribute_strategy.num_replicas_in_sync > 1):
@@ -340,13 +359,17 @@ class VAE(tf_keras.Model):
         is the registered builder's, like a ``keras.applications`` model's)."""
         if self.zoo_config is None:
             raise ConfigError(_HAND_BUILT)
-        return {"builder": self.zoo_config["name"],
-                "overrides": dict(self.zoo_config["overrides"]), "seed": self.seed}
+        config = {"builder": self.zoo_config["name"],
+                  "overrides": dict(self.zoo_config["overrides"]), "seed": self.seed}
+        if "module" in self.zoo_config:  # a plugin's builder: imported again on load
+            config["module"] = self.zoo_config["module"]
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from zoo.models import get  # the registry, with every family registered
-        model = get(config["builder"], **config["overrides"])
+        from zoo.models import registry  # with every family registered
+        model = registry.rebuild({"name": config["builder"], "overrides": config["overrides"],
+                                  "module": config.get("module")})
         model.reseeded(config["seed"])
         return model
 

@@ -1,6 +1,7 @@
-"""Single-stochastic-layer VAEs with a standard normal prior and a Bernoulli decoder.
+"""Single-stochastic-layer VAEs with a standard normal prior.
 
-    p(z) = N(0, I),   p(x|z) = prod_i Bernoulli(x_i | sigmoid(logits_i(z))),
+    p(z) = N(0, I),   p(x|z): the ``likelihood`` head (by default
+                      prod_i Bernoulli(x_i | sigmoid(logits_i(z)))),
     loss(x) = -log p(x|z) + beta * KL(q(z|x) || p(z)),  z ~ q(z|x)     (nats per example)
 
 Kingma & Welling 2014 (mlp_vae: the MLP setting; cnn_vae: a convolutional one with a
