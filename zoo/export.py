@@ -30,6 +30,7 @@ import tempfile
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import compat
 from zoo.errors import ConfigError
 from zoo.models.posteriors import flow_location
 
@@ -39,7 +40,7 @@ SIGNATURES = ("encode", "decode", "sample", "elbo")
 
 def _encode(model, images):
     posterior = model.encoder(images)
-    distribution = getattr(posterior, "tensor_distribution", posterior)
+    distribution = compat.distribution_of(posterior)
     if isinstance(distribution, tfd.MultivariateNormalLinearOperator):  # (TFP makes it a
         return {"mean": distribution.mean(),                            # flow: first)
                 "scale_tril": distribution.scale.to_dense()}

@@ -35,6 +35,7 @@ import h5py
 import tensorflow as tf
 
 import zoo
+from zoo import compat
 from zoo.errors import ConfigError, RunDirError, WeightsError
 from zoo.models.registry import rebuild
 
@@ -378,17 +379,9 @@ def environment():
         "cpu_count": os.cpu_count(),
         "gpus": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
                  for gpu in tf.config.list_physical_devices("GPU")],
-        "onednn": onednn_enabled(),
+        "onednn": compat.onednn_enabled(),
         "git_commit": _git_commit(),
     }
-
-
-def onednn_enabled():
-    """Whether TensorFlow's oneDNN CPU kernels are on in this process (decided at import,
-    by ``TF_ENABLE_ONEDNN_OPTS``; on by default on x86 Linux)."""
-    from tensorflow.python.util import _pywrap_util_port  # no public API says it
-
-    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _program():

@@ -27,9 +27,8 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 import tf_keras
-from keras_tuner.src.distribute import utils as distribution
 
-from zoo import data, recipes, runs, tuners
+from zoo import compat, data, recipes, runs, tuners
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
 from zoo.train import FullEpochs, RunConfig, active_strategy
@@ -280,7 +279,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     except RuntimeError as error:  # keras-tuner: "consecutive failures exceeded the limit"
         if "consecutive failures" not in str(error):
             raise
-    if distribution.has_chief_oracle() and not distribution.is_chief_oracle():
+    if compat.is_tuner_worker():
         return SearchResult(search, space, [])  # a worker: the chief holds the results
     result = SearchResult(search, space, _trial_rows(search))
     if not any(row["status"] == "COMPLETED" for row in result.trials):

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from zoo import compat
 from zoo.errors import ConfigError, did_you_mean
 from zoo.models.registry import one_of
 
@@ -266,7 +267,7 @@ def log_likelihood(rv_x, x, samples=1):
     masks them). Any other distribution takes ``log_prob`` of x repeated once per sample,
     reshaped to (samples, batch) (TFP's BatchReshape fails on a batch of unknown size).
     """
-    distribution = getattr(rv_x, "tensor_distribution", rv_x)  # unwrapped from tfpl's layer
+    distribution = compat.distribution_of(rv_x)
     batch = tf.shape(x)[0]
     bernoulli_ = getattr(distribution, "distribution", None)
     if (isinstance(distribution, tfd.Independent) and isinstance(bernoulli_, tfd.Bernoulli)

@@ -20,6 +20,7 @@ import inspect
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from zoo import compat
 from zoo.errors import ConfigError
 from zoo.models import replicas
 
@@ -261,7 +262,7 @@ class BetaTC(Objective):
     def values(self, terms, warmup=1.0):
         """``loss``, the true ``neg_elbo``, ``reconstruction`` and ``kl``, and
         ``total_correlation``."""
-        posterior = getattr(terms.posterior, "tensor_distribution", terms.posterior)
+        posterior = compat.distribution_of(terms.posterior)
         loc, scale = posterior.mean(), posterior.stddev()
         loc, scale = replicas.gather_rows(loc), replicas.gather_rows(scale)  # whole batch
         z = terms.codes[0]                                                   # (M, d)

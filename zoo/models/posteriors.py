@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from zoo import compat
 from zoo.models import replicas
 
 tfd, tfpl = tfp.distributions, tfp.layers
@@ -71,8 +72,8 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
     def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
         kwargs.pop("make_distribution_fn", None)
         # TFP's __init__ hard-wires its own ``new``; set up the DistributionLambda directly.
-        tfpl.DistributionLambda.__init__(  # pylint: disable=non-parent-init-called
-            self, _Maker(type(self).new, event_size), convert_to_tensor_fn, **kwargs)
+        compat.init_distribution_lambda(self, _Maker(type(self).new, event_size),
+                                        convert_to_tensor_fn, **kwargs)
         self._event_size = event_size
 
     @staticmethod
@@ -264,7 +265,7 @@ def reparameterized_sample(posterior, samples, seed, groups=1):
     that many blocks of the replica's rows, one after the other (a lower layer's posterior
     given each of ``groups`` samples of the layer above, in a hierarchical model).
     """
-    distribution = getattr(posterior, "tensor_distribution", posterior)  # tfpl's wrapper
+    distribution = compat.distribution_of(posterior)
     if isinstance(distribution, tfd.Independent):
         distribution = distribution.distribution
     if isinstance(distribution, tfd.MultivariateNormalLinearOperator):  # before flows: TFP
@@ -291,7 +292,7 @@ def _is_flow(distribution):
 def held_fixed(posterior):
     """The same posterior with its parameters' gradients stopped: log q(z|x) of it still
     depends on z, not on the encoder's weights. For the location-scale posteriors."""
-    distribution = getattr(posterior, "tensor_distribution", posterior)
+    distribution = compat.distribution_of(posterior)
     if isinstance(distribution, tfd.Independent):
         return distribution.copy(distribution=held_fixed(distribution.distribution))
     if not isinstance(distribution, (tfd.MultivariateNormalLinearOperator, tfd.Normal)):

@@ -13,6 +13,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from zoo import compat
+
 tfd = tfp.distributions
 
 
@@ -141,7 +143,7 @@ class VampPrior(Prior):
     def distribution(self):
         posteriors = self.encoder(tf.clip_by_value(self.pseudo_inputs, 0.0, 1.0))
         return mixture(tf.zeros(self.components),
-                       getattr(posteriors, "tensor_distribution", posteriors))
+                       compat.distribution_of(posteriors))
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}

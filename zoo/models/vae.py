@@ -21,6 +21,7 @@ import warnings
 import tensorflow as tf
 import tf_keras
 
+from zoo import compat
 from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
 from zoo.models import replicas
@@ -192,7 +193,7 @@ class VAE(tf_keras.Model):
     def _call_seed(self, training):
         if training:
             return self._training_noise()[0]
-        return self._noise_seed(_CALL_NOISE, self.step, self._predict_counter)
+        return self._noise_seed(_CALL_NOISE, self.step, compat.predict_batches_run(self))
 
     def terms(self, inputs, samples=1, seed=(0, 0), training=False,
               code_gradient_weights=None):
@@ -235,7 +236,7 @@ class VAE(tf_keras.Model):
         if training:
             seed, warmup = self._training_noise()
         else:
-            counter = tf.cast(self._test_counter, tf.int64)
+            counter = tf.cast(compat.test_batches_run(self), tf.int64)
             seed, warmup = self._noise_seed(_EVALUATION_NOISE, self.step, counter), 1.0
         return self.objective(self, inputs, seed, warmup, training)
 
@@ -299,7 +300,7 @@ class VAE(tf_keras.Model):
         self.kl_warmup_steps = kl_warmup_steps
 
     def get_compile_config(self):
-        if not self._is_compiled:
+        if not compat.is_compiled(self):
             return None
         return {"optimizer": tf_keras.optimizers.serialize(self.optimizer),
                 "kl_warmup_steps": self.kl_warmup_steps,
@@ -319,17 +320,17 @@ class VAE(tf_keras.Model):
             store[f"legacy_optimizer_{index}"] = variable.numpy()
 
     def load_own_variables(self, store):
-        own = len(self._trainable_weights) + len(self._non_trainable_weights)
+        own = compat.own_weights(self)
         saved = sorted(k for k in store.keys() if k.startswith("legacy_optimizer_"))
-        for index, variable in enumerate(self._trainable_weights + self._non_trainable_weights):
+        for index, variable in enumerate(own):
             variable.assign(store[str(index)])
         # The state goes only into the optimizer the file itself configured (load_model with
         # compile=True), never into another one (compile=False, or load_weights).
         if saved and getattr(self, "_optimizer_from_file", False):
             self._optimizer_from_file = False
-            self.optimizer._create_all_weights(self.trainable_variables)
+            compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
             weights = self.optimizer.weights
-            if len(weights) != len(saved) or len(store.keys()) != own + len(saved):
+            if len(weights) != len(saved) or len(store.keys()) != len(own) + len(saved):
                 raise ConfigError(f"the file's optimizer state ({len(saved)} variables) does "
                                   f"not fit its {type(self.optimizer).__name__} "
                                   f"({len(weights)}); load it with compile=False")
@@ -340,16 +341,16 @@ class VAE(tf_keras.Model):
         """The optimizer's slots and step counter made now, under the model's strategy,
         rather than by the first traced training step: a ``tf.function`` that creates
         variables is traced twice, which doubled the start of every first ``fit``."""
-        if not self._is_compiled:
+        if not compat.is_compiled(self):
             return  # Keras says so, in fit
         with self.distribute_strategy.scope():
             if isinstance(self.optimizer, _LEGACY_OPTIMIZER):
-                self.optimizer._create_all_weights(self.trainable_variables)
+                compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
             else:
                 self.optimizer.build(self.trainable_variables)  # once: Keras skips a rebuild
 
     def _legacy_optimizer_weights(self):
-        if self._is_compiled and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+        if compat.is_compiled(self) and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
             return self.optimizer.weights
         return []
 
@@ -433,11 +434,11 @@ class VAE(tf_keras.Model):
         metrics' zeros, and the step is Keras's own one-step function."""
         make = getattr(super(), f"make_{kind}_function")
         made = getattr(self, f"{kind}_function")
-        steps = self._steps_per_execution
+        steps = compat.steps_per_execution(self)
         if made is not None and not force:
             return made
         if (steps is None or self.run_eagerly or int(steps.numpy()) == 1
-                or self.autotune_steps_per_execution or self._cluster_coordinator):
+                or self.autotune_steps_per_execution or compat.cluster_coordinator(self)):
             return make(force)
         saved = steps.numpy()
         steps.assign(1)  # Keras makes its one-step function
@@ -477,7 +478,7 @@ class VAE(tf_keras.Model):
         ``*_on_batch`` (and fails at the end of it): one step there, as ``fit`` does for an
         epoch's last few. Keras caches a step function traced for one step per execution
         and would reuse it in ``fit``/``evaluate`` (one batch per execution): dropped."""
-        steps = self._steps_per_execution
+        steps = compat.steps_per_execution(self)
         if steps is None:  # not compiled: Keras says so
             yield
             return
