@@ -96,7 +96,7 @@ def main(argv=None):
                           ("busy", 0)):
         if getattr(args, name) < minimum:
             parser.error(f"--{name.replace('_', '-')} must be >= {minimum}")
-    from zoo import data, runs
+    from zoo import data, files, provenance
     from zoo.errors import ZooError
 
     try:
@@ -125,9 +125,9 @@ def main(argv=None):
               "busy_processes": args.busy, "settings": summary,
               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"),
-              "environment": runs.environment()}
+              "environment": provenance.environment()}
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json(pathlib.Path(args.out), result)
+    files.write_json(pathlib.Path(args.out), result)
     for setting, values in summary.items():
         print(f"{setting}: {values['distinct']} distinct test ELBO(s) in {args.runs} runs, "
               f"spread {values['spread_nats']:.4f} nats")

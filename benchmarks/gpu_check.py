@@ -39,7 +39,7 @@ zoo.quiet.legacy_keras()  # noqa: E402  (a start without Keras 3)
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from zoo import runs  # noqa: E402
+from zoo import files, provenance  # noqa: E402
 
 CONFIG = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [64]},
                        epochs=3, batch_size=128, eval_samples=2, deterministic=True,
@@ -147,8 +147,8 @@ def main():
                                                 / 128 / (peak * 1e12))
             result["throughput"][f"{name}{' xla' if jit_compile else ''}"] = row
     result["seconds"] = time.time() - started
-    result["environment"] = runs.environment()
-    runs.write_json(ARGS.out, result)
+    result["environment"] = provenance.environment()
+    files.write_json(ARGS.out, result)
     for name, check in [*result["strategies"].items(), ("jit_compile", result["jit_compile"])]:
         print(f"{name}: {'passed' if check['passed'] else 'FAILED'}")
     for name, row in result["throughput"].items():

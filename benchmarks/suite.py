@@ -108,9 +108,9 @@ def main(argv=None):
     if not (manual_dir / "binarized_mnist").is_dir():
         parser.error(f"the tfds source files are not in {manual_dir}; set ZOO_MANUAL_DIR to the "
                      "folder holding binarized_mnist/ and fashion_mnist/")
-    from zoo import runs
+    from zoo import provenance
 
-    environment = runs.environment()
+    environment = provenance.environment()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as scratch:

@@ -524,7 +524,7 @@ def _ratio(value):
 def write_table(results_dir, path):
     files = sorted(pathlib.Path(results_dir).glob("throughput-*.json"))
     results = [json.loads(file.read_text()) for file in files]
-    from zoo.runs import atomic_path
+    from zoo.files import atomic_path
 
     with atomic_path(path) as partial:
         partial.write_text(table(results))
@@ -581,14 +581,14 @@ def result_file(parser, args, stem):
     ``results/<stem>-<cpu|gpu>.json``. First checks that binarized_mnist is at hand
     (``args.manual_dir`` or tfds's folder), else a one-line ``parser.error`` naming the
     files to provide, instead of a failure inside a worker."""
-    from zoo import data, runs
+    from zoo import data, provenance
     from zoo.errors import ZooError
 
     try:
         data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)
     except ZooError as error:
         parser.error(str(error))
-    environment = runs.environment()
+    environment = provenance.environment()
     device = "gpu" if environment["gpus"] else "cpu"
     return pathlib.Path(args.out or HERE / "results" / f"{stem}-{device}.json"), environment
 
@@ -596,14 +596,14 @@ def result_file(parser, args, stem):
 def write_result(out, result, started, environment):
     """Writes ``result`` with the run's wall time (since ``started``), end time and
     environment to ``out``, atomically."""
-    from zoo import runs
+    from zoo import files
 
     result = {**result, "wall_seconds": time.time() - started,
               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"),
               "environment": environment}
     out.parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json(out, result)
+    files.write_json(out, result)
 
 
 def _has_torch():

@@ -6,6 +6,7 @@ unevenly (2 and 1). Prints one JSON line of differences."""
 
 import json
 import sys
+import time
 
 import zoo  # imports no TensorFlow
 
@@ -60,13 +61,15 @@ def main(names):
             "run": int(gathering._steps_per_execution.numpy()),
             "saved": gathering.get_compile_config()["steps_per_execution"]}
     for name in names:
+        started = time.perf_counter()
         tf_keras.utils.set_random_seed(0)
         initial, before, w1, terms1 = trained(name, single, images)
         _, _, w2, terms2 = trained(name, mirrored, images, initial)
         report[name] = {
             "weights_max_abs_diff": max(float(abs(a - b).max()) for a, b in zip(w1, w2)),
             "weights_moved": max(float(abs(a - b).max()) for a, b in zip(w1, before)),
-            "single": terms1, "mirrored": terms2}
+            "single": terms1, "mirrored": terms2,
+            "seconds": time.perf_counter() - started}
     print(json.dumps(report))
 
 

@@ -10,7 +10,7 @@ import sys
 import h5py
 import pytest
 
-from zoo import bench, cli, recipes, runs
+from zoo import bench, cli, hub, provenance, recipes, weight_files
 from zoo.errors import ConfigError, OverrideError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -107,14 +107,14 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     result = json.loads((tmp_path / "first" / "results" / "tiny.json").read_text())
     assert result["recipe_contents"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
     assert result["environment"]["git_commit"] and result["environment"]["cpu_count"]
-    assert set(result["environment"]["cpu_flags"]) <= set(runs.VECTOR_EXTENSIONS)
+    assert set(result["environment"]["cpu_flags"]) <= set(provenance.VECTOR_EXTENSIONS)
     weights = tmp_path / "first" / "weights" / "tiny.h5"  # one file per row, nothing else
     assert result["weights"] == str(weights)
     assert list(weights.parent.iterdir()) == [weights]
-    assert result["weights_sha256"] == runs.sha256(weights)
-    reloaded = runs.load_row(weights)
+    assert result["weights_sha256"] == hub.sha256(weights)
+    reloaded = weight_files.load_row(weights)
     with h5py.File(weights) as stored:  # lossless gzip, so that a row file stays small
-        kernel = next(stored[name] for name in runs.variables_by_path(reloaded)
+        kernel = next(stored[name] for name in weight_files.variables_by_path(reloaded)
                       if name.endswith("kernel"))
         assert kernel.compression == "gzip" and kernel.shuffle
     assert reloaded.zoo_config["overrides"]["hidden_units"] == (32,)
@@ -213,11 +213,11 @@ flags\t\t: fpu sse avx512f
 
 def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_widest(tmp_path):
     """Two CPUs with one model name train at different speeds; the budget column says which."""
-    avx2 = runs.cpu_description(CPUINFO.format(extra=""))
-    avx512 = runs.cpu_description(CPUINFO.format(extra="avx512f avx512bw avx512_vnni "))
+    avx2 = provenance.cpu_description(CPUINFO.format(extra=""))
+    avx512 = provenance.cpu_description(CPUINFO.format(extra="avx512f avx512bw avx512_vnni "))
     assert avx2 == {"cpu": "AMD EPYC", "cpu_flags": ["avx", "avx2", "fma"]}  # first processor
     assert avx512["cpu_flags"] == ["avx", "avx2", "fma", "avx512f", "avx512_vnni"]
-    assert runs.cpu_description("processor : 0\nFeatures : neon\n")["cpu_flags"] == []
+    assert provenance.cpu_description("processor : 0\nFeatures : neon\n")["cpu_flags"] == []
 
     result = json.loads((REPO / "benchmarks" / "results" / "mlp_vae.json").read_text())
     recorded = {key: value for key, value in result["environment"].items()

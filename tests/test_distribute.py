@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from processes import elbo_line, finished, free_ports, killed_and_resumed, zoo_train
-from zoo import cli, runs
+from zoo import cli, runs, weight_files
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -56,10 +56,10 @@ def run_of(folder):
     metrics = json.loads((folder / "metrics.json").read_text())
     model = zoo.load(folder)
     weights = [v.numpy() for v in model.trainable_variables]
-    runs.load_weights(model, folder / runs.BEST_WEIGHTS)
+    weight_files.load_weights(model, folder / runs.BEST_WEIGHTS)
     return {"optimizer_steps": metrics["optimizer_steps"], "history": metrics["history"],
             "test": metrics["test"], "run": metrics["run"], "weights": weights,
-            "best": runs.weights_attributes(folder / runs.BEST_WEIGHTS),
+            "best": weight_files.weights_attributes(folder / runs.BEST_WEIGHTS),
             "best_weights": [v.numpy() for v in model.trainable_variables]}
 
 

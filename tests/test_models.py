@@ -287,17 +287,17 @@ def test_the_likelihood_is_tfps_bernoulli_log_prob_broadcast_over_samples(test_i
 
 
 def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_path):
-    from zoo import runs
+    from zoo import weight_files
     from zoo.errors import WeightsError
 
     small = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
-    runs.save_weights(small, tmp_path / "small.h5")
+    weight_files.save_weights(small, tmp_path / "small.h5")
     other = zoo.get("mlp_vae", latent_dim=2, hidden_units=(32,))
     before = [w.copy() for w in other.get_weights()]
     with pytest.raises(WeightsError, match=r"small.h5 does not fit the model: its "
                        r"encoder/layer_with_weights-0/kernel has shape \(784, 16\), the "
                        r"model's \(784, 32\)"):
-        runs.load_weights(other, tmp_path / "small.h5")
+        weight_files.load_weights(other, tmp_path / "small.h5")
     for kept, now in zip(before, other.get_weights()):  # all or nothing
         np.testing.assert_array_equal(kept, now)
     import h5py
@@ -306,16 +306,16 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
         weights.copy("decoder/layer_with_weights-1", "decoder/layer_with_weights-9")
         del weights["decoder/layer_with_weights-1/bias"]
     with pytest.raises(WeightsError, match="it has no decoder/layer_with_weights-1/bias;"):
-        runs.load_weights(small, tmp_path / "small.h5")
+        weight_files.load_weights(small, tmp_path / "small.h5")
     with h5py.File(tmp_path / "small.h5", "r+") as weights:
         weights.copy("decoder/layer_with_weights-9/bias", "decoder/layer_with_weights-1/bias")
     with pytest.raises(WeightsError, match="it holds decoder/layer_with_weights-9/bias, which "
                                            "the model lacks"):
-        runs.load_weights(small, tmp_path / "small.h5")
+        weight_files.load_weights(small, tmp_path / "small.h5")
     with h5py.File(tmp_path / "small.h5", "r+") as weights:
         del weights["decoder/layer_with_weights-9"]
     twin = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
-    runs.load_weights(twin, tmp_path / "small.h5")  # another process's layer names: by path
+    weight_files.load_weights(twin, tmp_path / "small.h5")  # another process's layer names: by path
     for a, b in zip(small.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
 

@@ -9,13 +9,13 @@ import shutil
 import pytest
 
 import zoo
-from zoo import bench, recipes, runs
+from zoo import bench, hub, recipes
 from zoo.cli import main
 from zoo.errors import OverrideError, UnknownModelError, WeightsError
 from zoo.models import registry
 from zoo.models.registry import Pretrained, pretrained, pretrained_entries
 
-REPO_RESULTS = runs.ROW_WEIGHTS.parent / "results"
+REPO_RESULTS = hub.ROW_WEIGHTS.parent / "results"
 
 
 @pytest.mark.parametrize("entry", pretrained_entries(), ids=lambda e: e.row)
@@ -30,7 +30,7 @@ def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, ma
     subset = bench.subset_metrics(model, config, manual_dir)
     assert subset["examples"] == 2000
     assert subset["elbo_nats"] == pytest.approx(result["first_2000"]["elbo_nats"], abs=0.5)
-    assert runs.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20
+    assert hub.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20
 
 
 def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
@@ -49,8 +49,8 @@ def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
     entry = next(e for e in pretrained_entries() if e.row == "mlp_vae")
     served = tmp_path / "served"
     served.mkdir()
-    shutil.copy(runs.ROW_WEIGHTS / entry.filename, served / entry.filename)
-    monkeypatch.setattr(runs, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
+    shutil.copy(hub.ROW_WEIGHTS / entry.filename, served / entry.filename)
+    monkeypatch.setattr(hub, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
     with pytest.raises(WeightsError, match="the weights of zoo.get\\('mlp_vae', weights="
                                            "'binarized_mnist'\\) \\(mlp_vae.h5\\) are not in "
                                            ".*no_clone and ZOO_WEIGHTS_URL is not set; put "
@@ -64,7 +64,7 @@ def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
     wrong = Pretrained("mlp_vae", "elsewhere", "mlp_vae", "0" * 64)  # a download that differs
     with pytest.raises(WeightsError, match="could not fetch mlp_vae.h5 from file:.*hash does "
                                            "not match"):
-        runs.pretrained_file(wrong)
+        hub.pretrained_file(wrong)
     (tmp_path / "no_clone").mkdir()  # a local file that differs
     (tmp_path / "no_clone" / entry.filename).write_bytes(b"not the weights")
     with pytest.raises(WeightsError, match="mlp_vae.h5 has SHA-256 .*, not the "

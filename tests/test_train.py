@@ -9,9 +9,11 @@ import tensorflow as tf
 import tf_keras
 
 import zoo
-from zoo import runs
+from zoo import files, runs, weight_files
 from zoo.errors import ConfigError, NonFiniteLossError, RunDirError, ShortEpochError
-from zoo.train import FullEpochs, StopOnNonFiniteLoss, active_strategy
+from zoo.callbacks import FullEpochs, StopOnNonFiniteLoss
+from zoo.devices import active_strategy
+from zoo.train import run_callbacks
 
 
 # Convolutions at half their default widths: -174 and -181 nats after the 300 steps
@@ -152,8 +154,8 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     before = {**record, **runs.LATER_FIELDS}  # a run of then: their values of today
     runs.claim(older, before)
     (older / runs.BACKUP).mkdir()
-    runs.write_json(older / runs.RUN_CONFIG,
-                    {k: v for k, v in before.items() if k not in runs.LATER_FIELDS})
+    files.write_json(older / runs.RUN_CONFIG,
+                     {k: v for k, v in before.items() if k not in runs.LATER_FIELDS})
     runs.claim(older, before, overwrite=True)  # the same run: it resumes
     assert (older / runs.BACKUP).is_dir()
     for field, value in (("monitor", "val_loss"), ("train_examples", 500),
@@ -175,11 +177,11 @@ def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_p
                            epochs=2, batch_size=500, eval_samples=1, monitor="val_loss",
                            early_stopping_patience=1, learning_rate_schedule="plateau",
                            train_examples=10000, eval_examples=1000)
-    assert {c.monitor for c in config.callbacks() if hasattr(c, "monitor")} == {"val_loss"}
+    assert {c.monitor for c in run_callbacks(config) if hasattr(c, "monitor")} == {"val_loss"}
     _, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
     bound, elbo = metrics["history"]["val_loss"], metrics["history"]["val_neg_elbo"]
     assert all(b < e for b, e in zip(bound, elbo))  # two different numbers
-    best = runs.weights_attributes(tmp_path / runs.BEST_WEIGHTS)
+    best = weight_files.weights_attributes(tmp_path / runs.BEST_WEIGHTS)
     assert best["val_loss"] == pytest.approx(min(bound)) and "val_neg_elbo" not in best
     assert best["epoch"] == 1 + bound.index(min(bound))
 

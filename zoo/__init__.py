@@ -15,20 +15,19 @@ import sys
 import types
 
 from zoo import quiet
-
-__version__ = "0.1.0"
+from zoo.version import __version__  # noqa: F401
 
 quiet.install()
 
 # name -> (module, attribute); None: the module itself
 _EXPORTS = {
-    "RunConfig": ("zoo.train", "RunConfig"), "ZooError": ("zoo.errors", "ZooError"),
+    "RunConfig": ("zoo.config", "RunConfig"), "ZooError": ("zoo.errors", "ZooError"),
     "cpu_replicas": ("zoo.devices", "cpu_replicas"), "data": ("zoo.data", None),
     "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
-    "get": ("zoo.models", "get"), "list": ("zoo.models", "list_models"),
+    "get": ("zoo.hub", "get"), "list": ("zoo.models", "list_models"),
     "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),
     "register": ("zoo.models", "register"), "save": ("zoo.runs", "save"),
-    "strategy": ("zoo.train", "strategy"), "train": ("zoo.train", "train"),
+    "strategy": ("zoo.devices", "strategy"), "train": ("zoo.train", "train"),
     "tune": ("zoo.tune", "tune"),
 }
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,7 @@
 
 ``run`` trains a recipe with ``zoo.train`` (a resumable run folder
 ``benchmarks/weights/<row>/`` while it trains) and leaves one weights file per row,
-``benchmarks/weights/<row>.h5`` (``runs.save_row``: the model it holds and its weights by
+``benchmarks/weights/<row>.h5`` (``weight_files.save_row``: the model it holds and its weights by
 path), and writes ``benchmarks/results/<row>.json``: the recipe, the test metrics in nats,
 the test ELBO of the first 2,000 test images (one seeded code each: what
 ``zoo.get(name, weights=...)`` is checked against), epochs run, wall time, hardware,
@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import time
 
-from zoo import data, recipes, runs
+from zoo import data, files, hub, provenance, recipes, weight_files
 from zoo.errors import ConfigError
 from zoo.evaluate import evaluate
 from zoo.train import train
@@ -36,7 +36,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
     model, metrics = train(recipe.config, folder, overwrite=overwrite, manual_dir=manual_dir,
                            data_dir=data_dir, verbose=verbose)
     weights = benchmarks / "weights" / f"{recipe.name}.h5"
-    runs.save_row(model, weights)
+    weight_files.save_row(model, weights)
     result = {
         "recipe": recipe.name,
         "recipe_file": str(recipe_path),
@@ -52,12 +52,12 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "finished": _now(),
         "parameters": model.count_params(),
         "weights": str(weights),
-        "weights_sha256": runs.sha256(weights),
+        "weights_sha256": hub.sha256(weights),
         "history": metrics["history"],
         "environment": metrics["environment"],
     }
     (benchmarks / "results").mkdir(parents=True, exist_ok=True)
-    runs.write_json(benchmarks / "results" / f"{recipe.name}.json", result)
+    files.write_json(benchmarks / "results" / f"{recipe.name}.json", result)
     shutil.rmtree(folder)  # the row file holds the weights; the result file the rest
     leaderboard(benchmarks)
     return result
@@ -81,17 +81,17 @@ def record(weights, metrics, subset, seconds):
     weights = pathlib.Path(weights)
     benchmarks = weights.parent.parent
     path = benchmarks / "results" / f"{weights.stem}.json"
-    result = runs.read_json(path)
-    digest = runs.sha256(weights)
+    result = files.read_json(path)
+    digest = hub.sha256(weights)
     if result.get("weights_sha256", digest) != digest:
         raise ConfigError(f"{weights} is not the file {path} was recorded with (SHA-256 "
                           f"{digest[:16]}..., recorded {result['weights_sha256'][:16]}...); "
                           "re-run the recipe (zoo bench) instead of recording")
     result.setdefault("evaluations", []).append({
         "test": metrics, "first_2000": subset, "eval_seconds": seconds, "finished": _now(),
-        "weights_sha256": digest, "environment": runs.environment()})
+        "weights_sha256": digest, "environment": provenance.environment()})
     result.setdefault("first_2000", subset)
-    runs.write_json(path, result)
+    files.write_json(path, result)
     leaderboard(benchmarks)
     return path
 
@@ -100,7 +100,7 @@ def row_of(weights):
     """The result file of the row whose weights file is ``weights``, or None."""
     path = pathlib.Path(weights)
     result = path.parent.parent / "results" / f"{path.stem}.json"
-    return runs.read_json(result) if path.suffix == ".h5" and result.is_file() else None
+    return files.read_json(result) if path.suffix == ".h5" and result.is_file() else None
 
 
 def _now():
@@ -112,7 +112,7 @@ def leaderboard(benchmarks=BENCHMARKS):
     per dataset, rows sorted by -log p(x), the evaluation with the most importance samples
     shown."""
     benchmarks = pathlib.Path(benchmarks)
-    results = [runs.read_json(path) for path in sorted((benchmarks / "results").glob("*.json"))]
+    results = [files.read_json(path) for path in sorted((benchmarks / "results").glob("*.json"))]
     results = [result for result in results if "recipe" in result]
     if not results:
         raise ConfigError(f"no result files in {benchmarks / 'results'}; run `zoo bench "
@@ -143,7 +143,7 @@ def leaderboard(benchmarks=BENCHMARKS):
         rows.sort(key=lambda r: -_best_test(r).get("log_likelihood_nats", -math.inf))
         lines += [_row(result, _reference(result, benchmarks.parent)) for result in rows]
     text = "\n".join(lines) + "\n"
-    with runs.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
+    with files.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
         partial.write_text(text)
     return text
 

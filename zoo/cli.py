@@ -39,12 +39,12 @@ def list_models(args):
     from zoo.models.registry import builder, pretrained_entries
 
     if args.pretrained:
-        from zoo import bench, runs
+        from zoo import bench, hub
 
         entries = pretrained_entries()
         width = max(len(repr(entry.weights)) for entry in entries)
         for entry in entries:
-            result = bench.row_of(runs.ROW_WEIGHTS / entry.filename) or {}
+            result = bench.row_of(hub.ROW_WEIGHTS / entry.filename) or {}
             test = bench._best_test(result) if result else {}
             nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                     f"(K = {test['log_likelihood_samples']})"
@@ -63,7 +63,8 @@ def list_models(args):
 
 def train(args):
     from zoo.models.registry import builder
-    from zoo.train import RunConfig, train
+    from zoo.config import RunConfig
+    from zoo.train import train
 
     entry = builder(args.model)
     overrides = dict(_parse_override(entry, text) for text in args.set)
@@ -128,17 +129,17 @@ def _saved(path, settings=True):
     """``(settings, model, row)`` of a run folder (``zoo.save``'s folder too, without
     ``settings``) or of a leaderboard row's weights file (``row``: its result file, else
     None); ``settings`` holds the data settings."""
-    from zoo import bench, runs
+    from zoo import bench, files, runs, weight_files
     from zoo.errors import ConfigError
 
     row = bench.row_of(path)
     if row is not None:
-        return row["recipe_contents"], runs.load_row(path), row
+        return row["recipe_contents"], weight_files.load_row(path), row
     if path.suffix == ".h5":
         raise ConfigError(f"{path} is no leaderboard row's weights file (no "
                           f"{path.parent.parent / 'results' / (path.stem + '.json')}); pass a "
                           "run folder or benchmarks/weights/ROW.h5")
-    return (runs.read_json(path / runs.RUN_CONFIG) if settings else None), runs.load(path), None
+    return (files.read_json(path / runs.RUN_CONFIG) if settings else None), runs.load(path), None
 
 
 def export(args):

@@ -1,9 +1,11 @@
-"""The devices a process trains on: ``cpu_replicas`` splits the CPU into logical devices.
+"""The devices a process trains on: ``cpu_replicas`` splits the CPU into logical devices;
+``strategy`` is the process's ``tf.distribute`` strategy over them.
 
-Its checks need no TensorFlow, so a command that cannot work is refused at once, before
-TensorFlow starts (seconds).
+Importing it imports no TensorFlow, and ``cpu_replicas`` checks its argument first, so a
+command that cannot work is refused at once, before TensorFlow starts (seconds).
 """
 
+import functools
 import os
 
 from zoo.errors import ConfigError, require_int
@@ -28,3 +30,44 @@ def cpu_replicas(count):
         if len(tf.config.list_logical_devices("CPU")) != count:
             raise ConfigError(f"cpu_replicas({count}) came after TensorFlow started its "
                               "devices; call it first, before anything else runs") from None
+
+
+@functools.cache
+def strategy():
+    """The one ``tf.distribute`` strategy of this process, created on first use.
+
+    MultiWorkerMirroredStrategy when ``TF_CONFIG`` is set; MirroredStrategy over all GPUs
+    when there are several, or over the logical CPUs when ``cpu_replicas`` split the CPU
+    (no GPU); else the default single-device strategy. Cached because a second
+    MirroredStrategy in one process breaks its collectives.
+    """
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        return tf.distribute.MirroredStrategy([device.name for device in cpus])
+    return tf.distribute.get_strategy()
+
+
+def active_strategy():
+    """The strategy a run trains under: one the caller entered (``with s.scope():``; a
+    TPUStrategy, say), else the process's own (``strategy()``)."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy() if tf.distribute.has_strategy() else strategy()
+
+
+def strategy_name(distribution):
+    """The name users know a strategy by (MultiWorkerMirroredStrategy's class is
+    CollectiveAllReduceStrategy; no strategy entered: the default one)."""
+    import tensorflow as tf
+
+    if isinstance(distribution, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    name = type(distribution).__name__
+    return "the default strategy" if name.startswith("_Default") else name

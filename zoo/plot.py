@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from zoo import data, runs
+from zoo import data, files, runs
 from zoo.errors import ConfigError
 
 tfd = tfp.distributions
@@ -177,7 +177,7 @@ def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=No
     if kind not in KINDS:
         raise ConfigError(f"unknown plot '{kind}'; choose one of {', '.join(KINDS)}")
     run_dir = pathlib.Path(run_dir)
-    run = runs.read_json(run_dir / runs.RUN_CONFIG)
+    run = files.read_json(run_dir / runs.RUN_CONFIG)
     out = pathlib.Path(out) if out else run_dir / f"{kind}.png"
     if out.suffix.lower() != ".png":
         raise ConfigError(f"plots are written as PNG; name the file {out.with_suffix('.png')}")
@@ -205,7 +205,7 @@ def _run_title(run_dir, run):
     """``MODEL on DATASET, N epochs, test ELBO X nats`` from the run folder's files."""
     title = f"{run['model']} on {run['dataset']}"
     if (run_dir / runs.METRICS).is_file():
-        metrics = runs.read_json(run_dir / runs.METRICS)
+        metrics = files.read_json(run_dir / runs.METRICS)
         title += (f", {metrics['epochs_run']} epochs, test ELBO "
                   f"{metrics['test']['elbo_nats']:.1f} nats")
         if "elbo_bits_per_dim" in metrics["test"]:
@@ -241,7 +241,7 @@ class SampleGridAnimation(tf_keras.callbacks.Callback):
         frames = [Image.open(io.BytesIO(png)).convert("P", palette=Image.ADAPTIVE)
                   for png in self.frames]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with runs.atomic_path(self.path) as partial:
+        with files.atomic_path(self.path) as partial:
             frames[0].save(partial, format="GIF", save_all=True, append_images=frames[1:],
                            duration=int(self.frame_seconds * 1000), loop=0)
 
@@ -335,6 +335,6 @@ def _save(figure, path):
     if path.suffix.lower() != ".png":
         raise ConfigError(f"plots are written as PNG; name the file {path.with_suffix('.png')}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with runs.atomic_path(path) as partial:
+    with files.atomic_path(path) as partial:
         FigureCanvasAgg(figure).print_png(str(partial))
     return path

@@ -26,7 +26,7 @@ import pathlib
 import typing
 
 from zoo.errors import ConfigError, ZooError
-from zoo.train import RunConfig
+from zoo.config import RunConfig
 
 try:
     import tomllib
@@ -99,7 +99,7 @@ def from_dict(name, content, where="recipe"):
 
 def write(recipe, path):
     """Writes ``recipe`` as a TOML file that ``load`` reads back to the same recipe."""
-    from zoo.runs import atomic_path
+    from zoo.files import atomic_path
 
     fields = recipe.as_toml_dict()
     lines = [f"{key} = {_toml(value)}" for key, value in fields.items()

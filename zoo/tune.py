@@ -28,10 +28,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from zoo import compat, data, recipes, runs, tuners
+from zoo import compat, data, files, recipes, tuners
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
-from zoo.train import FullEpochs, RunConfig, active_strategy
+from zoo.callbacks import FullEpochs
+from zoo.config import RunConfig
+from zoo.devices import active_strategy
+from zoo.train import compiled, run_callbacks, training_data
 
 OBJECTIVE = "val_neg_elbo"
 BATCH_SIZES = Choice(("64", "128", "256"))
@@ -141,7 +144,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp)
         try:
             overrides = config.model_overrides(self._examples(config))
-            return config.compiled(get(config.model, **overrides), self._steps(config))
+            return compiled(config, get(config.model, **overrides), self._steps(config))
         except Exception as error:
             self.build_error = error  # tune tells it from keras-tuner's own failures
             raise
@@ -149,10 +152,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         config = self.trial_config(hp)
         kwargs.setdefault("epochs", config.epochs)
-        callbacks = [*config.callbacks(), *callbacks]
+        callbacks = [*run_callbacks(config), *callbacks]
         if self.train is None:  # zoo train's input path, every replica its block
-            train = config.training_data(model, model.distribute_strategy, self.manual_dir,
-                                         self.data_dir)
+            train = training_data(config, model, model.distribute_strategy, self.manual_dir,
+                                  self.data_dir)
             validation = config.load("validation", self.manual_dir, self.data_dir,
                                      labels=model.conditional)
             return FullEpochs.fit(model, train, self._steps(config), callbacks,
@@ -312,7 +315,7 @@ def _claim(folder, identity, overwrite):
     """Refuses a folder holding another search (model, data, tuner, epochs or space)."""
     marker = folder / SEARCH_FILE
     if marker.is_file() and not overwrite:
-        previous, identity_read = runs.read_json(marker), runs.json_roundtrip(identity)
+        previous, identity_read = files.read_json(marker), files.json_roundtrip(identity)
         if previous != identity_read:
             changed = sorted(k for k in identity if previous.get(k) != identity_read[k])
             raise ConfigError(f"{folder} holds another search (its {', '.join(changed)} "
@@ -320,7 +323,7 @@ def _claim(folder, identity, overwrite):
     if overwrite and folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    runs.write_json(marker, identity)
+    files.write_json(marker, identity)
 
 
 def _trial_rows(search):

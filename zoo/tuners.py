@@ -30,7 +30,7 @@ arrays and the usual fit arguments and callbacks, ``executions_per_trial``,
 ``max_model_size``, ``results_summary``, ``get_best_hyperparameters``. What they add:
 ``objective`` may name a zoo metric without a direction (``val_neg_elbo``, ``val_loss``,
 ``val_reconstruction``, ``val_kl``, or without ``val_``: all minimised); the best epoch's
-weights of each trial are kept by path (``zoo.runs.save_weights``), and
+weights of each trial are kept by path (``zoo.weight_files.save_weights``), and
 ``get_best_models`` rebuilds the trial's model and loads them; a failing trial prints one
 line with its error at once (keras-tuner records it INVALID silently until three in a row
 fail).
@@ -46,10 +46,10 @@ import sys
 import keras_tuner
 import tf_keras
 
-from zoo import runs
+from zoo import weight_files
 from zoo.errors import ConfigError
 from zoo.models.objectives import METRIC_DIRECTIONS
-from zoo.train import BestWeights
+from zoo.callbacks import BestWeights
 
 CHECKPOINT = "checkpoint.h5"  # the best epoch's weights, in each trial's folder
 
@@ -86,7 +86,7 @@ class TfKerasTuner(keras_tuner.Tuner):
             for execution in range(self.executions_per_trial):
                 model = self._built(hp)
                 if "tuner/trial_id" in hp.values:  # Hyperband: carry on an earlier trial
-                    runs.load_weights(model, self._checkpoint(hp.values["tuner/trial_id"]))
+                    weight_files.load_weights(model, self._checkpoint(hp.values["tuner/trial_id"]))
                 best = BestWeights(self._checkpoint(trial.trial_id), monitor=name,
                                    direction=direction)
                 history = self.hypermodel.fit(
@@ -104,7 +104,7 @@ class TfKerasTuner(keras_tuner.Tuner):
         """The trial's model, rebuilt from its hyperparameters, with the weights of its
         best epoch."""
         model = self._built(trial.hyperparameters)
-        runs.load_weights(model, self._checkpoint(trial.trial_id))
+        weight_files.load_weights(model, self._checkpoint(trial.trial_id))
         return model
 
     def _built(self, hp):

@@ -18,6 +18,7 @@ import typing
 from typing import Annotated, Any, Callable
 
 from zoo.errors import ConfigError, OverrideError, UnknownModelError, did_you_mean
+from zoo.models import plugins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,30 +247,17 @@ def builder(name):
     return _BUILDERS[name]
 
 
-def get(name, weights=None, **overrides):
+def get(name, **overrides):
     """Builds the registered model ``name`` with ``overrides`` and returns it, compiled.
 
-    The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...}}``,
-    which is all ``zoo.load`` needs to rebuild it. ``weights="binarized_mnist"`` (say), as
-    in ``keras.applications``: the leaderboard row's model with its trained weights
-    (``zoo list --pretrained``), from a clone's ``benchmarks/weights/`` or downloaded from
-    ``ZOO_WEIGHTS_URL`` (``zoo.runs.pretrained_file``).
+    The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...},
+    "module": ...}``, all ``rebuild`` needs to make it again. (``zoo.get`` also takes
+    ``weights=``: ``zoo.hub.get``.)
     """
     entry = builder(name)
-    if weights is not None:
-        found = _PRETRAINED.get((name, weights))
-        if found is None:
-            names = sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
-            hint = did_you_mean(weights, names) if names else ""
-            raise UnknownModelError(
-                f"{name} has no pretrained weights named '{weights}'; {hint}"
-                + (f"it has: {', '.join(names)}" if names else
-                   "see `zoo list --pretrained` for the models that have some"))
-        if overrides:
-            raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
-                                f"drop the overrides ({', '.join(overrides)})")
-        from zoo import runs  # weights files: TensorFlow, h5py
-        return runs.load_row(runs.pretrained_file(found))
+    if "weights" in overrides:
+        raise OverrideError(f"{name}: pretrained weights come with zoo.get({name!r}, "
+                            "weights=...) (zoo.hub.get), not as an override")
     overrides = entry.validate(overrides)
     model = entry.build(**overrides)
     model.zoo_config = {"name": name, "overrides": overrides}
@@ -284,12 +272,30 @@ def rebuild(config):
     it is not registered yet (a plugin's; ``zoo.models.plugins``)."""
     name, module = config["name"], config.get("module")
     if name not in _BUILDERS and module:
-        from zoo.models import plugins
         try:
             plugins.import_module(module, f"it registered the model '{name}'")
         except ConfigError as error:
             raise UnknownModelError(f"unknown model '{name}': {error}") from None
     return get(name, **config["overrides"])
+
+
+def pretrained_entry(name, weights, overrides=None):
+    """The Pretrained entry ``weights`` of builder ``name``; UnknownModelError naming those
+    it has, or OverrideError if ``overrides`` are given with it (a row's model is as
+    trained)."""
+    builder(name)
+    found = _PRETRAINED.get((name, weights))
+    if found is None:
+        names = sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
+        hint = did_you_mean(weights, names) if names else ""
+        raise UnknownModelError(
+            f"{name} has no pretrained weights named '{weights}'; {hint}"
+            + (f"it has: {', '.join(names)}" if names else
+               "see `zoo list --pretrained` for the models that have some"))
+    if overrides:
+        raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
+                            f"drop the overrides ({', '.join(overrides)})")
+    return found
 
 
 def list_models():

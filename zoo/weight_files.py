@@ -1,0 +1,130 @@
+"""The zoo's weights files: h5 files keyed by each variable's path in the model, as
+TensorFlow checkpoints name them (``encoder/layer_with_weights-0/kernel``). Loading matches
+every variable by that path and checks its shape, so a file that does not fit the model is
+refused in one line naming the first variable that differs, never loaded out of order. A
+file also keeps a zoo model's noise seed; a leaderboard row's file (``save_row``) keeps the
+builder's name, overrides and module too, and rebuilds its model alone (``load_row``).
+"""
+
+import json
+import pathlib
+
+import h5py
+import tensorflow as tf
+
+from zoo.errors import WeightsError
+from zoo.files import atomic_path, plain
+from zoo.models.registry import rebuild
+
+NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
+ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
+
+
+def variables_by_path(model):
+    """``{path: variable}`` for every variable of ``model`` (its optimizer's excluded),
+    keyed by the path TensorFlow's checkpoints give it (attribute names, and a layer's place
+    among its model's layers): the same for the same builder in any process."""
+    found, seen = {}, set()
+
+    def visit(trackable, prefix):
+        for name, child in tf.train.TrackableView.children(trackable).items():
+            if name == "optimizer" or id(child) in seen:
+                continue
+            seen.add(id(child))
+            path = f"{prefix}{name}"
+            if isinstance(child, tf.Variable):
+                found[path] = child
+            else:
+                visit(child, path + "/")
+
+    visit(model, "")
+    return found
+
+
+def save_weights(model, path, attributes=None, compress=False):
+    """Writes ``model``'s variables to the h5 file ``path``, keyed by their paths, with
+    ``attributes`` (numbers) on the file, and a zoo model's noise ``seed``, so that the
+    reloaded model draws the same posterior noise. ``compress``: h5's lossless gzip with
+    byte shuffling (about 9% smaller for trained float32 weights; slower to write)."""
+    filters = {"compression": "gzip", "shuffle": True} if compress else {}
+    with atomic_path(path) as partial:
+        with h5py.File(partial, "w") as weights:
+            for name, variable in variables_by_path(model).items():
+                value = variable.numpy()
+                weights.create_dataset(name, data=value, **(filters if value.ndim else {}))
+            weights.attrs.update(attributes or {})
+            if isinstance(getattr(model, "seed", None), int):
+                weights.attrs[NOISE_SEED] = model.seed
+
+
+def weights_attributes(path):
+    """The attributes ``save_weights`` wrote on ``path``; empty if there is no such file."""
+    if not pathlib.Path(path).is_file():
+        return {}
+    with h5py.File(path, "r") as weights:
+        return {name: value.item() if hasattr(value, "item") else value
+                for name, value in weights.attrs.items()}
+
+
+def load_weights(model, path):
+    """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
+    its path, all or nothing; a WeightsError naming the first variable that does not fit.
+    A zoo model takes the file's noise seed too (files written before it had none)."""
+    variables = variables_by_path(model)
+    try:
+        weights = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise WeightsError(f"no weights file {path}") from None
+    except OSError as error:
+        raise WeightsError(f"{path} is not an h5 weights file ({error})") from None
+    with weights:
+        if "layer_names" in weights.attrs:
+            raise WeightsError(f"{path} is a Keras h5 weights file, matched by layer order "
+                               "(zoo 0.1); retrain the model with this version")
+        stored = {}
+
+        def collect(name, item):  # returns None: h5py stops visiting at any other value
+            if isinstance(item, h5py.Dataset):
+                stored[name] = item
+
+        weights.visititems(collect)
+        for name, variable in variables.items():
+            if name not in stored:
+                raise WeightsError(f"{path} does not fit the model: it has no {name}; load it "
+                                   "into the model it was saved from (see model.json)")
+            if tuple(stored[name].shape) != tuple(variable.shape):
+                raise WeightsError(
+                    f"{path} does not fit the model: its {name} has shape "
+                    f"{tuple(stored[name].shape)}, the model's {tuple(variable.shape)}; load "
+                    "it into the model it was saved from (see model.json)")
+        extra = sorted(set(stored) - set(variables))
+        if extra:
+            raise WeightsError(f"{path} does not fit the model: it holds {extra[0]}, which "
+                               "the model lacks; load it into the model it was saved from "
+                               "(see model.json)")
+        values = {name: stored[name][()] for name in variables}
+        seed = weights.attrs.get(NOISE_SEED)
+    if seed is not None and hasattr(model, "reseeded"):
+        model.reseeded(int(seed))
+    for name, variable in variables.items():
+        variable.assign(values[name])
+
+
+def save_row(model, path):
+    """Writes a leaderboard row's one weights file: the weights by path (gzip-compressed,
+    lossless: a row file must stay under 10 MiB), and the builder's name and overrides that
+    rebuild the model (``load_row``)."""
+    save_weights(model, path, {ROW_CONFIG: json.dumps(plain(model.zoo_config))},
+                 compress=True)
+
+
+def load_row(path):
+    """The model of a row's weights file (``save_row``), rebuilt and loaded."""
+    config = weights_attributes(path).get(ROW_CONFIG)
+    if config is None:
+        raise WeightsError(f"{path} is not a row's weights file (it does not say which model "
+                           "it holds); load a run folder with zoo.load")
+    config = json.loads(config)
+    model = rebuild(config)
+    load_weights(model, path)
+    return model
