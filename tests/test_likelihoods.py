@@ -10,7 +10,7 @@ import tf_keras
 
 import zoo
 from small import small
-from zoo.errors import DataError
+from zoo.errors import ConfigError, DataError
 from zoo.models import likelihoods
 from zoo.models.likelihoods import DiscretizedLogisticMixture
 
@@ -141,3 +141,10 @@ def test_a_grey_likelihood_defaults_to_grey_data_and_saves_whole(grey, tmp_path)
     assert isinstance(reloaded.likelihood_head, likelihoods.LogisticMixture)
     assert [zoo.evaluate(m, grey[64:128], verbose=0) for m in (model, reloaded)] == [
         zoo.evaluate(model, grey[64:128], verbose=0)] * 2
+
+
+def test_an_unknown_likelihood_name_is_one_line_naming_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown likelihood 'gausian'; did you mean "
+                                          r"'gaussian'\? the likelihoods: bernoulli, "
+                                          r"continuous_bernoulli, gaussian, logistic_mixture$"):
+        likelihoods.head("gausian", (28, 28, 1))
