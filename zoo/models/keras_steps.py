@@ -1,0 +1,156 @@
+"""The Keras machinery of ``zoo.models.vae.VAE``, apart from its maths: how tf_keras
+compiles, steps, saves and reloads it.
+
+- the compiled settings and a legacy optimizer's state in a ``.keras`` file (Keras's format
+  saves the state of new optimizers only), made under the model's strategy before the
+  first step (a ``tf.function`` that creates variables is traced twice);
+- a step function traced once for several steps per execution (Keras's own loop traces
+  the step twice), and one step per execution for ``*_on_batch``.
+
+Every private tf_keras name it needs comes through ``zoo.compat``.
+"""
+
+import contextlib
+
+import tensorflow as tf
+import tf_keras
+
+from zoo import compat
+from zoo.errors import ConfigError
+
+_LEGACY_OPTIMIZER = tf_keras.optimizers.legacy.Optimizer
+
+
+class KerasSteps(tf_keras.Model):
+    """A ``tf_keras.Model`` whose subclass sets ``trackers`` (its metrics),
+    ``kl_warmup_steps`` and ``_requested_steps_per_execution`` in its ``compile``."""
+
+    def get_compile_config(self):
+        if not compat.is_compiled(self):
+            return None
+        return {"optimizer": tf_keras.optimizers.serialize(self.optimizer),
+                "kl_warmup_steps": self.kl_warmup_steps,
+                "steps_per_execution": self._requested_steps_per_execution}
+
+    def compile_from_config(self, config):
+        self.compile(optimizer=tf_keras.optimizers.deserialize(config["optimizer"]),
+                     kl_warmup_steps=config["kl_warmup_steps"],
+                     steps_per_execution=config["steps_per_execution"])
+        self._optimizer_from_file = True  # the file's optimizer: its state comes next
+
+    def save_own_variables(self, store):
+        """The ``.keras`` weights of the model itself (``step``) and, for a legacy
+        optimizer (the default ``ADAM``; Keras's format saves only new ones), its state."""
+        super().save_own_variables(store)
+        for index, variable in enumerate(self._legacy_optimizer_weights()):
+            store[f"legacy_optimizer_{index}"] = variable.numpy()
+
+    def load_own_variables(self, store):
+        own = compat.own_weights(self)
+        saved = sorted(k for k in store.keys() if k.startswith("legacy_optimizer_"))
+        for index, variable in enumerate(own):
+            variable.assign(store[str(index)])
+        # The state goes only into the optimizer the file itself configured (load_model with
+        # compile=True), never into another one (compile=False, or load_weights).
+        if saved and getattr(self, "_optimizer_from_file", False):
+            self._optimizer_from_file = False
+            compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
+            weights = self.optimizer.weights
+            if len(weights) != len(saved) or len(store.keys()) != len(own) + len(saved):
+                raise ConfigError(f"the file's optimizer state ({len(saved)} variables) does "
+                                  f"not fit its {type(self.optimizer).__name__} "
+                                  f"({len(weights)}); load it with compile=False")
+            for index, variable in enumerate(weights):
+                variable.assign(store[f"legacy_optimizer_{index}"])
+
+    def _create_optimizer_variables(self):
+        """The optimizer's slots and step counter made now, under the model's strategy,
+        rather than by the first traced training step: a ``tf.function`` that creates
+        variables is traced twice, which doubled the start of every first ``fit``."""
+        if not compat.is_compiled(self):
+            return  # Keras says so, in fit
+        with self.distribute_strategy.scope():
+            if isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+                compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
+            else:
+                self.optimizer.build(self.trainable_variables)  # once: Keras skips a rebuild
+
+    def _legacy_optimizer_weights(self):
+        if compat.is_compiled(self) and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
+            return self.optimizer.weights
+        return []
+
+    def make_train_function(self, force=False):
+        return self._step_traced_once("train", force)
+
+    def make_test_function(self, force=False):
+        return self._step_traced_once("test", force)
+
+    def _step_traced_once(self, kind, force):
+        """Keras's ``train_function``/``test_function`` for several steps per execution,
+        with the step traced once. Keras's loop (``for _ in tf.range(steps): outputs =
+        step(...)``) starts with ``outputs`` undefined, so AutoGraph traces the whole step
+        an extra time to learn its structure: every first ``fit`` and ``evaluate`` paid
+        twice the tracing (iaf_vae: 6.5 s instead of 3.3). Here ``outputs`` starts as the
+        metrics' zeros, and the step is Keras's own one-step function."""
+        make = getattr(super(), f"make_{kind}_function")
+        made = getattr(self, f"{kind}_function")
+        steps = compat.steps_per_execution(self)
+        if made is not None and not force:
+            return made
+        if (steps is None or self.run_eagerly or int(steps.numpy()) == 1
+                or self.autotune_steps_per_execution or compat.cluster_coordinator(self)):
+            return make(force)
+        saved = steps.numpy()
+        steps.assign(1)  # Keras makes its one-step function
+        try:
+            one_step = make(force=True).python_function
+        finally:
+            steps.assign(saved)
+
+        def several_steps(iterator):
+            outputs = {tracker.name: tf.zeros((), tracker.dtype) for tracker in self.trackers}
+            for _ in tf.range(steps):  # read when run: Keras shortens an epoch's last
+                outputs = one_step(iterator)
+            return outputs
+
+        function = tf.function(several_steps, reduce_retracing=True)
+        setattr(self, f"{kind}_function", function)
+        if kind == "train":
+            self.train_tf_function = function  # the graph Keras's TensorBoard callback writes
+        return function
+
+    def train_on_batch(self, *args, **kwargs):
+        self._create_optimizer_variables()
+        with self._one_step_per_execution():
+            return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        with self._one_step_per_execution():
+            return super().predict_on_batch(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _one_step_per_execution(self):
+        """Keras runs ``steps_per_execution`` steps per call even on the one batch of
+        ``*_on_batch`` (and fails at the end of it): one step there, as ``fit`` does for an
+        epoch's last few. Keras caches a step function traced for one step per execution
+        and would reuse it in ``fit``/``evaluate`` (one batch per execution): dropped."""
+        steps = compat.steps_per_execution(self)
+        if steps is None:  # not compiled: Keras says so
+            yield
+            return
+        saved = steps.numpy()
+        steps.assign(1)
+        self._drop_step_functions()
+        try:
+            yield
+        finally:
+            steps.assign(saved)
+            self._drop_step_functions()
+
+    def _drop_step_functions(self):
+        self.train_function = self.test_function = self.predict_function = None
