@@ -6,7 +6,9 @@ file is missing or wrong."""
 import json
 import shutil
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import zoo
 from zoo import bench, hub, recipes
@@ -83,6 +85,22 @@ def test_asking_for_weights_that_do_not_exist_is_one_line():
     with pytest.raises(OverrideError, match="weights='binarized_mnist' is the row's model as "
                                             "trained; drop the overrides \\(latent_dim\\)"):
         zoo.get("mlp_vae", weights="binarized_mnist", latent_dim=2)
+
+
+def test_weights_may_be_the_path_of_a_weights_file_as_in_keras_applications(tmp_path):
+    trained = zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,))
+    trained.encoder.trainable_variables[0].assign_add(tf.ones_like(  # not the initial ones
+        trained.encoder.trainable_variables[0]))
+    zoo.save(trained, tmp_path)
+    for path in (tmp_path / "model.h5", str(tmp_path / "model.h5")):
+        loaded = zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,), weights=path)
+        for mine, theirs in zip(loaded.get_weights(), trained.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(WeightsError, match="model.h5 does not fit the model: its "
+                                           "encoder/.* has shape"):
+        zoo.get("mlp_vae", latent_dim=3, hidden_units=(8,), weights=tmp_path / "model.h5")
+    with pytest.raises(WeightsError, match="no weights file .*nowhere.h5"):
+        zoo.get("mlp_vae", weights="nowhere.h5")
 
 
 def test_a_second_row_of_a_builder_on_a_dataset_needs_its_own_weights_name(monkeypatch):

@@ -10,7 +10,7 @@ import pathlib
 
 from zoo.errors import WeightsError
 from zoo.models import registry
-from zoo.weight_files import load_row
+from zoo.weight_files import load_row, load_weights
 
 ROW_WEIGHTS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "weights"
 WEIGHTS_URL_ENV, WEIGHTS_CACHE_ENV = "ZOO_WEIGHTS_URL", "ZOO_WEIGHTS_CACHE"
@@ -18,12 +18,19 @@ WEIGHTS_URL_ENV, WEIGHTS_CACHE_ENV = "ZOO_WEIGHTS_URL", "ZOO_WEIGHTS_CACHE"
 
 def get(name, weights=None, **overrides):
     """Builds the registered model ``name`` with ``overrides`` (``registry.get``) and returns
-    it, compiled. ``weights="binarized_mnist"`` (say), as in ``keras.applications``: the
-    leaderboard row's model with its trained weights (``zoo list --pretrained``), from a
-    clone's ``benchmarks/weights/`` or downloaded from ``ZOO_WEIGHTS_URL``
-    (``pretrained_file``)."""
+    it, compiled. As in ``keras.applications``, ``weights`` is either the name of a
+    leaderboard row's trained weights (``"binarized_mnist"``, say; ``zoo list
+    --pretrained``: the row's model as trained, from a clone's ``benchmarks/weights/`` or
+    downloaded from ``ZOO_WEIGHTS_URL``, ``pretrained_file``) or the path of a zoo weights
+    file (``.h5``: a run's ``model.h5`` or ``best.h5``, a row's file), loaded into the model
+    ``name`` with ``overrides`` builds (every variable by its path and shape, else one
+    WeightsError line)."""
     if weights is None:
         return registry.get(name, **overrides)
+    if isinstance(weights, os.PathLike) or os.sep in weights or weights.endswith(".h5"):
+        model = registry.get(name, **overrides)
+        load_weights(model, weights)
+        return model
     return load_row(pretrained_file(registry.pretrained_entry(name, weights, overrides)))
 
 

@@ -202,14 +202,20 @@ def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=No
 
 
 def _run_title(run_dir, run):
-    """``MODEL on DATASET, N epochs, test ELBO X nats`` from the run folder's files."""
+    """``MODEL on DATASET (first N training images), E epochs, test ELBO X nats (M test
+    images)`` from the run folder's files."""
     title = f"{run['model']} on {run['dataset']}"
+    if run.get("train_examples"):
+        title += f" (first {run['train_examples']:,} training images)"
     if (run_dir / runs.METRICS).is_file():
         metrics = files.read_json(run_dir / runs.METRICS)
-        title += (f", {metrics['epochs_run']} epochs, test ELBO "
-                  f"{metrics['test']['elbo_nats']:.1f} nats")
-        if "elbo_bits_per_dim" in metrics["test"]:
-            title += f" ({metrics['test']['elbo_bits_per_dim']:.3f} bits/dim)"
+        epochs, test = metrics["epochs_run"], metrics["test"]
+        title += (f", {epochs} epoch{'s' * (epochs != 1)}, test ELBO "
+                  f"{test['elbo_nats']:.1f} nats")
+        if "elbo_bits_per_dim" in test:
+            title += f" ({test['elbo_bits_per_dim']:.3f} bits/dim)"
+        if run.get("eval_examples"):
+            title += f" on {test.get('examples', run['eval_examples']):,} test images"
     return title
 
 
