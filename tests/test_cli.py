@@ -75,7 +75,7 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--manual-dir", "/nonexistent", "--data-dir", "{tmp}/tfds",
       "--out", "{tmp}/run"],
      "the manual folder /nonexistent lacks binarized_mnist_test.amat"),
-    (["eval", "{tmp}"], "run.json is missing; is"),
+    (["eval", "{tmp}"], "model.json is missing; is"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt"], "is a file; pass --out a folder"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt/run"], "file.txt is a file, so"),
     (["train", "mlp_vae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",

@@ -9,7 +9,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from zoo import cli, files, plot, runs
+from zoo import cli, plot, runs
 from zoo.errors import ConfigError, DataError
 
 EPOCHS = 2
@@ -160,14 +160,14 @@ def test_bad_plot_requests_are_refused_before_drawing(wide_binarized_run, kind, 
     assert not (wide_binarized_run / "grid.jpg").exists()
 
 
-def test_a_title_says_epoch_in_the_singular_and_the_examples_of_a_quick_run(tmp_path):
+def test_a_title_says_epoch_in_the_singular_and_the_examples_of_a_quick_run():
     run = {"model": "mlp_vae", "dataset": "binarized_mnist", "train_examples": 2000,
            "eval_examples": 500}
-    files.write_json(tmp_path / runs.METRICS, {"epochs_run": 1, "test": {
-        "elbo_nats": -150.04, "examples": 500}})
-    assert plot._run_title(tmp_path, run) == (
+    assert plot._run_title(run, {"epochs_run": 1, "test": {
+        "elbo_nats": -150.04, "examples": 500}}) == (
         "mlp_vae on binarized_mnist (first 2,000 training images), 1 epoch, test ELBO "
         "-150.0 nats on 500 test images")
-    files.write_json(tmp_path / runs.METRICS, {"epochs_run": 3, "test": {"elbo_nats": -99.0}})
-    assert plot._run_title(tmp_path, {**run, "train_examples": 0, "eval_examples": 0}) == (
+    assert plot._run_title({**run, "train_examples": 0, "eval_examples": 0}, {
+        "epochs_run": 3, "test": {"elbo_nats": -99.0}}) == (
         "mlp_vae on binarized_mnist, 3 epochs, test ELBO -99.0 nats")
+    assert plot._run_title(run) == "mlp_vae on binarized_mnist (first 2,000 training images)"

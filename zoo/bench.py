@@ -140,7 +140,7 @@ def leaderboard(benchmarks=BENCHMARKS):
                   "| row | model (family) | -log p(x) (K) | -ELBO | published, like for like "
                   "| budget | parameters | commit | weights |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        rows.sort(key=lambda r: -_best_test(r).get("log_likelihood_nats", -math.inf))
+        rows.sort(key=lambda r: -best_test(r).get("log_likelihood_nats", -math.inf))
         lines += [_row(result, _reference(result, benchmarks.parent)) for result in rows]
     text = "\n".join(lines) + "\n"
     with files.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
@@ -148,7 +148,7 @@ def leaderboard(benchmarks=BENCHMARKS):
     return text
 
 
-def _best_test(result):
+def best_test(result):
     """The test metrics with the most importance samples: the row's run or a later
     re-evaluation (the latest of equals)."""
     tests = [result["test"], *(e["test"] for e in result.get("evaluations", []))]
@@ -181,7 +181,7 @@ def _row(result, reference):
     from zoo.models.registry import builder
 
     recipe, environment = result["recipe_contents"], result["environment"]
-    test = _best_test(result)
+    test = best_test(result)
     published = (f"{-reference['log_likelihood_nats']:.2f}"
                  if "log_likelihood_nats" in reference else "none")
     if reference.get("source"):

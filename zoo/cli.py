@@ -45,7 +45,7 @@ def list_models(args):
         width = max(len(repr(entry.weights)) for entry in entries)
         for entry in entries:
             result = bench.row_of(hub.ROW_WEIGHTS / entry.filename) or {}
-            test = bench._best_test(result) if result else {}
+            test = bench.best_test(result) if result else {}
             nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                     f"(K = {test['log_likelihood_samples']})"
                     if "log_likelihood_nats" in test else "no result file here")
@@ -120,32 +120,17 @@ def tune(args):
 def plot(args):
     from zoo import plot
 
-    path = plot.from_run(args.kind, args.run_dir, args.out, dims=args.dims,
-                         manual_dir=args.manual_dir, data_dir=args.data_dir)
+    path = plot.from_run(args.kind, args.source, args.out, dims=args.dims,
+                         dataset=args.dataset, manual_dir=args.manual_dir,
+                         data_dir=args.data_dir)
     print(f"wrote {path}")
-
-
-def _saved(path, settings=True):
-    """``(settings, model, row)`` of a run folder (``zoo.save``'s folder too, without
-    ``settings``) or of a leaderboard row's weights file (``row``: its result file, else
-    None); ``settings`` holds the data settings."""
-    from zoo import bench, files, runs, weight_files
-    from zoo.errors import ConfigError
-
-    row = bench.row_of(path)
-    if row is not None:
-        return row["recipe_contents"], weight_files.load_row(path), row
-    if path.suffix == ".h5":
-        raise ConfigError(f"{path} is no leaderboard row's weights file (no "
-                          f"{path.parent.parent / 'results' / (path.stem + '.json')}); pass a "
-                          "run folder or benchmarks/weights/ROW.h5")
-    return (files.read_json(path / runs.RUN_CONFIG) if settings else None), runs.load(path), None
 
 
 def export(args):
     from zoo.export import SIGNATURES, export
+    from zoo.sources import resolve
 
-    model = _saved(pathlib.Path(args.run_dir), settings=False)[1]
+    model = resolve(args.source).model
     folder = export(model, args.out, overwrite=args.overwrite)
     print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
           "(tf.saved_model.load; no zoo needed)")
@@ -157,9 +142,10 @@ def evaluate(args):
     from zoo import bench, data, recipes
     from zoo.errors import ConfigError
     from zoo.evaluate import evaluate
+    from zoo.sources import resolve
 
-    path = pathlib.Path(args.run_dir)
-    run, model, row = _saved(path)
+    source = resolve(args.source, args.dataset)
+    run, model, row = source.settings, source.model, source.row
     if args.record and row is None:
         raise ConfigError("--record writes into a leaderboard row's result file: pass "
                           "benchmarks/weights/ROW.h5")
@@ -177,9 +163,9 @@ def evaluate(args):
                        log_likelihood_samples=args.k)
     _print_test(metrics, run["dataset"])
     if args.record:
-        config = recipes.from_dict(path.stem, run).config
+        config = recipes.from_dict(row.stem, run).config
         subset = bench.subset_metrics(model, config, args.manual_dir, args.data_dir)
-        print(f"recorded in {bench.record(path, metrics, subset, time.time() - started)} "
+        print(f"recorded in {bench.record(row, metrics, subset, time.time() - started)} "
               "and the leaderboard")
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
@@ -269,6 +255,13 @@ class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
 BINARIZATION_HELP = ("for mnist and fashion_mnist; none keeps the grey levels (None: static "
                      "for binarized_mnist; for mnist and fashion_mnist dynamic, or none under "
                      "a likelihood other than bernoulli)")
+
+
+SOURCE_HELP = ("a run folder of `zoo train`, a zoo.save folder, a .keras file, a leaderboard "
+               "row's benchmarks/weights/ROW.h5, or a pretrained MODEL:WEIGHTS "
+               "(`zoo list --pretrained`)")
+DATASET_HELP = ("the dataset to use (default: the run's or row's; binarized_mnist for a model "
+                "saved without one)")
 
 
 def _parser():
@@ -370,20 +363,21 @@ def _parser():
     _data_options(tuning)
     tuning.set_defaults(command=tune)
 
-    plotting = commands.add_parser("plot", help="draw a saved run as a PNG")
+    plotting = commands.add_parser("plot", help="draw a saved model as a PNG")
     plotting.add_argument("kind", choices=["samples", "recon", "manifold", "latent",
                                            "traverse"])
-    plotting.add_argument("run_dir")
-    plotting.add_argument("--out", help="PNG file (None: RUN_DIR/KIND.png)")
+    plotting.add_argument("source", metavar="MODEL", help=SOURCE_HELP)
+    plotting.add_argument("--out", help="PNG file (None: FOLDER/KIND.png for a folder, else "
+                                        "NAME-KIND.png here)")
+    plotting.add_argument("--dataset", help=DATASET_HELP)
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
     _data_options(plotting)
     plotting.set_defaults(command=plot)
 
-    evaluation = commands.add_parser("eval", help="re-evaluate a saved run on the test split")
-    evaluation.add_argument("run_dir", metavar="RUN_OR_WEIGHTS",
-                            help="a run folder, or a leaderboard row's benchmarks/weights/"
-                                 "ROW.h5")
+    evaluation = commands.add_parser("eval", help="evaluate a saved model on the test split")
+    evaluation.add_argument("source", metavar="MODEL", help=SOURCE_HELP)
+    evaluation.add_argument("--dataset", help=DATASET_HELP)
     evaluation.add_argument("--samples", type=_positive_int,
                             help="posterior samples per image (default: the run's)")
     evaluation.add_argument("--examples", type=_non_negative_int, metavar="N",
@@ -400,8 +394,7 @@ def _parser():
 
     exporting = commands.add_parser("export", help="write a saved run as a TensorFlow "
                                                    "SavedModel for serving")
-    exporting.add_argument("run_dir", metavar="RUN_OR_WEIGHTS",
-                           help="a run folder of `zoo train`, or benchmarks/weights/ROW.h5")
+    exporting.add_argument("source", metavar="MODEL", help=SOURCE_HELP)
     exporting.add_argument("out", help="the SavedModel folder to write")
     exporting.add_argument("--overwrite", action="store_true",
                            help="replace an earlier export in OUT")

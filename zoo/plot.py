@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from zoo import data, files, runs
+from zoo import data, files
 from zoo.errors import ConfigError
 
 tfd = tfp.distributions
@@ -170,19 +170,26 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Sneaker", "Bag", "Ankle boot"]
 
 
-def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=None,
-             data_dir=None):
-    """Writes the picture ``kind`` (one of KINDS) of the run in ``run_dir`` to ``out``
-    (default ``RUN_DIR/KIND.png``), using the run's test split; returns the path."""
+def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
+             manual_dir=None, data_dir=None):
+    """Writes the picture ``kind`` (one of KINDS) of ``source`` (a run folder, or any model
+    source ``zoo.sources.resolve`` reads: a ``zoo.save`` folder, a ``.keras`` or row's
+    weights file, ``MODEL:WEIGHTS``) to ``out``, using the test split of its dataset (or of
+    ``dataset``); returns the path. ``out`` defaults to ``FOLDER/KIND.png`` for a folder,
+    else ``NAME-KIND.png`` here."""
+    from zoo import sources
+
     if kind not in KINDS:
         raise ConfigError(f"unknown plot '{kind}'; choose one of {', '.join(KINDS)}")
-    run_dir = pathlib.Path(run_dir)
-    run = files.read_json(run_dir / runs.RUN_CONFIG)
-    out = pathlib.Path(out) if out else run_dir / f"{kind}.png"
-    if out.suffix.lower() != ".png":
-        raise ConfigError(f"plots are written as PNG; name the file {out.with_suffix('.png')}")
-    model = runs.load(run_dir)
-    title = _run_title(run_dir, run)
+    if out is not None and pathlib.Path(out).suffix.lower() != ".png":
+        raise ConfigError("plots are written as PNG; name the file "
+                          f"{pathlib.Path(out).with_suffix('.png')}")
+    found = source if isinstance(source, sources.Source) else sources.resolve(source, dataset)
+    if out is None:
+        stem = pathlib.Path(found.name.replace(":", "-")).stem
+        out = found.folder / f"{kind}.png" if found.folder else pathlib.Path(f"{stem}-{kind}.png")
+    out, model, run = pathlib.Path(out), found.model, found.settings
+    title = _run_title(run, found.metrics)
     load = functools.partial(data.load, run["dataset"], "test", 500,
                              binarization=run["binarization"], seed=run["seed"],
                              manual_dir=manual_dir, data_dir=data_dir)
@@ -201,14 +208,13 @@ def from_run(kind, run_dir, out=None, *, dims=None, examples=2000, manual_dir=No
     return traverse(model, test_images[0], out, title=title)
 
 
-def _run_title(run_dir, run):
+def _run_title(run, metrics=None):
     """``MODEL on DATASET (first N training images), E epochs, test ELBO X nats (M test
-    images)`` from the run folder's files."""
+    images)`` from a run's settings and recorded test metrics (if any)."""
     title = f"{run['model']} on {run['dataset']}"
     if run.get("train_examples"):
         title += f" (first {run['train_examples']:,} training images)"
-    if (run_dir / runs.METRICS).is_file():
-        metrics = files.read_json(run_dir / runs.METRICS)
+    if metrics:
         epochs, test = metrics["epochs_run"], metrics["test"]
         title += (f", {epochs} epoch{'s' * (epochs != 1)}, test ELBO "
                   f"{test['elbo_nats']:.1f} nats")

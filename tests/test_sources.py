@@ -1,0 +1,70 @@
+"""Every model source the zoo knows works with `zoo plot`, `zoo eval` and `zoo export`
+alike (zoo.sources): a zoo.save folder, a .keras file, a leaderboard row's weights file,
+a pretrained MODEL:WEIGHTS (a run folder: test_cli.py, test_plot.py); a path that is none
+of them is one line."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo import cli, hub, sources
+
+
+def run_cli(capsys, *args):
+    cli.main([str(arg) for arg in args])
+    return capsys.readouterr().out
+
+
+def test_a_saved_folder_and_a_keras_file_plot_evaluate_and_export(
+        tmp_path, monkeypatch, manual_dir, capsys):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    zoo.save(model, tmp_path / "saved")
+    model.save(tmp_path / "model.keras")
+    monkeypatch.chdir(tmp_path)
+    out = run_cli(capsys, "plot", "samples", tmp_path / "saved")
+    assert out == f"wrote {tmp_path / 'saved' / 'samples.png'}\n"  # beside the model
+    out = run_cli(capsys, "plot", "recon", "model.keras", "--manual-dir", manual_dir)
+    assert out == "wrote model-recon.png\n"  # no folder of its own: here
+    assert Image.open(tmp_path / "model-recon.png").format == "PNG"
+    lines = [next(line for line in run_cli(capsys, "eval", source, "--examples", 100,
+                                           "--samples", 1, "--manual-dir", manual_dir
+                                           ).splitlines() if line.startswith("test ELBO"))
+             for source in (tmp_path / "saved", "model.keras")]
+    assert lines[0] == lines[1] and lines[0].startswith("test ELBO on binarized_mnist: ")
+    assert "100 examples, 1 posterior samples each" in lines[0]
+    out = run_cli(capsys, "export", "model.keras", tmp_path / "served")
+    assert (tmp_path / "served" / "saved_model.pb").is_file()
+
+
+def test_a_pretrained_name_and_a_row_file_are_sources_with_the_row_s_settings(
+        tmp_path, monkeypatch, capsys):
+    by_name = sources.resolve("mlp_vae:binarized_mnist")
+    row_file = hub.ROW_WEIGHTS / "mlp_vae.h5"
+    by_file = sources.resolve(row_file)
+    assert by_name.row == by_file.row == row_file
+    assert by_name.settings == by_file.settings and by_name.settings["dataset"] == "binarized_mnist"
+    for mine, theirs in zip(by_name.model.get_weights(), by_file.model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    monkeypatch.chdir(tmp_path)  # the row's folder is the clone's: pictures go here
+    assert run_cli(capsys, "plot", "samples", "mlp_vae:binarized_mnist") == (
+        "wrote mlp_vae-binarized_mnist-samples.png\n")
+    assert run_cli(capsys, "plot", "samples", row_file) == "wrote mlp_vae-samples.png\n"
+    assert not (hub.ROW_WEIGHTS / "samples.png").exists()
+
+
+def test_a_path_that_is_no_model_is_one_line(tmp_path, capsys):
+    zoo.save(zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,)), tmp_path)
+    (tmp_path / "notes.txt").write_text("")
+    for source, message in [
+            (tmp_path / "nowhere", "no such run folder or file; pass a run folder, a zoo.save "
+                                   "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS"),
+            (tmp_path / "model.h5", "holds weights without the model they fit; pass its run "
+                                    "folder, or in Python zoo.get(MODEL, ..., weights=PATH)"),
+            (tmp_path / "notes.txt", "is not a model the zoo can read"),
+            ("mlp_vae:binarized_mnst", "mlp_vae has no pretrained weights named "
+                                       "'binarized_mnst'; did you mean 'binarized_mnist'")]:
+        with pytest.raises(SystemExit):
+            cli.main(["eval", str(source)])
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error

@@ -1,0 +1,113 @@
+"""Where a saved model comes from, for ``zoo eval``, ``zoo plot`` and ``zoo export`` alike.
+
+``resolve(text)`` takes every source the zoo writes or knows:
+
+- a run folder of ``zoo train`` (``run.json``: its data settings, ``metrics.json``);
+- a ``zoo.save`` folder (``model.json`` and ``model.h5``);
+- a ``.keras`` file (``model.save``);
+- a leaderboard row's weights file (``benchmarks/weights/ROW.h5``, with its recipe and
+  result file when they sit beside it in ``benchmarks/``);
+- a pretrained model as ``MODEL:WEIGHTS`` (``mlp_vae:binarized_mnist``; ``zoo list
+  --pretrained``).
+
+A source without data settings of its own is evaluated and drawn on ``dataset`` (default
+binarized_mnist) with ``zoo train``'s defaults for it.
+"""
+
+import dataclasses
+import os
+import pathlib
+
+from zoo import bench, files, hub, runs, weight_files
+from zoo.config import RunConfig
+from zoo.errors import RunDirError, WeightsError
+from zoo.models import registry
+
+DEFAULT_DATASET = "binarized_mnist"
+
+
+@dataclasses.dataclass
+class Source:
+    """A model and what is known of it: ``settings``, the data settings of a ``RunConfig``
+    (dataset, binarization, seed, batch_size, eval_samples, eval_examples...); ``metrics``,
+    its recorded test metrics and epochs (or None); ``row``, a leaderboard row's weights file
+    (or None); ``folder``, the run or ``zoo.save`` folder it lives in (or None)."""
+
+    name: str
+    model: object
+    settings: dict
+    metrics: dict = None
+    row: pathlib.Path = None
+    folder: pathlib.Path = None
+
+
+def resolve(text, dataset=None):
+    """The Source named by ``text`` (see the module docstring); ``dataset`` replaces its
+    dataset (a source without settings: binarized_mnist by default). One-line RunDirError
+    or WeightsError for a path that is none of them."""
+    path = pathlib.Path(text)
+    if not path.exists() and _is_pretrained_name(str(text)):
+        name, weights = str(text).split(":", 1)
+        file = hub.pretrained_file(registry.pretrained_entry(name, weights))
+        return _row(str(text), file, dataset)
+    if path.is_dir():
+        model = runs.load(path)
+        if (path / runs.RUN_CONFIG).is_file():
+            settings = files.read_json(path / runs.RUN_CONFIG)
+            metrics = (files.read_json(path / runs.METRICS)
+                       if (path / runs.METRICS).is_file() else None)
+            return Source(str(text), model, _settings(settings, dataset), metrics, folder=path)
+        return Source(str(text), model, _defaults(model, dataset), folder=path)
+    if path.is_file() and path.suffix == ".keras":
+        import tf_keras
+
+        model = tf_keras.models.load_model(path)
+        return Source(str(text), model, _defaults(model, dataset))
+    if path.is_file() and path.suffix == ".h5":
+        if weight_files.weights_attributes(path).get(weight_files.ROW_CONFIG) is None:
+            raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
+                               "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
+        return _row(str(text), path, dataset)
+    if path.exists():
+        raise RunDirError(f"{path} is not a model the zoo can read; pass a run folder, a "
+                          "zoo.save folder, a .keras or weights .h5 file, or MODEL:WEIGHTS")
+    raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
+                      "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "
+                      "--pretrained)")
+
+
+def _is_pretrained_name(text):
+    name, colon, _ = text.partition(":")
+    return bool(colon) and os.sep not in text and name in registry.list_models()
+
+
+def _row(name, file, dataset):
+    model = weight_files.load_row(file)
+    result = bench.row_of(file)
+    if result is None:  # a row's file away from its benchmarks/ folder
+        return Source(name, model, _defaults(model, dataset), row=None)
+    metrics = {"test": bench.best_test(result), "epochs_run": result.get("epochs_run")}
+    return Source(name, model, _settings(result["recipe_contents"], dataset), metrics,
+                  row=pathlib.Path(file))
+
+
+def _settings(recorded, dataset):
+    """A recorded run's settings, with ``dataset`` in place of its own if given."""
+    settings = dict(recorded)
+    if dataset and dataset != settings["dataset"]:
+        settings.update(dataset=dataset, binarization=None, eval_examples=0)
+        settings = {**settings, **_resolved(settings)}
+    return settings
+
+
+def _defaults(model, dataset):
+    """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist)."""
+    config = model.zoo_config or {"name": "mlp_vae", "overrides": {}}
+    return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
+                      "dataset": dataset or DEFAULT_DATASET})
+
+
+def _resolved(settings):
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    config = RunConfig(**{key: value for key, value in settings.items() if key in fields})
+    return dataclasses.asdict(config.resolved())
