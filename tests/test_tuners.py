@@ -98,3 +98,25 @@ def test_zoo_tune_searches_the_users_data_and_only_the_named_ranges(test_images,
     assert result.recipe_path is None  # no named dataset: no recipe to rerun
     with pytest.raises(zoo.ZooError, match="pass both train and validation"):
         zoo.tune("mlp_vae", train=images[:256], directory=tmp_path / "x")
+
+
+def test_a_stock_tuner_maximises_an_objective_s_own_metric(slices, tmp_path):
+    """IWAE declares effective_sample_size as better high: a RandomSearch asked for
+    "val_effective_sample_size" maximises it, and its best trial is the highest of two
+    epochs each."""
+    def build_iwae(hp):
+        return zoo.get("iwae", latent_dim=hp.Int("latent_dim", 2, 8), hidden_units=(32,), k=3)
+
+    train, validation = slices
+    tuner = tuners.RandomSearch(build_iwae, objective="val_effective_sample_size",
+                                max_trials=2, directory=tmp_path, project_name="p", seed=1)
+    assert tuner.oracle.objective.direction == "max"
+    tuner.search(train, validation_data=validation, epochs=2, verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
+    scores = [t.score for t in trials]
+    assert all(1 <= score <= 3 for score in scores)  # 1 <= ESS <= k
+    assert tuner.oracle.get_best_trials(1)[0].score == max(scores)
+    (model,) = tuner.get_best_models(1)  # the best epoch's weights: its score again
+    again = model.evaluate(validation, verbose=0, return_dict=True)["effective_sample_size"]
+    assert again == pytest.approx(max(scores), rel=1e-5)

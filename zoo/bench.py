@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import time
 
-from zoo import data, files, hub, provenance, recipes, weight_files
+from zoo import data, files, provenance, recipes, weight_files
 from zoo.errors import ConfigError
 from zoo.evaluate import evaluate
 from zoo.train import train
@@ -52,7 +52,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "finished": _now(),
         "parameters": model.count_params(),
         "weights": str(weights),
-        "weights_sha256": hub.sha256(weights),
+        "weights_sha256": files.sha256(weights),
         "history": metrics["history"],
         "environment": metrics["environment"],
     }
@@ -82,7 +82,7 @@ def record(weights, metrics, subset, seconds):
     benchmarks = weights.parent.parent
     path = benchmarks / "results" / f"{weights.stem}.json"
     result = files.read_json(path)
-    digest = hub.sha256(weights)
+    digest = files.sha256(weights)
     if result.get("weights_sha256", digest) != digest:
         raise ConfigError(f"{weights} is not the file {path} was recorded with (SHA-256 "
                           f"{digest[:16]}..., recorded {result['weights_sha256'][:16]}...); "

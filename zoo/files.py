@@ -7,6 +7,7 @@ incomplete record (a run.json, model.json or result file) into one line naming t
 
 import collections.abc
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -82,3 +83,12 @@ def _jsonable(value):
     if isinstance(value, (tuple, set)):
         return list(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def sha256(path):
+    """The SHA-256 of the file ``path``, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

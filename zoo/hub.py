@@ -4,10 +4,10 @@
 when asked (as ``keras.applications`` does).
 """
 
-import hashlib
 import os
 import pathlib
 
+from zoo import files
 from zoo.errors import WeightsError
 from zoo.models import registry
 from zoo.weight_files import load_row, load_weights
@@ -32,14 +32,6 @@ def get(name, weights=None, **overrides):
         load_weights(model, weights)
         return model
     return load_row(pretrained_file(registry.pretrained_entry(name, weights, overrides)))
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pretrained_file(entry):
@@ -72,7 +64,7 @@ def pretrained_file(entry):
                 error).__name__
             raise WeightsError(f"could not fetch {entry.filename} from {base}: {message}; "
                                f"put it in {ROW_WEIGHTS} instead") from None
-    found = sha256(path)
+    found = files.sha256(path)
     if found != entry.sha256:
         raise WeightsError(f"{path} has SHA-256 {found[:16]}..., not the {entry.sha256[:16]}... "
                            f"declared for {entry.row}; it is not that row's file: fetch it "

@@ -85,7 +85,7 @@ def _row(name, file, dataset):
     model = weight_files.load_row(file)
     result = bench.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
-        return Source(name, model, _defaults(model, dataset), row=None)
+        return Source(name, model, _defaults(model, dataset))
     metrics = {"test": bench.best_test(result), "epochs_run": result.get("epochs_run")}
     return Source(name, model, _settings(result["recipe_contents"], dataset), metrics,
                   row=pathlib.Path(file))
@@ -102,7 +102,7 @@ def _settings(recorded, dataset):
 
 def _defaults(model, dataset):
     """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist)."""
-    config = model.zoo_config or {"name": "mlp_vae", "overrides": {}}
+    config = model.zoo_config  # every source's model was built by zoo.get
     return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
                       "dataset": dataset or DEFAULT_DATASET})
 

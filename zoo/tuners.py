@@ -48,8 +48,8 @@ import tf_keras
 
 from zoo import weight_files
 from zoo.errors import ConfigError
-from zoo.models.objectives import METRIC_DIRECTIONS
 from zoo.callbacks import BestWeights
+from zoo.models.objectives import METRIC_DIRECTIONS
 
 CHECKPOINT = "checkpoint.h5"  # the best epoch's weights, in each trial's folder
 
