@@ -56,12 +56,15 @@ def test_a_pretrained_name_and_a_row_file_are_sources_with_the_row_s_settings(
 def test_a_path_that_is_no_model_is_one_line(tmp_path, capsys):
     zoo.save(zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,)), tmp_path)
     (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "damaged.keras").write_bytes(b"not a zip file")
     for source, message in [
             (tmp_path / "nowhere", "no such run folder or file; pass a run folder, a zoo.save "
                                    "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS"),
             (tmp_path / "model.h5", "holds weights without the model they fit; pass its run "
                                     "folder, or in Python zoo.get(MODEL, ..., weights=PATH)"),
             (tmp_path / "notes.txt", "is not a model the zoo can read"),
+            (tmp_path / "damaged.keras", "damaged.keras is not a .keras file of a zoo model "
+                                         "that loads here"),
             ("mlp_vae:binarized_mnst", "mlp_vae has no pretrained weights named "
                                        "'binarized_mnst'; did you mean 'binarized_mnist'")]:
         with pytest.raises(SystemExit):

@@ -61,7 +61,13 @@ def resolve(text, dataset=None):
     if path.is_file() and path.suffix == ".keras":
         import tf_keras
 
-        model = tf_keras.models.load_model(path)
+        try:
+            model = tf_keras.models.load_model(path)
+        except Exception as error:  # a damaged or foreign file: said in one line
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise RunDirError(f"{path} is not a .keras file of a zoo model that loads here "
+                              f"({type(error).__name__}: {detail}); save it again with "
+                              "model.save") from None
         return Source(str(text), model, _defaults(model, dataset))
     if path.is_file() and path.suffix == ".h5":
         if weight_files.weights_attributes(path).get(weight_files.ROW_CONFIG) is None:
