@@ -41,20 +41,23 @@ quiet.legacy_keras()
 
 
 def junit_summary(path):
-    """Counts, pytest's time, per-file seconds and the slowest tests of a JUnit XML report."""
+    """Counts, pytest's time, per-file seconds, the slowest tests and the failed ones (with
+    the first 500 characters of their message) of a JUnit XML report."""
     root = ElementTree.parse(path).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
-    files, tests = collections.Counter(), []
+    files, tests, failed = collections.Counter(), [], []
     for case in suite.iter("testcase"):
         seconds = float(case.get("time", 0))
         module = case.get("classname", "").rsplit(".", 1)[-1]
         files[f"tests/{module}.py"] += seconds
         tests.append((seconds, f"tests/{module}.py::{case.get('name')}"))
+        for problem in (*case.findall("failure"), *case.findall("error")):
+            failed.append({"test": tests[-1][1], "message": (problem.get("message") or "")[:500]})
     counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
     counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
     return {"counts": counts, "test_command_seconds": float(suite.get("time", 0)),
             "file_seconds": {name: round(seconds, 1) for name, seconds in files.most_common()},
-            "worker_seconds": round(sum(files.values()), 1),
+            "worker_seconds": round(sum(files.values()), 1), "failed": failed,
             "slowest": [{"test": name, "seconds": round(seconds, 1)}
                         for seconds, name in sorted(tests, reverse=True)[:20]]}
 

@@ -12,6 +12,7 @@ resumed run is a new ``zoo.train`` call, which builds and seeds everything anew 
 process would."""
 
 import concurrent.futures
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -22,7 +23,7 @@ import tf_keras
 import zoo
 from conftest import benchmark_script
 from processes import finished, killed_and_resumed, recorded_elbo, zoo_train
-from zoo import runs
+from zoo import files, runs
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -115,10 +116,39 @@ def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
     assert "resuming at epoch 3 (epochs 1-2 were run before)" in capsys.readouterr().out
     assert resumed["epochs_run"] == 3 and len(resumed["history"]["val_neg_elbo"]) == 3
     assert resumed["optimizer_steps"] == whole["optimizer_steps"] == 3 * 16
-    assert not (stopped / runs.BACKUP).exists()
     assert resumed["history"] == whole["history"]  # bitwise, every epoch
     assert resumed["test"] == whole["test"]
     assert recorded_elbo(stopped) == recorded_elbo(whole_folder)
+    if name == "beta_vae":
+        continued_to_the_same_numbers(config, tmp_path / "continued", whole, manual_dir,
+                                      capsys)
+
+
+def continued_to_the_same_numbers(config, folder, whole, manual_dir, capsys):
+    """A run of 2 epochs, finished, then given 3: the same call trains nothing more, and
+    the raised one trains epoch 3 only and ends with the numbers of the run given 3 epochs
+    from the start, recording where it ended before."""
+    as_a_new_process()
+    _, short = zoo.train(dataclasses.replace(config, epochs=2), folder, manual_dir=manual_dir,
+                         verbose=0)
+    capsys.readouterr()
+    begun = EpochsBegun()
+    again, recorded = zoo.train(dataclasses.replace(config, epochs=2), folder,
+                                manual_dir=manual_dir, callbacks=[begun], verbose=0)
+    assert begun.epochs == [] and recorded == files.json_roundtrip(short)
+    assert capsys.readouterr().out == (
+        f"{folder} holds this run, finished after 2 epochs: nothing to train (more epochs "
+        f"continue it; --overwrite trains it anew; `zoo eval {folder}` evaluates it again)\n")
+    as_a_new_process()
+    _, continued = zoo.train(config, folder, manual_dir=manual_dir, callbacks=[begun],
+                             verbose=0)
+    assert begun.epochs == [3]
+    assert continued["history"] == whole["history"] and continued["test"] == whole["test"]
+    assert continued["optimizer_steps"] == whole["optimizer_steps"]
+    assert continued["epoch_seconds"][:2] == short["epoch_seconds"]
+    assert [(end["epochs"], end["test"]) for end in continued["continued_from"]] == [
+        (2, short["test"])]
+    assert json.loads((folder / runs.RUN_CONFIG).read_text())["epochs"] == 3
 
 
 def test_a_run_killed_by_sigkill_resumes_where_it_stopped_and_ends_with_the_same_numbers(

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -109,8 +110,9 @@ def finished_run(tmp_path_factory, manual_dir):
 
 def test_train_writes_a_complete_run_folder(finished_run):
     folder, _, _, metrics = finished_run
-    assert sorted(p.name for p in folder.iterdir()) == sorted(  # backup/ gone once done
-        [runs.MODEL_CONFIG, runs.WEIGHTS, runs.BEST_WEIGHTS, runs.RUN_CONFIG, runs.METRICS])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(  # backup/: to continue it
+        [runs.MODEL_CONFIG, runs.WEIGHTS, runs.BEST_WEIGHTS, runs.RUN_CONFIG, runs.METRICS,
+         runs.BACKUP])
     recorded = json.loads((folder / runs.METRICS).read_text())
     assert recorded["test"]["examples"] == 1000 and recorded["epochs_run"] == 2
     assert recorded["optimizer_steps"] == 2 * 125  # 8,000 images in batches of 64
@@ -138,9 +140,11 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     folder, config, _, _ = finished_run
     record = json.loads((folder / runs.RUN_CONFIG).read_text())
     assert runs.claim(folder, record) == folder
-    with pytest.raises(RunDirError, match=r"holds a different run \(its epochs differ\); "
-                                          "pick another --out or pass --overwrite"):
-        runs.claim(folder, {**record, "epochs": 3})
+    with pytest.raises(RunDirError, match=r"holds a different run \(its epochs differ "
+                       r"\(fewer epochs than a run has trained cannot be undone\)\); "
+                       "pick another --out or pass --overwrite"):
+        runs.claim(folder, {**record, "epochs": 1})
+    assert runs.check_claim(folder, {**record, "epochs": 3}) == runs.SHORTER
 
     run = tmp_path / "overwritten"
     runs.claim(run, record)
@@ -149,6 +153,10 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     assert (run / runs.BACKUP).is_dir()
     runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # another run: a fresh start
     assert not (run / runs.BACKUP).exists()
+    (run / runs.BACKUP).mkdir()
+    files.write_json(run / runs.METRICS, {})
+    runs.claim(run, {**record, "epochs": 3}, overwrite=True)  # the same, finished: anew
+    assert not (run / runs.BACKUP).exists() and not (run / runs.METRICS).exists()
 
     older = tmp_path / "older"  # written before RunConfig had monitor, train/eval_examples
     before = {**record, **runs.LATER_FIELDS}  # a run of then: their values of today
@@ -168,6 +176,38 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
         runs.claim(tmp_path, record)
     with pytest.raises(RunDirError, match="is a file; pass --out a folder"):
         runs.claim(tmp_path / "notes.txt", record)
+
+
+def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
+        finished_run, tmp_path):
+    """A cosine schedule follows the epochs; a run stopped early would stop there again; a
+    run finished without backup/ (by an older zoo) has no training state to go on from."""
+    folder, _, _, _ = finished_run
+    record = json.loads((folder / runs.RUN_CONFIG).read_text())
+    more = {**record, "epochs": 5}
+    cosine = tmp_path / "cosine"
+    shutil.copytree(folder, cosine)
+    files.write_json(cosine / runs.RUN_CONFIG, {**record, "learning_rate_schedule": "cosine"})
+    with pytest.raises(RunDirError, match=r"holds this run with 2 epochs, and its cosine "
+                       "learning-rate schedule is set by the epochs, so 5 epochs is another "
+                       "run; pick another --out or pass --overwrite to train it anew$"):
+        runs.claim(cosine, {**more, "learning_rate_schedule": "cosine"})
+    stopped = tmp_path / "stopped"
+    shutil.copytree(folder, stopped)
+    metrics = json.loads((folder / runs.METRICS).read_text())
+    files.write_json(stopped / runs.METRICS, {**metrics, "epochs_run": 1})
+    with pytest.raises(RunDirError, match="stopped early at epoch 1 of 2; more epochs would "
+                                          "stop there too"):
+        runs.claim(stopped, more)
+    older = tmp_path / "older"
+    shutil.copytree(folder, older)
+    shutil.rmtree(older / runs.BACKUP)
+    with pytest.raises(RunDirError, match=r"finished by a zoo that did not keep its last "
+                                          r"training state \(backup/\)"):
+        runs.claim(older, more)
+    for refused in (cosine, stopped, older):  # nothing changed by a refusal
+        assert json.loads((refused / runs.RUN_CONFIG).read_text())["epochs"] == 2
+        assert (refused / runs.METRICS).is_file() and (refused / runs.WEIGHTS).is_file()
 
 
 def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_path):

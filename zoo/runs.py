@@ -9,12 +9,16 @@ weights. A run folder holds::
     model.h5            the final weights
     best.h5             the weights of the epoch with the best validation -ELBO
     run.json            the run's data, training and evaluation settings
-    metrics.json        test metrics in nats, history, versions, hardware (last written)
-    backup/             Keras BackupAndRestore's checkpoint while training runs
+    metrics.json        test metrics in nats, history, versions, hardware (last written:
+                        the run is finished)
+    backup/             Keras BackupAndRestore's checkpoint of the last finished epoch
+                        (weights, optimizer state, epoch), kept when the run ends
     epochs.partial.json every finished epoch's logs and seconds while training runs
 
 Every file is written under a temporary name and renamed, so an interrupted run leaves
-no half-written file, and the same command resumes it from ``backup/``.
+no half-written file, and the same command resumes it from ``backup/``. The same command
+after the run finished trains nothing; with more epochs it continues the run from
+``backup/`` (``check_claim`` says which).
 """
 
 import contextlib
@@ -24,7 +28,7 @@ import pathlib
 import shutil
 
 from zoo.errors import ConfigError, RunDirError
-from zoo.files import json_roundtrip, read_json, write_json
+from zoo.files import json_roundtrip, read_json, write_json, writing
 from zoo.models.registry import rebuild
 from zoo.version import __version__
 from zoo.weight_files import load_weights, save_weights
@@ -40,9 +44,10 @@ def save(model, folder):
         raise ConfigError("zoo.save takes a model made by zoo.get or zoo.load; for another "
                           "Keras model use model.save_weights")
     folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_weights(model, folder / WEIGHTS)
-    write_json(folder / MODEL_CONFIG, {**model.zoo_config, "zoo_version": __version__})
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(model, folder / WEIGHTS)
+        write_json(folder / MODEL_CONFIG, {**model.zoo_config, "zoo_version": __version__})
 
 
 def load(folder):
@@ -57,19 +62,41 @@ def load(folder):
     return model
 
 
+# What a folder holds of a run (``held``, ``check_claim``).
+NEW, UNFINISHED, FINISHED, SHORTER = "new", "unfinished", "finished", "shorter"
+
+
 def claim(folder, run_config, overwrite=False):
     """Makes ``folder`` the home of the run ``run_config`` and records it in ``run.json``
-    (``check_claim`` first)."""
-    folder = check_claim(folder, run_config, overwrite)
+    (``check_claim`` first). With ``overwrite``, the files of another run or of this run
+    finished are removed (an unfinished one resumes: the same command again, --overwrite
+    or not); the same run with fewer epochs becomes its continuation (``_continue``)."""
+    held_now = check_claim(folder, run_config, overwrite)
+    folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    same_run = ((folder / RUN_CONFIG).is_file()
-                and recorded_run(folder) == json_roundtrip(run_config))
-    if overwrite and not same_run:  # the same command again resumes, --overwrite or not
+    if overwrite and held_now != UNFINISHED:
         for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS):
             (folder / name).unlink(missing_ok=True)
         shutil.rmtree(folder / BACKUP, ignore_errors=True)
+    elif held_now == SHORTER and (folder / METRICS).is_file():
+        _continue(folder)
     write_json(folder / RUN_CONFIG, run_config)
     return folder
+
+
+def _continue(folder):
+    """Turns a finished run into the start of its continuation: its epochs' logs and
+    seconds go back to ``epochs.partial.json`` (with what it ended at, under
+    ``continued_from``), and its final weights and metrics, which describe a shorter run, go."""
+    metrics = read_json(folder / METRICS)
+    ending = {"epochs": metrics["epochs_run"], "optimizer_steps": metrics["optimizer_steps"],
+              "test": metrics["test"], "environment": metrics["environment"]}
+    write_json(folder / EPOCHS, {"history": metrics["history"],
+                                 "seconds": metrics["epoch_seconds"],
+                                 "continued_from": [*metrics.get("continued_from", []),
+                                                    ending]})
+    for name in (METRICS, WEIGHTS):
+        (folder / name).unlink()
 
 
 # RunConfig fields added after run folders were first written, with the value every run
@@ -82,14 +109,34 @@ def recorded_run(folder):
     return {**LATER_FIELDS, **read_json(pathlib.Path(folder) / RUN_CONFIG)}
 
 
-def check_claim(folder, run_config, overwrite=False):
-    """Raises RunDirError unless ``folder`` may hold the run ``run_config``, and OSError
-    where it cannot be made (a read-only place, /proc/...).
+def held(folder, run_config):
+    """What ``folder`` holds of the run ``run_config``: NEW (nothing of it), UNFINISHED
+    (resumed from backup/), FINISHED (metrics.json written), SHORTER (the same run with
+    fewer epochs, which more epochs continue), or None (another run, or other files)."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return NEW
+    if not (folder / RUN_CONFIG).is_file():
+        return None
+    previous, wanted = recorded_run(folder), json_roundtrip(run_config)
+    if previous == wanted:
+        return FINISHED if (folder / METRICS).is_file() else UNFINISHED
+    if ({**previous, "epochs": None} == {**wanted, "epochs": None}
+            and previous["epochs"] < wanted["epochs"]):
+        return SHORTER
+    return None
 
-    An empty or new folder, or one holding the same run, is fine; a folder holding another
-    run or other files is refused unless ``overwrite``. A new folder is made, with its
-    missing parents, and removed again (``_can_make``): a run learns that it cannot write
-    there before it prepares data or a model.
+
+def check_claim(folder, run_config, overwrite=False):
+    """Returns what ``folder`` holds of the run ``run_config`` (``held``); raises
+    RunDirError unless the folder may hold it, and OSError where it cannot be made (a
+    read-only place, /proc/...).
+
+    An empty or new folder, or one holding the same run, is fine, and so is the same run
+    with fewer epochs when it can be continued; a folder holding another run or other files
+    is refused unless ``overwrite``. A new folder is made, with its missing parents, and
+    removed again (``_can_make``): a run learns that it cannot write there before it
+    prepares data or a model.
     """
     folder = pathlib.Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -100,17 +147,46 @@ def check_claim(folder, run_config, overwrite=False):
                           "folder path")
     if not folder.exists():
         _can_make(folder)
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+    held_now = held(folder, run_config)
+    if overwrite:
+        return held_now
+    if held_now is None:
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
                               "--out or pass --overwrite")
         previous = recorded_run(folder)
-        if previous != json_roundtrip(run_config):
-            changed = sorted(k for k in {**previous, **run_config}
-                             if previous.get(k) != run_config.get(k))
-            raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
-                              "differ); pick another --out or pass --overwrite")
-    return folder
+        changed = sorted(k for k in {**previous, **run_config}
+                         if previous.get(k) != run_config.get(k))
+        fewer = (" (fewer epochs than a run has trained cannot be undone)"
+                 if changed == ["epochs"] else "")
+        raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
+                          f"differ{fewer}); pick another --out or pass --overwrite")
+    if held_now == SHORTER:
+        _check_continuable(folder, run_config)
+    return held_now
+
+
+def _check_continuable(folder, run_config):
+    """Raises RunDirError where more epochs cannot continue the run in ``folder``: its
+    learning rate follows the number of epochs, it stopped early, or it ended before run
+    folders kept their last training state."""
+    previous = recorded_run(folder)["epochs"]
+    advice = "pick another --out or pass --overwrite to train it anew"
+    if run_config.get("learning_rate_schedule") == "cosine":
+        raise RunDirError(f"{folder} holds this run with {previous} epochs, and its cosine "
+                          f"learning-rate schedule is set by the epochs, so "
+                          f"{run_config['epochs']} epochs is another run; {advice}")
+    if not (folder / METRICS).is_file():
+        return  # unfinished: resumed from backup/, then trained to the new end
+    metrics = read_json(folder / METRICS)
+    if metrics["epochs_run"] < previous:
+        raise RunDirError(f"{folder} holds this run, stopped early at epoch "
+                          f"{metrics['epochs_run']} of {previous}; more epochs would stop "
+                          f"there too; {advice}")
+    if not (folder / BACKUP).is_dir() or "epoch_seconds" not in metrics:
+        raise RunDirError(f"{folder} holds this run, finished by a zoo that did not keep "
+                          f"its last training state (backup/), so it cannot be continued; "
+                          f"{advice}")
 
 
 def _can_make(folder):

@@ -5,7 +5,6 @@ the strategy's scope, zoo.devices) -> fit (with zoo.callbacks) -> test evaluatio
 folder.
 """
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -89,7 +88,11 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
     epoch and ends with the numbers of a run never stopped. The best weights by ``config.monitor``
     are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
-    ``weight_files.save_weights``).
+    ``weight_files.save_weights``). The same call once the run has finished trains nothing
+    and returns the model and metrics it recorded; with more ``epochs`` it continues the
+    run from its last epoch (the numbers of a run given those epochs from the start, where
+    the learning rate does not follow the epochs), and ``metrics["continued_from"]`` lists
+    where it ended before.
     """
     # Made first: MultiWorkerMirroredStrategy must precede any other op.
     distribution = active_strategy()
@@ -101,7 +104,11 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     record = dataclasses.asdict(config)
     folder = pathlib.Path(out) if out else None
     if folder and runs.is_chief():  # refused now; claimed once training starts
-        runs.check_claim(folder, record, overwrite=overwrite)
+        held = runs.check_claim(folder, record, overwrite=overwrite)
+    elif folder:  # another worker: the chief refuses, all return a finished run alike
+        held = runs.held(folder, record)
+    if folder and held == runs.FINISHED and not overwrite:
+        return _finished(folder)
     config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -135,21 +142,33 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
                     log_likelihood_samples=config.log_likelihood_samples or None,
                     verbose=0 if verbose == 0 else 1)
-    metrics = {"test": test, "epochs_run": len(epoch_log.record["seconds"]),
+    seconds = epoch_log.record["seconds"]
+    metrics = {"test": test, "epochs_run": len(seconds),
                "optimizer_steps": int(model.optimizer.iterations.numpy()),
-               "train_seconds": sum(epoch_log.record["seconds"]),
+               "train_seconds": sum(seconds), "epoch_seconds": seconds,
                "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
                "run": record, "environment": environment, "distribution": replicas}
+    if "continued_from" in epoch_log.record:  # earlier ends of this run, first to last
+        metrics["continued_from"] = epoch_log.record["continued_from"]
     if folder and runs.is_chief():
         runs.save(model, folder)
         files.write_json(folder / runs.METRICS, metrics)
         (folder / runs.EPOCHS).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # emptied by BackupAndRestore once training ends
-            (folder / runs.BACKUP).rmdir()
     return model, metrics
 
 
+def _finished(folder):
+    """The model and metrics of the finished run in ``folder``, trained no further."""
+    metrics = files.read_json(folder / runs.METRICS)
+    print(f"{folder} holds this run, finished after {metrics['epochs_run']} epochs: nothing "
+          f"to train (more epochs continue it; --overwrite trains it anew; `zoo eval "
+          f"{folder}` evaluates it again)")
+    return runs.load(folder), metrics
+
+
 def _checkpoints(folder, monitor):
-    """BackupAndRestore (every epoch) and the best weights by ``monitor``."""
-    return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP)),
+    """BackupAndRestore (every epoch; the last epoch's state kept, so that more epochs
+    continue the run) and the best weights by ``monitor``."""
+    return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP),
+                                                delete_checkpoint=False),
             BestWeights(folder / runs.BEST_WEIGHTS, monitor)]
