@@ -69,6 +69,10 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--epochs", "-3"],
      "argument --epochs: expected an int >= 1, got '-3'; see `zoo train --help`"),
     (["tune", "mlp_vae", "--max-trials", "x"], "see `zoo tune --help`"),
+    (["train", "mlp_vae", "--epohcs", "3"], "unrecognized arguments: --epohcs 3 (did you "
+                                            "mean '--epochs'?); see `zoo train --help`"),
+    (["eval", "runs/x", "--sampels=5"], "unrecognized argument: --sampels=5 (did you mean "
+                                        "'--samples'?); see `zoo eval --help`"),
     (["train", "mlp_vae", "--binarization", "dynamic"],
      "binarized_mnist accepts binarization static, not 'dynamic'"),
     (["train", "mlp_vae", "--epochs", "0"], "argument --epochs: expected an int >= 1, got '0'"),
@@ -137,7 +141,7 @@ def test_train_help_shows_the_default_of_every_option_once_and_every_help_reads_
     without = [entry for entry in entries if not entry.startswith("-h, --help")
                and not re.search(r"\(default: [^)]+\)$", entry)]
     assert not without, without
-    for default in ("epochs to train (default: 10)", "(default: 128)",
+    for default in ("continues it (default: 10)", "(default: 128)",
                     "(default: binarized_mnist)", "(default: 0)"):
         assert default in " ".join(shown.split()), default
 

@@ -65,9 +65,21 @@ def test_without_labels_or_with_wrong_ones_it_says_so_in_one_line(trained, fashi
     with pytest.raises(DataError, match="a conditional model needs class labels with its "
                                         r"images: fit\(images, labels\)"):
         trained.fit(images[:64], verbose=0)
-    with pytest.raises(DataError, match=r"labels must be integers in \[0, 10\), got int64 "
-                                        r"values in \[10, 19\]"):
-        trained.fit(images[:64], labels[:64] + 10, verbose=0)
+    for wrong, message in (
+            (labels[:64] + 10, r"labels must be integers in \[0, 10\), got values in "
+                               r"\[10, 19\]; build the model with classes=N for labels 0 to "
+                               "N-1$"),
+            (np.eye(10)[labels[:64]], r"labels must be one class index per example, got "
+                                      r"float64 labels of shape \(64, 10\) \(one-hot\?\); "
+                                      r"pass labels.argmax\(axis=1\)$"),
+            (labels[:64].astype(np.float32), r"integer class indices, got float32 labels of "
+                                             r"shape \(64,\); pass labels.astype\('int64'\)$")):
+        with pytest.raises(DataError, match=message):
+            trained.fit(images[:64], wrong, verbose=0)
+    one_hot = tf.data.Dataset.from_tensor_slices((images[:64], np.eye(10)[labels[:64]]))
+    with pytest.raises(DataError, match=r"got batches of shape \(None, 10\) \(one-hot\?\); "
+                                        r"map them to tf.argmax\(labels, axis=1\)$"):
+        trained.fit(one_hot.batch(32), verbose=0)
     with pytest.raises(ConfigError, match="the recon plot is for unconditional models"):
         plot.reconstructions(trained, images[:4], tmp_path / "never.png")
     with pytest.raises(ConfigError, match="zoo.export takes unconditional models"):

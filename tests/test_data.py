@@ -157,8 +157,12 @@ def model():
 
 @pytest.mark.parametrize("images, message", [
     (np.full((4, 28, 28, 1), 255.0, np.float32), r"values in \[255, 255\]; .*divide uint8"),
-    (np.where(np.eye(28)[..., None] > 0, np.nan, 0.5)[None].astype(np.float32),
-     r"values in \[0.5, 0.5\] and NaN or infinite values"),
+    (np.where(np.eye(28)[..., None] > 0, np.nan, 0.5)[None].astype(np.float32),  # NaN alone:
+     r"has NaN or infinite values; replace or drop them where the data are made "  # not /255
+     r"\(np.isfinite finds them\); scaling does not remove them$"),
+    (np.where(np.eye(28)[..., None] > 0, np.nan, 255.0)[None].astype(np.float32),
+     r"values in \[255, 255\] and NaN or infinite values; the Bernoulli .*divide uint8 "
+     r"images by 255 .*; replace or drop them where the data are made"),
     (np.zeros((4, 28, 28, 1), np.uint8), "dtype uint8; pass float images"),
     (np.zeros((4, 28, 28), np.float32), r"shape \(4, 28, 28\), but the model takes .*28, 28, 1"),
     (np.zeros((4, 32, 32, 1), np.float32), "build the model with input_shape=32,32,1"),
@@ -181,3 +185,8 @@ def test_a_dataset_batch_out_of_range_is_one_data_error_not_a_traceback(model):
         model.fit(dataset, verbose=0)
     with pytest.raises(DataError, match=r"evaluation data has a batch with pixel values"):
         zoo.evaluate(model, dataset, verbose=0)
+    nan = dataset.map(lambda x, y: (x * np.nan, y))  # NaN: not "outside [0, 1]", not /255
+    with pytest.raises(DataError, match=r"training or validation data has a batch with NaN "
+                                        r"or infinite values; replace or drop them") as error:
+        model.fit(nan, verbose=0)
+    assert "255" not in str(error.value)

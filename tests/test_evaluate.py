@@ -95,3 +95,17 @@ def test_evaluation_is_seeded_and_evaluating_again_traces_nothing_anew(trained, 
 def test_bad_evaluation_settings_are_refused(trained, test_images, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         zoo.evaluate(trained, test_images, **kwargs)
+
+
+def test_a_dataset_name_evaluates_its_test_split_as_the_model_takes_it(trained, load):
+    """A Bernoulli model gets the binarized split; a grey-level likelihood the grey levels
+    (the same images as data.load with binarization="none")."""
+    reference = zoo.evaluate(trained, load("binarized_mnist", "test"), verbose=0)
+    assert zoo.evaluate(trained, "binarized_mnist", verbose=0) == reference
+    assert reference["examples"] == 10000
+    grey = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,), likelihood="gaussian")
+    reference = zoo.evaluate(grey, load("fashion_mnist", "test", binarization="none"),
+                             verbose=0)  # (prepares the data the name reads)
+    assert zoo.evaluate(grey, "fashion_mnist", verbose=0) == reference
+    with pytest.raises(zoo.ZooError, match="unknown dataset 'fashon_mnist'; did you mean"):
+        zoo.evaluate(trained, "fashon_mnist")

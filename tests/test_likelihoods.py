@@ -114,7 +114,8 @@ def test_colour_images_of_another_size_train(name, likelihood):
     ("continuous_bernoulli", np.full((8, 28, 28, 1), 1.5, np.float32),
      r"training data has values in \[1.5, 1.5\]; this likelihood is a density on \[0, 1\]"),
     ("gaussian", np.full((8, 28, 28, 1), np.nan, np.float32),
-     "training data has NaN or infinite values; pass finite values"),
+     "training data has NaN or infinite values; replace or drop them where the data are "
+     r"made \(np.isfinite finds them\)"),
 ])
 def test_each_likelihood_refuses_data_it_does_not_model_in_one_line(likelihood, data, message):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,), likelihood=likelihood)

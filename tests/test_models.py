@@ -16,6 +16,7 @@ from zoo.models import networks
 from zoo.models.posteriors import MultivariateNormalDiag
 from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
+from small import small
 
 tfd, tfpl = tfp.distributions, tfp.layers
 BUILDERS = {"mlp_vae": 1.0, "cnn_vae": 1.0, "beta_vae": 4.0}  # name: beta
@@ -346,3 +347,17 @@ def test_a_vae_of_ones_own_parts_with_tfps_own_bernoulli_layer_trains(test_image
     assert model.likelihood_head is None and model.data_kind == "binary"
     history = model.fit(test_images[:128], batch_size=64, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("name", ["mlp_vae", "hvae"])
+def test_model_of_x_repeats_its_draw_and_a_seed_draws_another_of_its_own(name, test_images):
+    """As the quickstart says: model(x) gives the same code on every call (until it trains
+    on); model(x, seed=s) a code of seed s, the same on every call."""
+    model = small(name, latent_dim=2)
+    x = test_images[:8]
+    assert_same = np.testing.assert_array_equal
+    assert_same(model(x).mean(), model(x).mean())
+    by_seed = [model(x, seed=seed).mean().numpy() for seed in (1, 2)]
+    assert_same(model(x, seed=1).mean(), by_seed[0])
+    assert np.abs(by_seed[0] - by_seed[1]).mean() > 1e-3
+    assert np.abs(by_seed[0] - model(x).mean().numpy()).mean() > 1e-3

@@ -102,3 +102,16 @@ def test_the_optimizer_state_goes_only_into_the_optimizer_the_file_configured(te
     assert int(other.optimizer.iterations) == 0
     for a, b in zip(model.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_saving_to_a_place_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path):
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
+    (tmp_path / "file.txt").write_text("not a folder")
+    for save, path in ((model.save, tmp_path / "missing" / "m.keras"),
+                       (model.save, tmp_path / "file.txt" / "m.keras"),
+                       (zoo.save, tmp_path / "file.txt" / "run"),
+                       (zoo.save, "/proc/zoo_run")):
+        with pytest.raises(ConfigError, match=rf"^cannot write {path} \(.+\); pick a folder "
+                                              "you can write to$"):
+            save(path) if save == model.save else save(model, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -14,6 +14,9 @@ import tensorflow as tf
 from zoo.errors import DataError
 
 _RANGE_MESSAGE = "zoo: pixel values outside what the likelihood models"
+_FINITE_MESSAGE = "zoo: NaN or infinite pixel values"
+NON_FINITE = ("NaN or infinite values", "replace or drop them where the data are made "
+              "(np.isfinite finds them); scaling does not remove them")
 # What each likelihood's data hold (its ``data``, zoo.models.likelihoods), and the fix.
 KINDS = {
     "binary": ("pixel values outside [0, 1]",
@@ -25,7 +28,7 @@ KINDS = {
              "the logistic mixture models 8-bit pixels: pass uint8 images divided by 255 "
              "(zoo.data.load with binarization='none'), or use likelihood='gaussian' or "
              "'continuous_bernoulli' for other values"),
-    "real": ("NaN or infinite values", "pass finite values"),
+    "real": NON_FINITE,
 }
 GREY_WARNING = ("{what} has grey values strictly between 0 and 1, and this model's decoder "
                 "is Bernoulli, whose likelihood is for binary pixels: it trains, but its ELBO "
@@ -98,12 +101,15 @@ def checked_images(x, image_shape, what="data", data="binary"):
         _check_dtype(values.dtype, what)
         if not bool(_valid(data, values).all()):
             finite = values[np.isfinite(values)]
-            found = ([f"values in [{finite.min():g}, {finite.max():g}]"] if finite.size
-                     else [])
-            found += ["NaN or infinite values"] if finite.size < values.size else []
-            found = found if data != "8bit" or finite.size < values.size else [
-                "values that are not 8-bit levels k/255"]
-            raise DataError(f"{what} has {' and '.join(found)}; {KINDS[data][1]}")
+            found, fixes = [], []
+            if not bool(_valid(data, finite).all()):
+                found.append("values that are not 8-bit levels k/255" if data == "8bit" else
+                             f"values in [{finite.min():g}, {finite.max():g}]")
+                fixes.append(KINDS[data][1])
+            if finite.size < values.size:
+                found.append(NON_FINITE[0])
+                fixes.append(NON_FINITE[1])
+            raise DataError(f"{what} has {' and '.join(found)}; {'; '.join(fixes)}")
     return x
 
 
@@ -113,9 +119,12 @@ def reported_as_data_errors(what="data", data="binary"):
     try:
         yield
     except tf.errors.InvalidArgumentError as error:
-        if _RANGE_MESSAGE not in error.message:
+        if _FINITE_MESSAGE in error.message:
+            problem, fix = NON_FINITE
+        elif _RANGE_MESSAGE in error.message:
+            problem, fix = KINDS[data]
+        else:
             raise
-        problem, fix = KINDS[data]
         raise DataError(f"{what} has a batch with {problem}; {fix}") from None
 
 
@@ -133,8 +142,10 @@ def _valid(data, values):
 
 
 def _asserted(data, images, *rest):
-    in_range = tf.reduce_all(_valid(data, images))
-    with tf.control_dependencies([tf.debugging.Assert(in_range, [_RANGE_MESSAGE])]):
+    finite = tf.reduce_all(tf.math.is_finite(images))
+    valid = tf.reduce_all(_valid(data, images))
+    problem = tf.where(finite, _RANGE_MESSAGE, _FINITE_MESSAGE)  # NaN first: its fix differs
+    with tf.control_dependencies([tf.debugging.Assert(valid, [problem])]):
         images = tf.identity(images)
     return (images, *rest) if rest else images
 

@@ -4,15 +4,21 @@ Every mistake a user can make ends in one line ``zoo: error: ...`` and exit stat
 """
 
 import argparse
-import functools
 import pathlib
 import sys
 
 
 def main(argv=None):
     parser = _parser()
-    args = parser.parse_args(argv)
-    from zoo.errors import ZooError
+    args, unknown = parser.parse_known_args(argv)
+    from zoo.errors import ZooError, did_you_mean
+
+    if unknown:  # named in the command's own terms: `zoo train --epoch 3`
+        options = [option for action in args.parser._actions for option in action.option_strings]
+        flag = next((word.split("=")[0] for word in unknown if word.startswith("-")), "")
+        hint = did_you_mean(flag, options).strip() if flag else ""
+        args.parser.error(f"unrecognized argument{'s' * (len(unknown) > 1)}: "
+                          f"{' '.join(unknown)}" + (f" ({hint})" if hint else ""))
 
     try:
         if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
@@ -273,8 +279,14 @@ def _parser():
                              "or the current folder (installed plugins and $ZOO_PLUGINS are "
                              "imported anyway)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    commands.add_parser = functools.partial(  # every command's --help shows the defaults
-        commands.add_parser, formatter_class=_DefaultsOnce)
+    add_parser = commands.add_parser
+
+    def add_command(*args, **kwargs):  # every command's --help shows the defaults
+        command = add_parser(*args, formatter_class=_DefaultsOnce, **kwargs)
+        command.set_defaults(parser=command)  # errors found after parsing point to its --help
+        return command
+
+    commands.add_parser = add_command
 
     listing = commands.add_parser("list", help="the registered models")
     listing.add_argument("-v", "--verbose", action="store_true", help="show each override")
@@ -289,7 +301,9 @@ def _parser():
                           help="binarized_mnist, mnist or fashion_mnist")
     training.add_argument("--binarization", choices=["static", "dynamic", "none"],
                           help=BINARIZATION_HELP)
-    training.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train")
+    training.add_argument("--epochs", type=_positive_int, default=10,
+                          help="epochs to train; more than a finished run in --out has "
+                               "trained continues it")
     training.add_argument("--batch-size", type=_positive_int, default=128,
                           help="examples per batch (global, over all replicas)")
     training.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
@@ -320,7 +334,8 @@ def _parser():
     _replica_option(training)
     training.add_argument("--out", help="run folder (None: runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",
-                          help="reuse an output folder that holds another run")
+                          help="reuse an output folder that holds another run, or train "
+                               "a finished run anew (an unfinished one resumes)")
     training.add_argument("--animate", action="store_true",
                           help="write OUT/samples.gif, the samples grid after every epoch")
     training.add_argument("--tensorboard", metavar="DIR",

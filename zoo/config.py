@@ -79,14 +79,10 @@ class RunConfig:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
         overrides = builder(self.model).validate(self.overrides)
-        binarization = self.binarization
         likelihood = {**builder(self.model).defaults(), **overrides}.get("likelihood")
-        if (binarization is None and likelihood not in (None, "bernoulli")
-                and "none" in data.spec(self.dataset).binarizations):
-            binarization = "none"  # grey levels for a likelihood of grey levels
-        return dataclasses.replace(self, overrides=overrides,
-                                   binarization=data.binarization_for(self.dataset,
-                                                                      binarization))
+        binarization = data.binarization_for(self.dataset, self.binarization,
+                                             grey=likelihood not in (None, "bernoulli"))
+        return dataclasses.replace(self, overrides=overrides, binarization=binarization)
 
     def learning_rate(self):
         """The initial learning rate: the model's ``learning_rate`` override or default."""

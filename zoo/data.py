@@ -81,13 +81,14 @@ def spec(name):
     return DATASETS[name]
 
 
-def binarization_for(name, binarization=None):
+def binarization_for(name, binarization=None, grey=False):
     """The binarization to use for ``name``: the given one, checked, or the dataset's default
     (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist; ``none``
-    keeps grey levels)."""
+    keeps grey levels), ``none`` with ``grey`` (a likelihood of grey levels) where the
+    dataset has them."""
     accepted = spec(name).binarizations
     if binarization is None:
-        return accepted[0]
+        return "none" if grey and "none" in accepted else accepted[0]
     if binarization not in accepted:
         raise DataError(f"{name} accepts binarization {', '.join(accepted)}, "
                         f"not '{binarization}'")

@@ -28,8 +28,18 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from zoo import data
 from zoo.checks import reported_as_data_errors
 from zoo.errors import ConfigError, require_int
+
+
+def test_split(model, name, batch_size=128):
+    """The test split of the dataset ``name`` (``zoo.data.load``) as ``model`` takes it:
+    binarized for a Bernoulli decoder (the dataset's default binarization), grey levels for
+    the other likelihoods where the dataset has them, labelled for a conditional model."""
+    binarization = data.binarization_for(name, grey=model.data_kind != "binary")
+    return data.load(name, "test", batch_size, binarization=binarization,
+                     labels=model.conditional)
 
 
 def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
@@ -40,16 +50,19 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     (the logistic mixture, a probability mass) also ``"elbo_bits_per_dim"`` and
     ``"log_likelihood_bits_per_dim"``: -nats / (D ln 2), D pixels times channels.
 
-    ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, or an array of
-    images (evaluated in batches of ``batch_size``); every example counts once (the last,
-    smaller batch too). ``samples`` is S above, ``log_likelihood_samples`` is K. The step is
-    traced once per model, settings and strategy in scope: evaluating again (each epoch, say)
-    runs the same graph.
+    ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, an array of
+    images (evaluated in batches of ``batch_size``), or a dataset's name
+    (``"binarized_mnist"``: its test split, as ``test_split`` gives it); every example
+    counts once (the last, smaller batch too). ``samples`` is S above,
+    ``log_likelihood_samples`` is K. The step is traced once per model, settings and
+    strategy in scope: evaluating again (each epoch, say) runs the same graph.
     """
     require_int("samples", samples)
     if log_likelihood_samples is not None:
         require_int("log_likelihood_samples", log_likelihood_samples)
     require_int("chunk", chunk)
+    if isinstance(dataset, str):
+        dataset = test_split(model, dataset, batch_size)
     dataset = model.checked(dataset, "evaluation data")
     if not isinstance(dataset, tf.data.Dataset):
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)

@@ -30,7 +30,7 @@ import tempfile
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from zoo import compat
+from zoo import compat, files
 from zoo.errors import ConfigError
 from zoo.models.posteriors import flow_location
 
@@ -101,7 +101,7 @@ def export(model, folder, overwrite=False):
     if folder.exists() and not (folder / "saved_model.pb").is_file():
         raise ConfigError(f"{folder} exists and is not a SavedModel; refusing to replace it")
     served = _served(model)
-    try:
+    with files.writing(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as temp:
             written = pathlib.Path(temp) / "saved_model"
@@ -110,7 +110,4 @@ def export(model, folder, overwrite=False):
             if folder.exists():
                 shutil.rmtree(folder)
             written.rename(folder)
-    except OSError as error:
-        raise ConfigError(f"cannot write {folder} ({error.strerror or error}); pick a folder "
-                          "you can write to") from None
     return folder

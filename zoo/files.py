@@ -12,7 +12,18 @@ import json
 import os
 import pathlib
 
-from zoo.errors import RunDirError
+from zoo.errors import ConfigError, RunDirError
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Turns an OSError raised in the block (a folder that cannot be made or written, a
+    parent that is a file) into one ConfigError line naming ``path``."""
+    try:
+        yield
+    except OSError as error:
+        raise ConfigError(f"cannot write {path} ({error.strerror or error}); pick a folder "
+                          "you can write to") from None
 
 
 @contextlib.contextmanager

@@ -80,14 +80,32 @@ class ConditionalVAE(VAE):
         if isinstance(x, tf.data.Dataset):
             if not isinstance(x.element_spec, tuple):
                 self.model_inputs(x)  # says what it needs
+            labels = x.element_spec[1]
+            if labels.shape.rank == 2 and labels.shape[1] not in (1, None):
+                raise DataError(f"labels must be one class index per example, got batches "
+                                f"of shape {tuple(labels.shape)} (one-hot?); map them to "
+                                "tf.argmax(labels, axis=1)")
         else:
             _, labels = self.model_inputs(x, y)
-            labels = tf.convert_to_tensor(labels).numpy()
-            if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= self.classes:
-                raise DataError(f"labels must be integers in [0, {self.classes}), got "
-                                f"{labels.dtype} values in [{labels.min()}, {labels.max()}]; "
-                                "build the model with classes=N for N classes")
+            self.check_labels(tf.convert_to_tensor(labels).numpy())
         return super().fit(x, y, *args, **kwargs)
+
+    def check_labels(self, labels):
+        """Raises a DataError naming the fix unless ``labels`` (NumPy) are one integer class
+        index in [0, classes) per example."""
+        got = f"got {labels.dtype} labels of shape {labels.shape}"
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            raise DataError(f"labels must be one class index per example, {got} (one-hot?); "
+                            "pass labels.argmax(axis=1)")
+        if labels.dtype.kind not in "iu":
+            whole = labels.dtype.kind == "f" and (labels == labels.round()).all()
+            raise DataError(f"labels must be integer class indices, {got}; "
+                            + ("pass labels.astype('int64')" if whole else
+                               "pass the class of each example as an integer"))
+        if labels.min() < 0 or labels.max() >= self.classes:
+            raise DataError(f"labels must be integers in [0, {self.classes}), got values in "
+                            f"[{labels.min()}, {labels.max()}]; build the model with "
+                            f"classes=N for labels 0 to N-1")
 
 
 def conditional_mlp(input_shape, hidden_units, latent_dim, classes, likelihood):

@@ -65,8 +65,8 @@ class HierarchicalVAE(VAE):
             seed, 1), groups=samples)[0]
         return upper, lower, z1, z2
 
-    def call(self, x, training=None):
-        _, _, z1, z2 = self._codes(x, 1, self._call_seed(training), training)
+    def call(self, x, training=None, seed=None):
+        _, _, z1, z2 = self._codes(x, 1, self._call_seed(training, seed), training)
         return self.likelihood([z1, z2], training=training)
 
     def terms(self, x, samples=1, seed=(0, 0), training=False, code_gradient_weights=None):

@@ -23,7 +23,7 @@ import warnings
 import tensorflow as tf
 import tf_keras
 
-from zoo import compat
+from zoo import compat, files
 from zoo.checks import checked_images, reported_as_data_errors, warn_if_grey
 from zoo.errors import ConfigError
 from zoo.models import replicas
@@ -45,7 +45,8 @@ ADAM = tf_keras.optimizers.legacy.Adam
 # Batch-level callbacks run every 16 batches.
 STEPS_PER_EXECUTION = 16
 
-_TRAINING_NOISE, _EVALUATION_NOISE, _CALL_NOISE = 0, 1, 2  # streams of the noise seed
+# streams of the noise seed
+_TRAINING_NOISE, _EVALUATION_NOISE, _CALL_NOISE, _CHOSEN_NOISE = 0, 1, 2, 3
 
 
 # Saving and loading a .keras file, Keras reads every layer's legacy SavedModel metadata
@@ -184,15 +185,20 @@ class VAE(KerasSteps):
         """q(z|x) for the model's inputs."""
         return self.encoder(inputs, training=training)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, seed=None):
         """p(x|z) for one z ~ q(z|x), drawn from the model's noise: in training, the
         step's (and the step advances); otherwise keyed to the step and the batch of
-        ``predict`` (stateless: no global seed needed, also with deterministic ops)."""
+        ``predict`` (stateless: no global seed needed, also with deterministic ops), so
+        ``model(x)`` gives the same draw until the model trains on. ``seed`` (an int) draws
+        another code for each: ``[model(x, seed=s) for s in range(5)]`` are five
+        reconstructions of every image, the same five on every call."""
         z = reparameterized_sample(self.posterior(inputs, training), 1,
-                                   self._call_seed(training))[0]
+                                   self._call_seed(training, seed))[0]
         return self.decode(z, inputs, training)
 
-    def _call_seed(self, training):
+    def _call_seed(self, training, seed=None):
+        if seed is not None:
+            return self._noise_seed(_CHOSEN_NOISE, seed)
         if training:
             return self._training_noise()[0]
         return self._noise_seed(_CALL_NOISE, self.step, compat.predict_batches_run(self))
@@ -334,7 +340,8 @@ class VAE(KerasSteps):
                               "folder); for weights alone, model.save_weights")
         if self.zoo_config is None:
             raise ConfigError(_HAND_BUILT)
-        return super().save(filepath, *args, save_format=save_format, **kwargs)
+        with files.writing(path), files.atomic_path(path) as partial:  # whole or not at all
+            return super().save(partial, *args, save_format=save_format, **kwargs)
 
     def checked(self, x, what="data"):
         """``x`` after checking it holds images this model takes: shape, and values its
