@@ -175,7 +175,7 @@ def test_bad_arrays_are_refused_with_the_fix(model, images, message):
             call()
 
 
-def test_a_dataset_batch_out_of_range_is_one_data_error_not_a_traceback(model):
+def test_a_dataset_batch_out_of_range_is_one_data_error_not_a_traceback(model, capfd):
     good = np.zeros((8, 28, 28, 1), np.float32)
     bad = np.full((8, 28, 28, 1), 2.0, np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(np.concatenate([good, bad])).batch(8)
@@ -190,3 +190,5 @@ def test_a_dataset_batch_out_of_range_is_one_data_error_not_a_traceback(model):
                                         r"or infinite values; replace or drop them") as error:
         model.fit(nan, verbose=0)
     assert "255" not in str(error.value)
+    logged = capfd.readouterr().err  # TensorFlow's log of the failed check, with node names
+    assert "assertion failed" not in logged and "[[{{node" not in logged, logged

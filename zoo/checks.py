@@ -6,11 +6,13 @@ check into a one-line DataError instead of a TensorFlow traceback.
 """
 
 import contextlib
+import re
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
+from zoo import quiet
 from zoo.errors import DataError
 
 _RANGE_MESSAGE = "zoo: pixel values outside what the likelihood models"
@@ -115,9 +117,11 @@ def checked_images(x, image_shape, what="data", data="binary"):
 
 @contextlib.contextmanager
 def reported_as_data_errors(what="data", data="binary"):
-    """Turns the in-pipeline value check's failure into a one-line DataError."""
+    """Turns the in-pipeline value check's failure into a one-line DataError (and keeps
+    TensorFlow's log of that failure off stderr)."""
     try:
-        yield
+        with quiet.without_lines(re.escape(_FINITE_MESSAGE) + "|" + re.escape(_RANGE_MESSAGE)):
+            yield
     except tf.errors.InvalidArgumentError as error:
         if _FINITE_MESSAGE in error.message:
             problem, fix = NON_FINITE

@@ -9,15 +9,18 @@ TensorFlow itself) puts a finder first on ``sys.meta_path`` whose loader runs Te
 import and device discovery with stderr captured, then passes on every line except those
 known notices, whether ``zoo.data``, tf_keras or TFP is the first to import it. Unless the
 user set ``TF_CPP_MIN_LOG_LEVEL``, later C++ INFO lines are hidden too (warnings and errors
-show).
+show). ``without_lines`` drops one kind of runtime log message from stderr while a block
+runs (the zoo's data checks: TensorFlow logs their failure before the zoo says it in a line).
 """
 
+import contextlib
 import importlib.abc
 import importlib.util
 import os
 import re
 import sys
 import tempfile
+import threading
 
 _START_UP_NOISE = re.compile(
     r"All log messages before absl::InitializeLog\(\)"
@@ -62,6 +65,38 @@ class _QuietLoader(importlib.abc.Loader):
         kept = [line for line in lines if not _START_UP_NOISE.search(line)]
         if kept:
             print("\n".join(kept), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def without_lines(pattern):
+    """Passes on what the block writes to stderr (file descriptor 2, C++ logs included),
+    line by line as it comes, except each line that matches ``pattern`` and the indented
+    ``[[...]]`` lines (TensorFlow's node names) that follow it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    forwarder = threading.Thread(target=_forward, args=(read, saved, re.compile(pattern)),
+                                 daemon=True)
+    forwarder.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer closes: the forwarder reads to its end
+        forwarder.join()
+        os.close(saved)
+
+
+def _forward(read, out, pattern):
+    dropping = False
+    with os.fdopen(read, "rb") as pipe:
+        for line in pipe:
+            text = line.decode(errors="replace")
+            dropping = bool(pattern.search(text)) or (dropping and text.lstrip().startswith("[["))
+            if not dropping:
+                os.write(out, line)
 
 
 def install():
