@@ -7,7 +7,8 @@ import tensorflow_probability as tfp
 import zoo
 from conftest import as_batch
 from small import SMALL, small
-from zoo.errors import OverrideError, UnknownModelError
+from zoo import catalog
+from zoo.errors import OverrideError, UnknownModelError, ZooError
 from zoo.models.registry import PositiveInt, builder, register, unregister
 
 tfpl = tfp.layers
@@ -133,3 +134,16 @@ def test_an_unregistered_name_is_gone_and_can_be_registered_again(registered_nam
     assert zoo.list()["test_again_vae"] == "Registered twice."
     with pytest.raises(UnknownModelError, match="unknown model 'test_nowhere_vae'"):
         unregister("test_nowhere_vae")
+
+
+def test_the_catalog_lists_the_registry_and_refuses_names_as_it_does():
+    """zoo/catalog.json, which `zoo list` and a mistyped name read without TensorFlow, is the
+    registry's (`python -m zoo.catalog` writes it) and says what the registry says."""
+    stale = "zoo/catalog.json is stale: run `python -m zoo.catalog`"
+    assert catalog.models() == catalog.entries(), stale
+    for name, overrides in (("cnn_vea", ()), ("mlp_vae", ("latnt_dim",))):
+        with pytest.raises(ZooError) as from_catalog:
+            catalog.check(name, overrides)
+        with pytest.raises(ZooError) as from_registry:
+            zoo.get(name, **dict.fromkeys(overrides, 2))
+        assert str(from_catalog.value) == str(from_registry.value)

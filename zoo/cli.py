@@ -41,6 +41,14 @@ def main(argv=None):
 
 
 def list_models(args):
+    from zoo import catalog
+
+    if not args.pretrained and catalog.covers(args.imports):  # no TensorFlow needed
+        for name, entry in catalog.models().items():
+            print(f"{name:12s} {entry['description']}")
+            for described in entry["overrides"].values() if args.verbose else ():
+                print(f"{'':14s}{described}")
+        return
     from zoo.models import list_models
     from zoo.models.registry import builder, pretrained_entries
 
@@ -67,7 +75,19 @@ def list_models(args):
                 print(f"{'':14s}{field.describe()}")
 
 
+def _check_names(args):
+    """A mistyped model or override name, said at once: from the catalog (zoo.catalog),
+    before TensorFlow starts."""
+    from zoo import catalog
+
+    if catalog.covers(args.imports):
+        keys = [text.partition("=")[0] for text in getattr(args, "set", [])]
+        catalog.check(args.model, keys + ["latent_dim"] * (getattr(args, "latent_dim", None)
+                                                           is not None))
+
+
 def train(args):
+    _check_names(args)
     from zoo.models.registry import builder
     from zoo.config import RunConfig
     from zoo.train import train
@@ -108,6 +128,7 @@ def _picture_callbacks(args, out):
 
 
 def tune(args):
+    _check_names(args)
     from zoo.tune import tune
 
     result = tune(args.model, dataset=args.dataset, binarization=args.binarization,
@@ -124,6 +145,9 @@ def tune(args):
 
 
 def plot(args):
+    from zoo import sources
+
+    sources.kind(args.source, args.imports)  # a mistyped source: refused before TensorFlow
     from zoo import plot
 
     path = plot.from_run(args.kind, args.source, args.out, dims=args.dims,
@@ -133,8 +157,10 @@ def plot(args):
 
 
 def export(args):
+    from zoo.sources import kind, resolve
+
+    kind(args.source, args.imports)
     from zoo.export import SIGNATURES, export
-    from zoo.sources import resolve
 
     model = resolve(args.source).model
     folder = export(model, args.out, overwrite=args.overwrite)
@@ -145,10 +171,12 @@ def export(args):
 def evaluate(args):
     import time
 
+    from zoo.sources import kind, resolve
+
+    kind(args.source, args.imports)
     from zoo import bench, data, recipes
     from zoo.errors import ConfigError
     from zoo.evaluate import evaluate
-    from zoo.sources import resolve
 
     source = resolve(args.source, args.dataset)
     run, model, row = source.settings, source.model, source.row

@@ -52,6 +52,20 @@ def require_int(name, value, minimum=1):
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
+def unknown_model(name, names):
+    """The UnknownModelError for a model ``name`` that is not one of ``names``."""
+    return UnknownModelError(f"unknown model '{name}'; {did_you_mean(name, names)}"
+                             f"registered models: {', '.join(sorted(names))} (one of your own: "
+                             "import its module first, zoo --import MODULE on the command line)")
+
+
+def no_override(model, name, described):
+    """The OverrideError for an override ``name`` that ``model`` does not take;
+    ``described``: {override: its description} of those it takes."""
+    return OverrideError(f"{model} has no override '{name}'; {did_you_mean(name, described)}"
+                         f"it accepts: {'; '.join(described.values())}")
+
+
 def did_you_mean(name, names):
     """``"did you mean 'X'? "`` for the closest of ``names`` to a misspelt ``name``, or ""."""
     close = difflib.get_close_matches(str(name), list(names), n=1)

@@ -18,10 +18,8 @@ import dataclasses
 import os
 import pathlib
 
-from zoo import bench, files, hub, runs, weight_files
-from zoo.config import RunConfig
+from zoo import catalog
 from zoo.errors import RunDirError, WeightsError
-from zoo.models import registry
 
 DEFAULT_DATASET = "binarized_mnist"
 
@@ -41,16 +39,49 @@ class Source:
     folder: pathlib.Path = None
 
 
-def resolve(text, dataset=None):
-    """The Source named by ``text`` (see the module docstring); ``dataset`` replaces its
-    dataset (a source without settings: binarized_mnist by default). One-line RunDirError
-    or WeightsError for a path that is none of them."""
+def kind(text, imports=()):
+    """What ``text`` names, by its form alone (nothing loaded, no TensorFlow started unless
+    a plugin may name the model): ``"pretrained"``, ``"folder"``, ``"keras"`` or
+    ``"weights"``; a one-line RunDirError for a path that is none of them, so that a
+    mistyped source is refused at once."""
     path = pathlib.Path(text)
-    if not path.exists() and _is_pretrained_name(str(text)):
+    if not path.exists():
+        name, colon, _ = str(text).partition(":")
+        if colon and os.sep not in str(text) and name in _model_names(imports):
+            return "pretrained"
+        raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
+                          "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "
+                          "--pretrained)")
+    if path.is_dir():
+        return "folder"
+    if path.suffix in (".keras", ".h5"):
+        return {".keras": "keras", ".h5": "weights"}[path.suffix]
+    raise RunDirError(f"{path} is not a model the zoo can read; pass a run folder, a "
+                      "zoo.save folder, a .keras or weights .h5 file, or MODEL:WEIGHTS")
+
+
+def _model_names(imports):
+    if catalog.covers(imports):
+        return catalog.models()
+    from zoo.models import registry
+
+    return registry.list_models()
+
+
+def resolve(text, dataset=None):
+    """The Source named by ``text`` (see the module docstring; ``kind`` first); ``dataset``
+    replaces its dataset (a source without settings: binarized_mnist by default). One-line
+    RunDirError or WeightsError for a path that is none of them. (The stages are imported
+    here, when a model is loaded.)"""
+    from zoo import files, hub, runs, weight_files
+    from zoo.models import registry
+
+    found, path = kind(text), pathlib.Path(text)
+    if found == "pretrained":
         name, weights = str(text).split(":", 1)
         file = hub.pretrained_file(registry.pretrained_entry(name, weights))
         return _row(str(text), file, dataset)
-    if path.is_dir():
+    if found == "folder":
         model = runs.load(path)
         if (path / runs.RUN_CONFIG).is_file():
             settings = files.read_json(path / runs.RUN_CONFIG)
@@ -58,7 +89,7 @@ def resolve(text, dataset=None):
                        if (path / runs.METRICS).is_file() else None)
             return Source(str(text), model, _settings(settings, dataset), metrics, folder=path)
         return Source(str(text), model, _defaults(model, dataset), folder=path)
-    if path.is_file() and path.suffix == ".keras":
+    if found == "keras":
         import tf_keras
 
         try:
@@ -69,25 +100,15 @@ def resolve(text, dataset=None):
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
         return Source(str(text), model, _defaults(model, dataset))
-    if path.is_file() and path.suffix == ".h5":
-        if weight_files.weights_attributes(path).get(weight_files.ROW_CONFIG) is None:
-            raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
-                               "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
-        return _row(str(text), path, dataset)
-    if path.exists():
-        raise RunDirError(f"{path} is not a model the zoo can read; pass a run folder, a "
-                          "zoo.save folder, a .keras or weights .h5 file, or MODEL:WEIGHTS")
-    raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
-                      "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "
-                      "--pretrained)")
-
-
-def _is_pretrained_name(text):
-    name, colon, _ = text.partition(":")
-    return bool(colon) and os.sep not in text and name in registry.list_models()
+    if weight_files.weights_attributes(path).get(weight_files.ROW_CONFIG) is None:
+        raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
+                           "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
+    return _row(str(text), path, dataset)
 
 
 def _row(name, file, dataset):
+    from zoo import bench, weight_files
+
     model = weight_files.load_row(file)
     result = bench.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
@@ -114,6 +135,8 @@ def _defaults(model, dataset):
 
 
 def _resolved(settings):
+    from zoo.config import RunConfig
+
     fields = {field.name for field in dataclasses.fields(RunConfig)}
     config = RunConfig(**{key: value for key, value in settings.items() if key in fields})
     return dataclasses.asdict(config.resolved())

@@ -20,10 +20,8 @@ import importlib.metadata
 import os
 import sys
 
+from zoo.catalog import PLUGIN_GROUP as GROUP, PLUGINS_VARIABLE as ENV
 from zoo.errors import ConfigError
-
-GROUP = "zoo.models"
-ENV = "ZOO_PLUGINS"
 
 
 def import_module(name, source):

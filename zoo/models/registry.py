@@ -17,7 +17,8 @@ import inspect
 import typing
 from typing import Annotated, Any, Callable
 
-from zoo.errors import ConfigError, OverrideError, UnknownModelError, did_you_mean
+from zoo.errors import (ConfigError, OverrideError, UnknownModelError, did_you_mean,
+                        no_override, unknown_model)
 from zoo.models import plugins
 
 
@@ -137,10 +138,7 @@ class Builder:
     def field(self, name):
         """The Field called ``name``, or an OverrideError listing what this builder accepts."""
         if name not in self.fields:
-            hint = did_you_mean(name, self.fields)
-            accepted = "; ".join(f.describe() for f in self.fields.values())
-            raise OverrideError(f"{self.name} has no override '{name}'; {hint}"
-                                f"it accepts: {accepted}")
+            raise no_override(self.name, name, {n: f.describe() for n, f in self.fields.items()})
         return self.fields[name]
 
     def validate(self, overrides):
@@ -239,12 +237,13 @@ def unregister(name):
 def builder(name):
     """The Builder registered as ``name``, or UnknownModelError with the closest name."""
     if name not in _BUILDERS:
-        hint = did_you_mean(name, _BUILDERS)
-        raise UnknownModelError(f"unknown model '{name}'; {hint}"
-                                f"registered models: {', '.join(sorted(_BUILDERS))} (one of your "
-                                "own: import its module first, zoo --import MODULE on the "
-                                "command line)")
+        raise unknown_model(name, _BUILDERS)
     return _BUILDERS[name]
+
+
+def builders():
+    """Every registered Builder, by name."""
+    return dict(_BUILDERS)
 
 
 def get(name, **overrides):
