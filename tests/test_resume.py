@@ -143,6 +143,7 @@ def continued_to_the_same_numbers(config, folder, whole, manual_dir, capsys):
     _, continued = zoo.train(config, folder, manual_dir=manual_dir, callbacks=[begun],
                              verbose=0)
     assert begun.epochs == [3]
+    assert "continuing the run finished after 2 epochs at epoch 3" in capsys.readouterr().out
     assert continued["history"] == whole["history"] and continued["test"] == whole["test"]
     assert continued["optimizer_steps"] == whole["optimizer_steps"]
     assert continued["epoch_seconds"][:2] == short["epoch_seconds"]

@@ -117,7 +117,10 @@ class EpochLog(tf_keras.callbacks.Callback):
             self.record["seconds"] = self.record["seconds"][:epoch]
             self.record["history"] = {name: values[:epoch]
                                       for name, values in self.record["history"].items()}
-            if epoch:
+            ends = [end["epochs"] for end in self.record.get("continued_from", [])]
+            if epoch and ends and ends[-1] == epoch:
+                print(f"continuing the run finished after {epoch} epochs at epoch {epoch + 1}")
+            elif epoch:
                 print(f"resuming at epoch {epoch + 1} (epochs 1-{epoch} were run before)")
         self.started = time.time()
 
