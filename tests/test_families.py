@@ -106,8 +106,8 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
     model = zoo.get(name, latent_dim=4) if name == "cvae" else small(name, latent_dim=4)
     dataset = "fashion_mnist" if model.conditional else "binarized_mnist"  # labelled
     model.fit(load(dataset, "train", 64, labels=model.conditional).take(100), verbose=0)
-    test = load(dataset, "test", 128, labels=model.conditional).take(1)
-    # K = 100 codes 50 at a time (two chunks): 6,400 decoder passes at once (1.3 GB for
+    test = load(dataset, "test", 64, labels=model.conditional).take(1)
+    # K = 100 codes 50 at a time (two chunks): 3,200 decoder passes at once (0.65 GB for
     # cnn_vae's feature maps; 100 at a time over 256 images held 7 GB)
     metrics = zoo.evaluate(model, test, samples=20, log_likelihood_samples=100, chunk=50,
                            verbose=0)

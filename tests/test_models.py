@@ -40,7 +40,7 @@ def test_encoder_and_decoder_end_in_tfp_distribution_layers(name, posterior_laye
     assert not model.losses  # the KL is the objective's, not an added layer loss
 
 
-def briefly_trained(name, load, steps=100):
+def briefly_trained(name, load, steps=50):
     """A model trained for ``steps`` batches of real data, so its KL is far from 0."""
     tf_keras.utils.set_random_seed(1)
     model = zoo.get(name, latent_dim=8, **HALF_WIDTH.get(name, {}))
