@@ -115,3 +115,6 @@ def test_saving_to_a_place_that_cannot_be_written_is_one_line_and_leaves_nothing
                                               "you can write to$"):
             save(path) if save == model.save else save(model, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ConfigError, match="m.keras exists; pass overwrite=True or pick"):
+        model.save(tmp_path / "m.keras", overwrite=False)  # Keras's own meaning, kept

@@ -9,6 +9,8 @@ from PIL import Image
 
 import zoo
 from zoo import cli, hub, sources
+from zoo.errors import RunDirError, UnknownModelError
+from zoo.models.registry import PositiveInt, unregister
 
 
 def run_cli(capsys, *args):
@@ -71,3 +73,23 @@ def test_a_path_that_is_no_model_is_one_line(tmp_path, capsys):
             cli.main(["eval", str(source)])
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1, error
+
+
+def test_a_pretrained_name_of_a_model_registered_in_this_process_is_one(tmp_path):
+    """A plugin's MODEL:WEIGHTS: the catalog (zoo's own builders) does not know the model, so
+    resolve checks names against the registry as it is now."""
+
+    @zoo.register("sources_demo_vae")
+    def sources_demo_vae(latent_dim: PositiveInt = 2):
+        """A model of this test's own."""
+        return zoo.get("mlp_vae", latent_dim=latent_dim, hidden_units=(8,))
+
+    try:
+        assert sources.kind("sources_demo_vae:mine", registered=True) == "pretrained"
+        with pytest.raises(RunDirError, match="no such run folder or file"):
+            sources.kind("sources_demo_vae:mine")  # the catalog alone: zoo's own builders
+        with pytest.raises(UnknownModelError, match="sources_demo_vae has no pretrained "
+                                                    "weights named 'mine'"):
+            sources.resolve("sources_demo_vae:mine")
+    finally:
+        unregister("sources_demo_vae")

@@ -180,8 +180,10 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
 
 def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
         finished_run, tmp_path):
-    """A cosine schedule follows the epochs; a run stopped early would stop there again; a
-    run finished without backup/ (by an older zoo) has no training state to go on from."""
+    """A cosine schedule follows the epochs; early stopping and the plateau schedule would
+    count epochs without improvement afresh; a run finished without backup/ (by an older
+    zoo) has no training state to go on from; a continuation cut short is finished by its
+    own command, not refused as "fewer epochs"."""
     folder, _, _, _ = finished_run
     record = json.loads((folder / runs.RUN_CONFIG).read_text())
     more = {**record, "epochs": 5}
@@ -194,11 +196,13 @@ def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
         runs.claim(cosine, {**more, "learning_rate_schedule": "cosine"})
     stopped = tmp_path / "stopped"
     shutil.copytree(folder, stopped)
-    metrics = json.loads((folder / runs.METRICS).read_text())
-    files.write_json(stopped / runs.METRICS, {**metrics, "epochs_run": 1})
-    with pytest.raises(RunDirError, match="stopped early at epoch 1 of 2; more epochs would "
-                                          "stop there too"):
-        runs.claim(stopped, more)
+    patient = {**record, "early_stopping_patience": 2, "learning_rate_schedule": "plateau"}
+    files.write_json(stopped / runs.RUN_CONFIG, patient)
+    with pytest.raises(RunDirError, match="holds this run with 2 epochs, and its plateau "
+                       "schedule and early stopping would count epochs without improvement "
+                       r"afresh in a continuation \(Keras keeps no such count in a "
+                       r"checkpoint\); pick another --out"):
+        runs.claim(stopped, {**patient, "epochs": 5})
     older = tmp_path / "older"
     shutil.copytree(folder, older)
     shutil.rmtree(older / runs.BACKUP)
@@ -208,6 +212,13 @@ def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
     for refused in (cosine, stopped, older):  # nothing changed by a refusal
         assert json.loads((refused / runs.RUN_CONFIG).read_text())["epochs"] == 2
         assert (refused / runs.METRICS).is_file() and (refused / runs.WEIGHTS).is_file()
+    cut_short = tmp_path / "cut_short"  # continued to 5 epochs, stopped in epoch 3
+    shutil.copytree(folder, cut_short)
+    runs.claim(cut_short, more)
+    assert not (cut_short / runs.METRICS).exists()
+    with pytest.raises(RunDirError, match="holds this run being continued to 5 epochs, "
+                       "unfinished: the same command with --epochs 5 finishes it"):
+        runs.check_claim(cut_short, record)
 
 
 def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_path):

@@ -13,7 +13,7 @@ def main(argv=None):
     args, unknown = parser.parse_known_args(argv)
     from zoo.errors import ZooError, did_you_mean
 
-    if unknown:  # named in the command's own terms: `zoo train --epoch 3`
+    if unknown:  # named in the command's own terms: `zoo train --epohcs 3`
         options = [option for action in args.parser._actions for option in action.option_strings]
         flag = next((word.split("=")[0] for word in unknown if word.startswith("-")), "")
         hint = did_you_mean(flag, options).strip() if flag else ""
@@ -81,7 +81,7 @@ def _check_names(args):
     from zoo import catalog
 
     if catalog.covers(args.imports):
-        keys = [text.partition("=")[0] for text in getattr(args, "set", [])]
+        keys = [text.partition("=")[0] for text in getattr(args, "set", []) if "=" in text]
         catalog.check(args.model, keys + ["latent_dim"] * (getattr(args, "latent_dim", None)
                                                            is not None))
 

@@ -71,22 +71,26 @@ class _QuietLoader(importlib.abc.Loader):
 def without_lines(pattern):
     """Passes on what the block writes to stderr (file descriptor 2, C++ logs included),
     line by line as it comes, except each line that matches ``pattern`` and the indented
-    ``[[...]]`` lines (TensorFlow's node names) that follow it."""
+    ``[[...]]`` lines (TensorFlow's node names) that follow it. For one thread's blocks
+    (nested ones too); a child process started inside holds the pipe open, so the end waits
+    at most a few seconds for it and then leaves the forwarder to finish on its own."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    read, write = os.pipe()
-    os.dup2(write, 2)
-    os.close(write)
-    forwarder = threading.Thread(target=_forward, args=(read, saved, re.compile(pattern)),
-                                 daemon=True)
-    forwarder.start()
+    saved, forwarder = os.dup(2), None
     try:
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        forwarder = threading.Thread(target=_forward, args=(read, saved, re.compile(pattern)),
+                                     daemon=True)
+        forwarder.start()
         yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)  # the pipe's last writer closes: the forwarder reads to its end
-        forwarder.join()
-        os.close(saved)
+        if forwarder is not None:
+            forwarder.join(timeout=5)
+        if forwarder is None or not forwarder.is_alive():  # else it still writes to saved
+            os.close(saved)
 
 
 def _forward(read, out, pattern):

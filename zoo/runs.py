@@ -127,7 +127,7 @@ def held(folder, run_config):
     return None
 
 
-def check_claim(folder, run_config, overwrite=False):
+def check_claim(folder, run_config, overwrite=False, make=True):
     """Returns what ``folder`` holds of the run ``run_config`` (``held``); raises
     RunDirError unless the folder may hold it, and OSError where it cannot be made (a
     read-only place, /proc/...).
@@ -136,7 +136,7 @@ def check_claim(folder, run_config, overwrite=False):
     with fewer epochs when it can be continued; a folder holding another run or other files
     is refused unless ``overwrite``. A new folder is made, with its missing parents, and
     removed again (``_can_make``): a run learns that it cannot write there before it
-    prepares data or a model.
+    prepares data or a model (with ``make``: on the chief; other workers only read).
     """
     folder = pathlib.Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -145,7 +145,7 @@ def check_claim(folder, run_config, overwrite=False):
     if not above.is_dir():
         raise RunDirError(f"{above} is a file, so {folder} cannot be a folder; pass --out a "
                           "folder path")
-    if not folder.exists():
+    if make and not folder.exists():
         _can_make(folder)
     held_now = held(folder, run_config)
     if overwrite:
@@ -157,6 +157,11 @@ def check_claim(folder, run_config, overwrite=False):
         previous = recorded_run(folder)
         changed = sorted(k for k in {**previous, **run_config}
                          if previous.get(k) != run_config.get(k))
+        if changed == ["epochs"] and (folder / EPOCHS).is_file() and run_config["epochs"] in [
+                end["epochs"] for end in read_json(folder / EPOCHS).get("continued_from", [])]:
+            raise RunDirError(f"{folder} holds this run being continued to "
+                              f"{previous['epochs']} epochs, unfinished: the same command with "
+                              f"--epochs {previous['epochs']} finishes it; or pass --overwrite")
         fewer = (" (fewer epochs than a run has trained cannot be undone)"
                  if changed == ["epochs"] else "")
         raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
@@ -167,22 +172,28 @@ def check_claim(folder, run_config, overwrite=False):
 
 
 def _check_continuable(folder, run_config):
-    """Raises RunDirError where more epochs cannot continue the run in ``folder``: its
-    learning rate follows the number of epochs, it stopped early, or it ended before run
-    folders kept their last training state."""
+    """Raises RunDirError where more epochs cannot continue the run in ``folder`` to the
+    numbers of a run given them from the start: its learning rate follows the number of
+    epochs (cosine), a callback counts epochs without improvement (plateau schedule, early
+    stopping: Keras starts their count afresh, and a checkpoint does not hold it), or it
+    ended before run folders kept their last training state."""
     previous = recorded_run(folder)["epochs"]
     advice = "pick another --out or pass --overwrite to train it anew"
     if run_config.get("learning_rate_schedule") == "cosine":
         raise RunDirError(f"{folder} holds this run with {previous} epochs, and its cosine "
                           f"learning-rate schedule is set by the epochs, so "
                           f"{run_config['epochs']} epochs is another run; {advice}")
+    counting = [what for what, on in (
+        ("its plateau schedule", run_config.get("learning_rate_schedule") == "plateau"),
+        ("early stopping", run_config.get("early_stopping_patience"))) if on]
+    if counting:
+        raise RunDirError(f"{folder} holds this run with {previous} epochs, and "
+                          f"{' and '.join(counting)} would count epochs without improvement "
+                          f"afresh in a continuation (Keras keeps no such count in a "
+                          f"checkpoint); {advice}")
     if not (folder / METRICS).is_file():
         return  # unfinished: resumed from backup/, then trained to the new end
     metrics = read_json(folder / METRICS)
-    if metrics["epochs_run"] < previous:
-        raise RunDirError(f"{folder} holds this run, stopped early at epoch "
-                          f"{metrics['epochs_run']} of {previous}; more epochs would stop "
-                          f"there too; {advice}")
     if not (folder / BACKUP).is_dir() or "epoch_seconds" not in metrics:
         raise RunDirError(f"{folder} holds this run, finished by a zoo that did not keep "
                           f"its last training state (backup/), so it cannot be continued; "

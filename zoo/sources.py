@@ -39,15 +39,16 @@ class Source:
     folder: pathlib.Path = None
 
 
-def kind(text, imports=()):
+def kind(text, imports=(), registered=False):
     """What ``text`` names, by its form alone (nothing loaded, no TensorFlow started unless
-    a plugin may name the model): ``"pretrained"``, ``"folder"``, ``"keras"`` or
-    ``"weights"``; a one-line RunDirError for a path that is none of them, so that a
-    mistyped source is refused at once."""
+    a plugin may name the model, or ``registered``: names checked against the registry as
+    it is now): ``"pretrained"``, ``"folder"``, ``"keras"`` or ``"weights"``; a one-line
+    RunDirError for a path that is none of them, so that a mistyped source is refused at
+    once."""
     path = pathlib.Path(text)
     if not path.exists():
         name, colon, _ = str(text).partition(":")
-        if colon and os.sep not in str(text) and name in _model_names(imports):
+        if colon and os.sep not in str(text) and name in _model_names(imports, registered):
             return "pretrained"
         raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
                           "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "
@@ -60,8 +61,8 @@ def kind(text, imports=()):
                       "zoo.save folder, a .keras or weights .h5 file, or MODEL:WEIGHTS")
 
 
-def _model_names(imports):
-    if catalog.covers(imports):
+def _model_names(imports, registered):
+    if not registered and catalog.covers(imports):
         return catalog.models()
     from zoo.models import registry
 
@@ -76,7 +77,7 @@ def resolve(text, dataset=None):
     from zoo import files, hub, runs, weight_files
     from zoo.models import registry
 
-    found, path = kind(text), pathlib.Path(text)
+    found, path = kind(text, registered=True), pathlib.Path(text)
     if found == "pretrained":
         name, weights = str(text).split(":", 1)
         file = hub.pretrained_file(registry.pretrained_entry(name, weights))

@@ -103,10 +103,9 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                           "(a TensorFlow limitation); train on one CPU device or on GPUs")
     record = dataclasses.asdict(config)
     folder = pathlib.Path(out) if out else None
-    if folder and runs.is_chief():  # refused now; claimed once training starts
-        held = runs.check_claim(folder, record, overwrite=overwrite)
-    elif folder:  # another worker: the chief refuses, all return a finished run alike
-        held = runs.held(folder, record)
+    if folder:  # refused now, by every worker alike (one shared folder); claimed once
+        held = runs.check_claim(folder, record, overwrite=overwrite,  # training starts
+                                make=runs.is_chief())
     if folder and held == runs.FINISHED and not overwrite:
         return _finished(folder)
     config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now

@@ -78,7 +78,7 @@ class ConditionalVAE(VAE):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         if isinstance(x, tf.data.Dataset):
-            if not isinstance(x.element_spec, tuple):
+            if not isinstance(x.element_spec, tuple) or len(x.element_spec) < 2:
                 self.model_inputs(x)  # says what it needs
             labels = x.element_spec[1]
             if labels.shape.rank == 2 and labels.shape[1] not in (1, None):

@@ -17,6 +17,7 @@ How tf_keras compiles, steps, saves and reloads the model (its step functions, a
 optimizer's state in a ``.keras`` file) lives in the base class, ``keras_steps.KerasSteps``.
 """
 
+import os
 import random
 import warnings
 
@@ -340,6 +341,10 @@ class VAE(KerasSteps):
                               "folder); for weights alone, model.save_weights")
         if self.zoo_config is None:
             raise ConfigError(_HAND_BUILT)
+        if "://" in path:  # gs://..., Keras's own remote writing
+            return super().save(filepath, *args, save_format=save_format, **kwargs)
+        if not kwargs.get("overwrite", True) and os.path.exists(path):
+            raise ConfigError(f"{path} exists; pass overwrite=True or pick another path")
         with files.writing(path), files.atomic_path(path) as partial:  # whole or not at all
             return super().save(partial, *args, save_format=save_format, **kwargs)
 
