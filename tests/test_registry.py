@@ -147,3 +147,9 @@ def test_the_catalog_lists_the_registry_and_refuses_names_as_it_does():
         with pytest.raises(ZooError) as from_registry:
             zoo.get(name, **dict.fromkeys(overrides, 2))
         assert str(from_catalog.value) == str(from_registry.value)
+    for name, weights in (("mlp_vae", "binarized_mnst"), ("hvae", "binarized_mnist")):
+        with pytest.raises(ZooError) as from_catalog:
+            catalog.check_weights(name, weights)
+        with pytest.raises(ZooError) as from_registry:
+            zoo.get(name, weights=weights)
+        assert str(from_catalog.value) == str(from_registry.value)

@@ -14,7 +14,7 @@ import json
 import os
 import pathlib
 
-from zoo.errors import no_override, unknown_model
+from zoo.errors import no_override, no_weights, unknown_model
 
 PATH = pathlib.Path(__file__).with_name("catalog.json")
 PLUGIN_GROUP, PLUGINS_VARIABLE = "zoo.models", "ZOO_PLUGINS"  # see zoo.models.plugins
@@ -28,7 +28,8 @@ def covers(imports=()):
 
 
 def models():
-    """``{name: {"description": ..., "overrides": {override: description}}}``, by name."""
+    """``{name: {"description": ..., "overrides": {override: description}, "pretrained":
+    [weights names]}}``, by name."""
     return json.loads(PATH.read_text())
 
 
@@ -43,12 +44,21 @@ def check(name, overrides=()):
             raise no_override(name, override, listed[name]["overrides"])
 
 
+def check_weights(name, weights):
+    """Raises the registry's one-line UnknownModelError for a model or pretrained weights
+    name (``zoo.get(name, weights=...)``, ``MODEL:WEIGHTS``) it does not list."""
+    check(name)
+    if weights not in models()[name]["pretrained"]:
+        raise no_weights(name, weights, models()[name]["pretrained"])
+
+
 def entries():
     """The catalog of the zoo's own builders as registered now (plugins' left out)."""
     from zoo.models import registry
 
     return {name: {"description": entry.description,
-                   "overrides": {field.name: field.describe() for field in entry.fields.values()}}
+                   "overrides": {field.name: field.describe() for field in entry.fields.values()},
+                   "pretrained": registry.pretrained_names(name)}
             for name, entry in sorted(registry.builders().items())
             if entry.build.__module__.startswith("zoo.")}
 

@@ -66,6 +66,15 @@ def no_override(model, name, described):
                          f"it accepts: {'; '.join(described.values())}")
 
 
+def no_weights(model, weights, names):
+    """The UnknownModelError for pretrained ``weights`` that ``model`` does not have;
+    ``names``: those it has."""
+    hint = did_you_mean(weights, names) if names else ""
+    return UnknownModelError(f"{model} has no pretrained weights named '{weights}'; {hint}"
+                             + (f"it has: {', '.join(names)}" if names else
+                                "see `zoo list --pretrained` for the models that have some"))
+
+
 def did_you_mean(name, names):
     """``"did you mean 'X'? "`` for the closest of ``names`` to a misspelt ``name``, or ""."""
     close = difflib.get_close_matches(str(name), list(names), n=1)

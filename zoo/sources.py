@@ -49,6 +49,8 @@ def kind(text, imports=(), registered=False):
     if not path.exists():
         name, colon, _ = str(text).partition(":")
         if colon and os.sep not in str(text) and name in _model_names(imports, registered):
+            if not registered and catalog.covers(imports):
+                catalog.check_weights(name, str(text).split(":", 1)[1])  # a typo: at once
             return "pretrained"
         raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
                           "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "

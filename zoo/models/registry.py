@@ -17,8 +17,8 @@ import inspect
 import typing
 from typing import Annotated, Any, Callable
 
-from zoo.errors import (ConfigError, OverrideError, UnknownModelError, did_you_mean,
-                        no_override, unknown_model)
+from zoo.errors import (ConfigError, OverrideError, UnknownModelError, no_override,
+                        no_weights, unknown_model)
 from zoo.models import plugins
 
 
@@ -188,6 +188,11 @@ def pretrained(builder, dataset, row, sha256, weights=""):
     _PRETRAINED[(builder, entry.weights)] = entry
 
 
+def pretrained_names(name):
+    """The weights names of builder ``name``'s pretrained rows, sorted."""
+    return sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
+
+
 def pretrained_entries():
     """Every declared Pretrained, sorted by builder and weights name."""
     return [_PRETRAINED[key] for key in sorted(_PRETRAINED)]
@@ -285,12 +290,7 @@ def pretrained_entry(name, weights, overrides=None):
     builder(name)
     found = _PRETRAINED.get((name, weights))
     if found is None:
-        names = sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
-        hint = did_you_mean(weights, names) if names else ""
-        raise UnknownModelError(
-            f"{name} has no pretrained weights named '{weights}'; {hint}"
-            + (f"it has: {', '.join(names)}" if names else
-               "see `zoo list --pretrained` for the models that have some"))
+        raise no_weights(name, weights, pretrained_names(name))
     if overrides:
         raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
                             f"drop the overrides ({', '.join(overrides)})")
