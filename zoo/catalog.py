@@ -47,9 +47,11 @@ def check(name, overrides=()):
 def check_weights(name, weights):
     """Raises the registry's one-line UnknownModelError for a model or pretrained weights
     name (``zoo.get(name, weights=...)``, ``MODEL:WEIGHTS``) it does not list."""
-    check(name)
-    if weights not in models()[name]["pretrained"]:
-        raise no_weights(name, weights, models()[name]["pretrained"])
+    listed = models()
+    if name not in listed:
+        raise unknown_model(name, listed)
+    if weights not in listed[name]["pretrained"]:
+        raise no_weights(name, weights, listed[name]["pretrained"])
 
 
 def entries():

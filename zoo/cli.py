@@ -82,8 +82,7 @@ def _check_names(args):
 
     if catalog.covers(args.imports):
         keys = [text.partition("=")[0] for text in getattr(args, "set", []) if "=" in text]
-        catalog.check(args.model, keys + ["latent_dim"] * (getattr(args, "latent_dim", None)
-                                                           is not None))
+        catalog.check(args.model, keys)
 
 
 def train(args):

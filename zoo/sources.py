@@ -47,24 +47,26 @@ def kind(text, imports=(), registered=False):
     once."""
     path = pathlib.Path(text)
     if not path.exists():
-        name, colon, _ = str(text).partition(":")
-        if colon and os.sep not in str(text) and name in _model_names(imports, registered):
-            if not registered and catalog.covers(imports):
-                catalog.check_weights(name, str(text).split(":", 1)[1])  # a typo: at once
+        name, colon, weights = str(text).partition(":")
+        from_catalog = not registered and catalog.covers(imports)
+        if colon and os.sep not in str(text) and name in _model_names(from_catalog):
+            if from_catalog:
+                catalog.check_weights(name, weights)  # a typo: at once
             return "pretrained"
         raise RunDirError(f"{text}: no such run folder or file; pass a run folder, a zoo.save "
                           "folder, a .keras or weights .h5 file, or MODEL:WEIGHTS (zoo list "
                           "--pretrained)")
     if path.is_dir():
         return "folder"
-    if path.suffix in (".keras", ".h5"):
-        return {".keras": "keras", ".h5": "weights"}[path.suffix]
+    found = {".keras": "keras", ".h5": "weights"}.get(path.suffix)
+    if found:
+        return found
     raise RunDirError(f"{path} is not a model the zoo can read; pass a run folder, a "
                       "zoo.save folder, a .keras or weights .h5 file, or MODEL:WEIGHTS")
 
 
-def _model_names(imports, registered):
-    if not registered and catalog.covers(imports):
+def _model_names(from_catalog):
+    if from_catalog:
         return catalog.models()
     from zoo.models import registry
 
