@@ -1,7 +1,7 @@
 """Same-seed runs in separate processes: fused or new Adam, tf.data autotuning off or on.
 
     python benchmarks/determinism.py [--runs 5] [--epochs 3] [--train-examples N]
-        [--eval-examples N] [--busy N] [--manual-dir DIR] [--out FILE]
+        [--eval-examples N] [--settings NAME ...] [--busy N] [--manual-dir DIR] [--out FILE]
 
 Each run is a fresh Python process that trains the same small mlp_vae (latent 2, one hidden
 layer of 64, batch 256, seed 0) with ``zoo.train(RunConfig(..., deterministic=True))`` on
@@ -11,11 +11,11 @@ first ``--eval-examples`` validation and test images, default all). Runs alterna
 four settings: the builders' optimizer, tf_keras's legacy (fused) Adam, or
 ``tf_keras.optimizers.Adam``, the new one (``zoo.models.vae.ADAM`` swapped), each with
 the input pipeline's tf.data autotuning off (the zoo's default) or on
-(``zoo.data.AUTOTUNE``). Printed and written to ``--out`` (default
-``benchmarks/results/determinism-cpu.json``) with the environment: every run's ELBO, how
-many distinct values each setting gave, and their spread in nats. ``--busy N`` keeps N
-busy-looping processes running meanwhile: a machine with other work on it, as CI machines
-often are.
+(``zoo.data.AUTOTUNE``); ``--settings`` runs only the named ones. Printed and written to
+``--out`` (default ``benchmarks/results/determinism-cpu.json``) with the environment: every
+run's ELBO, how many distinct values each setting gave, and their spread in nats.
+``--busy N`` keeps N busy-looping processes running meanwhile: a machine with other work on
+it, as CI machines often are.
 """
 
 import argparse
@@ -87,6 +87,9 @@ def main(argv=None):
                         help="train on the first N training images (default 0: all)")
     parser.add_argument("--eval-examples", type=int, default=0,
                         help="validate and test on the first N images (default 0: all)")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        metavar="NAME", help="the settings to run, each quoted (default all: "
+                        + "; ".join(SETTINGS) + ")")
     parser.add_argument("--busy", type=int, default=0,
                         help="busy-looping processes to run meanwhile (default 0)")
     parser.add_argument("--manual-dir", help="folder of the tfds source files (offline)")
@@ -106,10 +109,10 @@ def main(argv=None):
                              setting=f"--{setting.replace('_', '-')}")
     except ZooError as error:
         parser.error(str(error))
-    elbos = {setting: [] for setting in SETTINGS}
+    elbos = {setting: [] for setting in args.settings}
     with tempfile.TemporaryDirectory() as scratch, busy_processes(args.busy):
         for index in range(args.runs):
-            for position, setting in enumerate(SETTINGS):
+            for position, setting in enumerate(args.settings):
                 folder = pathlib.Path(scratch) / f"run-{index}-{position}"
                 elbo = one_run(setting, args.epochs, args.train_examples,
                                args.eval_examples, args.manual_dir, folder)
