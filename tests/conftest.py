@@ -109,9 +109,12 @@ def registered_names():
 # The files that take longest (minutes of one worker), started first: pytest-xdist hands
 # each worker whole files in collection order, and a long file drawn last would leave the
 # other worker idle while it runs. (`python -m pytest --durations=0` shows the times.)
-LONGEST_FIRST = ("test_resume.py", "test_tune.py", "test_distribute.py", "test_families.py",
-                 "test_saving.py", "test_mirrored.py", "test_train.py", "test_data.py",
-                 "test_likelihoods.py", "test_models.py", "test_throughput.py", "test_bench.py")
+LONGEST_FIRST = ("test_resume.py", "test_families.py", "test_tune.py", "test_distribute.py",
+                 "test_train.py", "test_saving.py", "test_mirrored.py", "test_likelihoods.py",
+                 "test_readme.py", "test_data.py", "test_models.py", "test_bench.py",
+                 "test_tuners.py", "test_plugins.py", "test_cli.py", "test_evaluate.py",
+                 "test_export.py", "test_throughput.py", "test_disentanglement.py",
+                 "test_pretrained.py", "test_plot.py")
 
 
 def pytest_collection_modifyitems(items):

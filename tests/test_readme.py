@@ -26,14 +26,14 @@ def test_ci_runs_the_readme_install_and_test_commands():
 # objective example, a module of its own, is run by test_plugins.py with its commands.
 OWN_MODULE = "### Your own objective, from your own module\n"
 # The data are README's, the first batch of each split (the only change to what it runs),
-# and one size: Hyperband's largest budget.
+# and two sizes: Hyperband's largest budget, the disentanglement metrics' points.
 PRELUDE = '''
 import zoo.data
 
 _load = zoo.data.load
 zoo.data.load = lambda *args, **kwargs: _load(*args, **kwargs).take(1)
 '''
-SIZES = {"max_epochs=9": "max_epochs=2"}
+SIZES = {"max_epochs=9": "max_epochs=2", "points=2000": "points=300"}
 
 
 def readme_python():

@@ -23,6 +23,7 @@ quiet.install()
 _EXPORTS = {
     "RunConfig": ("zoo.config", "RunConfig"), "ZooError": ("zoo.errors", "ZooError"),
     "cpu_replicas": ("zoo.devices", "cpu_replicas"), "data": ("zoo.data", None),
+    "disentanglement": ("zoo.disentanglement", "disentanglement"),
     "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
     "get": ("zoo.hub", "get"), "list": ("zoo.models", "list_models"),
     "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),
@@ -49,8 +50,9 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Keeps ``zoo.evaluate``, ``zoo.export``, ``zoo.train`` and ``zoo.tune`` the functions:
-    importing the stage module of the same name would otherwise bind the module there."""
+    """Keeps ``zoo.evaluate``, ``zoo.export``, ``zoo.train``, ``zoo.tune`` and
+    ``zoo.disentanglement`` the functions: importing the stage module of the same name would
+    otherwise bind the module there."""
 
     def __setattr__(self, name, value):
         if isinstance(value, types.ModuleType) and _EXPORTS.get(name, (None, None))[1]:

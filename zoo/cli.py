@@ -179,6 +179,9 @@ def evaluate(args):
 
     source = resolve(args.source, args.dataset)
     run, model, row = source.settings, source.model, source.row
+    if args.disentanglement is not None:
+        from zoo.disentanglement import check
+        check(run["dataset"], args.disentanglement or None)
     if args.record and row is None:
         raise ConfigError("--record writes into a leaderboard row's result file: pass "
                           "benchmarks/weights/ROW.h5")
@@ -203,6 +206,32 @@ def evaluate(args):
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
               "log p(x))")
+    if args.disentanglement is not None:
+        _disentanglement(args, source)
+
+
+def _disentanglement(args, source):
+    """The disentanglement metrics of ``source``'s model, printed, and recorded in its run
+    folder's disentanglement.json where it has one."""
+    from zoo import files, provenance
+    from zoo.disentanglement import RESULT, disentanglement, settings, sizes_for, table
+
+    run = source.settings
+    metrics = args.disentanglement or None
+    sizes = sizes_for(args.metric_points)
+    scores = disentanglement(source.model, run["dataset"], metrics, seed=run["seed"],
+                             sizes=sizes, data_dir=args.data_dir)
+    print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
+    print("\n".join(table(scores)))
+    if source.folder is not None and pathlib.Path(source.folder).is_dir():
+        path = pathlib.Path(source.folder) / RESULT
+        recorded = files.read_json(path) if path.is_file() else {}
+        recorded.update({metric: {"scores": values, "seed": run["seed"],
+                                  "sizes": settings(metric, sizes)}
+                         for metric, values in scores.items()})
+        recorded["environment"] = provenance.environment()
+        files.write_json(path, recorded)
+        print(f"recorded in {path}")
 
 
 def bench(args):
@@ -325,7 +354,8 @@ def _parser():
     training = commands.add_parser("train", help="train a model, print its test ELBO")
     training.add_argument("model", help="a name from `zoo list`")
     training.add_argument("--dataset", default="binarized_mnist",
-                          help="binarized_mnist, mnist or fashion_mnist")
+                          help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
+                               "of known factors, drawn here)")
     training.add_argument("--binarization", choices=["static", "dynamic", "none"],
                           help=BINARIZATION_HELP)
     training.add_argument("--epochs", type=_positive_int, default=10,
@@ -374,7 +404,8 @@ def _parser():
                                               "keras-tuner")
     tuning.add_argument("model", help="a name from `zoo list`")
     tuning.add_argument("--dataset", default="binarized_mnist",
-                        help="binarized_mnist, mnist or fashion_mnist")
+                        help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
+                             "of known factors, drawn here)")
     tuning.add_argument("--binarization", choices=["static", "dynamic", "none"],
                         help=BINARIZATION_HELP)
     tuning.add_argument("--tuner", default="random", help="random, bayesian or hyperband")
@@ -428,6 +459,15 @@ def _parser():
     evaluation.add_argument("-k", "--log-likelihood-samples", dest="k", type=_positive_int,
                             help="also estimate log p(x) with K importance samples per "
                                  "image (benchmark rows use 5000)")
+    evaluation.add_argument("--disentanglement", nargs="*", metavar="METRIC",
+                            help="also the disentanglement metrics on the dataset's known "
+                                 "factors (sprites): all six, or those named (beta_vae, "
+                                 "factor_vae, mig, dci, sap, modularity); recorded in a run "
+                                 "folder's disentanglement.json")
+    evaluation.add_argument("--metric-points", type=_positive_int, metavar="N",
+                            help="the disentanglement metrics' training points, half as many "
+                                 "to evaluate (default 10000, disentanglement_lib's; fewer "
+                                 "for a quick look)")
     evaluation.add_argument("--record", action="store_true",
                             help="write this evaluation into the row's result file and "
                                  "regenerate the leaderboard (a row's weights file only)")

@@ -108,15 +108,19 @@ class RunConfig:
                                      self.batch_size)
 
     def model_overrides(self, training_examples=None):
-        """The overrides the model is built with: the run's, and ``training_examples`` for
-        each builder parameter that is the training set's size (``TrainingSetSize``:
-        beta_tcvae's ``dataset_size``) which the run leaves unset. The model's own config
-        (model.json, a ``.keras`` file) records the value."""
-        sized = [name for name in builder(self.model).training_set_size_fields()
-                 if name not in self.overrides]
-        if training_examples is None or not sized:
-            return dict(self.overrides)
-        return {**{name: training_examples for name in sized}, **self.overrides}
+        """The overrides the model is built with: the run's, and, where the run leaves them
+        unset, ``training_examples`` for each builder parameter that is the training set's
+        size (``TrainingSetSize``: beta_tcvae's ``dataset_size``) and the dataset's image
+        shape for ``input_shape`` where it is not the builder's default (sprites' 64x64).
+        The model's own config (model.json, a ``.keras`` file) records the values."""
+        made = builder(self.model)
+        implied = {}
+        if training_examples is not None:
+            implied.update({name: training_examples for name in made.training_set_size_fields()})
+        shape = data.spec(self.dataset).shape
+        if tuple(made.defaults().get("input_shape", shape)) != shape:
+            implied["input_shape"] = shape
+        return {**implied, **self.overrides}
 
     def _first(self, split):
         return (self.train_examples if split == "train" else self.eval_examples) or None

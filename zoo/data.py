@@ -11,6 +11,12 @@ Datasets and their binarization (always explicit, and recorded in every run's co
   or kept as they are with ``"none"``: the 256 grey levels k/255, for the likelihoods of
   grey images (``zoo.models.likelihoods``). Validation is the last 10,000 training images;
   train the first 50,000.
+- ``sprites``: dSprites' 737,280 binary 64x64 images of shapes with known factors, drawn
+  here (``zoo.sprites``, no download); splits test 10,000 / validation 10,000 / train the
+  other 717,280, each a fixed random sample of the factor combinations (its first N a
+  random sample too). Its first ``load`` of a whole split draws the dataset once into the
+  tfds data folder (a minute or two); a run on its first few thousand images draws just
+  those.
 
 Offline use: tfds's manual-download folder (``manual_dir=`` or the ``ZOO_MANUAL_DIR``
 environment variable) holding the dataset's source files, the folder itself or a
@@ -36,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from zoo import sprites
 from zoo.errors import (ConfigError, DatasetUnavailableError, DataError, did_you_mean,
                         require_int)
 
@@ -51,13 +58,14 @@ MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """How a tfds dataset becomes images: its split names, binarizations (the first is the
-    default), scale to [0, 1] and labels."""
+    """How a dataset becomes images: its tfds split names (None: not a tfds dataset),
+    binarizations (the first is the default), scale to [0, 1], labels and image shape."""
 
     splits: dict
     binarizations: tuple
     scale: float
     labelled: bool
+    shape: tuple = (28, 28, 1)
 
 
 DATASETS = {
@@ -70,7 +78,11 @@ DATASETS = {
     "fashion_mnist": DatasetSpec(
         {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
         BINARIZATIONS, scale=1 / 255, labelled=True),
+    "sprites": DatasetSpec(None, ("static",), scale=1.0, labelled=False,
+                           shape=(sprites.WIDTH, sprites.WIDTH, 1)),
 }
+# The largest part of sprites drawn for a load without the whole dataset on disk (5 s).
+SPRITES_DRAWN_AT_ONCE = 50_000
 
 
 def spec(name):
@@ -100,7 +112,8 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
          replicas=None, first=None, repeat=False):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
-    ``x`` is float32 of shape (batch, 28, 28, 1) with values in {0, 1}, or the grey levels
+    ``x`` is float32 of shape (batch, 28, 28, 1) (sprites: 64, 64, 1) with values in {0, 1},
+    or the grey levels
     {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle`` defaults
     to True for the train split. The split's uint8 images are held in memory; each pass
     gathers its batches through one permutation and binarizes whole batches.
@@ -142,7 +155,7 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
     examples = _count(name, split, builder, first)
     images, labels_ = (tf.constant(array) for array in _in_memory(name, split, builder,
-                                                                  examples))
+                                                                  examples, data_dir))
     scale = dataset_spec.scale
     if binarization == "dynamic" and split != "train":
         # One fixed draw for the whole split, so validation and test numbers do not depend
@@ -163,6 +176,8 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
             indices = order[start + rows * replica // total:
                             start + rows * (replica + 1) // total]
             x = tf.gather(images, indices)
+            if dataset_spec.splits is None:  # sprites: packed bits
+                x = _unpack(x)
             if binarization == "dynamic":
                 x = _sample_pixels(x, scale, [seed, key * steps + step])
             elif binarization == "static":
@@ -197,15 +212,25 @@ _SPLITS = {}  # (dataset, split, data dir) -> (uint8 images, int64 labels) read 
 _SPLITS_LOCK = threading.Lock()
 
 
-def _in_memory(name, split, builder, examples):
+def _in_memory(name, split, builder, examples, data_dir=None):
     """The first ``examples`` images and labels (-1 for none) of a split as NumPy arrays,
     read through tfds once per process and kept: decoding the 50,000 training images took
     5 to 9 s on the 2-core machine, at every ``load``; a split of 28x28 uint8 images is
-    under 50 MB."""
-    key = (name, split, str(builder.data_dir))
+    under 50 MB. Sprites: packed bits (``sprites.packed``), drawn (up to
+    ``SPRITES_DRAWN_AT_ONCE``) or read from the whole dataset on disk."""
+    key = (name, split, str(builder.data_dir) if builder else str(data_dir))
     with _SPLITS_LOCK:
         held = _SPLITS.get(key)
-        if held is None or len(held[0]) < examples:
+        if builder is None and (held is None or len(held[0]) < examples):
+            indices = sprites.split_indices(split)[:examples]
+            if (examples > SPRITES_DRAWN_AT_ONCE
+                    or (sprites.data_folder(data_dir) / "images.npy").is_file()):
+                everything = sprites.images(data_dir, lock=_one_process_at_a_time)
+                bits = everything[np.sort(indices)][np.argsort(np.argsort(indices))]
+            else:
+                bits = sprites.packed(sprites.render(sprites.factors_of(indices)))
+            held = _SPLITS[key] = (bits, np.full([examples], -1, np.int64))
+        elif held is None or len(held[0]) < examples:
             # tfds caches a small split in memory as it reads it; the first ``examples``
             # of it would leave that cache unfinished (TensorFlow warned "the calling
             # iterator did not fully read the dataset being cached" at every such load).
@@ -232,7 +257,8 @@ def examples_in(name, split, manual_dir=None, data_dir=None, first=None, setting
 
 
 def _count(name, split, builder, first, setting="first"):
-    available = builder.info.splits[spec(name).splits[split]].num_examples
+    available = (len(sprites.split_indices(split)) if builder is None
+                 else builder.info.splits[spec(name).splits[split]].num_examples)
     if first is None:
         return available
     require_int(setting, first)
@@ -245,6 +271,14 @@ def _count(name, split, builder, first, setting="first"):
 def _as_target(x, label):
     del label
     return x, x
+
+
+def _unpack(bits):
+    """Packed bits (batch, 64, 8), 8 pixels a byte, highest bit first, as uint8 images
+    (batch, 64, 64, 1) of 0 and 1."""
+    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.uint8)
+    pixels = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits[..., None], shifts), 1)
+    return tf.reshape(pixels, [-1, sprites.WIDTH, sprites.WIDTH, 1])
 
 
 def _threshold(images, scale):
@@ -261,8 +295,10 @@ def _sample_pixels(images, scale, seed):
 
 def prepared_builder(name, manual_dir=None, data_dir=None):
     """A tfds builder of ``name`` whose data are prepared: already, from the manual folder,
-    or by tfds's download, which is tried only when the source host answers."""
-    spec(name)
+    or by tfds's download, which is tried only when the source host answers. None for
+    sprites, which is drawn, not read through tfds."""
+    if spec(name).splits is None:
+        return None
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.is_prepared():
         return builder
