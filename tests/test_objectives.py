@@ -100,3 +100,26 @@ def test_the_tuners_minimise_or_maximise_a_metric_as_its_objective_declares():
     assert zoo_objective("val_total_correlation").direction == "min"      # BetaTC's
     assert zoo_objective("val_posterior_scale").direction == "max"        # declared above
     assert zoo_objective("val_neg_elbo").direction == "min"
+
+
+@pytest.mark.parametrize("kind", ["i", "ii"])
+def test_the_dip_penalty_is_the_codes_covariance_against_the_identity(kind, test_images):
+    """DIP-VAE's penalty by hand: the covariance (over the batch, divided by M) of the
+    posterior means, plus the mean posterior covariance for DIP-VAE-II."""
+    objective = objectives.DIP(kind=kind, lambda_od=3.0, lambda_d=7.0)
+    model = assembled(objective)
+    images = test_images[:64]
+    values = objective(model, images, tf.constant([1, 2], tf.int64))
+    posterior = model.encoder(images).tensor_distribution
+    means, variances = posterior.mean().numpy(), posterior.variance().numpy()
+    covariance = np.cov(means.T, bias=True)
+    if kind == "ii":
+        covariance += np.diag(variances.mean(0))
+    off_diagonal = covariance - np.diag(np.diag(covariance))
+    penalty = 3 * np.sum(off_diagonal ** 2) + 7 * np.sum((np.diag(covariance) - 1) ** 2)
+    np.testing.assert_allclose(values["dip_penalty"], np.full(64, penalty), rtol=1e-4)
+    np.testing.assert_allclose(values["loss"],
+                               values["reconstruction"] + values["kl"] + penalty, rtol=1e-5)
+    np.testing.assert_allclose(values["neg_elbo"], values["reconstruction"] + values["kl"])
+    with pytest.raises(ConfigError, match="DIP kind must be one of i, ii, not 'iii'"):
+        objectives.DIP(kind="iii")

@@ -5,7 +5,8 @@ those of installed plugins and ``ZOO_PLUGINS`` (``plugins``)."""
 
 # Each family registers its builders on import.
 from zoo.models import (  # noqa: F401
-    conditional, flows, hierarchical, infovae, iwae, learned_priors, tcvae, vanilla)
+    conditional, disentangling, flows, hierarchical, infovae, iwae, learned_priors, tcvae,
+    vanilla)
 from zoo.models.registry import get, list_models, register
 
 from zoo.models import plugins  # noqa: E402 - after the zoo's own: plugins may use them

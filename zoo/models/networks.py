@@ -122,6 +122,49 @@ def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks):
     ]
 
 
+# disentanglement_lib's convolutional networks (its conv_encoder / deconv_decoder): four
+# stride-2 ReLU convolutions of these widths and kernel sizes, and one dense layer
+LOCATELLO_FILTERS, LOCATELLO_KERNELS, LOCATELLO_DENSE = (32, 32, 64, 64), (4, 4, 2, 2), 256
+
+
+def locatello_conv(input_shape, latent_dim, likelihood="bernoulli", filters=LOCATELLO_FILTERS,
+                   dense=LOCATELLO_DENSE):
+    """``(encoder, decoder)``: the convolutional networks of disentanglement_lib (Locatello
+    et al. 2019) for 64x64 images, a diagonal Gaussian posterior and the ``likelihood``
+    head. Encoder: ReLU convolutions of ``filters`` (32, 32, 64, 64) with kernels 4, 4, 2, 2,
+    stride 2, "same" padding, then Dense(``dense``) and the posterior's parameters. Decoder:
+    Dense(``dense``), Dense(4 * 4 * 64), reshaped to 4x4x64 (the encoder's last map at
+    64x64), transposed convolutions 64, 32, 32 (kernel 4, stride 2, ReLU) and a last one of
+    kernel 4, stride 2 to the head's parameters per pixel. (disentanglement_lib's encoder
+    uses 2x2 kernels in its last two layers; kept.) Images of another size: the smallest map
+    is ceil(size / 16) a side and the decoder's last map is cropped to the image (28x28
+    MNIST: 2x2, decoded to 32x32, cropped by 2 on each side)."""
+    height, width, channels = input_shape
+    stride = 2 ** len(filters)
+    smallest = (-(-height // stride), -(-width // stride), filters[-1])
+    excess = (smallest[0] * stride - height, smallest[1] * stride - width)
+    posterior = MultivariateNormalDiag(latent_dim, name="q_z_given_x")
+    output = head(likelihood, input_shape)
+    encoder_body = [
+        *[layers.Conv2D(f, k, strides=2, padding="same", activation="relu")
+          for f, k in zip(filters, LOCATELLO_KERNELS)],
+        layers.Flatten(), layers.Dense(dense, activation="relu")]
+    decoder_body = [
+        layers.Dense(dense, activation="relu"),
+        layers.Dense(smallest[0] * smallest[1] * smallest[2], activation="relu"),
+        layers.Reshape(smallest),
+        *[layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="relu")
+          for f in reversed(filters[:-1])],
+        layers.Conv2DTranspose(channels * output.params_per_pixel, 4, strides=2,
+                               padding="same"),
+        *([layers.Cropping2D(((excess[0] // 2, excess[0] - excess[0] // 2),
+                              (excess[1] // 2, excess[1] - excess[1] // 2)))]
+          if any(excess) else []),
+        layers.Flatten()]
+    return (encoder(input_shape, encoder_body, posterior),
+            decoder(latent_dim, decoder_body, output))
+
+
 def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,
         likelihood="bernoulli"):
     """``(encoder, decoder)``: MLPs of ``hidden_units`` (mirrored in the decoder), a

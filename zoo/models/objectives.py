@@ -278,6 +278,60 @@ class BetaTC(Objective):
                 "total_correlation": total_correlation}
 
 
+DIP_KINDS = ("i", "ii")
+
+
+@dataclasses.dataclass(frozen=True)
+class DIP(Objective):
+    """DIP-VAE (Kumar, Sattigeri & Balakrishnan 2018): the ELBO and a penalty that moves the
+    covariance C of the codes over a batch of M examples toward the identity::
+
+        loss(x_i) = -log p(x_i|z_i) + w * KL_i
+                    + lambda_od * sum_{k != l} C_kl^2 + lambda_d * sum_k (C_kk - 1)^2
+
+    DIP-VAE-I (``kind="i"``): C = Cov[mu(x)], the covariance of the posterior means;
+    DIP-VAE-II (``"ii"``): C = Cov[mu(x)] + mean_x Sigma(x), the covariance of z under the
+    batch's aggregate posterior. Covariances divide by M (disentanglement_lib's estimate).
+    The penalty is one number per batch, given to every example (their mean is the
+    penalty); it is in squared code units, added to nats as the paper adds it, and not
+    scaled by the KL warm-up factor ``w``. The metric ``dip_penalty`` is that number.
+    disentanglement_lib's study sets ``lambda_d = 10 lambda_od`` for DIP-VAE-I and
+    ``lambda_d = lambda_od`` for DIP-VAE-II. Under several replicas C is the global
+    batch's (every replica's posterior rows gathered), so N replicas compute what one
+    device does.
+    """
+
+    gathers_rows = True
+    metrics = {"dip_penalty": "min"}
+
+    kind: str = "i"
+    lambda_od: float = 10.0
+    lambda_d: float = 100.0
+
+    def __post_init__(self):
+        if self.kind not in DIP_KINDS:
+            raise ConfigError(f"DIP kind must be one of {', '.join(DIP_KINDS)}, not "
+                              f"{self.kind!r}")
+
+    def values(self, terms, warmup=1.0):
+        """``loss``, the true ``neg_elbo``, ``reconstruction`` and ``kl``, and
+        ``dip_penalty``."""
+        posterior = compat.distribution_of(terms.posterior)
+        means = replicas.gather_rows(posterior.mean())                        # (M, d)
+        centred = means - tf.reduce_mean(means, axis=0)
+        covariance = tf.matmul(centred, centred, transpose_a=True) / tf.cast(
+            tf.shape(means)[0], means.dtype)
+        if self.kind == "ii":
+            covariance += tf.reduce_mean(replicas.gather_rows(posterior.covariance()), 0)
+        diagonal = tf.linalg.diag_part(covariance)
+        off_diagonal = covariance - tf.linalg.diag(diagonal)
+        penalty = (self.lambda_od * tf.reduce_sum(off_diagonal ** 2)
+                   + self.lambda_d * tf.reduce_sum((diagonal - 1.0) ** 2))
+        per_example = tf.fill(tf.shape(terms.kl), penalty)
+        return {"loss": terms.reconstruction + warmup * terms.kl + per_example,
+                **elbo_values(terms), "dip_penalty": per_example}
+
+
 @dataclasses.dataclass(frozen=True)
 class IWAE(Objective):
     """The importance-weighted bound with ``samples`` = k codes (Burda et al. 2016)::
