@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import tf_keras
 
 import zoo
 from zoo import sprites
@@ -187,3 +188,21 @@ def test_a_sprites_run_from_the_command_line_is_scored_and_its_scores_kept(tmp_p
     assert capsys.readouterr().err == (
         "zoo: error: binarized_mnist has no known factors to measure disentanglement on; "
         "use sprites\n")  # before the evaluation, not after
+
+
+@pytest.mark.parametrize("name, objective", [("cnn_vae", "ELBO"), ("beta_vae", "ELBO"),
+                                             ("beta_tcvae", "BetaTC")])
+def test_disentanglement_libs_networks_serve_other_families(name, objective, test_images):
+    """network="locatello_conv": its convolutions and diagonal posterior, the family's own
+    objective; on 28x28 images (test_images) the decoder's 32x32 map is cropped to 28x28."""
+    model = zoo.get(name, latent_dim=3, network="locatello_conv")
+    convolutions = [layer for layer in model.encoder.layers
+                    if isinstance(layer, tf_keras.layers.Conv2D)]
+    assert [(layer.filters, layer.kernel_size, layer.strides) for layer in convolutions] == [
+        (32, (4, 4), (2, 2)), (32, (4, 4), (2, 2)), (64, (2, 2), (2, 2)), (64, (2, 2), (2, 2))]
+    assert type(model.encoder.layers[-1]).__name__ == "MultivariateNormalDiag"
+    assert type(model.objective).__name__ == objective
+    before = [weights.copy() for weights in model.get_weights()]
+    model.fit(test_images[:128], batch_size=64, verbose=0)
+    assert any((a != b).any() for a, b in zip(before, model.get_weights()))
+    assert model(test_images[:4]).mean().shape == (4, 28, 28, 1)

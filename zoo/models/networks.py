@@ -122,6 +122,8 @@ def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks):
     ]
 
 
+# A builder's ``network`` override: its own networks, or disentanglement_lib's (``chosen``)
+Network = one_of("default", "locatello_conv")
 # disentanglement_lib's convolutional networks (its conv_encoder / deconv_decoder): four
 # stride-2 ReLU convolutions of these widths and kernel sizes, and one dense layer
 LOCATELLO_FILTERS, LOCATELLO_KERNELS, LOCATELLO_DENSE = (32, 32, 64, 64), (4, 4, 2, 2), 256
@@ -163,6 +165,16 @@ def locatello_conv(input_shape, latent_dim, likelihood="bernoulli", filters=LOCA
         layers.Flatten()]
     return (encoder(input_shape, encoder_body, posterior),
             decoder(latent_dim, decoder_body, output))
+
+
+def chosen(network, own, input_shape, latent_dim, likelihood):
+    """``(encoder, decoder)``: ``own()``, a builder's own networks, or with
+    ``network="locatello_conv"`` disentanglement_lib's 64x64 convolutional networks and
+    diagonal Gaussian posterior (``locatello_conv``), the builder's objective and prior
+    unchanged: its beta-VAE, beta-TCVAE and plain VAE as in Locatello et al. 2019."""
+    if network == "locatello_conv":
+        return locatello_conv(input_shape, latent_dim, likelihood)
+    return own()
 
 
 def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,

@@ -11,7 +11,8 @@ its aggregate posterior estimated by minibatch-weighted sampling, which needs th
 the training set (``dataset_size``: ``zoo train`` and ``zoo.tune`` pass the true number,
 ``--train-examples`` included; 50,000, the train splits of binarized_mnist and
 fashion_mnist, if you build it yourself). Defaults: the paper's 10 latent dimensions and
-beta = 6, on mlp_vae's MLPs.
+beta = 6, on mlp_vae's MLPs; ``network="locatello_conv"``: disentanglement_lib's 64x64
+networks instead (``networks.chosen``).
 """
 
 from zoo.models import networks
@@ -32,10 +33,12 @@ SPACE = {"latent_dim": IntRange(4, 32, log=True), "beta": FloatRange(1.0, 10.0),
 def beta_tcvae(latent_dim: PositiveInt = 10, beta: NonNegativeFloat = 6.0,
                dataset_size: TrainingSetSize = 50_000, hidden_units: Widths = (512, 256),
                input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-               likelihood: Likelihood = "bernoulli"):
+               likelihood: Likelihood = "bernoulli", network: networks.Network = "default"):
     """beta-TCVAE: the total correlation weighted by beta (Chen et al. 2018), MLP."""
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
-                                    likelihood=likelihood)
+    encoder, decoder = networks.chosen(
+        network, lambda: networks.mlp(input_shape, hidden_units, latent_dim,
+                                      likelihood=likelihood),
+        input_shape, latent_dim, likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=BetaTC(beta=beta, dataset_size=dataset_size))
     return compiled(model, learning_rate)

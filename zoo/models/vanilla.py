@@ -5,7 +5,9 @@
     loss(x) = -log p(x|z) + beta * KL(q(z|x) || p(z)),  z ~ q(z|x)     (nats per example)
 
 Kingma & Welling 2014 (mlp_vae: the MLP setting; cnn_vae: a convolutional one with a
-full-covariance posterior); Higgins et al. 2017 (beta_vae). The KL is analytic.
+full-covariance posterior); Higgins et al. 2017 (beta_vae). The KL is analytic. cnn_vae and
+beta_vae take ``network="locatello_conv"``: disentanglement_lib's 64x64 networks and
+diagonal posterior instead (``networks.chosen``; its plain VAE and beta-VAE).
 """
 
 from zoo.models import networks
@@ -44,15 +46,21 @@ pretrained("mlp_vae", "fashion_mnist", row="mlp_vae_fashion_mnist",
            sha256="6c5c78b4c2810cd0b1ba0f87635f322f3e04196b6c8eb4b1900fbba1d016b131")
 
 
-def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood, name):
+def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood, name,
+             network="default"):
     """Strided-conv encoder, full-covariance posterior, transposed-conv decoder; ``blocks``
-    residual convolutions after each strided one."""
-    stride = networks.conv_stride(input_shape, filters, name)
-    encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters, blocks),
-                               MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
-    output = head(likelihood, input_shape)
-    decoder = networks.decoder(latent_dim, networks.conv_decoder_body(
-        filters, input_shape, stride, output.params_per_pixel, blocks), output)
+    residual convolutions after each strided one (or disentanglement_lib's networks:
+    ``networks.chosen``)."""
+
+    def own():
+        stride = networks.conv_stride(input_shape, filters, name)
+        encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters, blocks),
+                                   MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
+        output = head(likelihood, input_shape)
+        return encoder, networks.decoder(latent_dim, networks.conv_decoder_body(
+            filters, input_shape, stride, output.params_per_pixel, blocks), output)
+
+    encoder, decoder = networks.chosen(network, own, input_shape, latent_dim, likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim), objective=ELBO(beta=beta))
     return compiled(model, learning_rate)
 
@@ -60,10 +68,10 @@ def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, like
 @register("cnn_vae", space=CNN_SPACE)
 def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: NonNegativeInt = 0,
             input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-            likelihood: Likelihood = "bernoulli"):
+            likelihood: Likelihood = "bernoulli", network: networks.Network = "default"):
     """Conv encoder, full-covariance (MultivariateNormalTriL) posterior, conv-transpose decoder."""
     return conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, 1.0, likelihood,
-                    "cnn_vae")
+                    "cnn_vae", network)
 
 
 pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
@@ -78,10 +86,11 @@ pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist_8bit",
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
 def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: NonNegativeInt = 0,
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
-             beta: NonNegativeFloat = 4.0, likelihood: Likelihood = "bernoulli"):
+             beta: NonNegativeFloat = 4.0, likelihood: Likelihood = "bernoulli",
+             network: networks.Network = "default"):
     """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
     return conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood,
-                    "beta_vae")
+                    "beta_vae", network)
 
 
 pretrained("beta_vae", "binarized_mnist", row="beta_vae",
