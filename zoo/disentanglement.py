@@ -266,17 +266,25 @@ METRICS = {"beta_vae": beta_vae, "factor_vae": factor_vae, "mig": mig, "dci": dc
            "sap": sap, "modularity": modularity}
 
 
-def scores(data, metrics=None, seed=0, sizes=None):
+def scores(data, metrics=None, seed=0, sizes=None, verbose=0):
     """``{metric: {score name: value}}`` for ``metrics`` (default all six) of the
     representation ``data`` (a ``Factors``), each metric from ``RandomState(seed)`` at
-    disentanglement_lib's sizes (``SIZES``) or those ``sizes`` gives per metric."""
+    disentanglement_lib's sizes (``SIZES``) or those ``sizes`` gives per metric; with
+    ``verbose``, a line on stderr as each metric starts and ends."""
     from sklearn.exceptions import ConvergenceWarning
     results = {}
-    for name in _chosen(metrics):
+    chosen = _chosen(metrics)
+    for number, name in enumerate(chosen, 1):
+        if verbose:
+            print(f"metric {number}/{len(chosen)}: {name}...", end="", file=sys.stderr,
+                  flush=True)
+        started = time.perf_counter()
         with warnings.catch_warnings():  # scikit-learn's defaults, as disentanglement_lib
             warnings.simplefilter("ignore", ConvergenceWarning)  # ran them
             results[name] = METRICS[name](data, np.random.RandomState(seed),
                                           **settings(name, sizes))
+        if verbose:
+            print(f" {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return results
 
 
@@ -384,12 +392,7 @@ def disentanglement(model, dataset="sprites", metrics=None, seed=0, points=None,
     else:
         def codes_of(factors):
             return encode(source.render(factors)[..., None])
-    started = time.perf_counter()
-    results = scores(Factors(source.FACTOR_SIZES, codes_of), metrics, seed, sizes)
-    if verbose:
-        print(f"disentanglement metrics on {dataset}: {time.perf_counter() - started:.0f} s",
-              file=sys.stderr)
-    return results
+    return scores(Factors(source.FACTOR_SIZES, codes_of), metrics, seed, sizes, verbose)
 
 
 def _encoder(model, batch_size):
