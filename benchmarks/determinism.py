@@ -109,6 +109,8 @@ def main(argv=None):
                              setting=f"--{setting.replace('_', '-')}")
     except ZooError as error:
         parser.error(str(error))
+    if len(set(args.settings)) < len(args.settings):
+        parser.error("--settings names a setting twice; name each once")
     elbos = {setting: [] for setting in args.settings}
     with tempfile.TemporaryDirectory() as scratch, busy_processes(args.busy):
         for index in range(args.runs):

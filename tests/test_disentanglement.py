@@ -107,6 +107,26 @@ def test_unknown_metrics_and_settings_are_refused_in_one_line():
         scores(data, ["mgi"])
     with pytest.raises(ConfigError, match="the dci metric has no setting 'num_eval'"):
         scores(data, ["dci"], sizes={"dci": {"num_eval": 10}})
+    with pytest.raises(ConfigError, match="sizes are given for an unknown metric 'dic'; did "
+                                          "you mean 'dci'"):
+        scores(data, ["dci"], sizes={"dic": {"num_train": 10}})
+
+
+def test_a_factor_of_one_value_and_a_single_dimension_score_as_documented():
+    """A factor seen with one value only scores 0 on MIG (no NaN from its entropy 0); with
+    one dimension MIG's and SAP's gap is to a dimension that carries nothing."""
+    constant_factor = Factors((1, 4), truth)
+    values = scores(constant_factor, ["mig", "sap"], sizes={"mig": {"num_train": 500},
+                                                            "sap": {"num_train": 500,
+                                                                    "num_test": 200}})
+    assert values["mig"]["score"] == pytest.approx(0.5)  # factor 2: 1, factor 1: 0
+    assert values["sap"]["score"] >= 0 and np.isfinite(values["sap"]["score"])
+    one_dimension = Factors((4,), truth)
+    alone = scores(one_dimension, ["mig", "sap"], sizes={"mig": {"num_train": 500},
+                                                         "sap": {"num_train": 500,
+                                                                 "num_test": 200}})
+    assert alone["mig"]["score"] == pytest.approx(1.0)  # all its information, less 0
+    assert 0.25 < alone["sap"]["score"] <= 1.0  # its accuracy, less 0
 
 
 def test_sprites_are_indexed_as_dsprites_with_pos_y_fastest():
@@ -175,14 +195,23 @@ def test_a_sprites_run_from_the_command_line_is_scored_and_its_scores_kept(tmp_p
     assert json.loads((out / "model.json").read_text())["overrides"]["input_shape"] == [
         64, 64, 1]  # the dataset's shape, implied
     capsys.readouterr()
-    cli.main(["eval", str(out), "--disentanglement", "mig", "sap", "--metric-points", "400"])
+    cli.main(["eval", "--disentanglement", str(out), "--metrics", "mig,sap",
+              "--metric-points", "400"])
     printed = capsys.readouterr().out
     assert "test ELBO on sprites" in printed and "disentanglement on sprites (seed 0):" in printed
     recorded = json.loads((out / "disentanglement.json").read_text())
     assert recorded["mig"]["sizes"] == {"num_train": 400, "bins": 20}
     assert recorded["sap"]["sizes"] == {"num_train": 400, "num_test": 200, "C": 0.01}
     assert f"mig: score {recorded['mig']['scores']['score']:.3f}" in printed
-    assert "tensorflow" in recorded["environment"]["packages"]
+    assert "tensorflow" in recorded["mig"]["environment"]["packages"]
+    for wrong, message in (
+            (["--metrics", "mig"], "--metrics and --metric-points choose the disentanglement "
+                                   "metrics; add --disentanglement"),
+            (["--disentanglement", "--metrics", "migg"], "unknown disentanglement metric "
+                                                         "'migg'; did you mean 'mig'?")):
+        with pytest.raises(SystemExit):
+            cli.main(["eval", str(out), *wrong])
+        assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["eval", str(out), "--dataset", "binarized_mnist", "--disentanglement"])
     assert capsys.readouterr().err == (

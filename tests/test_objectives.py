@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.errors import ConfigError
+import zoo
+from zoo.errors import ConfigError, OverrideError
 from zoo.models import networks, objectives, priors
 from zoo.models.vae import VAE
 from zoo.tuners import zoo_objective
@@ -123,3 +124,15 @@ def test_the_dip_penalty_is_the_codes_covariance_against_the_identity(kind, test
     np.testing.assert_allclose(values["neg_elbo"], values["reconstruction"] + values["kl"])
     with pytest.raises(ConfigError, match="DIP kind must be one of i, ii, not 'iii'"):
         objectives.DIP(kind="iii")
+
+
+def test_dip_vaes_diagonal_weight_is_a_factor_of_its_off_diagonal_one():
+    """lambda_d = lambda_d_factor * lambda_od, as disentanglement_lib sets it: a search over
+    lambda_od keeps their ratio."""
+    model = zoo.get("dip_vae", lambda_od=2.5, lambda_d_factor=3.0, input_shape=(28, 28, 1),
+                    filters=(4, 4, 8, 8), dense_units=8)
+    assert (model.objective.lambda_od, model.objective.lambda_d) == (2.5, 7.5)
+    with pytest.raises(OverrideError, match="the locatello_conv networks take 4 filters, one "
+                                            "per kernel size 4,4,2,2, not 3; e.g. --set "
+                                            "filters=32,32,64,64"):
+        zoo.get("dip_vae", filters=(8, 8, 8))

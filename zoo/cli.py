@@ -179,9 +179,12 @@ def evaluate(args):
 
     source = resolve(args.source, args.dataset)
     run, model, row = source.settings, source.model, source.row
-    if args.disentanglement is not None:
+    if args.disentanglement:
         from zoo.disentanglement import check
-        check(run["dataset"], args.disentanglement or None)
+        check(run["dataset"], args.metrics)
+    elif args.metrics is not None or args.metric_points is not None:
+        raise ConfigError("--metrics and --metric-points choose the disentanglement metrics; "
+                          "add --disentanglement")
     if args.record and row is None:
         raise ConfigError("--record writes into a leaderboard row's result file: pass "
                           "benchmarks/weights/ROW.h5")
@@ -206,7 +209,7 @@ def evaluate(args):
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
               "log p(x))")
-    if args.disentanglement is not None:
+    if args.disentanglement:
         _disentanglement(args, source)
 
 
@@ -217,19 +220,19 @@ def _disentanglement(args, source):
     from zoo.disentanglement import RESULT, disentanglement, settings, sizes_for, table
 
     run = source.settings
-    metrics = args.disentanglement or None
     sizes = sizes_for(args.metric_points)
-    scores = disentanglement(source.model, run["dataset"], metrics, seed=run["seed"],
+    scores = disentanglement(source.model, run["dataset"], args.metrics, seed=run["seed"],
                              sizes=sizes, data_dir=args.data_dir)
     print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
     print("\n".join(table(scores)))
     if source.folder is not None and pathlib.Path(source.folder).is_dir():
         path = pathlib.Path(source.folder) / RESULT
         recorded = files.read_json(path) if path.is_file() else {}
+        environment = provenance.environment()  # each metric's own, as metrics are added
         recorded.update({metric: {"scores": values, "seed": run["seed"],
-                                  "sizes": settings(metric, sizes)}
+                                  "sizes": settings(metric, sizes),
+                                  "environment": environment}
                          for metric, values in scores.items()})
-        recorded["environment"] = provenance.environment()
         files.write_json(path, recorded)
         print(f"recorded in {path}")
 
@@ -287,6 +290,13 @@ def _non_negative_int(text):
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected an int >= 0, got '{text}'")
     return int(text)
+
+
+def _names(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got '{text}'")
+    return names
 
 
 def _two_ints(text):
@@ -459,11 +469,13 @@ def _parser():
     evaluation.add_argument("-k", "--log-likelihood-samples", dest="k", type=_positive_int,
                             help="also estimate log p(x) with K importance samples per "
                                  "image (benchmark rows use 5000)")
-    evaluation.add_argument("--disentanglement", nargs="*", metavar="METRIC",
+    evaluation.add_argument("--disentanglement", action="store_true",
                             help="also the disentanglement metrics on the dataset's known "
-                                 "factors (sprites): all six, or those named (beta_vae, "
-                                 "factor_vae, mig, dci, sap, modularity); recorded in a run "
-                                 "folder's disentanglement.json")
+                                 "factors (sprites); recorded in a run folder's "
+                                 "disentanglement.json")
+    evaluation.add_argument("--metrics", type=_names, metavar="NAME,...",
+                            help="with --disentanglement: only these metrics (beta_vae, "
+                                 "factor_vae, mig, dci, sap, modularity; default all six)")
     evaluation.add_argument("--metric-points", type=_positive_int, metavar="N",
                             help="the disentanglement metrics' training points, half as many "
                                  "to evaluate (default 10000, disentanglement_lib's; fewer "

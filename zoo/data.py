@@ -14,9 +14,10 @@ Datasets and their binarization (always explicit, and recorded in every run's co
 - ``sprites``: dSprites' 737,280 binary 64x64 images of shapes with known factors, drawn
   here (``zoo.sprites``, no download); splits test 10,000 / validation 10,000 / train the
   other 717,280, each a fixed random sample of the factor combinations (its first N a
-  random sample too). Its first ``load`` of a whole split draws the dataset once into the
-  tfds data folder (a minute or two); a run on its first few thousand images draws just
-  those.
+  random sample too). A ``load`` of more than 50,000 of a split's images (``first``; the
+  whole train split) draws the whole dataset once into the tfds data folder (a minute or
+  two) and reads it from there after; a load of fewer draws just those, unless the whole
+  dataset is already on disk.
 
 Offline use: tfds's manual-download folder (``manual_dir=`` or the ``ZOO_MANUAL_DIR``
 environment variable) holding the dataset's source files, the folder itself or a
@@ -113,9 +114,8 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
 
     ``x`` is float32 of shape (batch, 28, 28, 1) (sprites: 64, 64, 1) with values in {0, 1},
-    or the grey levels
-    {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle`` defaults
-    to True for the train split. The split's uint8 images are held in memory; each pass
+    or the grey levels {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle``
+    defaults to True for the train split. The split's uint8 images are held in memory; each pass
     gathers its batches through one permutation and binarizes whole batches.
 
     Every pass has a key: its order and dynamic pixels are stateless functions of
@@ -225,8 +225,10 @@ def _in_memory(name, split, builder, examples, data_dir=None):
             indices = sprites.split_indices(split)[:examples]
             if (examples > SPRITES_DRAWN_AT_ONCE
                     or (sprites.data_folder(data_dir) / "images.npy").is_file()):
-                everything = sprites.images(data_dir, lock=_one_process_at_a_time)
-                bits = everything[np.sort(indices)][np.argsort(np.argsort(indices))]
+                everything = sprites.images(data_dir, lock=one_process_at_a_time)
+                order = np.argsort(indices)  # the memory map read in its own order
+                bits = np.empty([len(indices), *everything.shape[1:]], np.uint8)
+                bits[order] = everything[indices[order]]
             else:
                 bits = sprites.packed(sprites.render(sprites.factors_of(indices)))
             held = _SPLITS[key] = (bits, np.full([examples], -1, np.int64))
@@ -310,7 +312,7 @@ def prepared_builder(name, manual_dir=None, data_dir=None):
     else:
         _check_reachable(name, builder, source_files)
         config = None
-    with _one_process_at_a_time(builder.data_dir):
+    with one_process_at_a_time(builder.data_dir):
         builder = tfds.builder(name, data_dir=data_dir)  # prepared meanwhile by another?
         if not builder.is_prepared():
             builder.download_and_prepare(download_config=config)
@@ -318,7 +320,7 @@ def prepared_builder(name, manual_dir=None, data_dir=None):
 
 
 @contextlib.contextmanager
-def _one_process_at_a_time(dataset_version_dir):
+def one_process_at_a_time(dataset_version_dir):
     """An exclusive lock on ``.zoo-prepare.lock`` beside the dataset's version folder, while
     one process prepares it: two that prepare one dataset at once (two workers on one
     machine, say) both write it and race to tfds's final rename, which one loses. Local

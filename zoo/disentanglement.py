@@ -54,8 +54,13 @@ Where the zoo departs from disentanglement_lib's code, or follows a quirk of it:
 - explicitness standardises each dimension by its training mean and standard deviation;
   a constant dimension (standard deviation 0) is divided by 1, not 0 (disentanglement_lib
   divides by 0: NaN codes, and scikit-learn refuses them).
-- A metric whose classifier meets a factor with one class only in its training points
-  (a tiny ``num_train``) scores it as chance: disentanglement_lib raises.
+- A factor with one value only among a metric's training points (possible with a tiny
+  ``num_train``; disentanglement_lib raises or divides by 0) counts as unpredictable:
+  mig scores it 0 (its entropy is 0), dci predicts its one value and gives it no
+  importance, sap gives every dimension accuracy 0 on it (gap 0), explicitness an AUC of
+  0.5; beta_vae with one fixed factor only scores chance, 1 / factors.
+- A representation of one dimension: mig's and sap's gap is to a second dimension that
+  carries nothing (disentanglement_lib fails to index the second).
 """
 
 import dataclasses
@@ -163,12 +168,17 @@ def mig(data, random_state, num_train, bins):
     codes, factors = data.points(num_train, random_state)
     information = _mutual_information(_discretized(codes, bins), factors)
     entropy = np.array([mutual_info_score(factor, factor) for factor in factors.T])
-    if information.shape[0] < 2:
-        gaps = information[0]
-    else:
-        top = np.sort(information, axis=0)[::-1]
-        gaps = top[0] - top[1]
-    return {"score": float(np.mean(gaps / entropy))}
+    gaps = _gaps(information)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"score": float(np.mean(np.where(entropy > 0, gaps / entropy, 0.0)))}
+
+
+def _gaps(values):
+    """Per column of ``values`` (dimensions, factors): the largest minus the second largest
+    (minus 0 for one dimension)."""
+    top = np.sort(np.concatenate([values, np.zeros([max(0, 2 - len(values)),
+                                                    values.shape[1]])]), axis=0)
+    return top[-1] - top[-2]
 
 
 def _entropy(p, base, axis):
@@ -220,8 +230,7 @@ def sap(data, random_state, num_train, num_test, C):
                 x_train[:, [dimension]], y_train[:, factor])
             accuracy[dimension, factor] = classifier.score(x_test[:, [dimension]],
                                                            y_test[:, factor])
-    top = np.sort(accuracy, axis=0)
-    return {"score": float(np.mean(top[-1] - top[-2])) if len(top) > 1 else 0.0}
+    return {"score": float(np.mean(_gaps(accuracy)))}
 
 
 def modularity(data, random_state, num_train, num_test, bins):
@@ -274,6 +283,7 @@ def scores(data, metrics=None, seed=0, sizes=None, verbose=0):
     from sklearn.exceptions import ConvergenceWarning
     results = {}
     chosen = _chosen(metrics)
+    _check_sizes(sizes)
     for number, name in enumerate(chosen, 1):
         if verbose:
             print(f"metric {number}/{len(chosen)}: {name}...", end="", file=sys.stderr,
@@ -296,6 +306,16 @@ def _chosen(metrics):
                               f"{did_you_mean(name, METRICS)}the zoo computes: "
                               f"{', '.join(METRICS)}")
     return chosen
+
+
+def _check_sizes(sizes):
+    """A ConfigError for a metric name in ``sizes`` that the zoo does not compute."""
+    for name in sizes or {}:
+        if name not in METRICS:
+            raise ConfigError(f"sizes are given for an unknown metric '{name}'; "
+                              f"{did_you_mean(name, METRICS)}the zoo computes: "
+                              f"{', '.join(METRICS)}")
+        settings(name, sizes)
 
 
 def settings(name, sizes):
@@ -370,7 +390,9 @@ def disentanglement(model, dataset="sprites", metrics=None, seed=0, points=None,
     (737,280 for sprites, with a progress bar) and the metrics look codes up: the same
     codes as encoding each draw, a quarter of the work. Otherwise the drawn images are
     rendered and encoded as the metrics ask for them."""
+    from zoo import data
     source = check(dataset, metrics)
+    _check_sizes(sizes)
     if points is not None:
         scaled = sizes_for(points)
         sizes = {name: {**scaled[name], **(sizes or {}).get(name, {})} for name in SIZES}
@@ -384,8 +406,8 @@ def disentanglement(model, dataset="sprites", metrics=None, seed=0, points=None,
                         "metrics read an unconditional encoder")
     encode = _encoder(model, batch_size)
     if _observations_needed(metrics, sizes) >= source.EXAMPLES:
-        table = _all_codes(encode, source.images(data_dir, verbose=verbose), batch_size,
-                           verbose)
+        everything = source.images(data_dir, verbose=verbose, lock=data.one_process_at_a_time)
+        table = _all_codes(encode, everything, batch_size, verbose)
 
         def codes_of(factors):
             return table[source.indices_of(factors)]
@@ -404,9 +426,9 @@ def _encoder(model, batch_size):
     def mean(images):
         return tf.convert_to_tensor(model.encoder(images))
 
-    def encode(images):
-        images = np.asarray(images, np.float32)
-        return np.concatenate([mean(images[start:start + batch_size]).numpy()
+    def encode(images):  # float32 a batch at a time: all at once took 2 GB for beta_vae
+        return np.concatenate([mean(np.asarray(images[start:start + batch_size],
+                                               np.float32)).numpy()
                                for start in range(0, len(images), batch_size)] or
                               [np.zeros([0, model.latent_dim], np.float32)])
     return encode

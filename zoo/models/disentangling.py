@@ -9,9 +9,10 @@ DIP-VAE (Kumar, Sattigeri & Balakrishnan 2018), ``objectives.DIP``::
               + lambda_od * sum_{k != l} C_kl^2 + lambda_d * sum_k (C_kk - 1)^2
 
 with C the batch covariance of the posterior means (``kind="i"``, DIP-VAE-I) or of the
-codes under the batch's aggregate posterior (``"ii"``). Defaults: lambda_od = 10 and
-lambda_d = 10 lambda_od, disentanglement_lib's DIP-VAE-I setting (its DIP-VAE-II uses
-lambda_d = lambda_od: ``--set kind=ii,lambda_d=10``).
+codes under the batch's aggregate posterior (``"ii"``). lambda_d = ``lambda_d_factor`` *
+lambda_od, as disentanglement_lib sets it, so that a search over lambda_od keeps their
+ratio. Defaults: lambda_od = 10, lambda_d_factor = 10, disentanglement_lib's DIP-VAE-I
+setting (its DIP-VAE-II: ``--set kind=ii,lambda_d_factor=1``).
 """
 
 from zoo.models import networks
@@ -28,15 +29,16 @@ SPACE = {"latent_dim": IntRange(6, 16), "lambda_od": FloatRange(1.0, 50.0),
 
 @register("dip_vae", space=SPACE)
 def dip_vae(latent_dim: PositiveInt = 10, kind: one_of(*DIP_KINDS) = "i",
-            lambda_od: NonNegativeFloat = 10.0, lambda_d: NonNegativeFloat = 100.0,
+            lambda_od: NonNegativeFloat = 10.0, lambda_d_factor: NonNegativeFloat = 10.0,
             filters: Widths = networks.LOCATELLO_FILTERS,
             dense_units: PositiveInt = networks.LOCATELLO_DENSE,
             input_shape: ImageShape = (64, 64, 1), learning_rate: PositiveFloat = 1e-4,
             likelihood: Likelihood = "bernoulli"):
-    """DIP-VAE (Kumar et al. 2018): the codes' covariance pushed toward the identity,
-    disentanglement_lib's 64x64 conv nets."""
+    """DIP-VAE (Kumar et al. 2018): the codes' covariance pushed toward the identity.
+
+    On disentanglement_lib's 64x64 conv nets (``networks.locatello_conv``)."""
     encoder, decoder = networks.locatello_conv(input_shape, latent_dim, likelihood,
                                                filters=filters, dense=dense_units)
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
-                objective=DIP(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d))
+                objective=DIP(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d_factor * lambda_od))
     return compiled(model, learning_rate)

@@ -141,6 +141,12 @@ def locatello_conv(input_shape, latent_dim, likelihood="bernoulli", filters=LOCA
     uses 2x2 kernels in its last two layers; kept.) Images of another size: the smallest map
     is ceil(size / 16) a side and the decoder's last map is cropped to the image (28x28
     MNIST: 2x2, decoded to 32x32, cropped by 2 on each side)."""
+    if len(filters) != len(LOCATELLO_KERNELS):
+        kernels, widths = (",".join(map(str, sizes))
+                           for sizes in (LOCATELLO_KERNELS, LOCATELLO_FILTERS))
+        raise OverrideError(f"the locatello_conv networks take {len(LOCATELLO_KERNELS)} filters, "
+                            f"one per kernel size {kernels}, not {len(filters)}; e.g. --set "
+                            f"filters={widths}")
     height, width, channels = input_shape
     stride = 2 ** len(filters)
     smallest = (-(-height // stride), -(-width // stride), filters[-1])
@@ -170,8 +176,10 @@ def locatello_conv(input_shape, latent_dim, likelihood="bernoulli", filters=LOCA
 def chosen(network, own, input_shape, latent_dim, likelihood):
     """``(encoder, decoder)``: ``own()``, a builder's own networks, or with
     ``network="locatello_conv"`` disentanglement_lib's 64x64 convolutional networks and
-    diagonal Gaussian posterior (``locatello_conv``), the builder's objective and prior
-    unchanged: its beta-VAE, beta-TCVAE and plain VAE as in Locatello et al. 2019."""
+    diagonal Gaussian posterior (``locatello_conv``, at its widths) in their place: the
+    builder's objective, prior, ``latent_dim`` and learning rate are kept, its own network
+    settings (filters, blocks, hidden units) unused. Locatello et al. 2019's plain VAE,
+    beta-VAE and beta-TCVAE add ``latent_dim=10,learning_rate=1e-4`` (``recipes/``)."""
     if network == "locatello_conv":
         return locatello_conv(input_shape, latent_dim, likelihood)
     return own()
