@@ -1,8 +1,8 @@
 """Every registered builder at a small size of the same structure: the same layers, posterior,
 prior, objective and likelihood as its defaults, with fewer units, filters, flow steps and
-mixture components (and dip_vae a larger learning rate). Tests that check what a builder is
-made of (save, reload, replicas, export) build these; tracing and running them costs a
-fraction of the default widths."""
+mixture components (and dip_vae and factor_vae a larger learning rate). Tests that check
+what a builder is made of (save, reload, replicas, export) build these; tracing and running
+them costs a fraction of the default widths."""
 
 import zoo
 
@@ -13,6 +13,8 @@ SMALL = {
     "cvae": {"hidden_units": (32,)},
     "dip_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),
                 "learning_rate": 3e-3},  # its default, 1e-4, learns little in 100 steps
+    "factor_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),
+                   "discriminator_units": (32, 32), "learning_rate": 3e-3},
     "hvae": {"units": 32},
     "hvae_vamp": {"units": 32, "components": 10},
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},

@@ -9,6 +9,7 @@ import tf_keras
 
 import zoo
 from small import small
+from zoo.models import objectives
 from zoo.models.objectives import ELBO, IWAE, BetaTC
 
 tfd = tfp.distributions
@@ -271,3 +272,60 @@ def test_the_mmd_objective_is_the_unbiased_mmd_of_the_codes_and_prior_draws(
     # codes moved away from the prior: the kernels across vanish, the discrepancy grows
     far = model.objective.discrepancy(codes + 5.0, codes + 5.0, prior_codes)
     assert float(np.mean(far)) > estimate + 0.1
+
+
+def test_factor_vaes_objective_is_the_discriminators_density_ratio(test_images):
+    """FactorTC by hand: TC_i = l_0(z_i) - l_1(z_i) of the discriminator's logits, the loss
+    reconstruction + KL + gamma TC, and the discriminator's cross-entropy on the codes
+    (class 0) and on the codes with each dimension permuted across the batch (class 1)."""
+    model = small("factor_vae", latent_dim=3, gamma=7.0)
+    x = test_images[:64]
+    values = model.objective(model, x, SEED)
+    terms = model.terms(x, 1, SEED)
+    z = terms.codes[0].numpy()
+    permuted = objectives.permuted_dimensions(
+        z, tf.random.experimental.stateless_fold_in(SEED, -2)).numpy()
+    for column in range(3):  # each a permutation of its own
+        np.testing.assert_array_equal(np.sort(permuted[:, column]), np.sort(z[:, column]))
+    orders = [np.argsort(np.argsort(z[:, c]))[np.argsort(permuted[:, c])] for c in range(3)]
+    assert not np.array_equal(orders[0], orders[1]) and (permuted != z).mean() > 0.9
+    logits = model.discriminator(z).numpy().astype(np.float64)
+    logits_permuted = model.discriminator(permuted).numpy().astype(np.float64)
+    total_correlation = logits[:, 0] - logits[:, 1]
+    cross_entropy = 0.5 * (logsumexp(logits, 1) - logits[:, 0]
+                           + logsumexp(logits_permuted, 1) - logits_permuted[:, 1])
+    np.testing.assert_allclose(values["total_correlation"], total_correlation, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(values["discriminator_loss"], cross_entropy, rtol=1e-5)
+    np.testing.assert_allclose(values["loss"], terms.reconstruction + terms.kl
+                               + 7.0 * total_correlation, rtol=1e-5)
+    np.testing.assert_allclose(values["neg_elbo"], terms.reconstruction + terms.kl)
+
+
+def test_factor_vaes_step_trains_the_discriminator_with_its_own_optimizer(test_images):
+    """One training step: the model's optimizer moves the encoder and decoder by the VAE
+    loss's gradient and leaves the discriminator alone; the discriminator's optimizer moves
+    it by its cross-entropy's gradient, from the same forward pass (taken by hand on a twin
+    of the model: same weights, same noise step)."""
+    model, twin = (small("factor_vae", latent_dim=3) for _ in range(2))
+    twin.set_weights(model.get_weights())
+    twin.reseeded(model.seed)
+    model.compile(optimizer=tf_keras.optimizers.legacy.SGD(0.1))
+    model.discriminator_optimizer = tf_keras.optimizers.legacy.SGD(0.2)
+    x = test_images[:64]
+    with tf.GradientTape(persistent=True) as tape:
+        values = twin.objective_values(x, training=True)
+        loss = tf.reduce_mean(values["loss"])
+        discriminator_loss = tf.reduce_mean(values["discriminator_loss"])
+    theirs = twin.discriminator.trainable_variables
+    expected = {variable.ref(): (variable - 0.1 * gradient).numpy() for variable, gradient in
+                zip(twin.vae_variables, tape.gradient(loss, twin.vae_variables))}
+    expected.update({variable.ref(): (variable - 0.2 * gradient).numpy() for variable, gradient
+                     in zip(theirs, tape.gradient(discriminator_loss, theirs))})
+    assert len(expected) == len(model.trainable_variables)
+    model.train_on_batch(x, x)
+    for variable, counterpart in zip(model.trainable_variables, twin.trainable_variables):
+        np.testing.assert_allclose(variable.numpy(), expected[counterpart.ref()], rtol=1e-4,
+                                   atol=1e-6, err_msg=variable.name)
+    assert (len(model.optimizer.weights), len(model.discriminator_optimizer.weights)) == (
+        1, 1)  # SGD: its iteration counters alone; 1 + 2 per variable for the default Adams

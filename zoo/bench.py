@@ -18,6 +18,7 @@ import shutil
 import time
 
 from zoo import data, files, provenance, recipes, weight_files
+from zoo.disentanglement import FACTOR_DATASETS, disentanglement, settings, sizes_for
 from zoo.errors import ConfigError
 from zoo.evaluate import evaluate
 from zoo.train import train
@@ -27,8 +28,11 @@ SUBSET = 2000  # test images behind a row's pretrained-weights check
 
 
 def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
-        overwrite=False, verbose="auto"):
-    """Runs the recipe at ``recipe_path``; returns the result dict it writes."""
+        overwrite=False, verbose="auto", metric_points=None):
+    """Runs the recipe at ``recipe_path``; returns the result dict it writes. On a dataset
+    of known factors (sprites) the row also gets the six disentanglement metrics
+    (``disentanglement_metrics``; ``metric_points``: fewer points than
+    disentanglement_lib's, for a quick look)."""
     recipe = recipes.load(recipe_path)
     benchmarks = pathlib.Path(benchmarks)
     folder = benchmarks / "weights" / recipe.name
@@ -56,11 +60,28 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "history": metrics["history"],
         "environment": metrics["environment"],
     }
+    if recipe.config.dataset in FACTOR_DATASETS:
+        result["disentanglement"] = disentanglement_metrics(
+            model, recipe.config, data_dir, metric_points, verbose=int(verbose != 0))
+        result["wall_seconds"] = time.time() - started
     (benchmarks / "results").mkdir(parents=True, exist_ok=True)
     files.write_json(benchmarks / "results" / f"{recipe.name}.json", result)
     shutil.rmtree(folder)  # the row file holds the weights; the result file the rest
     leaderboard(benchmarks)
     return result
+
+
+def disentanglement_metrics(model, config, data_dir=None, points=None, verbose=1):
+    """The six disentanglement metrics of a row's model on its dataset's known factors
+    (``zoo.disentanglement``), seeded by the recipe's seed, at disentanglement_lib's sizes
+    or with ``points`` training points: ``{"scores", "seed", "sizes", "seconds"}``."""
+    started = time.time()
+    sizes = sizes_for(points)
+    scores = disentanglement(model, config.dataset, seed=config.seed, sizes=sizes,
+                             data_dir=data_dir, verbose=verbose)
+    return {"scores": scores, "seed": config.seed,
+            "sizes": {name: settings(name, sizes) for name in scores},
+            "seconds": time.time() - started}
 
 
 def subset_metrics(model, config, manual_dir=None, data_dir=None):
@@ -142,6 +163,7 @@ def leaderboard(benchmarks=BENCHMARKS):
                   "|---|---|---|---|---|---|---|---|---|"]
         rows.sort(key=lambda r: -best_test(r).get("log_likelihood_nats", -math.inf))
         lines += [_row(result, _reference(result, benchmarks.parent)) for result in rows]
+    lines += _disentanglement_section([r for r in results if "disentanglement" in r])
     text = "\n".join(lines) + "\n"
     with files.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
         partial.write_text(text)
@@ -177,9 +199,6 @@ def _vector_unit(environment):
 
 
 def _row(result, reference):
-    from zoo.errors import UnknownModelError
-    from zoo.models.registry import builder
-
     recipe, environment = result["recipe_contents"], result["environment"]
     test = best_test(result)
     published = (f"{-reference['log_likelihood_nats']:.2f}"
@@ -202,11 +221,77 @@ def _row(result, reference):
                  if recipe.get("eval_examples") else "")
               + f"{result['train_seconds'] / 60:.0f} min training + "
               f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")
-    try:
-        family = builder(recipe["model"]).build.__module__.rsplit(".", 1)[-1]
-    except UnknownModelError:  # a row of a builder this checkout does not register
-        family = "?"
+    family = _family(recipe["model"])
     parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
             f"| {elbo} | {published} | {budget} | {parameters} "
             f"| {(environment['git_commit'] or '?')[:7]} | `{result['weights']}` |")
+
+
+# The scores of the disentanglement table: (metric, score, column heading)
+DISENTANGLEMENT_COLUMNS = (("beta_vae", "eval_accuracy", "BetaVAE"),
+                           ("factor_vae", "eval_accuracy", "FactorVAE"),
+                           ("mig", "score", "MIG"), ("dci", "disentanglement", "DCI"),
+                           ("sap", "score", "SAP"), ("modularity", "score", "modularity"),
+                           ("modularity", "explicitness_test", "explicitness"))
+
+
+def _disentanglement_section(results):
+    """The disentanglement table: one line per recipe setting (rows that differ only in
+    their seed), each score the mean over the seeds with their range."""
+    if not results:
+        return []
+    groups = {}
+    for result in results:
+        setting = {k: v for k, v in result["recipe_contents"].items()
+                   if k not in ("seed", "reference")}
+        groups.setdefault(repr(sorted(setting.items(), key=str)), []).append(result)
+    lines = ["", "## Disentanglement on sprites", "",
+             "The six metrics of disentanglement_lib (`zoo.disentanglement`) on the encoder's "
+             "mean, each higher is better (0 to 1), and the test reconstruction in nats "
+             "(lower is better): the mean over the seeds, their range in brackets. Each seed "
+             "is a row of its own above and a pretrained model. A CPU budget: "
+             "disentanglement_lib trained each model 300,000 steps; these, the steps shown.",
+             "", "| model (family) | seeds (rows) | reconstruction | -ELBO | "
+             + " | ".join(heading for _, _, heading in DISENTANGLEMENT_COLUMNS)
+             + " | steps | budget | metric sizes |",
+             "|---|---|---|---|" + "---|" * len(DISENTANGLEMENT_COLUMNS) + "---|---|---|"]
+    for rows in sorted(groups.values(), key=lambda rows: rows[0]["recipe"]):
+        rows.sort(key=lambda r: r["recipe_contents"]["seed"])
+        recipe = rows[0]["recipe_contents"]
+        seeds = ", ".join(f"{r['recipe_contents']['seed']} ({r['recipe']})" for r in rows)
+        scores = [_spread([r["disentanglement"]["scores"].get(metric, {}).get(name)
+                           for r in rows], "{:.3f}")
+                  for metric, name, _ in DISENTANGLEMENT_COLUMNS]
+        reconstruction = _spread([best_test(r)["reconstruction_nats"] for r in rows], "{:.1f}")
+        elbo = _spread([-best_test(r)["elbo_nats"] for r in rows], "{:.1f}")
+        steps = _spread([r["optimizer_steps"] for r in rows], "{:.0f}")
+        minutes = max(r["train_seconds"] for r in rows) / 60
+        sizes = {r["disentanglement"]["sizes"]["mig"]["num_train"] for r in rows if "mig" in
+                 r["disentanglement"]["sizes"]}
+        lines.append(f"| {recipe['model']} ({_family(recipe['model'])}) | {seeds} "
+                     f"| {reconstruction} | {elbo} | {' | '.join(scores)} | {steps} "
+                     f"| at most {minutes:.0f} min training a seed "
+                     f"| {'/'.join(f'{n:,}' for n in sorted(sizes))} points |")
+    return lines
+
+
+def _spread(values, form):
+    """``mean (min-max)`` of ``values`` (values alike as written: the mean alone; None
+    among them: —)."""
+    if not values or any(value is None for value in values):
+        return "—"
+    mean, low, high = (form.format(v) for v in (sum(values) / len(values), min(values),
+                                                max(values)))
+    return mean if low == high else f"{mean} ({low}–{high})"
+
+
+def _family(model):
+    """The family (module) of builder ``model``; ? for one this checkout does not
+    register."""
+    from zoo.errors import UnknownModelError
+    from zoo.models.registry import builder
+    try:
+        return builder(model).build.__module__.rsplit(".", 1)[-1]
+    except UnknownModelError:
+        return "?"

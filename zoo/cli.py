@@ -248,8 +248,12 @@ def bench(args):
         raise ConfigError("name a recipe file, e.g. `zoo bench recipes/mlp_vae.toml`, or pass "
                           "--leaderboard")
     result = bench.run(args.recipe, args.benchmarks, manual_dir=args.manual_dir,
-                       data_dir=args.data_dir, overwrite=args.overwrite)
+                       data_dir=args.data_dir, overwrite=args.overwrite,
+                       metric_points=args.metric_points)
     _print_test(result["test"], result["recipe_contents"]["dataset"])
+    if "disentanglement" in result:
+        from zoo.disentanglement import table
+        print("\n".join(table(result["disentanglement"]["scores"])))
     print(f"result file: {pathlib.Path(args.benchmarks) / 'results' / result['recipe']}.json")
 
 
@@ -503,6 +507,10 @@ def _parser():
                            help="folder for results/, weights/ and LEADERBOARD.md")
     benchmark.add_argument("--overwrite", action="store_true",
                            help="replace the weights of an earlier run of another recipe")
+    benchmark.add_argument("--metric-points", type=_positive_int, metavar="N",
+                           help="a sprites row's disentanglement metrics with N training "
+                                "points, half as many to evaluate (default 10000, "
+                                "disentanglement_lib's)")
     _replica_option(benchmark)
     _data_options(benchmark)
     benchmark.set_defaults(command=bench)

@@ -11,24 +11,26 @@ import pathlib
 
 import h5py
 import tensorflow as tf
+import tf_keras
 
 from zoo.errors import WeightsError
 from zoo.files import atomic_path, plain
 from zoo.models.registry import rebuild
 
+_OPTIMIZERS = (tf_keras.optimizers.Optimizer, tf_keras.optimizers.legacy.Optimizer)
 NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
 ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
 
 
 def variables_by_path(model):
-    """``{path: variable}`` for every variable of ``model`` (its optimizer's excluded),
+    """``{path: variable}`` for every variable of ``model`` (its optimizers' excluded),
     keyed by the path TensorFlow's checkpoints give it (attribute names, and a layer's place
     among its model's layers): the same for the same builder in any process."""
     found, seen = {}, set()
 
     def visit(trackable, prefix):
         for name, child in tf.train.TrackableView.children(trackable).items():
-            if name == "optimizer" or id(child) in seen:
+            if isinstance(child, _OPTIMIZERS) or id(child) in seen:
                 continue
             seen.add(id(child))
             path = f"{prefix}{name}"

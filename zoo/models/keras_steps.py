@@ -38,47 +38,62 @@ class KerasSteps(tf_keras.Model):
                      steps_per_execution=config["steps_per_execution"])
         self._optimizer_from_file = True  # the file's optimizer: its state comes next
 
+    def stepped_optimizers(self):
+        """``(key, optimizer, variables)`` of each optimizer a training step applies: Keras's
+        ``optimizer`` over the trainable variables, once compiled. A model that trains a part
+        with an optimizer of its own (FactorVAE's discriminator) adds it, and ``key`` names
+        its state in a ``.keras`` file."""
+        if not compat.is_compiled(self):
+            return []
+        return [("legacy_optimizer", self.optimizer, self.trainable_variables)]
+
     def save_own_variables(self, store):
-        """The ``.keras`` weights of the model itself (``step``) and, for a legacy
-        optimizer (the default ``ADAM``; Keras's format saves only new ones), its state."""
+        """The ``.keras`` weights of the model itself (``step``) and, for each legacy
+        optimizer (the default ``ADAM``; Keras's format saves only the state of a new
+        ``model.optimizer``), its state."""
         super().save_own_variables(store)
-        for index, variable in enumerate(self._legacy_optimizer_weights()):
-            store[f"legacy_optimizer_{index}"] = variable.numpy()
+        for key, optimizer, _ in self.stepped_optimizers():
+            if isinstance(optimizer, _LEGACY_OPTIMIZER):
+                for index, variable in enumerate(optimizer.weights):
+                    store[f"{key}_{index}"] = variable.numpy()
 
     def load_own_variables(self, store):
         own = compat.own_weights(self)
-        saved = sorted(k for k in store.keys() if k.startswith("legacy_optimizer_"))
         for index, variable in enumerate(own):
             variable.assign(store[str(index)])
-        # The state goes only into the optimizer the file itself configured (load_model with
-        # compile=True), never into another one (compile=False, or load_weights).
-        if saved and getattr(self, "_optimizer_from_file", False):
-            self._optimizer_from_file = False
-            compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
-            weights = self.optimizer.weights
-            if len(weights) != len(saved) or len(store.keys()) != len(own) + len(saved):
-                raise ConfigError(f"the file's optimizer state ({len(saved)} variables) does "
-                                  f"not fit its {type(self.optimizer).__name__} "
+        stepped = self.stepped_optimizers()
+        saved = {key: [k for k in store.keys() if k.startswith(f"{key}_")]
+                 for key, _, _ in stepped}
+        # The state goes only into the optimizers the file itself configured (load_model
+        # with compile=True), never into others (compile=False, or load_weights).
+        if not any(saved.values()) or not getattr(self, "_optimizer_from_file", False):
+            return
+        self._optimizer_from_file = False
+        unknown = len(store.keys()) - len(own) - sum(map(len, saved.values()))
+        for key, optimizer, variables in stepped:
+            if not saved[key]:
+                continue
+            compat.create_optimizer_slots(optimizer, variables)
+            weights = optimizer.weights
+            if len(weights) != len(saved[key]) or unknown:
+                raise ConfigError(f"the file's optimizer state ({len(saved[key])} variables) "
+                                  f"does not fit its {type(optimizer).__name__} "
                                   f"({len(weights)}); load it with compile=False")
             for index, variable in enumerate(weights):
-                variable.assign(store[f"legacy_optimizer_{index}"])
+                variable.assign(store[f"{key}_{index}"])
 
     def _create_optimizer_variables(self):
-        """The optimizer's slots and step counter made now, under the model's strategy,
+        """The optimizers' slots and step counters made now, under the model's strategy,
         rather than by the first traced training step: a ``tf.function`` that creates
         variables is traced twice, which doubled the start of every first ``fit``."""
         if not compat.is_compiled(self):
             return  # Keras says so, in fit
         with self.distribute_strategy.scope():
-            if isinstance(self.optimizer, _LEGACY_OPTIMIZER):
-                compat.create_optimizer_slots(self.optimizer, self.trainable_variables)
-            else:
-                self.optimizer.build(self.trainable_variables)  # once: Keras skips a rebuild
-
-    def _legacy_optimizer_weights(self):
-        if compat.is_compiled(self) and isinstance(self.optimizer, _LEGACY_OPTIMIZER):
-            return self.optimizer.weights
-        return []
+            for _, optimizer, variables in self.stepped_optimizers():
+                if isinstance(optimizer, _LEGACY_OPTIMIZER):
+                    compat.create_optimizer_slots(optimizer, variables)
+                else:
+                    optimizer.build(variables)  # once: Keras skips a rebuild
 
     def make_train_function(self, force=False):
         return self._step_traced_once("train", force)

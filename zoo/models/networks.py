@@ -185,6 +185,19 @@ def chosen(network, own, input_shape, latent_dim, likelihood):
     return own()
 
 
+# disentanglement_lib's FactorVAE discriminator: six dense layers of 1000 (Kim & Mnih 2018)
+DISCRIMINATOR_UNITS = (1000,) * 6
+
+
+def discriminator(latent_dim, units=DISCRIMINATOR_UNITS):
+    """Codes (batch, ``latent_dim``) -> two logits: dense layers of ``units`` with leaky
+    ReLUs (slope 0.2), then Dense(2) (FactorVAE's discriminator, ``objectives.FactorTC``)."""
+    return tf_keras.Sequential([
+        layers.InputLayer((latent_dim,)),
+        *[layer for width in units for layer in (layers.Dense(width), layers.LeakyReLU(0.2))],
+        layers.Dense(2)], name="discriminator")
+
+
 def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,
         likelihood="bernoulli"):
     """``(encoder, decoder)``: MLPs of ``hidden_units`` (mirrored in the decoder), a

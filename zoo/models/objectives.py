@@ -333,6 +333,65 @@ class DIP(Objective):
 
 
 @dataclasses.dataclass(frozen=True)
+class FactorTC(Objective):
+    """FactorVAE (Kim & Mnih 2018): the ELBO and gamma times the codes' total correlation,
+    estimated by a discriminator (the density-ratio trick)::
+
+        loss(x_i) = -log p(x_i|z_i) + w * KL(q(z|x_i) || p(z)) + gamma * TC_i,  z_i ~ q(z|x_i)
+        TC_i = log D(z_i) - log(1 - D(z_i)) = l_0(z_i) - l_1(z_i)
+
+    ``model.discriminator`` maps a code to two logits l = (l_0, l_1); D = softmax(l)_0 is
+    its probability that the code came from q(z), the aggregate posterior, rather than from
+    prod_d q(z_d), whose samples are the batch's codes with each dimension permuted across
+    the (global) batch on its own (``permuted_dimensions``). At the optimal D,
+    D / (1 - D) = q(z) / prod_d q(z_d), so the batch mean of TC_i estimates the total
+    correlation KL(q(z) || prod_d q(z_d)) in nats: the metric ``total_correlation``.
+
+    The discriminator's own loss, the metric ``discriminator_loss`` (nats per example)::
+
+        L_D(x_i) = -1/2 [log D(z_i) + log(1 - D(z~_i))]
+
+    with z~ the permuted codes: its cross-entropy on a real and a permuted code. One forward
+    pass gives both losses; ``FactorVAE.train_step`` minimises ``loss`` over the encoder
+    and decoder with the model's optimizer and L_D over the discriminator with the
+    discriminator's own (disentanglement_lib's FactorVAE does the same, from one batch).
+    ``w``, the KL warm-up factor, scales the KL only. disentanglement_lib clips D's
+    probabilities to [1e-6, 1 - 1e-6] before the log; here the log-softmax of the logits
+    is exact.
+    """
+
+    gathers_rows = True  # the permutation runs over the global batch
+    metrics = {"total_correlation": "min", "discriminator_loss": "min"}
+
+    gamma: float = 30.0
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        codes = terms.codes[0]                                              # (m, d) here
+        first, _ = replicas.row_span(tf.shape(codes)[0])
+        permuted = permuted_dimensions(replicas.gather_rows(tf.stop_gradient(codes)),
+                                       tf.random.experimental.stateless_fold_in(seed, -2))
+        own_permuted = permuted[first:first + tf.shape(codes)[0]]          # this replica's
+        log_d = tf.nn.log_softmax(model.discriminator(codes, training=training))
+        log_d_permuted = tf.nn.log_softmax(model.discriminator(own_permuted,
+                                                               training=training))
+        total_correlation = log_d[:, 0] - log_d[:, 1]
+        discriminator_loss = -0.5 * (log_d[:, 0] + log_d_permuted[:, 1])
+        return {"loss": terms.reconstruction + warmup * terms.kl
+                + self.gamma * total_correlation, **elbo_values(terms),
+                "total_correlation": total_correlation,
+                "discriminator_loss": discriminator_loss}
+
+
+def permuted_dimensions(codes, seed):
+    """``codes`` (M, d) with each column shuffled across the rows on its own (a stateless
+    permutation per column from ``seed``): draws of prod_d q(z_d), the product of the codes'
+    marginals, as Kim & Mnih's Algorithm 1 makes them."""
+    order = tf.argsort(tf.random.stateless_uniform(tf.shape(codes), seed), axis=0)
+    return tf.transpose(tf.gather(tf.transpose(codes), tf.transpose(order), batch_dims=1))
+
+
+@dataclasses.dataclass(frozen=True)
 class IWAE(Objective):
     """The importance-weighted bound with ``samples`` = k codes (Burda et al. 2016)::
 

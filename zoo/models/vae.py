@@ -61,6 +61,13 @@ _HAND_BUILT = ("this VAE was assembled by hand, so Keras has no config to rebuil
                "it whole, or save its weights (model.save_weights) or zoo.export it")
 
 
+def global_mean(per_example):
+    """The mean of a replica's per-example values over the global batch, however replicas
+    split it: what each replica's gradients are taken of (``tf.distribute`` sums them)."""
+    return tf.nn.compute_average_loss(
+        per_example, global_batch_size=replicas.row_span(tf.shape(per_example)[0])[1])
+
+
 def compiled(model, learning_rate):
     """``model`` compiled with the zoo's default optimizer (``ADAM``) at ``learning_rate``:
     what a builder returns."""
@@ -253,12 +260,14 @@ class VAE(KerasSteps):
         inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
         with tf.GradientTape() as tape:
             values = self.objective_values(inputs, training=True)
-            loss = tf.nn.compute_average_loss(  # over the global batch, however it is split
-                values["loss"], global_batch_size=replicas.row_span(tf.shape(values["loss"])[0])[1])
-            if self.losses:
-                loss += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
+            loss = global_mean(values["loss"]) + self._regularization()
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
         return self._tracked(values)
+
+    def _regularization(self):
+        """The layers' regularization losses (none in the zoo's own layers), scaled for the
+        replicas."""
+        return tf.nn.scale_regularization_loss(tf.add_n(self.losses)) if self.losses else 0.0
 
     def test_step(self, data):
         inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
