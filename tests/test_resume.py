@@ -1,11 +1,11 @@
-"""Training that survives a crash: runs of five families stopped in epoch 3 resume and end
+"""Training that survives a crash: runs of six families stopped in epoch 3 resume and end
 with the numbers of runs never stopped; and the determinism benchmark.
 
 A `zoo train` killed by SIGKILL in a process of its own, where nothing of the process
 survives but the run folder, is test_distribute.py's (mlp_vae on 2 replicas). The families
 here resume in this process, from a run folder as a crash in epoch 3 leaves it (the epochs
 finished before backed up, no model.h5): beta_vae's run stops by an exception a
-callback raises mid-epoch; for the other four, a callback copies the folder of the run
+callback raises mid-epoch; for the other five, a callback copies the folder of the run
 never stopped at the same point, while that run goes on to be their reference (the folder
 on disk is all a crash leaves, and a run not made twice saves a third of the test). The
 resumed run is a new ``zoo.train`` call, which builds and seeds everything anew as a new
@@ -32,13 +32,16 @@ SHORT = {"epochs": 3, "kl_warmup_epochs": 3, "train_examples": 2000, "eval_examp
          "batch_size": 128, "eval_samples": 2, "deterministic": True}
 # One run per way a family keeps state: the beta of a warm-up (beta_vae), objective (iwae),
 # two layers under a learned prior (hvae_vamp: vamp_vae's VampPrior layer on the top layer),
-# flow (iaf_vae), labelled batches (cvae).
+# flow (iaf_vae), labelled batches (cvae), a discriminator with an optimizer of its own
+# (factor_vae).
 FAMILIES = {
     "beta_vae": {"latent_dim": 2, "filters": [8, 16]},
     "iwae": {"latent_dim": 2, "hidden_units": [64, 64], "k": 3},
     "hvae_vamp": {"latent_dim": 2, "units": 64, "components": 20},
     "iaf_vae": {"latent_dim": 2, "hidden_units": [64], "made_units": [16, 16]},
     "cvae": {"latent_dim": 2, "hidden_units": [64]},
+    "factor_vae": {"latent_dim": 2, "filters": [4, 4, 8, 8], "dense_units": 16,
+                   "discriminator_units": [32, 32], "input_shape": [28, 28, 1]},
 }
 
 
