@@ -426,7 +426,7 @@ def _encoder(model, batch_size):
     def mean(images):
         return tf.convert_to_tensor(model.encoder(images))
 
-    def encode(images):  # float32 a batch at a time: all at once took 2 GB for beta_vae
+    def encode(images):  # float32 a batch at a time, not every image at 4 bytes a pixel
         return np.concatenate([mean(np.asarray(images[start:start + batch_size],
                                                np.float32)).numpy()
                                for start in range(0, len(images), batch_size)] or
