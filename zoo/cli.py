@@ -59,20 +59,34 @@ def list_models(args):
         width = max(len(repr(entry.weights)) for entry in entries)
         for entry in entries:
             result = bench.row_of(hub.ROW_WEIGHTS / entry.filename) or {}
-            test = bench.best_test(result) if result else {}
-            nats = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
-                    f"(K = {test['log_likelihood_samples']})"
-                    if "log_likelihood_nats" in test else "no result file here")
-            if "log_likelihood_bits_per_dim" in test:
-                nats += f", {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
-            print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} {nats}; "
-                  f"row {entry.row}")
+            print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} "
+                  f"{_row_figures(result)}; row {entry.row}")
         return
     for name, description in list_models().items():
         print(f"{name:12s} {description}")
         if args.verbose:
             for field in builder(name).fields.values():
                 print(f"{'':14s}{field.describe()}")
+
+
+def _row_figures(result):
+    """A row's headline figures for ``zoo list --pretrained``: its test -log p(x), else
+    (a row without importance sampling, as on sprites) its -ELBO; its MIG if scored."""
+    if not result:
+        return "no result file here"
+    from zoo import bench
+
+    test = bench.best_test(result)
+    if "log_likelihood_nats" in test:
+        figures = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
+                   f"(K = {test['log_likelihood_samples']})")
+    else:
+        figures = f"-ELBO {-test['elbo_nats']:.2f} nats"
+    if "log_likelihood_bits_per_dim" in test:
+        figures += f", {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
+    if "disentanglement" in result:
+        figures += f", MIG {result['disentanglement']['scores']['mig']['score']:.3f}"
+    return figures
 
 
 def _check_names(args):

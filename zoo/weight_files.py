@@ -22,15 +22,17 @@ NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
 ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
 
 
-def variables_by_path(model):
-    """``{path: variable}`` for every variable of ``model`` (its optimizers' excluded),
-    keyed by the path TensorFlow's checkpoints give it (attribute names, and a layer's place
-    among its model's layers): the same for the same builder in any process."""
+def variables_by_path(model, leave_out=()):
+    """``{path: variable}`` for every variable of ``model`` (its optimizers' excluded, and
+    those under the model's attributes named in ``leave_out``), keyed by the path
+    TensorFlow's checkpoints give it (attribute names, and a layer's place among its model's
+    layers): the same for the same builder in any process."""
     found, seen = {}, set()
 
     def visit(trackable, prefix):
         for name, child in tf.train.TrackableView.children(trackable).items():
-            if isinstance(child, _OPTIMIZERS) or id(child) in seen:
+            if (isinstance(child, _OPTIMIZERS) or id(child) in seen
+                    or (not prefix and name in leave_out)):
                 continue
             seen.add(id(child))
             path = f"{prefix}{name}"
@@ -43,15 +45,16 @@ def variables_by_path(model):
     return found
 
 
-def save_weights(model, path, attributes=None, compress=False):
-    """Writes ``model``'s variables to the h5 file ``path``, keyed by their paths, with
+def save_weights(model, path, attributes=None, compress=False, leave_out=()):
+    """Writes ``model``'s variables (but those under its attributes named in ``leave_out``)
+    to the h5 file ``path``, keyed by their paths, with
     ``attributes`` (numbers) on the file, and a zoo model's noise ``seed``, so that the
     reloaded model draws the same posterior noise. ``compress``: h5's lossless gzip with
     byte shuffling (about 9% smaller for trained float32 weights; slower to write)."""
     filters = {"compression": "gzip", "shuffle": True} if compress else {}
     with atomic_path(path) as partial:
         with h5py.File(partial, "w") as weights:
-            for name, variable in variables_by_path(model).items():
+            for name, variable in variables_by_path(model, leave_out).items():
                 value = variable.numpy()
                 weights.create_dataset(name, data=value, **(filters if value.ndim else {}))
             weights.attrs.update(attributes or {})
@@ -68,11 +71,12 @@ def weights_attributes(path):
                 for name, value in weights.attrs.items()}
 
 
-def load_weights(model, path):
+def load_weights(model, path, leave_out=()):
     """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
-    its path, all or nothing; a WeightsError naming the first variable that does not fit.
-    A zoo model takes the file's noise seed too (files written before it had none)."""
-    variables = variables_by_path(model)
+    its path (but those under its attributes named in ``leave_out``, left as they are), all
+    or nothing; a WeightsError naming the first variable that does not fit. A zoo model
+    takes the file's noise seed too (files written before it had none)."""
+    variables = variables_by_path(model, leave_out)
     try:
         weights = h5py.File(path, "r")
     except FileNotFoundError:
@@ -115,9 +119,10 @@ def load_weights(model, path):
 def save_row(model, path):
     """Writes a leaderboard row's one weights file: the weights by path (gzip-compressed,
     lossless: a row file must stay under 10 MiB), and the builder's name and overrides that
-    rebuild the model (``load_row``)."""
+    rebuild the model (``load_row``). A model's ``ROW_LEAVES_OUT`` names the parts that only
+    train it (FactorVAE's discriminator) and that its row file goes without."""
     save_weights(model, path, {ROW_CONFIG: json.dumps(plain(model.zoo_config))},
-                 compress=True)
+                 compress=True, leave_out=model.ROW_LEAVES_OUT)
 
 
 def load_row(path):
@@ -128,5 +133,5 @@ def load_row(path):
                            "it holds); load a run folder with zoo.load")
     config = json.loads(config)
     model = rebuild(config)
-    load_weights(model, path)
+    load_weights(model, path, leave_out=model.ROW_LEAVES_OUT)
     return model

@@ -65,11 +65,19 @@ class FactorVAE(VAE):
     """A VAE with a ``discriminator`` of its codes (codes -> two logits), which an optimizer
     of its own, ``discriminator_optimizer`` (``ADAM`` at ``discriminator_learning_rate``,
     beta_1 0.5, beta_2 0.9), trains inside the model's one training step; the model's
-    optimizer (``compile``) trains the encoder and decoder only. Objective:
-    ``objectives.FactorTC``. Both optimizers' states are kept in a ``.keras`` file and in
-    a run's checkpoints. A GradientTape loop of one's own gets the VAE's loss from
-    ``objective_values`` and ``discriminator_loss`` beside it, to minimise over
-    ``discriminator.trainable_variables``."""
+    optimizer (``compile``) trains the encoder and decoder only. A run's learning-rate
+    schedule is that optimizer's; the discriminator's rate stays constant
+    (disentanglement_lib's rates are all constant). Objective: ``objectives.FactorTC``.
+    Both optimizers' states are kept in a ``.keras`` file and in a run's checkpoints. A
+    GradientTape loop of one's own gets the VAE's loss from ``objective_values`` and
+    ``discriminator_loss`` beside it, to minimise over ``discriminator.trainable_variables``.
+
+    A leaderboard row's weights file leaves the discriminator out (5.0 M weights, 20 MB as
+    float32 at the default units: over a row file's 10 MiB): the row's model encodes,
+    decodes and gives its ELBO as trained; fine-tuning it trains a new discriminator from
+    its start."""
+
+    ROW_LEAVES_OUT = ("discriminator",)
 
     def __init__(self, encoder, decoder, prior_layer, discriminator, objective=FactorTC(),
                  discriminator_learning_rate=1e-4, **kwargs):

@@ -94,6 +94,8 @@ class VAE(KerasSteps):
     no targets (they are the inputs).
     """
 
+    ROW_LEAVES_OUT = ()  # the parts a leaderboard row's weights file goes without
+
     def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None,
                  build_now=True, **kwargs):
         super().__init__(**kwargs)
