@@ -75,6 +75,25 @@ def test_a_path_that_is_no_model_is_one_line(tmp_path, capsys):
         assert message in error and error.count("\n") == 1, error
 
 
+def test_a_source_without_a_dataset_gets_one_of_its_image_shape(tmp_path, capsys):
+    """A 64x64 model saved without data settings is evaluated and drawn on sprites (not on
+    binarized_mnist's 28x28 images); a dataset whose images it does not take is one line."""
+    zoo.save(zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,), input_shape=(64, 64, 1)),
+             tmp_path / "sprites_model")
+    assert sources.resolve(tmp_path / "sprites_model").settings["dataset"] == "sprites"
+    out = run_cli(capsys, "plot", "recon", tmp_path / "sprites_model")
+    assert Image.open(tmp_path / "sprites_model" / "recon.png").format == "PNG", out
+    for source, dataset, message in [
+            (tmp_path / "sprites_model", "fashion_mnist",
+             "takes 64x64x1 images, and fashion_mnist has 28x28x1; pass --dataset sprites"),
+            ("mlp_vae:binarized_mnist", "sprites",
+             "takes 28x28x1 images, and sprites has 64x64x1; pass --dataset binarized_mnist")]:
+        with pytest.raises(SystemExit):
+            cli.main(["plot", "recon", str(source), "--dataset", dataset])
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+
+
 def test_a_pretrained_name_of_a_model_registered_in_this_process_is_one(tmp_path):
     """A plugin's MODEL:WEIGHTS: the catalog (zoo's own builders) does not know the model, so
     resolve checks names against the registry as it is now."""

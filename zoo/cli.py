@@ -350,8 +350,8 @@ BINARIZATION_HELP = ("for mnist and fashion_mnist; none keeps the grey levels (N
 SOURCE_HELP = ("a run folder of `zoo train`, a zoo.save folder, a .keras file, a leaderboard "
                "row's benchmarks/weights/ROW.h5, or a pretrained MODEL:WEIGHTS "
                "(`zoo list --pretrained`)")
-DATASET_HELP = ("the dataset to use (default: the run's or row's; binarized_mnist for a model "
-                "saved without one)")
+DATASET_HELP = ("the dataset to use (default: the run's or row's; for a model saved without "
+                "one, binarized_mnist, or sprites for a 64x64 model)")
 
 
 def _parser():

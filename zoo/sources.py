@@ -10,8 +10,10 @@
 - a pretrained model as ``MODEL:WEIGHTS`` (``mlp_vae:binarized_mnist``; ``zoo list
   --pretrained``).
 
-A source without data settings of its own is evaluated and drawn on ``dataset`` (default
-binarized_mnist) with ``zoo train``'s defaults for it.
+A source without data settings of its own is evaluated and drawn on ``dataset`` (default:
+binarized_mnist, or the first dataset whose images the model takes: sprites for a 64x64
+model) with ``zoo train``'s defaults for it. A dataset whose images the model does not take
+is refused in one line.
 """
 
 import dataclasses
@@ -19,7 +21,7 @@ import os
 import pathlib
 
 from zoo import catalog
-from zoo.errors import RunDirError, WeightsError
+from zoo.errors import DataError, RunDirError, WeightsError
 
 DEFAULT_DATASET = "binarized_mnist"
 
@@ -75,9 +77,31 @@ def _model_names(from_catalog):
 
 def resolve(text, dataset=None):
     """The Source named by ``text`` (see the module docstring; ``kind`` first); ``dataset``
-    replaces its dataset (a source without settings: binarized_mnist by default). One-line
-    RunDirError or WeightsError for a path that is none of them. (The stages are imported
-    here, when a model is loaded.)"""
+    replaces its dataset (a source without settings: binarized_mnist by default, or the
+    first dataset of the model's image shape). One-line RunDirError or WeightsError for a
+    path that is none of them, DataError for a dataset whose images the model does not
+    take. (The stages are imported here, when a model is loaded.)"""
+    return _fitting(_resolved_source(text, dataset))
+
+
+def _fitting(source):
+    """``source``, if its model takes its dataset's images; else a DataError naming the
+    datasets it does take."""
+    from zoo import data
+
+    shape, dataset = tuple(source.model.image_shape), source.settings["dataset"]
+    if tuple(data.spec(dataset).shape) != shape:
+        fitting = [name for name, spec in data.DATASETS.items() if tuple(spec.shape) == shape]
+        fix = (f"pass --dataset {fitting[0]} (Python: dataset='{fitting[0]}')" if fitting
+               else "no dataset the zoo reads has them; evaluate it in Python on your own "
+               "images (zoo.evaluate)")
+        raise DataError(f"{source.name} takes {'x'.join(map(str, shape))} images, and "
+                        f"{dataset} has {'x'.join(map(str, data.spec(dataset).shape))}; "
+                        f"{fix}")
+    return source
+
+
+def _resolved_source(text, dataset):
     from zoo import files, hub, runs, weight_files
     from zoo.models import registry
 
@@ -133,10 +157,17 @@ def _settings(recorded, dataset):
 
 
 def _defaults(model, dataset):
-    """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist)."""
+    """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist, or
+    the first dataset whose images the model takes)."""
+    from zoo import data
+
+    if dataset is None:
+        shape = tuple(model.image_shape)
+        dataset = next((name for name in [DEFAULT_DATASET, *data.DATASETS]
+                        if tuple(data.spec(name).shape) == shape), DEFAULT_DATASET)
     config = model.zoo_config  # every source's model was built by zoo.get
     return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
-                      "dataset": dataset or DEFAULT_DATASET})
+                      "dataset": dataset})
 
 
 def _resolved(settings):
