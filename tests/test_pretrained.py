@@ -43,6 +43,8 @@ def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
     assert ("cnn_vae      weights='fashion_mnist_8bit'    -log p(x) 1821.60 nats (K = 1000), "
             "3.352 bits/dim; row cnn_vae_fashion_mnist_8bit") in out
     assert "iwae         weights='binarized_mnist_gated' -log p(x) 87.40 nats (K = 5000)" in out
+    assert ("dip_vae      weights='sprites'               -ELBO 116.97 nats, MIG 0.014; "
+            "row sprites_dip_vae") in out  # no importance sampling on sprites
     lines = out.splitlines()
     assert len(lines) == len(pretrained_entries())
     figures = {re.match(r"\S+ +weights=\S+ +", line).end() for line in lines}

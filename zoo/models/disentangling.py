@@ -34,7 +34,8 @@ from zoo.models.likelihoods import Likelihood
 from zoo.models.objectives import DIP, DIP_KINDS, FactorTC
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, one_of, register)
+                                 PositiveFloat, PositiveInt, Widths, one_of, pretrained,
+                                 register)
 from zoo.models.vae import ADAM, VAE, compiled, global_mean
 
 SPACE = {"latent_dim": IntRange(6, 16), "lambda_od": FloatRange(1.0, 50.0),
@@ -58,6 +59,10 @@ def dip_vae(latent_dim: PositiveInt = 10, kind: one_of(*DIP_KINDS) = "i",
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=DIP(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d_factor * lambda_od))
     return compiled(model, learning_rate)
+
+
+pretrained("dip_vae", "sprites", row="sprites_dip_vae",
+           sha256="41f9ee67e2e1e5384820b4473fe9ef64d3a718d80ed44459e26cca649f4ce676")
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
