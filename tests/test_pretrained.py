@@ -27,9 +27,12 @@ def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, ma
     result = json.loads((REPO_RESULTS / f"{entry.row}.json").read_text())
     assert result["weights_sha256"] == entry.sha256
     assert result["recipe_contents"]["dataset"] == entry.dataset
-    assert model.zoo_config["overrides"] == recipes.from_dict(
-        entry.row, result["recipe_contents"]).config.overrides
     config = recipes.from_dict(entry.row, result["recipe_contents"]).config
+    overrides = model.zoo_config["overrides"]  # the recipe's, and those its data implied:
+    sizes = {name: overrides[name] for name in  # the image shape, the training set's size
+             registry.builder(entry.builder).training_set_size_fields()
+             if name in overrides and name not in config.overrides}
+    assert overrides == {**config.model_overrides(), **sizes}
     subset = bench.subset_metrics(model, config, manual_dir)
     assert subset["examples"] == 2000
     assert subset["elbo_nats"] == pytest.approx(result["first_2000"]["elbo_nats"], abs=0.5)
