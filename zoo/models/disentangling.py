@@ -63,6 +63,8 @@ def dip_vae(latent_dim: PositiveInt = 10, kind: one_of(*DIP_KINDS) = "i",
 
 pretrained("dip_vae", "sprites", row="sprites_dip_vae",
            sha256="41f9ee67e2e1e5384820b4473fe9ef64d3a718d80ed44459e26cca649f4ce676")
+pretrained("dip_vae", "sprites", row="sprites_dip_vae_seed1", weights="sprites_seed1",
+           sha256="b941bdf4d5b3ab7794febf657b50d9a67b53f5566ce640ce748286e9240bc426")
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")

@@ -81,6 +81,10 @@ pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist",
 pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist_8bit",
            weights="fashion_mnist_8bit",
            sha256="10d9307a00a8a890b12406febffe09448dd62a214730bc6669cd21518860d441")
+pretrained("cnn_vae", "sprites", row="sprites_vae",
+           sha256="388c3e5221b65cf4db43190faeddd3a606fb5251a7a72a272c051334d6d0f041")
+pretrained("cnn_vae", "sprites", row="sprites_vae_seed1", weights="sprites_seed1",
+           sha256="e655ad938e41855b9aa6e65fc6863bff9c53b60dc9f751e30f83d5e6faf53e85")
 
 
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
