@@ -216,7 +216,7 @@ def test_a_sprites_run_from_the_command_line_is_scored_and_its_scores_kept(tmp_p
         cli.main(["eval", str(out), "--dataset", "binarized_mnist", "--disentanglement"])
     assert capsys.readouterr().err == (  # before the evaluation, not after
         f"zoo: error: {out} takes 64x64x1 images, and binarized_mnist has 28x28x1; pass "
-        "--dataset sprites (Python: dataset='sprites')\n")
+        "--dataset sprites\n")
 
 
 @pytest.mark.parametrize("name, objective", [("cnn_vae", "ELBO"), ("beta_vae", "ELBO"),

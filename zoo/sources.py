@@ -85,14 +85,14 @@ def resolve(text, dataset=None):
 
 
 def _fitting(source):
-    """``source``, if its model takes its dataset's images; else a DataError naming the
-    datasets it does take."""
+    """``source``, if its model takes its dataset's images; else a DataError naming a
+    dataset it does take."""
     from zoo import data
 
     shape, dataset = tuple(source.model.image_shape), source.settings["dataset"]
     if tuple(data.spec(dataset).shape) != shape:
-        fitting = [name for name, spec in data.DATASETS.items() if tuple(spec.shape) == shape]
-        fix = (f"pass --dataset {fitting[0]} (Python: dataset='{fitting[0]}')" if fitting
+        fitting = _datasets_taking(shape)
+        fix = (f"pass --dataset {fitting[0]}" if fitting
                else "no dataset the zoo reads has them; evaluate it in Python on your own "
                "images (zoo.evaluate)")
         raise DataError(f"{source.name} takes {'x'.join(map(str, shape))} images, and "
@@ -159,15 +159,19 @@ def _settings(recorded, dataset):
 def _defaults(model, dataset):
     """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist, or
     the first dataset whose images the model takes)."""
-    from zoo import data
-
     if dataset is None:
-        shape = tuple(model.image_shape)
-        dataset = next((name for name in [DEFAULT_DATASET, *data.DATASETS]
-                        if tuple(data.spec(name).shape) == shape), DEFAULT_DATASET)
+        dataset = next(iter(_datasets_taking(tuple(model.image_shape))), DEFAULT_DATASET)
     config = model.zoo_config  # every source's model was built by zoo.get
     return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
                       "dataset": dataset})
+
+
+def _datasets_taking(shape):
+    """The datasets of images of ``shape``, DEFAULT_DATASET first where it is one."""
+    from zoo import data
+
+    return sorted((name for name, spec in data.DATASETS.items() if tuple(spec.shape) == shape),
+                  key=lambda name: name != DEFAULT_DATASET)
 
 
 def _resolved(settings):
