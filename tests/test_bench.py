@@ -129,6 +129,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert ("1/1 epochs of the first 10000 train examples, tested on the first 1000 test "
             "examples, 0 min training") in row
     assert "mlp_vae (vanilla)" in row
+    assert row.endswith("| `first/weights/tiny.h5` |")  # not the absolute path it ran with
     (tmp_path / "first" / "LEADERBOARD.md").unlink()
     assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
 

@@ -83,6 +83,8 @@ def test_a_source_without_a_dataset_gets_one_of_its_image_shape(tmp_path, capsys
     assert sources.resolve(tmp_path / "sprites_model").settings["dataset"] == "sprites"
     out = run_cli(capsys, "plot", "recon", tmp_path / "sprites_model")
     assert Image.open(tmp_path / "sprites_model" / "recon.png").format == "PNG", out
+    run_cli(capsys, "plot", "traverse", tmp_path / "sprites_model")  # 9 steps a latent,
+    assert Image.open(tmp_path / "sprites_model" / "traverse.png").width > 9 * 65  # unshrunk
     for source, dataset, message in [
             (tmp_path / "sprites_model", "fashion_mnist",
              "takes 64x64x1 images, and fashion_mnist has 28x28x1; pass --dataset sprites"),

@@ -162,7 +162,8 @@ def leaderboard(benchmarks=BENCHMARKS):
                   "| budget | parameters | commit | weights |",
                   "|---|---|---|---|---|---|---|---|---|"]
         rows.sort(key=lambda r: -best_test(r).get("log_likelihood_nats", -math.inf))
-        lines += [_row(result, _reference(result, benchmarks.parent)) for result in rows]
+        lines += [_row(result, _reference(result, benchmarks.parent), benchmarks)
+                  for result in rows]
     lines += _disentanglement_section([r for r in results if "disentanglement" in r])
     text = "\n".join(lines) + "\n"
     with files.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
@@ -198,7 +199,9 @@ def _vector_unit(environment):
     return f", {widest}"
 
 
-def _row(result, reference):
+def _row(result, reference, benchmarks):
+    """A row of its dataset's table; the weights file named from the leaderboard's folder
+    (``benchmarks/weights/ROW.h5``), whatever path the run was given."""
     recipe, environment = result["recipe_contents"], result["environment"]
     test = best_test(result)
     published = (f"{-reference['log_likelihood_nats']:.2f}"
@@ -225,7 +228,8 @@ def _row(result, reference):
     parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
             f"| {elbo} | {published} | {budget} | {parameters} "
-            f"| {(environment['git_commit'] or '?')[:7]} | `{result['weights']}` |")
+            f"| {(environment['git_commit'] or '?')[:7]} "
+            f"| `{benchmarks.resolve().name}/weights/{result['recipe']}.h5` |")
 
 
 # The scores of the disentanglement table: (metric, score, column heading)

@@ -35,7 +35,9 @@ run. Each returns a dict of scores in [0, 1] (higher is better).
   which disentanglement_lib's study used: a one-vs-rest linear classifier on one number
   cannot pick out the middle values of a factor, so even the factors themselves score well
   below 1 (0.34 in tests/test_disentanglement.py), and its penalty makes it depend on
-  each dimension's scale.
+  each dimension's scale. disentanglement_lib's own sanity test, which scores the factors
+  near 1, runs the continuous form (a regression's R² from each dimension) instead; the
+  zoo has only the discrete form its study reported.
 - ``modularity`` (Ridgeway & Mozer 2018): mutual information as for MIG; a dimension's
   modularity is 1 - the squared mutual information outside its best factor, over
   (factors - 1) times the best one squared (0 for a dimension with none); the mean.

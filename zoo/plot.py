@@ -325,7 +325,7 @@ def _grid_figure(images, columns, title, row_labels=None, column_labels=None,
         row, column = divmod(index, columns)
         tiled[1 + row * (height + 1):(row + 1) * (height + 1),
               1 + column * (width + 1):(column + 1) * (width + 1)] = image
-    size = 0.45
+    size = max(0.45, (width + 1) / 80)  # inches a tile: 64x64 images at their own pixels or more
     margin = 0.5 + 0.4 * bool(column_labels) + 0.3 * bool(axis_names[0])
     figure = Figure(figsize=(max(4.0, columns * size + 0.8 + 0.5 * bool(row_labels)),
                              rows * size + margin), dpi=100, layout="constrained")
