@@ -99,3 +99,5 @@ def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: N
 
 pretrained("beta_vae", "binarized_mnist", row="beta_vae",
            sha256="0cbb03b5b7c3407c8f7ceda62f22eb425602c917020a218d68c355ad24bd12d6")
+pretrained("beta_vae", "sprites", row="sprites_beta_vae",
+           sha256="c859e246dc58b2d56084a5841e7e85ed4cdcad2f78078c3db8ee53d61b1eb290")
