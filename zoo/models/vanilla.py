@@ -101,3 +101,5 @@ pretrained("beta_vae", "binarized_mnist", row="beta_vae",
            sha256="0cbb03b5b7c3407c8f7ceda62f22eb425602c917020a218d68c355ad24bd12d6")
 pretrained("beta_vae", "sprites", row="sprites_beta_vae",
            sha256="c859e246dc58b2d56084a5841e7e85ed4cdcad2f78078c3db8ee53d61b1eb290")
+pretrained("beta_vae", "sprites", row="sprites_beta_vae_seed1", weights="sprites_seed1",
+           sha256="122546d7dc0c4dedf05160b10a6ac003ebcebc7986f3fb0b271c968593da9be5")
