@@ -46,3 +46,5 @@ def beta_tcvae(latent_dim: PositiveInt = 10, beta: NonNegativeFloat = 6.0,
 
 pretrained("beta_tcvae", "binarized_mnist", row="beta_tcvae",
            sha256="27b465dc6a2a743aed9ba9cd1d0f5f1b887d5a712ef0ddc0755b437a23e15a63")
+pretrained("beta_tcvae", "sprites", row="sprites_beta_tcvae",
+           sha256="94ac7c5d088f75c1c26722fa2344db37eeb5ff652f9b9cf3c1c5d50e4a1cf54e")
