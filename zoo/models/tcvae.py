@@ -48,3 +48,5 @@ pretrained("beta_tcvae", "binarized_mnist", row="beta_tcvae",
            sha256="27b465dc6a2a743aed9ba9cd1d0f5f1b887d5a712ef0ddc0755b437a23e15a63")
 pretrained("beta_tcvae", "sprites", row="sprites_beta_tcvae",
            sha256="94ac7c5d088f75c1c26722fa2344db37eeb5ff652f9b9cf3c1c5d50e4a1cf54e")
+pretrained("beta_tcvae", "sprites", row="sprites_beta_tcvae_seed1", weights="sprites_seed1",
+           sha256="133fd2b11620cb4bc399d09c611adb0030274eb2966c3da841955357dbf649b4")
