@@ -140,3 +140,7 @@ def factor_vae(latent_dim: PositiveInt = 10, gamma: NonNegativeFloat = 30.0,
                       objective=FactorTC(gamma=gamma),
                       discriminator_learning_rate=discriminator_learning_rate)
     return compiled(model, learning_rate)
+
+
+pretrained("factor_vae", "sprites", row="sprites_factor_vae",
+           sha256="9dc906f3fac82ca4571f96ef1b0ddbfa3dcce40c232207f3e8b025981cd2d5ce")
