@@ -144,3 +144,5 @@ def factor_vae(latent_dim: PositiveInt = 10, gamma: NonNegativeFloat = 30.0,
 
 pretrained("factor_vae", "sprites", row="sprites_factor_vae",
            sha256="9dc906f3fac82ca4571f96ef1b0ddbfa3dcce40c232207f3e8b025981cd2d5ce")
+pretrained("factor_vae", "sprites", row="sprites_factor_vae_seed1", weights="sprites_seed1",
+           sha256="8a40118cb57e3ef35d1e6f957d5d691c8171b8542cc321b6f43acb8b46a02754")
