@@ -23,6 +23,8 @@ import zoo
 from conftest import benchmark_script
 from processes import recorded_elbo
 from zoo import files, runs
+from zoo.callbacks import EpochLog
+from zoo.train import run_callbacks
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -49,18 +51,19 @@ class Crash(Exception):
     """What the interrupting callback raises: a crash in the middle of a training step."""
 
 
-class InEpoch3(tf_keras.callbacks.Callback):
-    """Calls ``act(batch)`` after the first execution of epoch 3 (epochs 1 and 2 backed up)."""
+class InEpoch(tf_keras.callbacks.Callback):
+    """Calls ``act(batch)`` after the first execution of epoch ``number`` (from 1: the
+    epochs before it backed up)."""
 
-    def __init__(self, act):
+    def __init__(self, number, act):
         super().__init__()
-        self.act, self.acted = act, False
+        self.number, self.act, self.acted = number, act, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 2 and not self.acted:
+        if self.epoch + 1 == self.number and not self.acted:
             self.acted = True
             self.act(batch)
 
@@ -100,10 +103,10 @@ def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
         _, whole = zoo.train(config, whole_folder, manual_dir=manual_dir, verbose=0)
         as_a_new_process()
         with pytest.raises(Crash, match="stopped in epoch 3 after batch 1"):
-            zoo.train(config, stopped, manual_dir=manual_dir, callbacks=[InEpoch3(crash)],
+            zoo.train(config, stopped, manual_dir=manual_dir, callbacks=[InEpoch(3, crash)],
                       verbose=0)
     else:  # the folder at that point, while the run goes on
-        copy = InEpoch3(lambda batch: shutil.copytree(whole_folder, stopped))
+        copy = InEpoch(3, lambda batch: shutil.copytree(whole_folder, stopped))
         _, whole = zoo.train(config, whole_folder, manual_dir=manual_dir, callbacks=[copy],
                              verbose=0)
         assert copy.acted
@@ -124,6 +127,87 @@ def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
     if name == "beta_vae":
         continued_to_the_same_numbers(config, tmp_path / "continued", whole, manual_dir,
                                       capsys)
+
+
+class AtTrainEnd(tf_keras.callbacks.Callback):
+    """Calls ``act()`` when training ends, after the callbacks before it (early stopping
+    has restored the best weights; the run's test evaluation has not begun)."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act = act
+
+    def on_train_end(self, logs=None):
+        self.act()
+
+
+@pytest.mark.parametrize("epochs,patience", [(6, 1), (5, 2)], ids=["stops", "runs-out"])
+def test_early_stopping_resumes_with_the_run(epochs, patience, manual_dir, tmp_path, capsys):
+    """Adam at 0.04 makes the validation -ELBO of epoch 5 worse than epoch 4's, the best so
+    far. With patience 1 the run never stopped ends after epoch 5 (of 6), with patience 2
+    after its 5 epochs; either way it tests epoch 4's weights. Stopped in epoch 5, the
+    resumed run knows epoch 4 is the best (Keras's EarlyStopping, started afresh, counted
+    epoch 5 an improvement: patience 1 trained epoch 6, patience 2 kept epoch 5's weights);
+    stopped after training, in its test evaluation, it trains nothing and tests epoch 4's
+    weights too (Keras's, with no epoch to see, restored none)."""
+    config = zoo.RunConfig(
+        model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [64, 64],
+                                    "learning_rate": 0.04},
+        epochs=epochs, early_stopping_patience=patience, train_examples=2000,
+        eval_examples=500, batch_size=128, eval_samples=2, deterministic=True)
+    whole_folder = tmp_path / "whole"
+    in_epoch_5, after_training = tmp_path / "in_epoch_5", tmp_path / "after_training"
+    copies = [InEpoch(5, lambda batch: shutil.copytree(whole_folder, in_epoch_5)),
+              AtTrainEnd(lambda: shutil.copytree(whole_folder, after_training))]
+    as_a_new_process()
+    _, whole = zoo.train(config, whole_folder, manual_dir=manual_dir, callbacks=copies,
+                         verbose=0)
+    validation = whole["history"]["val_neg_elbo"]
+    assert whole["epochs_run"] == 5 and min(validation) == validation[3] < validation[4]
+    for folder in (in_epoch_5, after_training):
+        assert not (folder / runs.WEIGHTS).exists()
+        as_a_new_process()
+        capsys.readouterr()
+        _, resumed = zoo.train(config, folder, manual_dir=manual_dir, verbose=0)
+        assert resumed["history"] == whole["history"], folder.name
+        assert resumed["test"] == whole["test"], folder.name
+        assert recorded_elbo(folder) == recorded_elbo(whole_folder)
+    if patience == 1:
+        assert capsys.readouterr().out == ("early stopping ended this run after epoch 5: "
+                                           "nothing to train; evaluating the weights of its "
+                                           "best epoch\n")
+
+
+def test_the_plateau_schedule_resumes_with_the_run(manual_dir):
+    """The plateau schedule's state after replaying a run's recorded epochs (validation
+    values that stall, the learning rates it logged) is that of the callback that saw
+    those epochs, its halvings included; the optimizer's learning rate is left as the
+    backup restored it."""
+    config = zoo.RunConfig(model="mlp_vae", learning_rate_schedule="plateau")
+    model = zoo.get("mlp_vae", latent_dim=2, hidden_units=[8])
+    model.compile(learning_rate=1e-3)
+    history = {"val_neg_elbo": [], "lr": []}
+    (seen,) = [callback for callback in run_callbacks(config) if hasattr(callback, "cooldown")]
+    seen.set_model(model)
+    seen.on_train_begin()
+    for epoch, value in enumerate([200, 190, 191, 192, 193, 194, 195, 189, 190, 191, 192,
+                                   193, 194, 195]):
+        logs = {"val_neg_elbo": value}
+        seen.on_epoch_end(epoch, logs)
+        for name in history:
+            history[name].append(logs[name])
+    assert history["lr"][-1] == pytest.approx(2.5e-4)  # halved twice
+    epoch_log = EpochLog()
+    epoch_log.record["history"] = history
+    (resumed,) = [callback for callback in run_callbacks(config, epoch_log)
+                  if hasattr(callback, "cooldown")]
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    tf_keras.backend.set_value(model.optimizer.lr, 1e-4)  # as the backup restored it
+    resumed.on_epoch_begin(len(history["lr"]))
+    assert (resumed.best, resumed.wait, resumed.cooldown_counter) == (
+        seen.best, seen.wait, seen.cooldown_counter) == (189, 1, 0)
+    assert tf_keras.backend.get_value(model.optimizer.lr) == pytest.approx(1e-4)
 
 
 def continued_to_the_same_numbers(config, folder, whole, manual_dir, capsys):

@@ -1,6 +1,7 @@
 """The Keras callbacks of a training run: a stop with one line for a non-finite loss or a
 short epoch, the run folder claimed when training starts, every epoch's logs kept across a
-resumption, and the best epoch's weights.
+resumption, the best epoch's weights, and Keras's early stopping and plateau schedule
+resumed with the run.
 """
 
 import math
@@ -8,6 +9,7 @@ import pathlib
 import time
 
 import tf_keras
+from tf_keras import backend
 
 from zoo import files, runs, weight_files
 from zoo.devices import strategy_name
@@ -154,3 +156,93 @@ class BestWeights(tf_keras.callbacks.Callback):
             if runs.is_chief():
                 weight_files.save_weights(self.model, self.path,
                                           {self.monitor: value, "epoch": epoch + 1})
+
+
+class ResumedWithTheRun:
+    """A mixin for Keras's callbacks that count epochs of the monitored value (early
+    stopping, the plateau schedule): on the first epoch of a fit resumed from the run's
+    backup, or continued with more epochs (or at its end, where it had no epoch left to
+    train), ``resume(epoch, history)`` replays the epochs the run recorded (``epoch_log``,
+    the run's EpochLog), so that the callback's best value and counts are those of the run
+    never stopped; Keras's own start them afresh. Without ``epoch_log``, Keras's callback
+    as it is."""
+
+    def __init__(self, *args, epoch_log=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch_log = epoch_log
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.resumed = self.epoch_log is None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._resumed_at(epoch)
+
+    def on_train_end(self, logs=None):
+        # A fit that trained no epoch: resumed after its last (stopped in its evaluation)
+        self._resumed_at(len(self.epoch_log.record["seconds"]) if self.epoch_log else 0)
+        super().on_train_end(logs)
+
+    def _resumed_at(self, epoch):
+        if not self.resumed:
+            self.resumed = True
+            if epoch:
+                self.resume(epoch, self.epoch_log.record["history"])
+
+
+def _epoch_logs(history, epoch):
+    """The logs of ``epoch`` (from 0) in an EpochLog's ``history``."""
+    return {name: values[epoch] for name, values in history.items() if epoch < len(values)}
+
+
+class StoppedEarlyBefore(Exception):
+    """Raised by EarlyStopping when the epochs a resumed fit replays had already ended the
+    run (it stopped early, then the process was stopped before the run was saved):
+    ``best_weights`` are those early stopping restores."""
+
+    def __init__(self, epoch, best_weights):
+        super().__init__(f"early stopping ended this run after epoch {epoch}")
+        self.epoch, self.best_weights = epoch, best_weights
+
+
+class EarlyStopping(ResumedWithTheRun, tf_keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, restoring the best epoch's weights when training ends, that
+    resumes with the run (ResumedWithTheRun): its best value, its count of epochs without
+    improvement and the weights it restores (read from ``best_weights``, the file a
+    BestWeights of the same monitor writes) are those of the run never stopped. When the
+    epochs replayed had already stopped the run, the resumed fit raises StoppedEarlyBefore
+    before it trains a step."""
+
+    def __init__(self, monitor, patience, epoch_log=None, best_weights=None):
+        super().__init__(monitor=monitor, patience=patience, restore_best_weights=True,
+                         epoch_log=epoch_log)
+        self.best_weights_file = best_weights
+
+    def resume(self, epoch, history):
+        self.restore_best_weights = False  # the model holds this epoch's weights, not theirs
+        for past in range(epoch):
+            super().on_epoch_end(past, _epoch_logs(history, past))
+        self.restore_best_weights = True
+        recorded = weight_files.weights_attributes(self.best_weights_file or "")
+        if recorded.get("epoch") == self.best_epoch + 1:
+            self.best_weights = weight_files.stored_values(self.model, self.best_weights_file)
+        if self.stopped_epoch:
+            self.model.stop_training = False
+            raise StoppedEarlyBefore(self.stopped_epoch + 1, self.best_weights)
+
+
+class ReduceLROnPlateau(ResumedWithTheRun, tf_keras.callbacks.ReduceLROnPlateau):
+    """Keras's ReduceLROnPlateau that resumes with the run (ResumedWithTheRun): its best
+    value, wait and cooldown are those of the run never stopped; the learning rate itself
+    comes back with the optimizer from the backup."""
+
+    def resume(self, epoch, history):
+        learning_rate = self.model.optimizer.lr
+        restored = backend.get_value(learning_rate)
+        for past in range(epoch):
+            logs = _epoch_logs(history, past)
+            if "lr" in logs:  # the rate epoch ``past`` trained at, as this callback logged it
+                backend.set_value(learning_rate, logs["lr"])
+            super().on_epoch_end(past, logs)
+        backend.set_value(learning_rate, restored)

@@ -15,7 +15,8 @@ import tensorflow as tf
 import tf_keras
 
 from zoo import checks, data, files, provenance, runs
-from zoo.callbacks import BestWeights, ClaimRunFolder, EpochLog, FullEpochs, StopOnNonFiniteLoss
+from zoo.callbacks import (BestWeights, ClaimRunFolder, EarlyStopping, EpochLog, FullEpochs,
+                           ReduceLROnPlateau, StopOnNonFiniteLoss, StoppedEarlyBefore)
 from zoo.config import RunConfig
 from zoo.devices import active_strategy, strategy, strategy_name
 from zoo.errors import ConfigError
@@ -26,19 +27,20 @@ from zoo.models.registry import get
 __all__ = ["RunConfig", "active_strategy", "strategy", "train"]
 
 
-def run_callbacks(config):
-    """The Keras callbacks that carry out ``config``'s schedule and early stopping."""
+def run_callbacks(config, epoch_log=None, best_weights=None):
+    """The Keras callbacks that carry out ``config``'s schedule and early stopping; given
+    the run's EpochLog and its BestWeights file, a resumed run's plateau schedule and early
+    stopping go on from the epochs it recorded."""
     callbacks = [StopOnNonFiniteLoss()]
     if config.learning_rate_schedule == "cosine":
         callbacks.append(tf_keras.callbacks.LearningRateScheduler(
             functools.partial(_cosine, config)))
     elif config.learning_rate_schedule == "plateau":
-        callbacks.append(tf_keras.callbacks.ReduceLROnPlateau(
-            monitor=config.monitor, factor=0.5, patience=5, min_lr=1e-5))
+        callbacks.append(ReduceLROnPlateau(monitor=config.monitor, factor=0.5, patience=5,
+                                           min_lr=1e-5, epoch_log=epoch_log))
     if config.early_stopping_patience:
-        callbacks.append(tf_keras.callbacks.EarlyStopping(
-            monitor=config.monitor, patience=config.early_stopping_patience,
-            restore_best_weights=True))
+        callbacks.append(EarlyStopping(config.monitor, config.early_stopping_patience,
+                                       epoch_log, best_weights))
     return callbacks
 
 
@@ -124,19 +126,25 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     train_data = training_data(config, model, distribution, manual_dir, data_dir)
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
-        callbacks = [ClaimRunFolder(folder, record, overwrite),
-                     *_checkpoints(folder, config.monitor),
-                     epoch_log, *callbacks]
+        callbacks = [*run_callbacks(config, epoch_log, folder / runs.BEST_WEIGHTS),
+                     ClaimRunFolder(folder, record, overwrite),
+                     *_checkpoints(folder, config.monitor), epoch_log, *callbacks]
     else:
-        callbacks = [epoch_log, *callbacks]
+        callbacks = [*run_callbacks(config), epoch_log, *callbacks]
     environment = provenance.environment()  # the code that runs: the commit now, not at the end
     replicas = {"strategy": strategy_name(distribution),
                 "replicas": distribution.num_replicas_in_sync}
     if verbose != 0 and replicas["replicas"] > 1:
         print(f"training on {replicas['replicas']} replicas ({replicas['strategy']}); the "
               f"global batch of {config.batch_size} is split over them")
-    FullEpochs.fit(model, train_data, steps, [*run_callbacks(config), *callbacks],
-                   validation_data=loader("validation"), epochs=config.epochs, verbose=verbose)
+    try:
+        FullEpochs.fit(model, train_data, steps, callbacks,
+                       validation_data=loader("validation"), epochs=config.epochs,
+                       verbose=verbose)
+    except StoppedEarlyBefore as stopped:  # then stopped in its test evaluation, say
+        print(f"{stopped}: nothing to train; evaluating the weights of its best epoch")
+        if stopped.best_weights is not None:
+            model.set_weights(stopped.best_weights)
     started = time.time()
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
                     log_likelihood_samples=config.log_likelihood_samples or None,

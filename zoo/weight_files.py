@@ -71,6 +71,14 @@ def weights_attributes(path):
                 for name, value in weights.attrs.items()}
 
 
+def stored_values(model, path):
+    """``model.get_weights()`` as the file ``path`` (``save_weights``) holds them, for
+    ``model.set_weights``; the model itself is left as it is."""
+    paths = {variable.ref(): name for name, variable in variables_by_path(model).items()}
+    with h5py.File(path, "r") as weights:
+        return [weights[paths[variable.ref()]][()] for variable in model.weights]
+
+
 def load_weights(model, path, leave_out=()):
     """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
     its path (but those under its attributes named in ``leave_out``, left as they are), all
