@@ -141,15 +141,18 @@ class AtTrainEnd(tf_keras.callbacks.Callback):
         self.act()
 
 
-@pytest.mark.parametrize("epochs,patience", [(6, 1), (5, 2)], ids=["stops", "runs-out"])
+@pytest.mark.parametrize("epochs,patience", [(6, 1), (5, 1), (5, 2)],
+                         ids=["stops", "stops-at-the-end", "runs-out"])
 def test_early_stopping_resumes_with_the_run(epochs, patience, manual_dir, tmp_path, capsys):
     """Adam at 0.04 makes the validation -ELBO of epoch 5 worse than epoch 4's, the best so
-    far. With patience 1 the run never stopped ends after epoch 5 (of 6), with patience 2
-    after its 5 epochs; either way it tests epoch 4's weights. Stopped in epoch 5, the
-    resumed run knows epoch 4 is the best (Keras's EarlyStopping, started afresh, counted
-    epoch 5 an improvement: patience 1 trained epoch 6, patience 2 kept epoch 5's weights);
-    stopped after training, in its test evaluation, it trains nothing and tests epoch 4's
-    weights too (Keras's, with no epoch to see, restored none)."""
+    far. With patience 1 the run never stopped ends after epoch 5 (of 6, or of 5), with
+    patience 2 after its 5 epochs; each way it tests epoch 4's weights. Stopped in epoch 5,
+    the resumed run knows epoch 4 is the best (Keras's EarlyStopping, started afresh,
+    counted epoch 5 an improvement: patience 1 trained epoch 6, patience 2 kept epoch 5's
+    weights); stopped after training, in its test evaluation, it trains nothing and tests
+    epoch 4's weights too (Keras's, with no epoch to see, restored none). Continued with
+    one more epoch, the run that stopped early trains nothing: a run given those epochs
+    from the start stops there too."""
     config = zoo.RunConfig(
         model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [64, 64],
                                     "learning_rate": 0.04},
@@ -172,42 +175,49 @@ def test_early_stopping_resumes_with_the_run(epochs, patience, manual_dir, tmp_p
         assert resumed["history"] == whole["history"], folder.name
         assert resumed["test"] == whole["test"], folder.name
         assert recorded_elbo(folder) == recorded_elbo(whole_folder)
+    stopped_early = ("early stopping ended this run after epoch 5: nothing to train; "
+                     "evaluating the weights of its best epoch\n")
+    assert (capsys.readouterr().out == stopped_early) == (patience == 1)
+    as_a_new_process()
+    _, continued = zoo.train(dataclasses.replace(config, epochs=epochs + 1), whole_folder,
+                             manual_dir=manual_dir, verbose=0)
+    assert continued["optimizer_steps"] == whole["optimizer_steps"] + 16 * (patience == 2)
     if patience == 1:
-        assert capsys.readouterr().out == ("early stopping ended this run after epoch 5: "
-                                           "nothing to train; evaluating the weights of its "
-                                           "best epoch\n")
+        assert capsys.readouterr().out.endswith(stopped_early)
+        assert continued["history"] == whole["history"]
+        assert continued["test"] == whole["test"]
 
 
-def test_the_plateau_schedule_resumes_with_the_run(manual_dir):
+def test_the_plateau_schedule_resumes_with_the_run():
     """The plateau schedule's state after replaying a run's recorded epochs (validation
     values that stall, the learning rates it logged) is that of the callback that saw
-    those epochs, its halvings included; the optimizer's learning rate is left as the
-    backup restored it."""
+    those epochs: halved from 2e-5 at epoch 7 to its floor, 1e-5, its count restarts there
+    (replayed at the restored rate, 1e-5 throughout, it would not have halved nor
+    restarted); the optimizer's learning rate is left as the backup restored it."""
     config = zoo.RunConfig(model="mlp_vae", learning_rate_schedule="plateau")
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=[8])
-    model.compile(learning_rate=1e-3)
+    model.compile(learning_rate=2e-5)
     history = {"val_neg_elbo": [], "lr": []}
     (seen,) = [callback for callback in run_callbacks(config) if hasattr(callback, "cooldown")]
     seen.set_model(model)
     seen.on_train_begin()
-    for epoch, value in enumerate([200, 190, 191, 192, 193, 194, 195, 189, 190, 191, 192,
-                                   193, 194, 195]):
+    for epoch, value in enumerate([200, 190, 191, 192, 193, 194, 195, 196, 197]):
         logs = {"val_neg_elbo": value}
         seen.on_epoch_end(epoch, logs)
         for name in history:
             history[name].append(logs[name])
-    assert history["lr"][-1] == pytest.approx(2.5e-4)  # halved twice
+    restored = tf_keras.backend.get_value(model.optimizer.lr)  # what the backup holds
+    assert restored == pytest.approx(1e-5) and history["lr"][6] == pytest.approx(2e-5)
     epoch_log = EpochLog()
     epoch_log.record["history"] = history
     (resumed,) = [callback for callback in run_callbacks(config, epoch_log)
                   if hasattr(callback, "cooldown")]
     resumed.set_model(model)
     resumed.on_train_begin()
-    tf_keras.backend.set_value(model.optimizer.lr, 1e-4)  # as the backup restored it
     resumed.on_epoch_begin(len(history["lr"]))
     assert (resumed.best, resumed.wait, resumed.cooldown_counter) == (
-        seen.best, seen.wait, seen.cooldown_counter) == (189, 1, 0)
-    assert tf_keras.backend.get_value(model.optimizer.lr) == pytest.approx(1e-4)
+        seen.best, seen.wait, seen.cooldown_counter) == (190, 2, 0)
+    assert tf_keras.backend.get_value(model.optimizer.lr) == restored
 
 
 def continued_to_the_same_numbers(config, folder, whole, manual_dir, capsys):

@@ -180,10 +180,10 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
 
 def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
         finished_run, tmp_path):
-    """A cosine schedule follows the epochs; early stopping and the plateau schedule would
-    count epochs without improvement afresh; a run finished without backup/ (by an older
+    """A cosine schedule follows the epochs; a run finished without backup/ (by an older
     zoo) has no training state to go on from; a continuation cut short is finished by its
-    own command, not refused as "fewer epochs"."""
+    own command, not refused as "fewer epochs". Early stopping and the plateau schedule
+    continue (test_resume.py)."""
     folder, _, _, _ = finished_run
     record = json.loads((folder / runs.RUN_CONFIG).read_text())
     more = {**record, "epochs": 5}
@@ -194,22 +194,13 @@ def test_more_epochs_are_refused_in_one_line_where_they_cannot_continue_a_run(
                        "learning-rate schedule is set by the epochs, so 5 epochs is another "
                        "run; pick another --out or pass --overwrite to train it anew$"):
         runs.claim(cosine, {**more, "learning_rate_schedule": "cosine"})
-    stopped = tmp_path / "stopped"
-    shutil.copytree(folder, stopped)
-    patient = {**record, "early_stopping_patience": 2, "learning_rate_schedule": "plateau"}
-    files.write_json(stopped / runs.RUN_CONFIG, patient)
-    with pytest.raises(RunDirError, match="holds this run with 2 epochs, and its plateau "
-                       "schedule and early stopping would count epochs without improvement "
-                       r"afresh in a continuation \(Keras keeps no such count in a "
-                       r"checkpoint\); pick another --out"):
-        runs.claim(stopped, {**patient, "epochs": 5})
     older = tmp_path / "older"
     shutil.copytree(folder, older)
     shutil.rmtree(older / runs.BACKUP)
     with pytest.raises(RunDirError, match=r"finished by a zoo that did not keep its last "
                                           r"training state \(backup/\)"):
         runs.claim(older, more)
-    for refused in (cosine, stopped, older):  # nothing changed by a refusal
+    for refused in (cosine, older):  # nothing changed by a refusal
         assert json.loads((refused / runs.RUN_CONFIG).read_text())["epochs"] == 2
         assert (refused / runs.METRICS).is_file() and (refused / runs.WEIGHTS).is_file()
     cut_short = tmp_path / "cut_short"  # continued to 5 epochs, stopped in epoch 3

@@ -174,23 +174,14 @@ def check_claim(folder, run_config, overwrite=False, make=True):
 def _check_continuable(folder, run_config):
     """Raises RunDirError where more epochs cannot continue the run in ``folder`` to the
     numbers of a run given them from the start: its learning rate follows the number of
-    epochs (cosine), a callback counts epochs without improvement (plateau schedule, early
-    stopping: Keras starts their count afresh, and a checkpoint does not hold it), or it
-    ended before run folders kept their last training state."""
+    epochs (cosine), or it ended before run folders kept their last training state. (Early
+    stopping and the plateau schedule replay the recorded epochs: zoo.callbacks.)"""
     previous = recorded_run(folder)["epochs"]
     advice = "pick another --out or pass --overwrite to train it anew"
     if run_config.get("learning_rate_schedule") == "cosine":
         raise RunDirError(f"{folder} holds this run with {previous} epochs, and its cosine "
                           f"learning-rate schedule is set by the epochs, so "
                           f"{run_config['epochs']} epochs is another run; {advice}")
-    counting = [what for what, on in (
-        ("its plateau schedule", run_config.get("learning_rate_schedule") == "plateau"),
-        ("early stopping", run_config.get("early_stopping_patience"))) if on]
-    if counting:
-        raise RunDirError(f"{folder} holds this run with {previous} epochs, and "
-                          f"{' and '.join(counting)} would count epochs without improvement "
-                          f"afresh in a continuation (Keras keeps no such count in a "
-                          f"checkpoint); {advice}")
     if not (folder / METRICS).is_file():
         return  # unfinished: resumed from backup/, then trained to the new end
     metrics = read_json(folder / METRICS)

@@ -127,8 +127,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
         callbacks = [*run_callbacks(config, epoch_log, folder / runs.BEST_WEIGHTS),
-                     ClaimRunFolder(folder, record, overwrite),
-                     *_checkpoints(folder, config.monitor), epoch_log, *callbacks]
+                     ClaimRunFolder(folder, record, overwrite), epoch_log,
+                     *_checkpoints(folder, config.monitor), *callbacks]
     else:
         callbacks = [*run_callbacks(config), epoch_log, *callbacks]
     environment = provenance.environment()  # the code that runs: the commit now, not at the end
@@ -174,8 +174,10 @@ def _finished(folder):
 
 
 def _checkpoints(folder, monitor):
-    """BackupAndRestore (every epoch; the last epoch's state kept, so that more epochs
-    continue the run) and the best weights by ``monitor``."""
-    return [tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP),
-                                                delete_checkpoint=False),
-            BestWeights(folder / runs.BEST_WEIGHTS, monitor)]
+    """The best weights by ``monitor`` and BackupAndRestore (every epoch; the last epoch's
+    state kept, so that more epochs continue the run), in that order after the EpochLog:
+    an epoch's backup is written last, so a run resumed from it finds that epoch's logs
+    and best weights recorded, which early stopping's replay reads."""
+    return [BestWeights(folder / runs.BEST_WEIGHTS, monitor),
+            tf_keras.callbacks.BackupAndRestore(str(folder / runs.BACKUP),
+                                                delete_checkpoint=False)]
