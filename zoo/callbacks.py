@@ -198,8 +198,8 @@ def _epoch_logs(history, epoch):
 
 class StoppedEarlyBefore(Exception):
     """Raised by EarlyStopping when the epochs a resumed fit replays had already ended the
-    run (it stopped early, then the process was stopped before the run was saved):
-    ``best_weights`` are those early stopping restores."""
+    run (it stopped early, then the process was stopped before the run was saved, or the
+    run is continued with more epochs): ``best_weights`` are those early stopping restores."""
 
     def __init__(self, epoch, best_weights):
         super().__init__(f"early stopping ended this run after epoch {epoch}")
@@ -211,8 +211,9 @@ class EarlyStopping(ResumedWithTheRun, tf_keras.callbacks.EarlyStopping):
     resumes with the run (ResumedWithTheRun): its best value, its count of epochs without
     improvement and the weights it restores (read from ``best_weights``, the file a
     BestWeights of the same monitor writes) are those of the run never stopped. When the
-    epochs replayed had already stopped the run, the resumed fit raises StoppedEarlyBefore
-    before it trains a step."""
+    epochs replayed had already stopped the run, a resumed fit with epochs left raises
+    StoppedEarlyBefore before it trains a step (one with none left restores the best
+    weights as Keras does)."""
 
     def __init__(self, monitor, patience, epoch_log=None, best_weights=None):
         super().__init__(monitor=monitor, patience=patience, restore_best_weights=True,
@@ -227,7 +228,10 @@ class EarlyStopping(ResumedWithTheRun, tf_keras.callbacks.EarlyStopping):
         recorded = weight_files.weights_attributes(self.best_weights_file or "")
         if recorded.get("epoch") == self.best_epoch + 1:
             self.best_weights = weight_files.stored_values(self.model, self.best_weights_file)
-        if self.stopped_epoch:
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)  # on the first, the replay
+        if self.stopped_epoch:  # the epochs replayed had ended the run: train no more
             self.model.stop_training = False
             raise StoppedEarlyBefore(self.stopped_epoch + 1, self.best_weights)
 

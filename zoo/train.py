@@ -141,7 +141,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         FullEpochs.fit(model, train_data, steps, callbacks,
                        validation_data=loader("validation"), epochs=config.epochs,
                        verbose=verbose)
-    except StoppedEarlyBefore as stopped:  # then stopped in its test evaluation, say
+    except StoppedEarlyBefore as stopped:  # then stopped in its evaluation, or continued
         print(f"{stopped}: nothing to train; evaluating the weights of its best epoch")
         if stopped.best_weights is not None:
             model.set_weights(stopped.best_weights)
