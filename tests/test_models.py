@@ -308,6 +308,17 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
         del weights["decoder/layer_with_weights-1/bias"]
     with pytest.raises(WeightsError, match="it has no decoder/layer_with_weights-1/bias;"):
         weight_files.load_weights(small, tmp_path / "small.h5")
+    with pytest.raises(WeightsError, match="it has no decoder/layer_with_weights-1/bias;"):
+        weight_files.stored_values(small, tmp_path / "small.h5")  # early stopping's reader
+    saved = small.get_weights()  # get_weights's order, read back from the file
+    weight_files.save_weights(small, tmp_path / "saved.h5")
+    small.set_weights([value + 1 for value in saved])
+    stored = weight_files.stored_values(small, tmp_path / "saved.h5")
+    assert len(stored) == len(saved)
+    for value, kept, now in zip(stored, saved, small.get_weights()):
+        np.testing.assert_array_equal(value, kept)
+        np.testing.assert_array_equal(now, kept + 1)  # the model left as it is
+    small.set_weights(saved)
     with h5py.File(tmp_path / "small.h5", "r+") as weights:
         weights.copy("decoder/layer_with_weights-9/bias", "decoder/layer_with_weights-1/bias")
     with pytest.raises(WeightsError, match="it holds decoder/layer_with_weights-9/bias, which "

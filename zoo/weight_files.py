@@ -73,10 +73,12 @@ def weights_attributes(path):
 
 def stored_values(model, path):
     """``model.get_weights()`` as the file ``path`` (``save_weights``) holds them, for
-    ``model.set_weights``; the model itself is left as it is."""
-    paths = {variable.ref(): name for name, variable in variables_by_path(model).items()}
-    with h5py.File(path, "r") as weights:
-        return [weights[paths[variable.ref()]][()] for variable in model.weights]
+    ``model.set_weights``; the model itself is left as it is. A file that does not fit is
+    a WeightsError, as in ``load_weights``."""
+    variables = variables_by_path(model)
+    values, _ = _values_for(path, variables)
+    names = {variable.ref(): name for name, variable in variables.items()}
+    return [values[names[variable.ref()]] for variable in model.weights]
 
 
 def load_weights(model, path, leave_out=()):
@@ -85,6 +87,16 @@ def load_weights(model, path, leave_out=()):
     or nothing; a WeightsError naming the first variable that does not fit. A zoo model
     takes the file's noise seed too (files written before it had none)."""
     variables = variables_by_path(model, leave_out)
+    values, seed = _values_for(path, variables)
+    if seed is not None and hasattr(model, "reseeded"):
+        model.reseeded(int(seed))
+    for name, variable in variables.items():
+        variable.assign(values[name])
+
+
+def _values_for(path, variables):
+    """``({path: array}, noise seed or None)``: the file ``path``'s value of each of
+    ``variables`` (``{path: variable}``), checked to fit them all first."""
     try:
         weights = h5py.File(path, "r")
     except FileNotFoundError:
@@ -116,12 +128,7 @@ def load_weights(model, path, leave_out=()):
             raise WeightsError(f"{path} does not fit the model: it holds {extra[0]}, which "
                                "the model lacks; load it into the model it was saved from "
                                "(see model.json)")
-        values = {name: stored[name][()] for name in variables}
-        seed = weights.attrs.get(NOISE_SEED)
-    if seed is not None and hasattr(model, "reseeded"):
-        model.reseeded(int(seed))
-    for name, variable in variables.items():
-        variable.assign(values[name])
+        return {name: stored[name][()] for name in variables}, weights.attrs.get(NOISE_SEED)
 
 
 def save_row(model, path):
