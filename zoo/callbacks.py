@@ -203,30 +203,30 @@ class StoppedEarlyBefore(Exception):
 
     def __init__(self, epoch, best_weights):
         super().__init__(f"early stopping ended this run after epoch {epoch}")
-        self.epoch, self.best_weights = epoch, best_weights
+        self.best_weights = best_weights
 
 
 class EarlyStopping(ResumedWithTheRun, tf_keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping, restoring the best epoch's weights when training ends, that
     resumes with the run (ResumedWithTheRun): its best value, its count of epochs without
-    improvement and the weights it restores (read from ``best_weights``, the file a
-    BestWeights of the same monitor writes) are those of the run never stopped. When the
-    epochs replayed had already stopped the run, a resumed fit with epochs left raises
-    StoppedEarlyBefore before it trains a step (one with none left restores the best
-    weights as Keras does)."""
+    improvement and the weights it restores are those of the run never stopped; the
+    weights come from ``best_weights_file``, which a BestWeights of the same monitor
+    writes (the best epoch's, kept across resumptions). When the epochs replayed had
+    already stopped the run, a resumed fit with epochs left raises StoppedEarlyBefore
+    before it trains a step (one with none left restores the best weights as Keras
+    does)."""
 
-    def __init__(self, monitor, patience, epoch_log=None, best_weights=None):
+    def __init__(self, monitor, patience, epoch_log=None, best_weights_file=None):
         super().__init__(monitor=monitor, patience=patience, restore_best_weights=True,
                          epoch_log=epoch_log)
-        self.best_weights_file = best_weights
+        self.best_weights_file = best_weights_file
 
     def resume(self, epoch, history):
         self.restore_best_weights = False  # the model holds this epoch's weights, not theirs
         for past in range(epoch):
             super().on_epoch_end(past, _epoch_logs(history, past))
         self.restore_best_weights = True
-        recorded = weight_files.weights_attributes(self.best_weights_file or "")
-        if recorded.get("epoch") == self.best_epoch + 1:
+        if self.best_weights_file and pathlib.Path(self.best_weights_file).is_file():
             self.best_weights = weight_files.stored_values(self.model, self.best_weights_file)
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -142,8 +142,10 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                        validation_data=loader("validation"), epochs=config.epochs,
                        verbose=verbose)
     except StoppedEarlyBefore as stopped:  # then stopped in its evaluation, or continued
-        print(f"{stopped}: nothing to train; evaluating the weights of its best epoch")
-        if stopped.best_weights is not None:
+        if stopped.best_weights is None:  # no best.h5: the last epoch's, as Keras keeps
+            print(f"{stopped}: nothing to train; evaluating its last weights")
+        else:
+            print(f"{stopped}: nothing to train; evaluating the weights of its best epoch")
             model.set_weights(stopped.best_weights)
     started = time.time()
     test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
