@@ -188,6 +188,30 @@ def test_early_stopping_resumes_with_the_run(epochs, patience, manual_dir, tmp_p
         assert continued["test"] == whole["test"]
 
 
+def test_the_plateau_schedule_resumes_with_the_run_it_halved_in(manual_dir, tmp_path):
+    """Adam at 0.06: the validation -ELBO is best in epoch 4 and no better for the next 5,
+    so the plateau schedule halves the rate after epoch 9 and epoch 10 trains at 0.03.
+    Stopped in epoch 7 (two epochs into the stall), the resumed ``zoo.train`` halves it at
+    the same epoch and ends with the numbers of the run never stopped (Keras's
+    ReduceLROnPlateau, started afresh, counted epoch 7 an improvement and halved nothing)."""
+    config = zoo.RunConfig(
+        model="mlp_vae", overrides={"latent_dim": 2, "hidden_units": [64, 64],
+                                    "learning_rate": 0.06},
+        epochs=10, learning_rate_schedule="plateau", train_examples=2000,
+        eval_examples=500, batch_size=128, eval_samples=2, deterministic=True)
+    whole_folder, stopped = tmp_path / "whole", tmp_path / "stopped"
+    copy = InEpoch(7, lambda batch: shutil.copytree(whole_folder, stopped))
+    as_a_new_process()
+    _, whole = zoo.train(config, whole_folder, manual_dir=manual_dir, callbacks=[copy],
+                         verbose=0)
+    validation, rates = whole["history"]["val_neg_elbo"], whole["history"]["lr"]
+    assert min(validation[:9]) == validation[3] and rates[8] == rates[0] == 2 * rates[9]
+    as_a_new_process()
+    _, resumed = zoo.train(config, stopped, manual_dir=manual_dir, verbose=0)
+    assert resumed["history"] == whole["history"]
+    assert resumed["test"] == whole["test"]
+
+
 def test_the_plateau_schedule_resumes_with_the_run():
     """The plateau schedule's state after replaying a run's recorded epochs (validation
     values that stall, the learning rates it logged) is that of the callback that saw

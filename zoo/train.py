@@ -27,7 +27,7 @@ from zoo.models.registry import get
 __all__ = ["RunConfig", "active_strategy", "strategy", "train"]
 
 
-def run_callbacks(config, epoch_log=None, best_weights=None):
+def run_callbacks(config, epoch_log=None, best_weights_file=None):
     """The Keras callbacks that carry out ``config``'s schedule and early stopping; given
     the run's EpochLog and its BestWeights file, a resumed run's plateau schedule and early
     stopping go on from the epochs it recorded."""
@@ -40,7 +40,7 @@ def run_callbacks(config, epoch_log=None, best_weights=None):
                                            min_lr=1e-5, epoch_log=epoch_log))
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(config.monitor, config.early_stopping_patience,
-                                       epoch_log, best_weights))
+                                       epoch_log, best_weights_file))
     return callbacks
 
 
