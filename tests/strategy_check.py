@@ -1,8 +1,11 @@
 """Run by test_mirrored.py in a fresh process: one CPU split into 2 logical devices, then
 every builder named on the command line (every registered one without names), at its small
-size (small.py), trained a few steps on one device and under MirroredStrategy on both,
-from the same initial weights and data. The last batch has 3 rows, which the replicas share
-unevenly (2 and 1). Prints one JSON line of differences."""
+size (small.py), trained through ``zoo.train`` (the entry point users take) on
+fashion_mnist, dynamically binarized, with its labels for a conditional model: 2 epochs of
+5 steps, once under an entered OneDeviceStrategy and once under an entered MirroredStrategy
+over both devices. The last batch of each epoch has 3 rows, which the replicas share
+unevenly (2 and 1). ``python strategy_check.py MANUAL_DIR [NAME ...]`` prints one JSON line
+of differences."""
 
 import json
 import sys
@@ -10,46 +13,43 @@ import time
 
 import zoo  # imports no TensorFlow
 
-zoo.quiet.legacy_keras()  # a program of the zoo's own: TensorFlow starts without Keras 3
+zoo.cpu_replicas(2)  # before TensorFlow starts its devices
 import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-import tf_keras  # noqa: E402  (after the device split, which must come first)
-
-from small import small  # noqa: E402
+from small import SMALL  # noqa: E402
 
 
-def trained(name, strategy, images, initial_weights=None):
-    """``(initial weights, initial and trained trainable variables, the epoch's terms)`` of
-    the model ``name`` built under ``strategy`` (from ``initial_weights`` where given) and
-    fit for one epoch: the loss, reconstruction and KL its training steps logged, each the
-    mean over the epoch's examples of the objective's per-example values, reduced over the
-    replicas. (Both traced: an eager reference differs from the traced replicas by the
-    rounding of fused kernels, 1e-5 of beta_vae's loss. Evaluation under replicas runs the
-    same objective with the evaluation noise: replica_check.py compares it, inside and
-    outside a MirroredStrategy, and test_distribute.py every epoch's validation.)"""
+def config(name):
+    """``name`` at its small size with 4 latents, trained by SGD at 0.002 (at the small
+    size's own rate where it sets one): Adam divides by each gradient's root mean square
+    and so amplifies the replicas' rounding, and so does a larger rate (at 0.005 the conv
+    builders moved a weight by 1.07 in ten steps, and ended 2e-3 of that apart)."""
+    overrides = {"learning_rate": 0.002, **SMALL[name], "latent_dim": 4}
+    return zoo.RunConfig(model=name, overrides=overrides, dataset="fashion_mnist", epochs=2,
+                         batch_size=64, eval_samples=1, optimizer="sgd", train_examples=259,
+                         eval_examples=67)
+
+
+def trained(name, strategy, manual_dir):
+    """``(trainable variables, metrics)`` of ``zoo.train`` of ``config(name)`` inside
+    ``strategy``: the history of its 2 epochs (training and validation terms, each the
+    mean over the epoch's examples, reduced over the replicas) and its test metrics."""
     with strategy.scope():
-        model = small(name, latent_dim=4)
-        model.compile(optimizer=tf_keras.optimizers.SGD(0.005))
-    if initial_weights is not None:
-        model.set_weights(initial_weights)
-    initial = model.get_weights()
-    before = [variable.numpy() for variable in model.trainable_variables]
-    model.seed = 7
-    targets = tf.range(len(images)) % model.classes if model.conditional else images
-    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(64)
-    logs = model.fit(batches, epochs=1, verbose=0).history
-    terms = {term: values[0] for term, values in logs.items()}
-    assert int(model.step.numpy()) == 5  # one training forward pass per batch, on any replica count
-    after = [variable.numpy() for variable in model.trainable_variables]
-    return initial, before, after, terms
+        model, metrics = zoo.train(config(name), manual_dir=manual_dir, verbose=0)
+    return [variable.numpy() for variable in model.trainable_variables], metrics
 
 
-def main(names):
-    images = next(iter(zoo.data.load("binarized_mnist", "train", 259, shuffle=False,
-                                     first=259)))[0]  # (decodes only these)
+def initial(name):
+    """The trainable variables ``zoo.train`` starts ``config(name)`` from (its seed, then
+    the builder with the overrides the run implies)."""
+    run = config(name).resolved()
+    tf_keras.utils.set_random_seed(run.seed)
+    model = zoo.get(name, **run.model_overrides(259))
+    return [variable.numpy() for variable in model.trainable_variables]
+
+
+def main(manual_dir, names):
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     single = tf.distribute.OneDeviceStrategy("/cpu:0")
     report = {"replicas": mirrored.num_replicas_in_sync}
@@ -62,16 +62,19 @@ def main(names):
             "saved": gathering.get_compile_config()["steps_per_execution"]}
     for name in names:
         started = time.perf_counter()
-        tf_keras.utils.set_random_seed(0)
-        initial, before, w1, terms1 = trained(name, single, images)
-        _, _, w2, terms2 = trained(name, mirrored, images, initial)
+        before = initial(name)
+        w1, metrics1 = trained(name, single, manual_dir)
+        w2, metrics2 = trained(name, mirrored, manual_dir)
         report[name] = {
-            "weights_max_abs_diff": max(float(abs(a - b).max()) for a, b in zip(w1, w2)),
-            "weights_moved": max(float(abs(a - b).max()) for a, b in zip(w1, before)),
-            "single": terms1, "mirrored": terms2,
+            "weights_max_abs_diff": max(float(abs(a - b).max())
+                                        for a, b in zip(w1, w2, strict=True)),
+            "weights_moved": max(float(abs(a - b).max())
+                                 for a, b in zip(w1, before, strict=True)),
+            **{key: {"single": metrics1[key], "mirrored": metrics2[key]}
+               for key in ("history", "test", "optimizer_steps", "distribution")},
             "seconds": time.perf_counter() - started}
     print(json.dumps(report))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or zoo.list())
+    main(sys.argv[1], sys.argv[2:] or zoo.list())

@@ -1,10 +1,10 @@
-"""Every builder on 2 mirrored replicas trains exactly like one device (strategy_check.py,
-a few steps each, the last batch of 3 rows split 2 + 1)."""
+"""Every builder trained through ``zoo.train`` on 2 mirrored replicas trains exactly like one
+device (strategy_check.py: 2 epochs of 5 steps each, the last batch of 3 rows split 2 + 1),
+a conditional model with its labels."""
 
 import concurrent.futures
 import functools
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -23,9 +23,9 @@ def mirrored_report(manual_dir):
     builders are split over two processes that run at once (one MirroredStrategy each):
     building and tracing the models is mostly single-threaded Python."""
     names = sorted(zoo.list())
-    checks = [subprocess.Popen([sys.executable, str(HERE / "strategy_check.py"), *half],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "ZOO_MANUAL_DIR": str(manual_dir)})
+    checks = [subprocess.Popen([sys.executable, str(HERE / "strategy_check.py"),
+                                str(manual_dir), *half],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for half in (names[0::2], names[1::2])]
     report = {}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both read as they print
@@ -44,7 +44,18 @@ def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_wa
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     report = mirrored_report[name]
     assert mirrored_report["replicas"] == 2
-    assert report["weights_moved"] > 0.01  # five real SGD steps, the last of 3 rows
-    assert report["weights_max_abs_diff"] < 1e-4 * report["weights_moved"]
-    for term in ("loss", "reconstruction", "kl"):  # the KL is scaled alike under replicas
-        assert report["mirrored"][term] == pytest.approx(report["single"][term], rel=1e-5)
+    assert report["distribution"]["mirrored"] == {"strategy": "MirroredStrategy", "replicas": 2}
+    assert report["optimizer_steps"] == {"single": 10, "mirrored": 10}
+    assert report["weights_moved"] > 0.01  # ten real SGD steps, each epoch's last of 3 rows
+    # Two half-batch gradient sums round other than one whole-batch sum: seen up to 5.7e-5
+    # of the movement (beta_vae), the histories within 1e-5. Replicas that saw other data
+    # than one device (each its own draw of dynamic binarization) ended 0.13 apart.
+    assert report["weights_max_abs_diff"] < 1e-3 * report["weights_moved"]
+    single, mirrored = report["history"]["single"], report["history"]["mirrored"]
+    assert mirrored.keys() == single.keys() >= {"loss", "reconstruction", "kl", "val_loss"}
+    for term, values in single.items():  # the KL is scaled alike under replicas
+        assert len(values) == 2
+        assert mirrored[term] == pytest.approx(values, rel=1e-4, abs=1e-6), term
+    test = report["test"]
+    assert test["mirrored"]["examples"] == test["single"]["examples"] == 67
+    assert test["mirrored"]["elbo_nats"] == pytest.approx(test["single"]["elbo_nats"], rel=1e-5)

@@ -173,13 +173,13 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
             step, replica = element // local, first_replica + element % local
             start = step * batch_size
             rows = tf.minimum(tf.constant(batch_size, tf.int64), examples - start)  # last: short
-            indices = order[start + rows * replica // total:
-                            start + rows * (replica + 1) // total]
+            low, high = rows * replica // total, rows * (replica + 1) // total
+            indices = order[start + low:start + high]
             x = tf.gather(images, indices)
             if dataset_spec.splits is None:  # sprites: packed bits
                 x = _unpack(x)
-            if binarization == "dynamic":
-                x = _sample_pixels(x, scale, [seed, key * steps + step])
+            if binarization == "dynamic":  # this block's rows of the whole batch's draw
+                x = _sample_pixels(x, scale, [seed, key * steps + step], (low, rows))
             elif binarization == "static":
                 x = _threshold(x, scale)
             else:
@@ -288,11 +288,17 @@ def _threshold(images, scale):
     return tf.cast(tf.cast(images, tf.float32) * scale > 0.5, tf.float32)
 
 
-def _sample_pixels(images, scale, seed):
-    """Binary pixels ~ Bernoulli(grey level), a stateless draw seeded by ``seed``."""
+def _sample_pixels(images, scale, seed, rows_of=None):
+    """Binary pixels ~ Bernoulli(grey level), a stateless draw seeded by ``seed``. With
+    ``rows_of=(low, rows)`` the images are rows ``low``, ``low + 1``, ... of a batch of
+    ``rows``, and get those rows of that batch's draw: a replica's block of a global batch
+    has the pixels one device draws for the whole batch."""
     grey = tf.cast(images, tf.float32) * scale
-    uniform = tf.random.stateless_uniform(tf.shape(grey), seed=tf.cast(seed, tf.int64))
-    return tf.cast(uniform < grey, tf.float32)
+    shape = tf.shape(grey, out_type=tf.int64)
+    low, rows = rows_of or (0, shape[0])
+    uniform = tf.random.stateless_uniform(tf.concat([[rows], shape[1:]], 0),
+                                          seed=tf.cast(seed, tf.int64))
+    return tf.cast(uniform[low:low + shape[0]] < grey, tf.float32)
 
 
 def prepared_builder(name, manual_dir=None, data_dir=None):

@@ -77,10 +77,11 @@ class ConditionalVAE(VAE):
         return self.decoder([codes, labels], training=training)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        if isinstance(x, tf.data.Dataset):
+        if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)):
+            # A distributed dataset (zoo.train under any strategy) has one spec a replica.
             if not isinstance(x.element_spec, tuple) or len(x.element_spec) < 2:
                 self.model_inputs(x)  # says what it needs
-            labels = x.element_spec[1]
+            labels = tf.nest.flatten(x.element_spec[1], expand_composites=True)[0]
             if labels.shape.rank == 2 and labels.shape[1] not in (1, None):
                 raise DataError(f"labels must be one class index per example, got batches "
                                 f"of shape {tuple(labels.shape)} (one-hot?); map them to "
