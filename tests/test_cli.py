@@ -63,6 +63,14 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
     (["train", "mlp_vae", "--set", "latnt_dim=2"], "no override 'latnt_dim'; did you mean"),
     (["train", "mlp_vae", "--set", "hidden_units"], "--set takes KEY=VALUE, got 'hidden_units'"),
     (["train", "mlp_vae", "--set", "hidden_units=a,b"], "cannot read hidden_units='a,b'"),
+    (["train", "mlp_vae", "--set", "hidden_units=512x256"], "cannot read "
+     "hidden_units='512x256'; hidden_units accepts a non-empty list of ints >= 1, written as "
+     "hidden_units=512,256"),
+    (["train", "mlp_vae", "--dataset", "Fashion_MNIST"], "did you mean 'fashion_mnist'?"),
+    (["train", "cvae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",
+      "{manual}", "--out", "{tmp}/run"], "binarized_mnist has no class labels, which a "
+     "conditional model (cvae) trains on and the plots and metrics by class need; use a "
+     "dataset with them: mnist or fashion_mnist"),
     (["train", "beta_vae", "--set", "beta=-1"], "override beta=-1.0 is invalid"),
     (["train", "mlp_vae", "--dataset", "mnits"], "unknown dataset 'mnits'"),
     (["train", "mlp_vae", "--dataset", "fashon_mnist"], "did you mean 'fashion_mnist'?"),
@@ -180,7 +188,7 @@ def test_help_and_argument_errors_answer_without_importing_tensorflow_and_a_typo
     assert not keras_3_imported  # TensorFlow started with tf_keras as tf.keras: 3.5 s sooner
     assert error.strip().splitlines() == [
         "zoo: error: mlp_vae: cannot read hidden_units='a'; hidden_units accepts a non-empty "
-        "list of ints >= 1"]
+        "list of ints >= 1, written as hidden_units=512,256"]
     assert done.stderr == ""  # nothing else: oneDNN, CUDA and CPU-instruction notes filtered
 
 

@@ -97,5 +97,7 @@ def test_a_run_trains_on_labelled_batches_and_its_samples_have_a_row_per_class(
     path = plot.from_run("samples", tmp_path / "run", manual_dir=manual_dir)
     pixels = np.asarray(Image.open(path).convert("L"), np.float32)
     assert pixels.std() > 20 and pixels.shape[0] > pixels.shape[1]  # 10 rows of 6 codes
-    with pytest.raises(zoo.ZooError, match="binarized_mnist has no class labels"):
+    with pytest.raises(zoo.ZooError, match=r"binarized_mnist has no class labels, which a "
+                                           r"conditional model \(cvae\) trains on .*; use a "
+                                           "dataset with them: mnist or fashion_mnist"):
         zoo.train(zoo.RunConfig(model="cvae", epochs=1), manual_dir=manual_dir, verbose=0)

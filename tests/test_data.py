@@ -92,6 +92,9 @@ def test_labels_for_labelled_datasets_and_a_clear_error_otherwise(load):
     ({"split": "valid"}, "unknown split 'valid'; did you mean 'validation'\\? use one of "
                          "train, validation, test"),
     ({"split": "tets"}, "did you mean 'test'\\?"),
+    ({"split": "val"}, "unknown split 'val'; did you mean 'validation'\\?"),  # its beginning
+    ({"name": "Fashion_MNIST"}, "unknown dataset 'Fashion_MNIST'; did you mean "
+                                "'fashion_mnist'\\?"),  # in other case
     ({"binarization": "dynamic"}, "binarized_mnist accepts binarization static, not 'dynamic'"),
     ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
     ({"first": 10_001}, "first=10001 is more than the 10000 examples of binarized_mnist's test "

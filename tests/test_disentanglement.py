@@ -198,12 +198,19 @@ def test_a_sprites_run_from_the_command_line_is_scored_and_its_scores_kept(tmp_p
     cli.main(["eval", "--disentanglement", str(out), "--metrics", "mig,sap",
               "--metric-points", "400"])
     printed = capsys.readouterr().out
-    assert "test ELBO on sprites" in printed and "disentanglement on sprites (seed 0):" in printed
+    assert "disentanglement on sprites (seed 0):" in printed
+    assert "test ELBO on sprites" not in printed  # the metrics alone: no test ELBO paid for
+    assert f"(the test ELBO is not evaluated with --disentanglement alone: `zoo eval {out}` " \
+        "gives it)" in printed
     recorded = json.loads((out / "disentanglement.json").read_text())
     assert recorded["mig"]["sizes"] == {"num_train": 400, "bins": 20}
     assert recorded["sap"]["sizes"] == {"num_train": 400, "num_test": 200, "C": 0.01}
     assert f"mig: score {recorded['mig']['scores']['score']:.3f}" in printed
     assert "tensorflow" in recorded["mig"]["environment"]["packages"]
+    cli.main(["eval", "--disentanglement", str(out), "--metrics", "mig", "--metric-points",
+              "400", "--examples", "64"])  # a test setting: the ELBO of those examples too
+    printed = capsys.readouterr().out
+    assert "64 examples" in printed and "mig: score" in printed
     for wrong, message in (
             (["--metrics", "mig"], "--metrics and --metric-points choose the disentanglement "
                                    "metrics; add --disentanglement"),

@@ -117,7 +117,8 @@ def wide_binarized_run(tmp_path):
 
 
 def test_the_latent_plot_refuses_unlabelled_data(wide_binarized_run, manual_dir):
-    with pytest.raises(DataError, match="binarized_mnist has no class labels; use mnist or "
+    with pytest.raises(DataError, match="binarized_mnist has no class labels, which .* "
+                                        "need; use a dataset with them: mnist or "
                                         "fashion_mnist"):
         plot.from_run("latent", wide_binarized_run, manual_dir=manual_dir)
 

@@ -123,7 +123,8 @@ class EpochLog(tf_keras.callbacks.Callback):
             if epoch and ends and ends[-1] == epoch:
                 print(f"continuing the run finished after {epoch} epochs at epoch {epoch + 1}")
             elif epoch:
-                print(f"resuming at epoch {epoch + 1} (epochs 1-{epoch} were run before)")
+                print(f"resuming at epoch {epoch + 1} ({runs.epochs_text(epoch)} "
+                      f"{'was' if epoch == 1 else 'were'} run before)")
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -20,6 +20,8 @@ def main(argv=None):
         args.parser.error(f"unrecognized argument{'s' * (len(unknown) > 1)}: "
                           f"{' '.join(unknown)}" + (f" ({hint})" if hint else ""))
 
+    stdout = sys.stdout
+    sys.stdout = _LineEnds(stdout)
     try:
         if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
             from zoo.devices import cpu_replicas
@@ -30,14 +32,42 @@ def main(argv=None):
                 plugins.import_module(module, "--import")
         return args.command(args)
     except ZooError as error:
+        sys.stdout.end_line()
         parser.exit(2, f"zoo: error: {error}\n")
     except OSError as error:  # an output that cannot be written: /proc/x, under a file, ...
+        sys.stdout.end_line()
         where = f"{error.filename}: " if error.filename else ""
         parser.exit(2, f"zoo: error: {where}{error.strerror or error}; pick a folder you can "
                        "write to\n")
-    except KeyboardInterrupt:
-        parser.exit(130, "zoo: interrupted; the output folder holds only finished files, and "
-                         "the same command resumes a training run\n")
+    except KeyboardInterrupt as interrupt:  # a training run's says where it stopped
+        sys.stdout.end_line()
+        parser.exit(130, f"zoo: interrupted: {interrupt}\n" if str(interrupt) else
+                    "zoo: interrupted; the output folder holds only finished files, and the "
+                    "same command resumes a training run\n")
+    finally:
+        sys.stdout = stdout
+
+
+class _LineEnds:
+    """``sys.stdout`` as it is, remembering whether what was last written ended its line:
+    a progress bar leaves its line open, and an error printed then would join it."""
+
+    def __init__(self, stream):
+        self._stream, self._open = stream, False
+
+    def write(self, text):
+        if text:
+            self._open = not text.endswith("\n")
+        return self._stream.write(text)
+
+    def end_line(self):
+        """Ends the line left open, so that what comes next starts a line of its own."""
+        if self._open:
+            self.write("\n")
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def list_models(args):
@@ -182,17 +212,13 @@ def export(args):
 
 
 def evaluate(args):
-    import time
-
     from zoo.sources import kind, resolve
 
     kind(args.source, args.imports)
-    from zoo import bench, data, recipes
     from zoo.errors import ConfigError
-    from zoo.evaluate import evaluate
 
     source = resolve(args.source, args.dataset)
-    run, model, row = source.settings, source.model, source.row
+    run, row = source.settings, source.row
     if args.disentanglement:
         from zoo.disentanglement import check
         check(run["dataset"], args.metrics)
@@ -204,6 +230,26 @@ def evaluate(args):
                           "benchmarks/weights/ROW.h5")
     if args.record and args.examples:
         raise ConfigError("--record keeps evaluations of the whole test split; drop --examples")
+    # --disentanglement alone scores the metrics only; a test setting asks for the ELBO too
+    if not args.disentanglement or args.record or any(
+            value is not None for value in (args.samples, args.examples, args.k)):
+        _test_elbo(args, source)
+    else:
+        print(f"(the test ELBO is not evaluated with --disentanglement alone: `zoo eval "
+              f"{args.source}` gives it)")
+    if args.disentanglement:
+        _disentanglement(args, source)
+
+
+def _test_elbo(args, source):
+    """The test ELBO of ``source``'s model (and -k's log p(x)), printed, and recorded in
+    its row's result file with --record."""
+    import time
+
+    from zoo import bench, data, recipes
+    from zoo.evaluate import evaluate
+
+    run, model, row = source.settings, source.model, source.row
     first = args.examples if args.examples is not None else run.get("eval_examples")
     first = data.examples_in(run["dataset"], "test", args.manual_dir, args.data_dir,
                              first=first or None, setting="--examples")
@@ -223,8 +269,6 @@ def evaluate(args):
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
               "log p(x))")
-    if args.disentanglement:
-        _disentanglement(args, source)
 
 
 def _disentanglement(args, source):

@@ -143,8 +143,10 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
         raise DataError(f"unknown split '{split}'; {did_you_mean(split, SPLITS)}use one of "
                         f"{', '.join(SPLITS)}")
     if labels and not dataset_spec.labelled:
-        raise DataError(f"{name} has no class labels; use mnist or fashion_mnist for plots "
-                        "or metrics that need them")
+        with_labels = [each for each, spec_ in DATASETS.items() if spec_.labelled]
+        raise DataError(f"{name} has no class labels, which a conditional model (cvae) "
+                        "trains on and the plots and metrics by class need; use a dataset "
+                        f"with them: {' or '.join(with_labels)}")
     require_int("batch_size", batch_size)
     first_replica, local, total = replicas or (0, 1, 1)
     if batch_size % total:

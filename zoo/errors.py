@@ -38,8 +38,17 @@ class RunDirError(ZooError, RuntimeError):
     """An output folder that belongs to another run, or a run folder that is incomplete."""
 
 
+class NoSpaceError(ZooError, OSError):
+    """The file system of an output ran out of space (ENOSPC) while the zoo wrote to it."""
+
+
 class WeightsError(ZooError, ValueError):
     """A weights file that is missing, unreadable, or does not fit the model."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during ``zoo.train``: a KeyboardInterrupt whose message says where
+    the run stopped and how it goes on."""
 
 
 class ConfigError(ZooError, ValueError):
@@ -76,6 +85,13 @@ def no_weights(model, weights, names):
 
 
 def did_you_mean(name, names):
-    """``"did you mean 'X'? "`` for the closest of ``names`` to a misspelt ``name``, or ""."""
-    close = difflib.get_close_matches(str(name), list(names), n=1)
-    return f"did you mean '{close[0]}'? " if close else ""
+    """``"did you mean 'X'? "`` for the closest of ``names`` to a misspelt ``name``, or "":
+    the one name that ``name`` spells in other case (``Fashion_MNIST``) or begins
+    (``val``: validation), else the closest by difflib."""
+    names, text = [str(each) for each in names], str(name).lower()
+    for matches in ([each for each in names if each.lower() == text],
+                    [each for each in names if text and each.lower().startswith(text)],
+                    difflib.get_close_matches(text, names, n=1)):
+        if len(matches) == 1:
+            return f"did you mean '{matches[0]}'? "
+    return ""

@@ -73,8 +73,10 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     totals = np.zeros(len(names))
     examples = 0
     batches = int(dataset.cardinality())
+    # The bar shows the running means over the examples so far, as the result reports them
+    # (Keras's own average of the batches' means weights a short last batch as a full one).
     progress = tf_keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
-                                      unit_name="batch")
+                                      unit_name="batch", stateful_metrics=["-elbo", "log p(x)"])
     with reported_as_data_errors("evaluation data", model.data_kind):
         for index, batch in enumerate(dataset):
             inputs = model.model_inputs(*batch) if isinstance(batch, tuple) else (
@@ -84,8 +86,8 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
             terms = step(inputs, batch_seed)
             totals += [np.sum(term, dtype=np.float64) for term in terms]
             examples += int(model.images_of(inputs).shape[0])
-            shown = [("-elbo", float(np.mean(terms[0] + terms[1])))]
-            shown += [("log p(x)", float(np.mean(terms[2])))] if len(terms) > 2 else []
+            shown = [("-elbo", (totals[0] + totals[1]) / examples)]
+            shown += [("log p(x)", totals[2] / examples)] if len(terms) > 2 else []
             progress.update(index + 1, shown)
     if examples == 0:
         raise ConfigError("the evaluation dataset is empty")

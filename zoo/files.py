@@ -7,12 +7,13 @@ incomplete record (a run.json, model.json or result file) into one line naming t
 
 import collections.abc
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import pathlib
 
-from zoo.errors import ConfigError, RunDirError
+from zoo.errors import ConfigError, NoSpaceError, RunDirError
 
 
 @contextlib.contextmanager
@@ -21,21 +22,43 @@ def writing(path):
     parent that is a file) into one ConfigError line naming ``path``."""
     try:
         yield
+    except NoSpaceError:
+        raise
     except OSError as error:
+        if no_space(error):
+            raise no_space_writing(path) from None
         raise ConfigError(f"cannot write {path} ({error.strerror or error}); pick a folder "
                           "you can write to") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds."""
+    """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds.
+    A full file system is a NoSpaceError naming ``path`` (h5py's own says errno 28 in 600
+    characters of HDF5 text)."""
     path = pathlib.Path(path)
     partial = path.with_name(f".partial.{path.name}")  # same suffix: Keras reads it
     try:
         yield partial
         os.replace(partial, path)
+    except OSError as error:
+        if no_space(error):
+            raise no_space_writing(path) from None
+        raise
     finally:
         partial.unlink(missing_ok=True)
+
+
+def no_space(error):
+    """Whether ``error`` (an OSError, h5py's or TensorFlow's error) is a full file system."""
+    return (getattr(error, "errno", None) == errno.ENOSPC or "errno = 28," in str(error)
+            or "No space left on device" in str(error))
+
+
+def no_space_writing(path):
+    """The NoSpaceError of a write to ``path`` that found its file system full."""
+    return NoSpaceError(f"no space left on device writing {path}; free space there or pick "
+                        "another --out (the same command then resumes a training run)")
 
 
 def write_json(path, content):

@@ -27,11 +27,14 @@ import os
 import pathlib
 import shutil
 
+import tensorflow as tf
+
 from zoo.errors import ConfigError, RunDirError
 from zoo.files import json_roundtrip, read_json, write_json, writing
 from zoo.models.registry import rebuild
 from zoo.version import __version__
-from zoo.weight_files import load_weights, save_weights
+from zoo.weight_files import (NOISE_SEED, UnreadableWeights, load_weights, save_weights,
+                              weights_attributes)
 
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
@@ -51,15 +54,79 @@ def save(model, folder):
 
 
 def load(folder):
-    """Rebuilds the model saved in ``folder`` by ``save`` and loads its weights."""
+    """Rebuilds the model saved in ``folder`` by ``save`` and loads its weights. A run
+    folder whose ``model.h5`` is missing or unreadable is a RunDirError saying how to get
+    it back: the run's own command resumes an unfinished run, and restores the final
+    weights of a finished one (``restore_weights``)."""
     folder = pathlib.Path(folder)
     config = read_json(folder / MODEL_CONFIG)
-    if not (folder / WEIGHTS).is_file():
-        raise RunDirError(f"{folder / WEIGHTS} is missing; the run in {folder} did not "
-                          "finish: train it again")
     model = rebuild(config)
-    load_weights(model, folder / WEIGHTS)
+    try:
+        load_weights(model, folder / WEIGHTS)
+    except UnreadableWeights as error:
+        if not (folder / RUN_CONFIG).is_file():  # a zoo.save folder: nothing else holds them
+            raise
+        raise RunDirError(f"{error}; {_repair(folder)}") from None
     return model
+
+
+def _repair(folder):
+    """What gets the final weights of the run in ``folder`` back, as the end of a line."""
+    if not (folder / METRICS).is_file():
+        return f"the run did not finish: {_command(folder)} resumes it"
+    source = final_weights_source(folder)
+    if source is None:
+        return (f"the run finished, but nothing in {folder} holds its final weights (no "
+                f"{BACKUP}/ checkpoint or {BEST_WEIGHTS} to restore them from): "
+                f"{_command(folder, ' --overwrite')} trains it again")
+    kept = BEST_WEIGHTS if source.name == BEST_WEIGHTS else f"{BACKUP}/"
+    return f"the run finished: {_command(folder)} restores the file from its {kept}"
+
+
+def _command(folder, more=""):
+    """The command that trained the run in ``folder`` (metrics.json's, with ``--out
+    FOLDER``: the folder may have moved since) and ``more``."""
+    if (folder / METRICS).is_file():
+        command = read_json(folder / METRICS).get("environment", {}).get("command", "")
+        if command.startswith("zoo train"):
+            words = [word for word in command.split() if word != "--overwrite"]
+            if "--out" in words[:-1]:
+                del words[words.index("--out"):words.index("--out") + 2]
+            return f"`{' '.join(words)} --out {folder}{more}`"
+    return f"the same `zoo train ... --out {folder}{more}` (or zoo.train) command"
+
+
+def final_weights_source(folder):
+    """Where a finished run's final weights are kept besides model.h5: ``best.h5`` for a
+    run with early stopping (which ends on its best epoch's weights), else the last
+    epoch's checkpoint in ``backup/``; None where the folder lacks it (or lacks best.h5's
+    noise seed, which a checkpoint does not keep)."""
+    folder = pathlib.Path(folder)
+    best = folder / BEST_WEIGHTS
+    if NOISE_SEED not in weights_attributes(best):
+        return None
+    if recorded_run(folder).get("early_stopping_patience"):
+        return best
+    checkpoint = tf.train.latest_checkpoint(folder / BACKUP / "chief")
+    return pathlib.Path(checkpoint) if checkpoint else None
+
+
+def restore_weights(folder):
+    """Writes ``model.h5`` of the finished run in ``folder`` anew, the same values as the
+    file that was lost (``final_weights_source``); returns where they came from. A
+    RunDirError where nothing in the folder holds them."""
+    folder = pathlib.Path(folder)
+    source = final_weights_source(folder)
+    if source is None:
+        raise RunDirError(f"{folder / WEIGHTS} cannot be restored: {_repair(folder)}")
+    model = rebuild(read_json(folder / MODEL_CONFIG))
+    load_weights(model, folder / BEST_WEIGHTS)  # its noise seed, and for early stopping all
+    if source.name != BEST_WEIGHTS:  # the last epoch's weights, from Keras's checkpoint
+        tf.train.Checkpoint(model=model).read(str(source)).expect_partial(
+            ).assert_existing_objects_matched()
+    with writing(folder):
+        save_weights(model, folder / WEIGHTS)
+    return source
 
 
 # What a folder holds of a run (``held``, ``check_claim``).
@@ -203,6 +270,11 @@ def _can_make(folder):
         for path in made:
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+def epochs_text(count):
+    """The first ``count`` epochs (>= 1) in words: ``epoch 1``, ``epochs 1-3``."""
+    return "epoch 1" if count == 1 else f"epochs 1-{count}"
 
 
 def is_chief():

@@ -14,12 +14,12 @@ import time
 import tensorflow as tf
 import tf_keras
 
-from zoo import checks, data, files, provenance, runs
+from zoo import checks, data, files, provenance, runs, weight_files
 from zoo.callbacks import (BestWeights, ClaimRunFolder, EarlyStopping, EpochLog, FullEpochs,
                            ReduceLROnPlateau, StopOnNonFiniteLoss, StoppedEarlyBefore)
 from zoo.config import RunConfig
 from zoo.devices import active_strategy, strategy, strategy_name
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, TrainingInterrupted
 from zoo.evaluate import evaluate
 from zoo.models import vae
 from zoo.models.registry import get
@@ -147,10 +147,19 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         else:
             print(f"{stopped}: nothing to train; evaluating the weights of its best epoch")
             model.set_weights(stopped.best_weights)
+    except KeyboardInterrupt:
+        raise _interrupted(folder, len(epoch_log.record["seconds"]), config.epochs) from None
+    except tf.errors.ResourceExhaustedError as error:  # BackupAndRestore's checkpoint
+        if folder and files.no_space(error):
+            raise files.no_space_writing(folder / runs.BACKUP) from None
+        raise
     started = time.time()
-    test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
-                    log_likelihood_samples=config.log_likelihood_samples or None,
-                    verbose=0 if verbose == 0 else 1)
+    try:
+        test = evaluate(model, loader("test"), samples=config.eval_samples, seed=config.seed,
+                        log_likelihood_samples=config.log_likelihood_samples or None,
+                        verbose=0 if verbose == 0 else 1)
+    except KeyboardInterrupt:
+        raise _interrupted(folder, config.epochs, config.epochs) from None
     seconds = epoch_log.record["seconds"]
     metrics = {"test": test, "epochs_run": len(seconds),
                "optimizer_steps": int(model.optimizer.iterations.numpy()),
@@ -166,12 +175,38 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     return model, metrics
 
 
+def _interrupted(folder, finished, epochs):
+    """The TrainingInterrupted of a run stopped with ``finished`` of its ``epochs`` done."""
+    if finished == epochs:
+        where = f"stopped after training's {epochs} epochs, in the test evaluation"
+    else:
+        where = f"stopped in epoch {finished + 1} of {epochs}"
+    if folder is None:
+        return TrainingInterrupted(f"{where}; without an output folder nothing is kept")
+    if finished == epochs:
+        return TrainingInterrupted(f"{where}; the same command evaluates the trained model "
+                                   f"({folder} holds it)")
+    if finished == 0:
+        return TrainingInterrupted(f"{where}, before any epoch finished; the same command "
+                                   "starts the run again")
+    return TrainingInterrupted(f"{where}; {folder} holds {runs.epochs_text(finished)}, and "
+                               f"the same command resumes the run at epoch {finished + 1}")
+
+
 def _finished(folder):
-    """The model and metrics of the finished run in ``folder``, trained no further."""
+    """The model and metrics of the finished run in ``folder``, trained no further; its
+    final weights restored first where ``model.h5`` is missing or unreadable."""
     metrics = files.read_json(folder / runs.METRICS)
     print(f"{folder} holds this run, finished after {metrics['epochs_run']} epochs: nothing "
           f"to train (more epochs continue it; --overwrite trains it anew; `zoo eval "
           f"{folder}` evaluates it again)")
+    weights = folder / runs.WEIGHTS
+    if not weight_files.readable(weights):
+        source = runs.restore_weights(folder)
+        what = ("its best epoch's weights" if source.name == runs.BEST_WEIGHTS
+                else "the last epoch's checkpoint")
+        print(f"{weights} was missing or damaged: restored from {what} ({source}), the "
+              "values it held")
     return runs.load(folder), metrics
 
 

@@ -22,6 +22,11 @@ NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
 ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
 
 
+class UnreadableWeights(WeightsError):
+    """A weights file that is missing or cannot be read (truncated, overwritten), as opposed
+    to one that reads but does not fit the model."""
+
+
 def variables_by_path(model, leave_out=()):
     """``{path: variable}`` for every variable of ``model`` (its optimizers' excluded, and
     those under the model's attributes named in ``leave_out``), keyed by the path
@@ -81,6 +86,20 @@ def stored_values(model, path):
     return [values[names[variable.ref()]] for variable in model.weights]
 
 
+def readable(path):
+    """Whether the h5 file ``path`` exists and every value in it reads."""
+    def read(name, item):  # returns None: h5py stops visiting at any other value
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as weights:
+            weights.visititems(read)
+    except OSError:
+        return False
+    return True
+
+
 def load_weights(model, path, leave_out=()):
     """Loads the weights file ``path`` (``save_weights``) into ``model``: every variable by
     its path (but those under its attributes named in ``leave_out``, left as they are), all
@@ -100,9 +119,9 @@ def _values_for(path, variables):
     try:
         weights = h5py.File(path, "r")
     except FileNotFoundError:
-        raise WeightsError(f"no weights file {path}") from None
+        raise UnreadableWeights(f"no weights file {path}") from None
     except OSError as error:
-        raise WeightsError(f"{path} is not an h5 weights file ({error})") from None
+        raise UnreadableWeights(f"{path} is not an h5 weights file ({error})") from None
     with weights:
         if "layer_names" in weights.attrs:
             raise WeightsError(f"{path} is a Keras h5 weights file, matched by layer order "
@@ -128,7 +147,12 @@ def _values_for(path, variables):
             raise WeightsError(f"{path} does not fit the model: it holds {extra[0]}, which "
                                "the model lacks; load it into the model it was saved from "
                                "(see model.json)")
-        return {name: stored[name][()] for name in variables}, weights.attrs.get(NOISE_SEED)
+        try:
+            values = {name: stored[name][()] for name in variables}
+        except OSError as error:  # a damaged file whose header reads
+            raise UnreadableWeights(f"{path} is damaged: its values do not read ({error})"
+                                    ) from None
+        return values, weights.attrs.get(NOISE_SEED)
 
 
 def save_row(model, path):

@@ -111,14 +111,15 @@ class Field:
     def parse(self, text):
         """Parses command-line text (``32``, ``1e-3``, ``512,256``) and validates it."""
         parse_one = int if self.check.kind is tuple else self.check.kind
+        unread = OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
+                               f"{self.name} accepts {self.check.accepts}, written as "
+                               f"{self.name}={_show(self.default)}")
         try:
             parts = [parse_one(p) for p in text.split(",") if p.strip()]
         except ValueError:
-            raise OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
-                                f"{self.name} accepts {self.check.accepts}") from None
+            raise unread from None
         if self.check.kind is not tuple and len(parts) != 1:
-            raise OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
-                                f"{self.name} accepts {self.check.accepts}")
+            raise unread
         return self.validate(tuple(parts) if self.check.kind is tuple else parts[0])
 
 
