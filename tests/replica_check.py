@@ -26,6 +26,8 @@ CONFIG = zoo.RunConfig(model="mlp_vae", overrides={"latent_dim": 2, "hidden_unit
 # 8 steps an epoch, the last of 105 rows: 53 + 52.
 TUNE = {"max_trials": 1, "epochs": 2, "ranges": ["latent_dim=2:3"], "train_examples": 1001,
         "eval_examples": 1000}
+# A search of each: a model of images, and a conditional one on labelled batches.
+TUNED = {"mlp_vae": {}, "cvae": {"dataset": "fashion_mnist"}}
 
 
 def initial_weights():
@@ -46,7 +48,8 @@ def trial_record(search):
 def main(out, manual_dir):
     out = pathlib.Path(out)
     report = {"process_strategy": [type(zoo.strategy()).__name__,
-                                   zoo.strategy().num_replicas_in_sync], "tune_settings": TUNE}
+                                   zoo.strategy().num_replicas_in_sync], "tune_settings": TUNE,
+              "tuned": TUNED}
     weights = {"initial": initial_weights()}
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     for name, strategy in (("one_device", tf.distribute.OneDeviceStrategy("/cpu:0")),
@@ -61,11 +64,12 @@ def main(out, manual_dir):
         inside = zoo.evaluate(model, test, samples=3, verbose=0)
     report["evaluate"] = {"mirrored": inside, "outside": zoo.evaluate(model, test, samples=3,
                                                                       verbose=0)}
-    with mirrored.scope():
-        search = zoo.tune("mlp_vae", directory=str(out / "tuning"), manual_dir=manual_dir,
-                          verbose=0, **TUNE)
-    report["tune"] = trial_record(search)
-    weights["tune"] = search.tuner.get_best_models(1)[0].trainable_variables
+    for name, settings in TUNED.items():
+        with mirrored.scope():
+            search = zoo.tune(name, directory=str(out / "tuning"), manual_dir=manual_dir,
+                              verbose=0, **TUNE, **settings)
+        report[f"tune_{name}"] = trial_record(search)
+        weights[f"tune_{name}"] = search.tuner.get_best_models(1)[0].trainable_variables
     for name, variables in weights.items():
         np.savez(out / f"{name}.npz", *[variable.numpy() for variable in variables])
     (out / "report.json").write_text(json.dumps(report))
