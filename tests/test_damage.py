@@ -112,7 +112,10 @@ def test_a_run_with_early_stopping_gets_its_best_epochs_weights_back(manual_dir,
 def test_ctrl_c_says_where_the_run_stopped_and_the_same_command_resumes_it(
         reference, manual_dir, tmp_path):
     folder = tmp_path / "run"
-    interrupted = zoo_train(*RUN, "--manual-dir", manual_dir, "--out", folder)
+    # SIGINT as a terminal leaves it (a process started in the background of a shell, as
+    # CI's may be, inherits it ignored, and Python then raises no KeyboardInterrupt)
+    interrupted = zoo_train(*RUN, "--manual-dir", manual_dir, "--out", folder,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in interrupted.stdout:
         if line.startswith("Epoch 2/3"):  # epoch 1 backed up
             interrupted.send_signal(signal.SIGINT)  # what Ctrl-C sends

@@ -128,7 +128,7 @@ def test_a_saved_run_reloads_to_the_identical_test_elbo(finished_run, load):
     folder, config, model, metrics = finished_run
     reloaded = zoo.load(folder)
     assert reloaded.zoo_config == model.zoo_config
-    for original, restored in zip(model.get_weights(), reloaded.get_weights()):
+    for original, restored in zip(model.get_weights(), reloaded.get_weights(), strict=True):
         np.testing.assert_array_equal(original, restored)
     test = load("binarized_mnist", "test", config.batch_size, first=config.eval_examples)
     again = zoo.evaluate(reloaded, test, samples=config.eval_samples, seed=config.seed,
@@ -222,7 +222,7 @@ def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_p
     assert {c.monitor for c in run_callbacks(config) if hasattr(c, "monitor")} == {"val_loss"}
     _, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
     bound, elbo = metrics["history"]["val_loss"], metrics["history"]["val_neg_elbo"]
-    assert all(b < e for b, e in zip(bound, elbo))  # two different numbers
+    assert all(b < e for b, e in zip(bound, elbo, strict=True))  # two different numbers
     best = weight_files.weights_attributes(tmp_path / runs.BEST_WEIGHTS)
     assert best["val_loss"] == pytest.approx(min(bound)) and "val_neg_elbo" not in best
     assert best["epoch"] == 1 + bound.index(min(bound))
@@ -265,7 +265,15 @@ def test_loading_an_unfinished_run_names_the_missing_file(tmp_path):
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,))
     zoo.save(model, tmp_path)
     (tmp_path / runs.WEIGHTS).unlink()
-    with pytest.raises(RunDirError, match="model.h5 is missing; .* train it again"):
+    with pytest.raises(RunDirError, match="no weights file .*model.h5; .* is a saved model "
+                                          r"\(no run.json\) whose weights are gone: save the "
+                                          r"model there again \(zoo.save\)"):
+        zoo.load(tmp_path)
+    zoo.save(model, tmp_path)  # a run folder that did not finish: resumed by its command
+    (tmp_path / runs.RUN_CONFIG).write_text('{"model": "mlp_vae"}')  # no metrics.json
+    (tmp_path / runs.WEIGHTS).unlink()
+    with pytest.raises(RunDirError, match="the run did not finish: the same `zoo train ... "
+                                          "--out .*` .* resumes it"):
         zoo.load(tmp_path)
 
 

@@ -65,7 +65,9 @@ def load(folder):
         load_weights(model, folder / WEIGHTS)
     except UnreadableWeights as error:
         if not (folder / RUN_CONFIG).is_file():  # a zoo.save folder: nothing else holds them
-            raise
+            raise RunDirError(f"{error}; {folder} is a saved model (no run.json) whose "
+                              "weights are gone: save the model there again (zoo.save)"
+                              ) from None
         raise RunDirError(f"{error}; {_repair(folder)}") from None
     return model
 
