@@ -2,7 +2,11 @@
 keras-tuner and TFP names: after an upgrade, the test named after the shim that broke
 fails here, not somewhere inside training."""
 
+import os
+import platform
+
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -87,8 +91,11 @@ def test_init_distribution_lambda_makes_tfp_s_layer_with_the_zoo_s_maker():
                                np.log(2.0) + 1e-5, rtol=1e-6)
 
 
-def test_onednn_enabled_reports_a_bool():
-    assert isinstance(compat.onednn_enabled(), bool)
+@pytest.mark.skipif(platform.system() != "Linux" or platform.machine() != "x86_64",
+                    reason="oneDNN is TensorFlow's default on x86 Linux only")
+def test_onednn_enabled_follows_tensorflows_setting():
+    """On by default on x86 Linux, off with TF_ENABLE_ONEDNN_OPTS=0 (read at import)."""
+    assert compat.onednn_enabled() is (os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0")
 
 
 def test_is_tuner_worker_is_false_outside_a_distributed_search(monkeypatch):

@@ -21,7 +21,7 @@ SEED = tf.constant([8, 9], tf.int64)
 def fashion(load):
     """4,096 training and 256 test fashion_mnist images with their labels."""
     train = [np.concatenate(part) for part in zip(*load("fashion_mnist", "train", 512,
-                                                        labels=True).take(8))]
+                                                        labels=True).take(8), strict=True)]
     test = next(iter(load("fashion_mnist", "test", 256, labels=True)))
     return train, [t.numpy() for t in test]
 

@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 
 import numpy as np
@@ -108,12 +107,13 @@ def test_bad_dataset_arguments_name_the_problem(load, kwargs, message):
 
 
 def test_a_manual_folder_without_the_source_files_fails_at_once(tmp_path):
-    started = time.monotonic()
+    """The zoo's own check speaks before tfds starts its download (which retries for
+    minutes): no download folder, nothing half-prepared."""
     with pytest.raises(DatasetUnavailableError,
                        match="lacks binarized_mnist_test.amat.*--manual-dir"):
         data.load("binarized_mnist", "test", manual_dir=tmp_path, data_dir=tmp_path / "tfds")
-    assert time.monotonic() - started < 30  # tfds alone would retry for minutes
-    assert not list(tmp_path.rglob("*.tfrecord*"))  # nothing half-prepared
+    assert not list(tmp_path.rglob("downloads"))
+    assert not list(tmp_path.rglob("*.tfrecord*"))
 
 
 def test_offline_without_files_fails_fast_and_says_how_to_provide_them(tmp_path, monkeypatch):
@@ -124,11 +124,10 @@ def test_offline_without_files_fails_fast_and_says_how_to_provide_them(tmp_path,
         pytest.skip(f"{host.hostname} answers: tfds would simply download")
     except OSError:
         pass
-    started = time.monotonic()
-    with pytest.raises(DatasetUnavailableError,
+    with pytest.raises(DatasetUnavailableError,  # the zoo's check, before tfds's download
                        match="cannot be reached.*pass --manual-dir FOLDER"):
         data.load("binarized_mnist", "test", data_dir=tmp_path)
-    assert time.monotonic() - started < 30
+    assert not list(tmp_path.rglob("downloads"))
 
 
 def test_two_processes_prepare_one_dataset_at_once_from_the_parent_manual_folder(manual_dir,
@@ -144,7 +143,7 @@ def test_two_processes_prepare_one_dataset_at_once_from_the_parent_manual_folder
                                   env=as_zoo_commands) for _ in range(2)]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # both pipes read as they fill
         outputs = list(pool.map(lambda process: process.communicate(timeout=600), processes))
-    for process, (out, err) in zip(processes, outputs):
+    for process, (out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-2000:]
         assert out.strip().splitlines()[-1] == "10000"  # after tfds's own messages
     x, _ = next(iter(data.load("binarized_mnist", "test", 8, data_dir=tmp_path)))

@@ -240,5 +240,5 @@ def test_disentanglement_libs_networks_serve_other_families(name, objective, tes
     assert type(model.objective).__name__ == objective
     before = [weights.copy() for weights in model.get_weights()]
     model.fit(test_images[:128], batch_size=64, verbose=0)
-    assert any((a != b).any() for a, b in zip(before, model.get_weights()))
+    assert any((a != b).any() for a, b in zip(before, model.get_weights(), strict=True))
     assert model(test_images[:4]).mean().shape == (4, 28, 28, 1)

@@ -93,7 +93,7 @@ def test_the_mixture_prior_trains_and_model_prior_is_the_trained_one(test_images
     before = [v.numpy() for v in model.prior_layer.trainable_variables]
     assert len(before) == 3  # logits, means, scales
     model.fit(test_images[:256], batch_size=64, epochs=2, verbose=0)
-    for old, new in zip(before, model.prior_layer.trainable_variables):
+    for old, new in zip(before, model.prior_layer.trainable_variables, strict=True):
         assert np.abs(new.numpy() - old).max() > 1e-3
     np.testing.assert_allclose(model.prior.components_distribution.loc,
                                model.prior_layer.means.numpy())
@@ -163,7 +163,7 @@ def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoder
     (iwae_loss, iwae_grads), (dreg_loss, dreg_grads) = map(loss_and_gradients, (iwae, dreg))
     assert float(dreg_loss) == pytest.approx(float(iwae_loss), rel=1e-6)
     encoder_count = len(dreg.encoder.trainable_variables)
-    for a, b in zip(iwae_grads[encoder_count:], dreg_grads[encoder_count:]):  # decoder
+    for a, b in zip(iwae_grads[encoder_count:], dreg_grads[encoder_count:], strict=True):  # decoder
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
     with tf.GradientTape() as tape:  # the encoder's gradient by hand
@@ -178,10 +178,10 @@ def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoder
         squared = tf.stop_gradient(tf.nn.softmax(log_weights, axis=0) ** 2)
         surrogate = -tf.reduce_mean(tf.reduce_sum(squared * log_weights, axis=0))
     by_hand = tape.gradient(surrogate, dreg.encoder.trainable_variables)
-    for a, b, c in zip(dreg_grads[:encoder_count], by_hand, iwae_grads):
+    for a, b, c in zip(dreg_grads[:encoder_count], by_hand, iwae_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
-    assert any(not np.allclose(a, c, rtol=1e-2) for a, c in zip(
-        dreg_grads[:encoder_count], iwae_grads[:encoder_count]))  # not IWAE's estimator
+    assert any(not np.allclose(a, c, rtol=1e-2) for a, c in zip(  # not IWAE's estimator
+        dreg_grads[:encoder_count], iwae_grads[:encoder_count], strict=True))
 
 
 def test_the_hierarchical_log_weights_and_kl_sum_over_both_layers(test_images):
@@ -321,12 +321,13 @@ def test_factor_vaes_step_trains_the_discriminator_with_its_own_optimizer(test_i
         discriminator_loss = tf.reduce_mean(values["discriminator_loss"])
     theirs = twin.discriminator.trainable_variables
     expected = {variable.ref(): (variable - 0.1 * gradient).numpy() for variable, gradient in
-                zip(twin.vae_variables, tape.gradient(loss, twin.vae_variables))}
+                zip(twin.vae_variables, tape.gradient(loss, twin.vae_variables), strict=True)}
     expected.update({variable.ref(): (variable - 0.2 * gradient).numpy() for variable, gradient
-                     in zip(theirs, tape.gradient(discriminator_loss, theirs))})
+                     in zip(theirs, tape.gradient(discriminator_loss, theirs), strict=True)})
     assert len(expected) == len(model.trainable_variables)
     model.train_on_batch(x, x)
-    for variable, counterpart in zip(model.trainable_variables, twin.trainable_variables):
+    for variable, counterpart in zip(model.trainable_variables, twin.trainable_variables,
+                                     strict=True):
         np.testing.assert_allclose(variable.numpy(), expected[counterpart.ref()], rtol=1e-4,
                                    atol=1e-6, err_msg=variable.name)
     assert (len(model.optimizer.weights), len(model.discriminator_optimizer.weights)) == (
@@ -349,5 +350,6 @@ def test_a_factor_vae_row_file_leaves_the_discriminator_out(test_images, tmp_pat
     x = test_images[:64]
     np.testing.assert_array_equal(reloaded.objective(reloaded, x, SEED)["neg_elbo"],
                                   model.objective(model, x, SEED)["neg_elbo"])
-    for variable, trained in zip(reloaded.discriminator.weights, model.discriminator.weights):
+    for variable, trained in zip(reloaded.discriminator.weights, model.discriminator.weights,
+                                 strict=True):
         assert not np.array_equal(variable.numpy(), trained.numpy())

@@ -125,7 +125,7 @@ def test_a_gradient_tape_loop_of_your_own_draws_new_noise_every_step(test_images
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(model.objective_values(x, training=True)["loss"])
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         losses.append(float(loss))
     assert int(optimizer.iterations) == 3  # the steps were applied, at learning rate 0
     for old, new in zip(before, model.trainable_variables, strict=True):
@@ -183,7 +183,8 @@ def test_a_mixture_prior_s_fast_log_density_and_gradients_are_tfp_s(name, test_i
     np.testing.assert_allclose(fast_log_density, slow_log_density, rtol=1e-5, atol=1e-4)
     for variables in ([codes], model.prior_layer.trainable_variables):
         for fast_gradient, slow_gradient in zip(tape.gradient(fast_log_density, variables),
-                                                tape.gradient(slow_log_density, variables)):
+                                                tape.gradient(slow_log_density, variables),
+                                                strict=True):
             np.testing.assert_allclose(fast_gradient, slow_gradient, rtol=1e-4, atol=1e-4)
 
 
@@ -222,8 +223,9 @@ def test_several_steps_per_execution_trace_each_step_once_and_train_as_one_step_
         assert int(model.optimizer.iterations) == 40
         results[steps] = history.history, model.get_weights(), model
     assert results[16][0] == results[1][0]
-    assert max(np.abs(a - b).max() for a, b in zip(initial, results[1][1])) > 1e-3  # trained
-    for a, b in zip(results[16][1], results[1][1]):
+    assert max(np.abs(a - b).max()  # trained
+               for a, b in zip(initial, results[1][1], strict=True)) > 1e-3
+    for a, b in zip(results[16][1], results[1][1], strict=True):
         np.testing.assert_array_equal(a, b)
     sixteen, batch = results[16][2], test_images[:64]
     assert np.isfinite(sixteen.train_on_batch(batch, batch)).all()
@@ -299,7 +301,7 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
                        r"encoder/layer_with_weights-0/kernel has shape \(784, 16\), the "
                        r"model's \(784, 32\)"):
         weight_files.load_weights(other, tmp_path / "small.h5")
-    for kept, now in zip(before, other.get_weights()):  # all or nothing
+    for kept, now in zip(before, other.get_weights(), strict=True):  # all or nothing
         np.testing.assert_array_equal(kept, now)
     import h5py
 
@@ -315,7 +317,7 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
     small.set_weights([value + 1 for value in saved])
     stored = weight_files.stored_values(small, tmp_path / "saved.h5")
     assert len(stored) == len(saved)
-    for value, kept, now in zip(stored, saved, small.get_weights()):
+    for value, kept, now in zip(stored, saved, small.get_weights(), strict=True):
         np.testing.assert_array_equal(value, kept)
         np.testing.assert_array_equal(now, kept + 1)  # the model left as it is
     small.set_weights(saved)
@@ -328,7 +330,7 @@ def test_a_weights_file_that_does_not_fit_is_one_line_naming_the_variable(tmp_pa
         del weights["decoder/layer_with_weights-9"]
     twin = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))
     weight_files.load_weights(twin, tmp_path / "small.h5")  # another process's layer names: by path
-    for a, b in zip(small.get_weights(), twin.get_weights()):
+    for a, b in zip(small.get_weights(), twin.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -101,7 +101,7 @@ def test_weights_may_be_the_path_of_a_weights_file_as_in_keras_applications(tmp_
     zoo.save(trained, tmp_path)
     for path in (tmp_path / "model.h5", str(tmp_path / "model.h5")):
         loaded = zoo.get("mlp_vae", latent_dim=2, hidden_units=(8,), weights=path)
-        for mine, theirs in zip(loaded.get_weights(), trained.get_weights()):
+        for mine, theirs in zip(loaded.get_weights(), trained.get_weights(), strict=True):
             np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(WeightsError, match="model.h5 does not fit the model: its "
                                            "encoder/.* has shape"):

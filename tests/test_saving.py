@@ -51,7 +51,7 @@ def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_tra
     with functions_run_eagerly():
         for m in (model, reloaded):
             m.fit(as_batch(m, test_images[:128]), batch_size=64, shuffle=False, verbose=0)
-    for a, b in zip(model.get_weights(), reloaded.get_weights()):
+    for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
 
 
@@ -60,7 +60,7 @@ def test_loading_without_compile_gives_the_trained_weights(test_images, tmp_path
     model.fit(test_images[:64], batch_size=32, verbose=0)
     model.save(tmp_path / "m.keras")
     reloaded = tf_keras.models.load_model(tmp_path / "m.keras", compile=False)
-    for a, b in zip(model.get_weights(), reloaded.get_weights()):
+    for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -92,7 +92,7 @@ def test_the_optimizer_state_goes_only_into_the_optimizer_the_file_configured(te
     model.save(tmp_path / "m.keras")
     reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(reloaded.optimizer, tf_keras.optimizers.legacy.RMSprop)
-    for a, b in zip(model.optimizer.get_weights(), reloaded.optimizer.get_weights()):
+    for a, b in zip(model.optimizer.get_weights(), reloaded.optimizer.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     fresh = tf_keras.models.load_model(tmp_path / "m.keras", compile=False)
     assert int(fresh.optimizer.iterations) == 0  # the builder's own Adam, untouched
@@ -100,7 +100,7 @@ def test_the_optimizer_state_goes_only_into_the_optimizer_the_file_configured(te
     other = zoo.get("mlp_vae", latent_dim=2, hidden_units=(16,))  # Adam: not RMSprop's state
     other.load_weights(tmp_path / "m.weights.h5")
     assert int(other.optimizer.iterations) == 0
-    for a, b in zip(model.get_weights(), other.get_weights()):
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

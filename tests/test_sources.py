@@ -46,7 +46,7 @@ def test_a_pretrained_name_and_a_row_file_are_sources_with_the_row_s_settings(
     by_file = sources.resolve(row_file)
     assert by_name.row == by_file.row == row_file
     assert by_name.settings == by_file.settings and by_name.settings["dataset"] == "binarized_mnist"
-    for mine, theirs in zip(by_name.model.get_weights(), by_file.model.get_weights()):
+    for mine, theirs in zip(by_name.model.get_weights(), by_file.model.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
     monkeypatch.chdir(tmp_path)  # the row's folder is the clone's: pictures go here
     assert run_cli(capsys, "plot", "samples", "mlp_vae:binarized_mnist") == (

@@ -64,7 +64,7 @@ def test_the_benchmark_writes_its_result_file_and_table(tmp_path, manual_dir):
     tf_rounds = section["contenders"]["tf loop"]["rounds_examples_per_second"]
     assert section["round_ratios"]["zoo / tf loop"] == pytest.approx(
         [a / b for a, b in zip(section["contenders"]["zoo fit"]["rounds_examples_per_second"],
-                               tf_rounds)])
+                               tf_rounds, strict=True)])
     assert section["pipeline_alone_examples_per_second"] > 0
     assert result["environment"]["git_commit"] and "throughput.py" in (
         result["environment"]["command"])
