@@ -109,3 +109,24 @@ def test_a_dataset_name_evaluates_its_test_split_as_the_model_takes_it(trained, 
     assert zoo.evaluate(grey, "fashion_mnist", verbose=0) == reference
     with pytest.raises(zoo.ZooError, match="unknown dataset 'fashon_mnist'; did you mean"):
         zoo.evaluate(trained, "fashon_mnist")
+
+
+def test_an_objectives_own_metrics_are_evaluated_over_every_example(test_images):
+    """beta_tcvae's total correlation: the example-weighted mean, over 3 batches of 128, 128
+    and 44 images, of the objective run on each batch with the batch's noise folded by -2;
+    the ELBO's own terms are those of a model whose objective declares nothing."""
+    model = zoo.get("beta_tcvae", latent_dim=3, hidden_units=(16,), dataset_size=300)
+    images = test_images[:300]
+    metrics = zoo.evaluate(model, images, samples=2, seed=5, verbose=0)
+    by_hand = []
+    for index, start in enumerate(range(0, 300, 128)):
+        batch_seed = tf.random.experimental.stateless_fold_in(tf.constant([5, 0], tf.int64),
+                                                              index)
+        values = model.objective(model, images[start:start + 128],
+                                 tf.random.experimental.stateless_fold_in(batch_seed, -2))
+        by_hand.append(values["total_correlation"].numpy())
+    assert [len(part) for part in by_hand] == [128, 128, 44]
+    assert metrics["objective_metrics"] == {
+        "total_correlation": pytest.approx(float(np.concatenate(by_hand).mean()), rel=1e-5)}
+    plain = zoo.get("mlp_vae", latent_dim=3, hidden_units=(16,))
+    assert "objective_metrics" not in zoo.evaluate(plain, images, verbose=0)

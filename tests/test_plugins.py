@@ -41,8 +41,11 @@ def test_the_readme_objective_example_runs_as_written_from_its_own_module(
     elbo_lines = [next(line for line in out.splitlines() if line.startswith("test ELBO"))
                   for out in outputs]
     assert elbo_lines[0] == elbo_lines[1]  # zoo eval, in a fresh process, found the model
+    assert "the objective's own metrics on binarized_mnist: clamped " in outputs[1]
     folder = tmp_path / "runs" / "free_nats_vae-binarized_mnist"
-    assert json.loads((folder / "model.json").read_text())["module"] == "my_models"
+    saved = json.loads((folder / "model.json").read_text())
+    assert saved["module"] == "my_models"
+    assert saved["overrides"] == {"activation": "tanh"}  # a plain Literal annotation, parsed
     history = json.loads((folder / "metrics.json").read_text())["history"]
     for name in ("clamped", "val_clamped"):  # the objective's own metric, every epoch
         assert len(history[name]) == 2 and all(0 <= value <= 1 for value in history[name])
@@ -134,9 +137,8 @@ def test_a_plugin_package_installed_from_a_folder_reaches_the_cli_and_its_models
     assert reloaded.returncode == 0, reloaded.stderr[-3000:]
     assert reloaded.stdout.strip() == (
         "unknown model 'plugin_demo_vae': cannot import the plugin module "
-        "'zoo_plugin_demo.models' (it registered the model 'plugin_demo_vae'): "
-        "ModuleNotFoundError: No module named 'zoo_plugin_demo'; check that it is installed "
-        "or on PYTHONPATH")
+        "'zoo_plugin_demo.models' (it registered the model 'plugin_demo_vae'): no module "
+        "named 'zoo_plugin_demo' here; check that it is installed or on PYTHONPATH")
 
 
 def test_a_module_that_cannot_be_imported_is_one_line(tmp_path, monkeypatch, capsys):
@@ -145,6 +147,13 @@ def test_a_module_that_cannot_be_imported_is_one_line(tmp_path, monkeypatch, cap
         cli.main(["--import", "no_such_models_module", "list"])
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
-        "zoo: error: cannot import the plugin module 'no_such_models_module' (--import): "
-        "ModuleNotFoundError: No module named 'no_such_models_module'; check that it is "
-        "installed or on PYTHONPATH\n")
+        "zoo: error: cannot import the plugin module 'no_such_models_module' (--import): no "
+        "module named 'no_such_models_module' here; check that it is installed or on "
+        "PYTHONPATH\n")
+    (tmp_path / "raising_models_module.py").write_text(
+        "import zoo\nraise ValueError('latent_dim needs a default')\n")
+    with pytest.raises(SystemExit):  # found, and raised: not a matter of PYTHONPATH
+        cli.main(["--import", "raising_models_module", "list"])
+    assert capsys.readouterr().err == (
+        "zoo: error: the plugin module 'raising_models_module' (--import) was found but "
+        "raised ValueError when imported: latent_dim needs a default; fix the module\n")

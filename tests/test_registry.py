@@ -1,5 +1,8 @@
 """The registry: names, descriptions, override validation, user-registered builders."""
 
+import re
+from typing import Literal
+
 import numpy as np
 import pytest
 import tensorflow_probability as tfp
@@ -110,12 +113,51 @@ def test_users_register_their_own_builder(registered_names):
         register("test_tiny_vae")(tiny)
 
 
-def test_a_builder_without_checked_annotations_is_refused_at_registration(registered_names):
-    registered_names.append("test_unchecked")
-    with pytest.raises(TypeError, match="parameter 'width' needs a default and a checked"):
+def test_a_builder_without_checkable_annotations_or_defaults_is_refused_at_registration(
+        registered_names):
+    registered_names.extend(["test_unchecked", "test_no_default", "test_bad_default"])
+    with pytest.raises(TypeError, match="parameter 'width' needs an annotation the zoo can "
+                                        "check, not 'none': int, float, str, bool"):
         @register("test_unchecked")
         def unchecked(width=3):
             """No annotation."""
+    with pytest.raises(TypeError, match="parameter 'width' needs a default"):
+        @register("test_no_default")
+        def no_default(width: int):
+            """No default."""
+    with pytest.raises(TypeError, match=r"parameter 'kernel' defaults to 'gauss', which its "
+                                        r"annotation refuses \(one of 'imq', 'rbf'\)"):
+        @register("test_bad_default")
+        def bad_default(kernel: Literal["imq", "rbf"] = "gauss"):
+            """A default its own annotation refuses."""
+
+
+def test_plain_annotations_are_checked_and_parsed_like_the_zoos_types(registered_names):
+    registered_names.append("test_plain_vae")
+
+    @register("test_plain_vae")
+    def plain(latent_dim: int = 8, lam: float = 10.0, activation: str = "relu",
+              kernel: Literal["imq", "rbf"] = "imq", widths: tuple[int, ...] = (32, 16),
+              gated: bool = False):
+        """Plain annotations."""
+
+    made = builder("test_plain_vae")
+    assert [field.describe() for field in made.fields.values()] == [
+        "latent_dim (an int, default 8)", "lam (a float, default 10.0)",
+        "activation (a string, default 'relu')", "kernel (one of 'imq', 'rbf', default 'imq')",
+        "widths (a list of ints, default 32,16)", "gated (true or false, default False)"]
+    assert made.validate({"latent_dim": "4", "lam": 3, "kernel": "rbf", "widths": "8,4",
+                          "gated": "true", "activation": "tanh"}) == {
+        "latent_dim": 4, "lam": 3.0, "kernel": "rbf", "widths": (8, 4), "gated": True,
+        "activation": "tanh"}  # as the command line writes them, and ints for a float
+    for wrong, message in (({"latent_dim": "x"}, "cannot read latent_dim='x'; latent_dim "
+                                                 "accepts an int, written as latent_dim=8"),
+                           ({"latent_dim": True}, "latent_dim=True is invalid"),
+                           ({"kernel": "gauss"}, "kernel accepts one of 'imq', 'rbf'"),
+                           ({"widths": (8.5,)}, "widths accepts a list of ints"),
+                           ({"gated": "maybe"}, "gated accepts true or false")):
+        with pytest.raises(OverrideError, match=re.escape(message)):
+            made.validate(wrong)
 
 
 def test_an_unregistered_name_is_gone_and_can_be_registered_again(registered_names):

@@ -15,16 +15,16 @@ import os
 import pathlib
 
 from zoo.errors import no_override, no_weights, unknown_model
+from zoo.plugins import ENV, GROUP
 
 PATH = pathlib.Path(__file__).with_name("catalog.json")
-PLUGIN_GROUP, PLUGINS_VARIABLE = "zoo.models", "ZOO_PLUGINS"  # see zoo.models.plugins
 
 
 def covers(imports=()):
     """True when the catalog lists every builder a command can reach: no module to
     ``--import``, nothing in ``ZOO_PLUGINS``, no installed ``zoo.models`` entry point."""
-    return (not imports and not os.environ.get(PLUGINS_VARIABLE, "").strip()
-            and not importlib.metadata.entry_points(group=PLUGIN_GROUP) and PATH.is_file())
+    return (not imports and not os.environ.get(ENV, "").strip()
+            and not importlib.metadata.entry_points(group=GROUP) and PATH.is_file())
 
 
 def models():

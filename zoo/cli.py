@@ -27,7 +27,7 @@ def main(argv=None):
             from zoo.devices import cpu_replicas
             cpu_replicas(args.cpu_replicas)
         if args.imports:
-            from zoo.models import plugins
+            from zoo import plugins
             for module in args.imports:
                 plugins.import_module(module, "--import")
         return args.command(args)
@@ -327,6 +327,9 @@ def _print_test(metrics, dataset):
         if "log_likelihood_bits_per_dim" in metrics:
             bits.append(f"-log p(x) {metrics['log_likelihood_bits_per_dim']:.4f}")
         print(f"in bits per dimension: {', '.join(bits)}")
+    if "objective_metrics" in metrics:
+        print(f"the objective's own metrics on {dataset}: " + ", ".join(
+            f"{name} {value:.4g}" for name, value in metrics["objective_metrics"].items()))
 
 
 def _parse_override(entry, text):
@@ -398,6 +401,24 @@ DATASET_HELP = ("the dataset to use (default: the run's or row's; for a model sa
                 "one, binarized_mnist, or sprites for a 64x64 model)")
 
 
+def _model_and_data(command):
+    """The options ``zoo train`` and ``zoo tune`` share: the model and its dataset."""
+    command.add_argument("model", help="a name from `zoo list`")
+    command.add_argument("--dataset", default="binarized_mnist",
+                         help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
+                              "of known factors, drawn here)")
+    command.add_argument("--binarization", choices=["static", "dynamic", "none"],
+                         help=BINARIZATION_HELP)
+
+
+def _examples(command, train_help, eval_help):
+    """``--train-examples`` and ``--eval-examples``, as ``command`` uses them."""
+    command.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
+                         help=train_help)
+    command.add_argument("--eval-examples", type=_non_negative_int, default=0, metavar="N",
+                         help=eval_help)
+
+
 def _parser():
     parser = _Parser(prog="zoo", description=__doc__.split("\n")[0].replace("``", ""))
     parser.add_argument("--import", dest="imports", action="append", default=[],
@@ -424,23 +445,16 @@ def _parser():
     listing.set_defaults(command=list_models)
 
     training = commands.add_parser("train", help="train a model, print its test ELBO")
-    training.add_argument("model", help="a name from `zoo list`")
-    training.add_argument("--dataset", default="binarized_mnist",
-                          help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
-                               "of known factors, drawn here)")
-    training.add_argument("--binarization", choices=["static", "dynamic", "none"],
-                          help=BINARIZATION_HELP)
+    _model_and_data(training)
     training.add_argument("--epochs", type=_positive_int, default=10,
                           help="epochs to train; more than a finished run in --out has "
                                "trained continues it")
     training.add_argument("--batch-size", type=_positive_int, default=128,
                           help="examples per batch (global, over all replicas)")
-    training.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
-                          help="train on the first N examples of the train split (a quick "
-                               "run, a learning curve; 0: all)")
-    training.add_argument("--eval-examples", type=_non_negative_int, default=0, metavar="N",
-                          help="validate and test on the first N examples of the "
-                               "validation and test splits (a quick run; 0: all)")
+    _examples(training, "train on the first N examples of the train split (a quick run, a "
+                        "learning curve; 0: all)",
+              "validate and test on the first N examples of the validation and test splits "
+              "(a quick run; 0: all)")
     training.add_argument("--latent-dim", type=_positive_int,
                           help="size of the code z (None: the model's default)")
     training.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -474,23 +488,16 @@ def _parser():
 
     tuning = commands.add_parser("tune", help="search a model's hyperparameters with "
                                               "keras-tuner")
-    tuning.add_argument("model", help="a name from `zoo list`")
-    tuning.add_argument("--dataset", default="binarized_mnist",
-                        help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
-                             "of known factors, drawn here)")
-    tuning.add_argument("--binarization", choices=["static", "dynamic", "none"],
-                        help=BINARIZATION_HELP)
+    _model_and_data(tuning)
     tuning.add_argument("--tuner", default="random", help="random, bayesian or hyperband")
     tuning.add_argument("--max-trials", type=int, default=10,
                         help="trials for random and bayesian")
     tuning.add_argument("--epochs", type=int, default=5,
                         help="epochs per trial; hyperband's largest budget")
-    tuning.add_argument("--train-examples", type=_non_negative_int, default=0, metavar="N",
-                        help="every trial trains on the first N training images (0: all); "
-                             "the best recipe keeps it")
-    tuning.add_argument("--eval-examples", type=_non_negative_int, default=0, metavar="N",
-                        help="every trial is judged on the first N validation images (0: "
-                             "all); the best recipe keeps it")
+    _examples(tuning, "every trial trains on the first N training images (0: all); the best "
+                      "recipe keeps it",
+              "every trial is judged on the first N validation images (0: all); the best "
+              "recipe keeps it")
     tuning.add_argument("--range", action="append", default=[], metavar="NAME=LOW:HIGH",
                         help="search only what the --range options name (None: the model's "
                              "whole space and batch_size): NAME=LOW:HIGH, NAME='A|B', or "
@@ -532,9 +539,10 @@ def _parser():
                             help="also estimate log p(x) with K importance samples per "
                                  "image (benchmark rows use 5000)")
     evaluation.add_argument("--disentanglement", action="store_true",
-                            help="also the disentanglement metrics on the dataset's known "
-                                 "factors (sprites); recorded in a run folder's "
-                                 "disentanglement.json")
+                            help="the disentanglement metrics on the dataset's known factors "
+                                 "(sprites), recorded in a run folder's disentanglement.json; "
+                                 "alone, without the test ELBO (--examples, --samples or -k "
+                                 "add it)")
     evaluation.add_argument("--metrics", type=_names, metavar="NAME,...",
                             help="with --disentanglement: only these metrics (beta_vae, "
                                  "factor_vae, mig, dci, sap, modularity; default all six)")

@@ -48,7 +48,11 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     and ``"log_likelihood_nats"``, ``"log_likelihood_samples"`` with
     ``log_likelihood_samples``; all in nats per example. For a likelihood of 8-bit pixels
     (the logistic mixture, a probability mass) also ``"elbo_bits_per_dim"`` and
-    ``"log_likelihood_bits_per_dim"``: -nats / (D ln 2), D pixels times channels.
+    ``"log_likelihood_bits_per_dim"``: -nats / (D ln 2), D pixels times channels. For an
+    objective that declares metrics of its own (``Objective.metrics``: beta_tcvae's
+    ``total_correlation``, mmd_vae's ``mmd``, ...) also ``"objective_metrics"``: each one's
+    mean over the examples, from the objective run once per batch at full KL weight (its
+    own units; a batch statistic such as the MMD is estimated batch by batch).
 
     ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, an array of
     images (evaluated in batches of ``batch_size``), or a dataset's name
@@ -70,6 +74,8 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     step = evaluation_step(model, samples, log_likelihood_samples, chunk)
     names = ["reconstruction_nats", "kl_nats"]
     names += ["log_likelihood_nats"] if log_likelihood_samples else []
+    declared = list(getattr(model.objective, "metrics", {}))
+    names += declared
     totals = np.zeros(len(names))
     examples = 0
     batches = int(dataset.cardinality())
@@ -87,13 +93,16 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
             totals += [np.sum(term, dtype=np.float64) for term in terms]
             examples += int(model.images_of(inputs).shape[0])
             shown = [("-elbo", (totals[0] + totals[1]) / examples)]
-            shown += [("log p(x)", totals[2] / examples)] if len(terms) > 2 else []
+            shown += [("log p(x)", totals[2] / examples)] if log_likelihood_samples else []
             progress.update(index + 1, shown)
     if examples == 0:
         raise ConfigError("the evaluation dataset is empty")
-    metrics = {name: float(total) / examples for name, total in zip(names, totals)}
+    metrics = {name: float(total) / examples
+               for name, total in zip(names, totals, strict=True)}
     metrics["elbo_nats"] = -(metrics["reconstruction_nats"] + metrics["kl_nats"])
     metrics.update(examples=examples, samples=samples)
+    if declared:
+        metrics["objective_metrics"] = {name: metrics.pop(name) for name in declared}
     if log_likelihood_samples:
         metrics["log_likelihood_samples"] = log_likelihood_samples
     if model.data_kind == "8bit":  # probability masses: bits per dimension
@@ -106,7 +115,8 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
 
 
 def evaluation_step(model, samples, log_likelihood_samples, chunk):
-    """The traced step ``(inputs, batch_seed) -> per-example terms`` of ``evaluate`` for
+    """The traced step ``(inputs, batch_seed) -> per-example terms`` (reconstruction, KL,
+    then log p(x) and the objective's metrics where asked) of ``evaluate`` for
     ``model`` and these settings under the strategy in scope: made once and kept on the
     model (past Keras's attribute tracking), so evaluating again, each epoch say, traces
     nothing anew; inside another strategy's scope, a step of its own."""
@@ -115,15 +125,20 @@ def evaluation_step(model, samples, log_likelihood_samples, chunk):
         steps = {}
         object.__setattr__(model, "_evaluation_steps", steps)
     key = (samples, log_likelihood_samples, chunk, tf.distribute.get_strategy())
+    declared = list(getattr(model.objective, "metrics", {}))
     if key not in steps:
         @tf.function
         def step(inputs, batch_seed):
             terms = elbo_terms(model, inputs, samples, batch_seed)
-            if log_likelihood_samples is None:
-                return terms
-            importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
-            return (*terms, log_likelihood(model, inputs, log_likelihood_samples,
-                                           importance_seed, chunk))
+            if log_likelihood_samples is not None:
+                importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
+                terms += (log_likelihood(model, inputs, log_likelihood_samples,
+                                         importance_seed, chunk),)
+            if declared:  # the objective's own metrics, from noise of their own
+                values = model.objective(
+                    model, inputs, tf.random.experimental.stateless_fold_in(batch_seed, -2))
+                terms += tuple(values[name] for name in declared)
+            return terms
 
         steps[key] = step
     return steps[key]

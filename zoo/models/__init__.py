@@ -9,7 +9,7 @@ from zoo.models import (  # noqa: F401
     vanilla)
 from zoo.models.registry import get, list_models, register
 
-from zoo.models import plugins  # noqa: E402 - after the zoo's own: plugins may use them
+from zoo import plugins  # noqa: E402 - after the zoo's own: plugins may use them
 
 plugins.load_installed()
 

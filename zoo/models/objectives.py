@@ -96,6 +96,27 @@ class Objective:
     (``val_total_correlation``...). ``get_config()`` returns the constructor's keyword
     arguments (a dataclass's fields by default).
 
+    What an objective may use of ``model`` (a ``zoo.models.vae.VAE``): ``model.terms(inputs,
+    samples, seed, training)`` (the per-sample log-densities, ``Terms``), ``model.posterior(
+    inputs, training)`` (q(z|x), a TFP distribution), ``model.decode(codes, inputs,
+    training)`` (p(x|z)), ``model.prior`` (p(z), a TFP distribution; a learned prior's
+    variables train with the model), ``model.images_of(inputs)``, and a part it trains
+    itself, such as FactorVAE's ``model.discriminator`` (a model that owns it adds its
+    optimizer in ``stepped_optimizers``). Every draw is stateless, from ``seed`` or a seed
+    derived from it, ``tf.random.experimental.stateless_fold_in(seed, k)`` with a constant
+    ``k`` other than the ones the model uses (``MMD`` draws the prior with ``k = -1``,
+    ``FactorVAE`` permutes with ``-2``): a resumed run then draws what a run never stopped
+    drew. ``warmup`` multiplies the terms the KL warm-up ramps (the KL, or its parts), not
+    the reconstruction. A value computed from the whole global batch (an MMD, a
+    permutation across examples) gathers every replica's rows with
+    ``replicas.gather_rows(tensor)`` and returns this replica's rows of the result, at
+    ``replicas.row_span(rows)`` (its first row, the global batch's rows), with
+    ``gathers_rows = True``; that keeps replicas equal to one device. A metric name
+    means one thing in every objective: declaring it ``"min"`` in one and ``"max"`` in
+    another is refused at class creation. ``get_config()`` is how ``model.save`` and
+    ``zoo.load`` rebuild the objective: a dataclass (as the zoo's are) needs nothing more;
+    another class returns the keyword arguments of its constructor.
+
     A ``VAE`` refuses a malformed objective when it is built, in one line; one not from
     this module is also run once on two blank images then, so that a missing or extra
     value is named before any training starts.

@@ -19,7 +19,29 @@ tfd = tfp.distributions
 
 
 class Prior(tf_keras.layers.Layer):
-    """Base class: subclasses implement ``distribution()`` and ``get_config()``."""
+    """Base class of the priors. A subclass::
+
+        @tf_keras.utils.register_keras_serializable(package="my_models")
+        class Laplace(Prior):
+            def __init__(self, latent_dim, name="prior", **kwargs):
+                super().__init__(latent_dim, name=name, **kwargs)   # sets latent_dim
+                self.log_scale = self.add_weight(name="log_scale", shape=(latent_dim,),
+                                                 initializer="zeros")  # trains with the model
+
+            def distribution(self):  # asked afresh at every use: the trained values
+                return tfd.Independent(tfd.Laplace(tf.zeros(self.latent_dim),
+                                                   tf.exp(self.log_scale)), 1)
+
+            def get_config(self):  # every constructor argument but latent_dim and name
+                return super().get_config()
+
+    takes ``latent_dim`` first and passes it on; creates its trainable variables in
+    ``__init__`` with ``add_weight`` (they train and save with the model); returns a TFP
+    distribution over codes of shape ``(latent_dim,)`` (event shape) from
+    ``distribution()``; and adds its other constructor arguments to ``get_config()``. The
+    KL against it is analytic where TFP registers one for the posterior's family and the
+    prior's, else a Monte Carlo estimate. Build a model with it as ``VAE(encoder, decoder,
+    Laplace(latent_dim))``."""
 
     def __init__(self, latent_dim, **kwargs):
         super().__init__(**kwargs)

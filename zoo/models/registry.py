@@ -1,12 +1,15 @@
 """The model registry: ``@register(name)`` on a builder, ``get(name, **overrides)`` to build.
 
-A builder is a function whose keyword parameters are its overrides. Each parameter is
-annotated with one of the checked types below and has a default, so the registry can
-validate an override (name, type, range) before any TensorFlow code runs, and the CLI can
-parse one from text::
+A builder is a function whose keyword parameters are its overrides. Each parameter has a
+default and an annotation the registry can check: ``int``, ``float``, ``str``, ``bool``,
+``Literal[...]`` of strings, ``tuple[int, ...]``, or one of the checked types below, which
+add a range (``PositiveInt``, ``Widths``, ``one_of(...)``). So the registry validates an
+override (name, type, range) before any TensorFlow code runs, and the CLI parses one from
+text::
 
     @register("my_vae")
-    def my_vae(latent_dim: PositiveInt = 16, learning_rate: PositiveFloat = 1e-3):
+    def my_vae(latent_dim: PositiveInt = 16, learning_rate: float = 1e-3,
+               kernel: Literal["imq", "rbf"] = "imq"):
         \"\"\"One-line description shown by ``zoo list``.\"\"\"
         ...
         return model
@@ -19,7 +22,7 @@ from typing import Annotated, Any, Callable
 
 from zoo.errors import (ConfigError, OverrideError, UnknownModelError, no_override,
                         no_weights, unknown_model)
-from zoo.models import plugins
+from zoo import plugins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,30 @@ ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_i
 _TRAINING_SET_SIZE = Check(int, lambda v: v >= 1,
                            "an int >= 1, the training set's size (zoo train sets it)")
 TrainingSetSize = Annotated[int, _TRAINING_SET_SIZE]
+
+
+_PLAIN = {int: Check(int, lambda v: True, "an int"),
+          float: Check(float, lambda v: True, "a float"),
+          str: Check(str, lambda v: True, "a string"),
+          bool: Check(bool, lambda v: True, "true or false")}
+
+
+def check_of(annotation):
+    """The Check of a builder parameter's annotation: a checked type's (PositiveInt, ...),
+    or one made for a plain ``int``, ``float``, ``str``, ``bool``, ``Literal[...]`` of
+    strings or ``tuple[int, ...]``; None for any other."""
+    checks = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Check)]
+    if checks:
+        return checks[0]
+    if annotation in _PLAIN:
+        return _PLAIN[annotation]
+    if typing.get_origin(annotation) is typing.Literal and all(
+            isinstance(value, str) for value in typing.get_args(annotation)):
+        return one_of(*typing.get_args(annotation)).__metadata__[0]
+    if typing.get_origin(annotation) is tuple and typing.get_args(annotation) == (int, ...):
+        return Check(tuple, lambda v: all(isinstance(x, int) and not isinstance(x, bool)
+                                          for x in v), "a list of ints")
+    return None
 
 
 def one_of(*values):
@@ -103,14 +130,15 @@ class Field:
             value = tuple(value)
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool) or not self.check.test(value):
+        if (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+                or not self.check.test(value)):
             raise OverrideError(f"{self.builder}: override {self.name}={value!r} is invalid; "
                                 f"{self.name} accepts {self.check.accepts}")
         return value
 
     def parse(self, text):
         """Parses command-line text (``32``, ``1e-3``, ``512,256``) and validates it."""
-        parse_one = int if self.check.kind is tuple else self.check.kind
+        parse_one = {tuple: int, bool: _boolean}.get(self.check.kind, self.check.kind)
         unread = OverrideError(f"{self.builder}: cannot read {self.name}={text!r}; "
                                f"{self.name} accepts {self.check.accepts}, written as "
                                f"{self.name}={_show(self.default)}")
@@ -213,12 +241,23 @@ def register(name, space=None):
         hints = typing.get_type_hints(build, include_extras=True)
         fields = {}
         for param in inspect.signature(build).parameters.values():
-            check = next((m for m in getattr(hints.get(param.name), "__metadata__", ())
-                          if isinstance(m, Check)), None)
-            if check is None or param.default is inspect.Parameter.empty:
-                raise TypeError(f"builder {name}: parameter '{param.name}' needs a default and "
-                                "a checked annotation such as PositiveInt")
+            if param.default is inspect.Parameter.empty:
+                raise TypeError(f"builder {name}: parameter '{param.name}' needs a default "
+                                "(every parameter is an override)")
+            check = check_of(hints.get(param.name))
+            if check is None:
+                raise TypeError(
+                    f"builder {name}: parameter '{param.name}' needs an annotation the zoo "
+                    f"can check, not {hints.get(param.name, 'none')!r}: int, float, str, "
+                    "bool, Literal[...], tuple[int, ...], or a type with a range such as "
+                    "PositiveInt (zoo.models.registry)")
             fields[param.name] = Field(name, param.name, param.default, check)
+            try:  # a default its own check refuses: said now, not at the first override
+                fields[param.name].validate(param.default)
+            except OverrideError:
+                raise TypeError(f"builder {name}: parameter '{param.name}' defaults to "
+                                f"{param.default!r}, which its annotation refuses ("
+                                f"{check.accepts})") from None
         description = (inspect.getdoc(build) or "").split("\n")[0]
         unknown = sorted(set(space or {}) - set(fields))
         if unknown:
@@ -274,7 +313,7 @@ def get(name, **overrides):
 def rebuild(config):
     """The model of a saved ``zoo_config`` (model.json, a ``.keras`` or weights file):
     ``get(name, **overrides)``, after importing the module that registered the builder if
-    it is not registered yet (a plugin's; ``zoo.models.plugins``)."""
+    it is not registered yet (a plugin's; ``zoo.plugins``)."""
     name, module = config["name"], config.get("module")
     if name not in _BUILDERS and module:
         try:
@@ -301,6 +340,14 @@ def pretrained_entry(name, weights, overrides=None):
 def list_models():
     """``{name: one-line description}`` for every registered builder, sorted by name."""
     return {name: _BUILDERS[name].description for name in sorted(_BUILDERS)}
+
+
+def _boolean(text):
+    """``true``/``false`` (``1``/``0``, ``yes``/``no``) as the command line writes a bool."""
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.strip().lower() not in words:
+        raise ValueError(text)
+    return words[text.strip().lower()]
 
 
 def _show(value):
