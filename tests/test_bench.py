@@ -10,7 +10,7 @@ import sys
 import h5py
 import pytest
 
-from zoo import bench, cli, files, provenance, recipes, weight_files
+from zoo import bench, cli, files, pretrained, provenance, recipes, weight_files
 from zoo.errors import ConfigError, OverrideError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert result["weights"] == str(weights)
     assert list(weights.parent.iterdir()) == [weights]
     assert result["weights_sha256"] == files.sha256(weights)
-    reloaded = weight_files.load_row(weights)
+    reloaded = pretrained.load_row(weights)
     with h5py.File(weights) as stored:  # lossless gzip, so that a row file stays small
         kernel = next(stored[name] for name in weight_files.variables_by_path(reloaded)
                       if name.endswith("kernel"))

@@ -45,7 +45,7 @@ def test_the_readme_objective_example_runs_as_written_from_its_own_module(
     folder = tmp_path / "runs" / "free_nats_vae-binarized_mnist"
     saved = json.loads((folder / "model.json").read_text())
     assert saved["module"] == "my_models"
-    assert saved["overrides"] == {"activation": "tanh"}  # a plain Literal annotation, parsed
+    assert saved["overrides"] == {"activation": "relu"}  # a plain Literal annotation, parsed
     history = json.loads((folder / "metrics.json").read_text())["history"]
     for name in ("clamped", "val_clamped"):  # the objective's own metric, every epoch
         assert len(history[name]) == 2 and all(0 <= value <= 1 for value in history[name])

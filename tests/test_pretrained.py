@@ -12,16 +12,16 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo import bench, hub, recipes
+from zoo import bench, pretrained, recipes
 from zoo.cli import main
 from zoo.errors import OverrideError, UnknownModelError, WeightsError
 from zoo.models import registry
-from zoo.models.registry import Pretrained, pretrained, pretrained_entries
+from zoo.pretrained import Pretrained
 
-REPO_RESULTS = hub.ROW_WEIGHTS.parent / "results"
+REPO_RESULTS = pretrained.ROW_WEIGHTS.parent / "results"
 
 
-@pytest.mark.parametrize("entry", pretrained_entries(), ids=lambda e: e.row)
+@pytest.mark.parametrize("entry", pretrained.entries(), ids=lambda e: e.row)
 def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, manual_dir):
     model = zoo.get(entry.builder, weights=entry.weights)
     result = json.loads((REPO_RESULTS / f"{entry.row}.json").read_text())
@@ -36,7 +36,7 @@ def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, ma
     subset = bench.subset_metrics(model, config, manual_dir)
     assert subset["examples"] == 2000
     assert subset["elbo_nats"] == pytest.approx(result["first_2000"]["elbo_nats"], abs=0.5)
-    assert hub.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20
+    assert pretrained.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20
 
 
 def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
@@ -49,17 +49,17 @@ def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
     assert ("dip_vae      weights='sprites'               -ELBO 116.97 nats, MIG 0.014; "
             "row sprites_dip_vae") in out  # no importance sampling on sprites
     lines = out.splitlines()
-    assert len(lines) == len(pretrained_entries())
+    assert len(lines) == len(pretrained.entries())
     figures = {re.match(r"\S+ +weights=\S+ +", line).end() for line in lines}
     assert len(figures) == 1  # one column, however long the weights names
 
 
 def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
-    entry = next(e for e in pretrained_entries() if e.row == "mlp_vae")
+    entry = next(e for e in pretrained.entries() if e.row == "mlp_vae")
     served = tmp_path / "served"
     served.mkdir()
-    shutil.copy(hub.ROW_WEIGHTS / entry.filename, served / entry.filename)
-    monkeypatch.setattr(hub, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
+    shutil.copy(pretrained.ROW_WEIGHTS / entry.filename, served / entry.filename)
+    monkeypatch.setattr(pretrained, "ROW_WEIGHTS", tmp_path / "no_clone")  # as a pip install
     with pytest.raises(WeightsError, match="the weights of zoo.get\\('mlp_vae', weights="
                                            "'binarized_mnist'\\) \\(mlp_vae.h5\\) are not in "
                                            ".*no_clone and ZOO_WEIGHTS_URL is not set; put "
@@ -73,7 +73,7 @@ def test_weights_come_from_a_url_with_their_hash_checked(tmp_path, monkeypatch):
     wrong = Pretrained("mlp_vae", "elsewhere", "mlp_vae", "0" * 64)  # a download that differs
     with pytest.raises(WeightsError, match="could not fetch mlp_vae.h5 from file:.*hash does "
                                            "not match"):
-        hub.pretrained_file(wrong)
+        pretrained.file(wrong)
     (tmp_path / "no_clone").mkdir()  # a local file that differs
     (tmp_path / "no_clone" / entry.filename).write_bytes(b"not the weights")
     with pytest.raises(WeightsError, match="mlp_vae.h5 has SHA-256 .*, not the "
@@ -111,11 +111,11 @@ def test_weights_may_be_the_path_of_a_weights_file_as_in_keras_applications(tmp_
 
 
 def test_a_second_row_of_a_builder_on_a_dataset_needs_its_own_weights_name(monkeypatch):
-    monkeypatch.setattr(registry, "_PRETRAINED", dict(registry._PRETRAINED))  # left as found
+    monkeypatch.setattr(pretrained, "_DECLARED", dict(pretrained._DECLARED))  # left as found
     with pytest.raises(ValueError, match="mlp_vae already has pretrained weights named "
                                          "'binarized_mnist' \\(row mlp_vae\\); give row "
                                          "mlp_vae_again another weights= name"):
-        pretrained("mlp_vae", "binarized_mnist", row="mlp_vae_again", sha256="0" * 64)
+        pretrained.declare(Pretrained("mlp_vae", "binarized_mnist", "mlp_vae_again", "0" * 64))
     named = Pretrained("cnn_vae", "fashion_mnist", "grey", "0" * 64, weights="fashion_mnist_8bit")
     assert (named.weights, Pretrained("cnn_vae", "fashion_mnist", "r", "0" * 64).weights) == (
         "fashion_mnist_8bit", "fashion_mnist")

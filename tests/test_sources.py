@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import zoo
-from zoo import cli, hub, sources
+from zoo import cli, pretrained, sources
 from zoo.errors import RunDirError, UnknownModelError
 from zoo.models.registry import PositiveInt, unregister
 
@@ -42,7 +42,7 @@ def test_a_saved_folder_and_a_keras_file_plot_evaluate_and_export(
 def test_a_pretrained_name_and_a_row_file_are_sources_with_the_row_s_settings(
         tmp_path, monkeypatch, capsys):
     by_name = sources.resolve("mlp_vae:binarized_mnist")
-    row_file = hub.ROW_WEIGHTS / "mlp_vae.h5"
+    row_file = pretrained.ROW_WEIGHTS / "mlp_vae.h5"
     by_file = sources.resolve(row_file)
     assert by_name.row == by_file.row == row_file
     assert by_name.settings == by_file.settings and by_name.settings["dataset"] == "binarized_mnist"
@@ -52,7 +52,7 @@ def test_a_pretrained_name_and_a_row_file_are_sources_with_the_row_s_settings(
     assert run_cli(capsys, "plot", "samples", "mlp_vae:binarized_mnist") == (
         "wrote mlp_vae-binarized_mnist-samples.png\n")
     assert run_cli(capsys, "plot", "samples", row_file) == "wrote mlp_vae-samples.png\n"
-    assert not (hub.ROW_WEIGHTS / "samples.png").exists()
+    assert not (pretrained.ROW_WEIGHTS / "samples.png").exists()
 
 
 def test_a_path_that_is_no_model_is_one_line(tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 ``run`` trains a recipe with ``zoo.train`` (a resumable run folder
 ``benchmarks/weights/<row>/`` while it trains) and leaves one weights file per row,
-``benchmarks/weights/<row>.h5`` (``weight_files.save_row``: the model it holds and its weights by
+``benchmarks/weights/<row>.h5`` (``pretrained.save_row``: the model it holds and its weights by
 path), and writes ``benchmarks/results/<row>.json``: the recipe, the test metrics in nats,
 the test ELBO of the first 2,000 test images (one seeded code each: what
 ``zoo.get(name, weights=...)`` is checked against), epochs run, wall time, hardware,
@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import time
 
-from zoo import data, files, provenance, recipes, weight_files
+from zoo import data, files, pretrained, provenance, recipes
 from zoo.disentanglement import FACTOR_DATASETS, disentanglement, settings, sizes_for
 from zoo.errors import ConfigError
 from zoo.evaluate import evaluate
@@ -40,7 +40,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
     model, metrics = train(recipe.config, folder, overwrite=overwrite, manual_dir=manual_dir,
                            data_dir=data_dir, verbose=verbose)
     weights = benchmarks / "weights" / f"{recipe.name}.h5"
-    weight_files.save_row(model, weights)
+    pretrained.save_row(model, weights)
     result = {
         "recipe": recipe.name,
         "recipe_file": str(recipe_path),

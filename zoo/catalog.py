@@ -56,11 +56,12 @@ def check_weights(name, weights):
 
 def entries():
     """The catalog of the zoo's own builders as registered now (plugins' left out)."""
+    from zoo import pretrained
     from zoo.models import registry
 
     return {name: {"description": entry.description,
                    "overrides": {field.name: field.describe() for field in entry.fields.values()},
-                   "pretrained": registry.pretrained_names(name)}
+                   "pretrained": pretrained.names(name)}
             for name, entry in sorted(registry.builders().items())
             if entry.build.__module__.startswith("zoo.")}
 

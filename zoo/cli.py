@@ -80,15 +80,15 @@ def list_models(args):
                 print(f"{'':14s}{described}")
         return
     from zoo.models import list_models
-    from zoo.models.registry import builder, pretrained_entries
+    from zoo.models.registry import builder
 
     if args.pretrained:
-        from zoo import bench, hub
+        from zoo import bench, pretrained
 
-        entries = pretrained_entries()
+        entries = pretrained.entries()
         width = max(len(repr(entry.weights)) for entry in entries)
         for entry in entries:
-            result = bench.row_of(hub.ROW_WEIGHTS / entry.filename) or {}
+            result = bench.row_of(pretrained.ROW_WEIGHTS / entry.filename) or {}
             print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} "
                   f"{_row_figures(result)}; row {entry.row}")
         return

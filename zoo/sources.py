@@ -102,13 +102,12 @@ def _fitting(source):
 
 
 def _resolved_source(text, dataset):
-    from zoo import files, hub, runs, weight_files
-    from zoo.models import registry
+    from zoo import files, pretrained, runs
 
     found, path = kind(text, registered=True), pathlib.Path(text)
     if found == "pretrained":
         name, weights = str(text).split(":", 1)
-        file = hub.pretrained_file(registry.pretrained_entry(name, weights))
+        file = pretrained.file(pretrained.lookup(name, weights))
         return _row(str(text), file, dataset)
     if found == "folder":
         model = runs.load(path)
@@ -129,16 +128,16 @@ def _resolved_source(text, dataset):
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
         return Source(str(text), model, _defaults(model, dataset))
-    if weight_files.weights_attributes(path).get(weight_files.ROW_CONFIG) is None:
+    if not pretrained.is_row_file(path):
         raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
                            "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
     return _row(str(text), path, dataset)
 
 
 def _row(name, file, dataset):
-    from zoo import bench, weight_files
+    from zoo import bench, pretrained
 
-    model = weight_files.load_row(file)
+    model = pretrained.load_row(file)
     result = bench.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
         return Source(name, model, _defaults(model, dataset))

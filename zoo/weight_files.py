@@ -2,11 +2,10 @@
 TensorFlow checkpoints name them (``encoder/layer_with_weights-0/kernel``). Loading matches
 every variable by that path and checks its shape, so a file that does not fit the model is
 refused in one line naming the first variable that differs, never loaded out of order. A
-file also keeps a zoo model's noise seed; a leaderboard row's file (``save_row``) keeps the
-builder's name, overrides and module too, and rebuilds its model alone (``load_row``).
+file also keeps a zoo model's noise seed (and a leaderboard row's file, ``zoo.pretrained``'s
+``save_row``, the builder's name and overrides too).
 """
 
-import json
 import pathlib
 
 import h5py
@@ -14,12 +13,10 @@ import tensorflow as tf
 import tf_keras
 
 from zoo.errors import WeightsError
-from zoo.files import atomic_path, plain
-from zoo.models.registry import rebuild
+from zoo.files import atomic_path
 
 _OPTIMIZERS = (tf_keras.optimizers.Optimizer, tf_keras.optimizers.legacy.Optimizer)
 NOISE_SEED = "zoo_noise_seed"  # an attribute of save_weights's files
-ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
 
 
 class UnreadableWeights(WeightsError):
@@ -153,24 +150,3 @@ def _values_for(path, variables):
             raise UnreadableWeights(f"{path} is damaged: its values do not read ({error})"
                                     ) from None
         return values, weights.attrs.get(NOISE_SEED)
-
-
-def save_row(model, path):
-    """Writes a leaderboard row's one weights file: the weights by path (gzip-compressed,
-    lossless: a row file must stay under 10 MiB), and the builder's name and overrides that
-    rebuild the model (``load_row``). A model's ``ROW_LEAVES_OUT`` names the parts that only
-    train it (FactorVAE's discriminator) and that its row file goes without."""
-    save_weights(model, path, {ROW_CONFIG: json.dumps(plain(model.zoo_config))},
-                 compress=True, leave_out=model.ROW_LEAVES_OUT)
-
-
-def load_row(path):
-    """The model of a row's weights file (``save_row``), rebuilt and loaded."""
-    config = weights_attributes(path).get(ROW_CONFIG)
-    if config is None:
-        raise WeightsError(f"{path} is not a row's weights file (it does not say which model "
-                           "it holds); load a run folder with zoo.load")
-    config = json.loads(config)
-    model = rebuild(config)
-    load_weights(model, path, leave_out=model.ROW_LEAVES_OUT)
-    return model

@@ -23,7 +23,7 @@ from zoo.models.likelihoods import Likelihood, head
 from zoo.models.posteriors import MultivariateNormalDiag
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
-                                 PositiveInt, Widths, pretrained, register)
+                                 PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
 
 SPACE = {"latent_dim": IntRange(8, 64, log=True),
@@ -138,7 +138,3 @@ def cvae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
                                        likelihood)
     return compiled(ConditionalVAE(encoder, decoder, StandardNormal(latent_dim), classes),
                     learning_rate)
-
-
-pretrained("cvae", "fashion_mnist", row="cvae_fashion_mnist",
-           sha256="ca32842184740de644b2e3da55af789dd536614bcd175e2074d2ad39aff175ee")

@@ -34,7 +34,7 @@ from zoo.models.likelihoods import Likelihood
 from zoo.models.objectives import DIP, DIP_KINDS, FactorTC
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, Widths, one_of, pretrained,
+                                 PositiveFloat, PositiveInt, Widths, one_of,
                                  register)
 from zoo.models.vae import ADAM, VAE, compiled, global_mean
 
@@ -59,12 +59,6 @@ def dip_vae(latent_dim: PositiveInt = 10, kind: one_of(*DIP_KINDS) = "i",
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=DIP(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d_factor * lambda_od))
     return compiled(model, learning_rate)
-
-
-pretrained("dip_vae", "sprites", row="sprites_dip_vae",
-           sha256="41f9ee67e2e1e5384820b4473fe9ef64d3a718d80ed44459e26cca649f4ce676")
-pretrained("dip_vae", "sprites", row="sprites_dip_vae_seed1", weights="sprites_seed1",
-           sha256="b941bdf4d5b3ab7794febf657b50d9a67b53f5566ce640ce748286e9240bc426")
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
@@ -140,9 +134,3 @@ def factor_vae(latent_dim: PositiveInt = 10, gamma: NonNegativeFloat = 30.0,
                       objective=FactorTC(gamma=gamma),
                       discriminator_learning_rate=discriminator_learning_rate)
     return compiled(model, learning_rate)
-
-
-pretrained("factor_vae", "sprites", row="sprites_factor_vae",
-           sha256="9dc906f3fac82ca4571f96ef1b0ddbfa3dcce40c232207f3e8b025981cd2d5ce")
-pretrained("factor_vae", "sprites", row="sprites_factor_vae_seed1", weights="sprites_seed1",
-           sha256="8a40118cb57e3ef35d1e6f957d5d691c8171b8542cc321b6f43acb8b46a02754")

@@ -18,7 +18,7 @@ from zoo.models.likelihoods import Likelihood
 from zoo.models.posteriors import InverseAutoregressiveFlow, RealNVPFlow
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
-                                 PositiveInt, Widths, pretrained, register)
+                                 PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
 
 STEP_UNITS = Choice(("64,64", "128,128", "256,256"))
@@ -48,10 +48,6 @@ def iaf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
                     context_dim, input_shape, learning_rate, likelihood)
 
 
-pretrained("iaf_vae", "binarized_mnist", row="iaf_vae",
-           sha256="a1521b06ed11ed8a417c04a6f443cc9e1a7cd144116d40ab8ebf2aff255ada18")
-
-
 @register("nvp_vae", space=NVP_SPACE)
 def nvp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             flows: PositiveInt = 4, coupling_units: Widths = (128, 128),
@@ -60,7 +56,3 @@ def nvp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
     """mlp_vae with a conditional RealNVP (affine coupling) posterior (Dinh et al. 2017)."""
     return flow_vae(RealNVPFlow, latent_dim, hidden_units, flows, coupling_units,
                     context_dim, input_shape, learning_rate, likelihood)
-
-
-pretrained("nvp_vae", "binarized_mnist", row="nvp_vae",
-           sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52")

@@ -28,7 +28,7 @@ from zoo.models.objectives import Terms, kl_divergence
 from zoo.models.posteriors import MultivariateNormalDiag, reparameterized_sample
 from zoo.models.priors import StandardNormal, VampPrior
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, PositiveFloat, PositiveInt,
-                                 pretrained, register)
+                                 register)
 from zoo.models.vae import VAE, compiled
 
 tfd = tfp.distributions
@@ -148,7 +148,3 @@ def hvae_vamp(latent_dim: PositiveInt = 40, units: PositiveInt = 300,
     return hierarchical_vae(latent_dim, units, input_shape, learning_rate,
                             lambda encoder: VampPrior(encoder, latent_dim, components),
                             likelihood)
-
-
-pretrained("hvae_vamp", "binarized_mnist", row="hvae_vamp",
-           sha256="91d799ddcd4095843081b4b14652a1b7c676eef70938ff64036ebca3b08be0fa")

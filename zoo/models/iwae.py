@@ -16,7 +16,7 @@ from zoo.models.objectives import GRADIENTS, IWAE
 from zoo.models.priors import StandardNormal
 from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, PositiveFloat, PositiveInt,
-                                 Widths, one_of, pretrained, register)
+                                 Widths, one_of, register)
 from zoo.models.vae import VAE, compiled
 
 SPACE = {"latent_dim": IntRange(8, 64, log=True), "k": IntRange(1, 50, log=True),
@@ -34,9 +34,3 @@ def iwae(latent_dim: PositiveInt = 50, hidden_units: Widths = (200, 200), k: Pos
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=IWAE(k, gradient=gradient))
     return compiled(model, learning_rate)
-
-
-pretrained("iwae", "binarized_mnist", row="iwae",
-           sha256="c5d1928692a28985bb30c78948c30415d02458a1b472bd9a1d182161d19dc343")
-pretrained("iwae", "binarized_mnist", row="iwae_gated", weights="binarized_mnist_gated",
-           sha256="8c8b2a5929f34811cdc54927e7b9e1f1d535cf8f9493ebb21b29c64ebbdecc15")

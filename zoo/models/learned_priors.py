@@ -17,7 +17,7 @@ from zoo.models import networks
 from zoo.models.priors import MixtureOfGaussians, VampPrior
 from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
-                                 PositiveInt, Widths, pretrained, register)
+                                 PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
 
 MOG_SPACE = {"latent_dim": IntRange(8, 64, log=True), "components": IntRange(1, 200, log=True),
@@ -39,10 +39,6 @@ def mog_vae(latent_dim: PositiveInt = 16, components: PositiveInt = 100,
     return compiled(VAE(encoder, decoder, prior), learning_rate)
 
 
-pretrained("mog_vae", "binarized_mnist", row="mog_vae",
-           sha256="cb7d0d63199c306a66409f8675dde41162e6cc73a4c1a2d73cf1a22af583c220")
-
-
 @register("vamp_vae", space=VAMP_SPACE)
 def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
              hidden_units: Widths = (300, 300), input_shape: ImageShape = (28, 28, 1),
@@ -52,9 +48,3 @@ def vamp_vae(latent_dim: PositiveInt = 40, components: PositiveInt = 500,
                                     likelihood=likelihood)
     prior = VampPrior(encoder, latent_dim, components=components)
     return compiled(VAE(encoder, decoder, prior), learning_rate)
-
-
-pretrained("vamp_vae", "binarized_mnist", row="vamp_vae",
-           sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044")
-pretrained("vamp_vae", "fashion_mnist", row="vamp_vae_fashion_mnist",
-           sha256="29cfe12c69dfd35fcefcb117128752b3f2263f98a3c2575ae098aa30540c93ed")

@@ -20,8 +20,7 @@ import inspect
 import typing
 from typing import Annotated, Any, Callable
 
-from zoo.errors import (ConfigError, OverrideError, UnknownModelError, no_override,
-                        no_weights, unknown_model)
+from zoo.errors import ConfigError, OverrideError, UnknownModelError, no_override, unknown_model
 from zoo import plugins
 
 
@@ -178,53 +177,7 @@ class Builder:
         return [name for name, field in self.fields.items() if field.check is _TRAINING_SET_SIZE]
 
 
-@dataclasses.dataclass(frozen=True)
-class Pretrained:
-    """A leaderboard row's trained model: ``builder`` trained on ``dataset`` by
-    ``recipes/<row>.toml`` (result: ``benchmarks/results/<row>.json``), its weights the file
-    ``<row>.h5`` whose SHA-256 is ``sha256``; ``zoo.get(builder, weights=weights)`` loads
-    it (``weights`` is the dataset's name unless a second row of the builder on that dataset
-    needs another, such as ``fashion_mnist_8bit``)."""
-
-    builder: str
-    dataset: str
-    row: str
-    sha256: str
-    weights: str = ""
-
-    def __post_init__(self):
-        if not self.weights:
-            object.__setattr__(self, "weights", self.dataset)
-
-    @property
-    def filename(self):
-        return f"{self.row}.h5"
-
-
 _BUILDERS = {}
-_PRETRAINED = {}
-
-
-def pretrained(builder, dataset, row, sha256, weights=""):
-    """Declares a leaderboard row's weights as ``zoo.get(builder, weights=weights)``
-    (``weights`` defaults to ``dataset``); called beside the builder, like timm's pretrained
-    configs."""
-    entry = Pretrained(builder, dataset, row, sha256, weights)
-    if (builder, entry.weights) in _PRETRAINED:
-        raise ValueError(f"{builder} already has pretrained weights named '{entry.weights}' "
-                         f"(row {_PRETRAINED[(builder, entry.weights)].row}); give row {row} "
-                         "another weights= name")
-    _PRETRAINED[(builder, entry.weights)] = entry
-
-
-def pretrained_names(name):
-    """The weights names of builder ``name``'s pretrained rows, sorted."""
-    return sorted(e.weights for e in _PRETRAINED.values() if e.builder == name)
-
-
-def pretrained_entries():
-    """Every declared Pretrained, sorted by builder and weights name."""
-    return [_PRETRAINED[key] for key in sorted(_PRETRAINED)]
 
 
 def register(name, space=None):
@@ -270,13 +223,11 @@ def register(name, space=None):
 
 
 def unregister(name):
-    """Removes the builder registered as ``name`` (and any pretrained weights declared for
-    it), so that ``name`` can be registered again: for tests and notebooks that register a
-    builder of their own. UnknownModelError if no builder has that name."""
+    """Removes the builder registered as ``name``, so that ``name`` can be registered again:
+    for tests and notebooks that register a builder of their own. UnknownModelError if no
+    builder has that name."""
     builder(name)  # the one-line error, with the closest name
     del _BUILDERS[name]
-    for key in [key for key in _PRETRAINED if key[0] == name]:
-        del _PRETRAINED[key]
 
 
 def builder(name):
@@ -296,12 +247,12 @@ def get(name, **overrides):
 
     The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...},
     "module": ...}``, all ``rebuild`` needs to make it again. (``zoo.get`` also takes
-    ``weights=``: ``zoo.hub.get``.)
+    ``weights=``: ``zoo.pretrained.get``.)
     """
     entry = builder(name)
     if "weights" in overrides:
         raise OverrideError(f"{name}: pretrained weights come with zoo.get({name!r}, "
-                            "weights=...) (zoo.hub.get), not as an override")
+                            "weights=...) (zoo.pretrained.get), not as an override")
     overrides = entry.validate(overrides)
     model = entry.build(**overrides)
     model.zoo_config = {"name": name, "overrides": overrides}
@@ -321,20 +272,6 @@ def rebuild(config):
         except ConfigError as error:
             raise UnknownModelError(f"unknown model '{name}': {error}") from None
     return get(name, **config["overrides"])
-
-
-def pretrained_entry(name, weights, overrides=None):
-    """The Pretrained entry ``weights`` of builder ``name``; UnknownModelError naming those
-    it has, or OverrideError if ``overrides`` are given with it (a row's model is as
-    trained)."""
-    builder(name)
-    found = _PRETRAINED.get((name, weights))
-    if found is None:
-        raise no_weights(name, weights, pretrained_names(name))
-    if overrides:
-        raise OverrideError(f"{name}: weights={weights!r} is the row's model as trained; "
-                            f"drop the overrides ({', '.join(overrides)})")
-    return found
 
 
 def list_models():

@@ -20,7 +20,7 @@ from zoo.models.objectives import BetaTC
 from zoo.models.priors import StandardNormal
 from zoo.models.likelihoods import Likelihood
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 PositiveFloat, PositiveInt, TrainingSetSize, Widths, pretrained,
+                                 PositiveFloat, PositiveInt, TrainingSetSize, Widths,
                                  register)
 from zoo.models.vae import VAE, compiled
 
@@ -42,11 +42,3 @@ def beta_tcvae(latent_dim: PositiveInt = 10, beta: NonNegativeFloat = 6.0,
     model = VAE(encoder, decoder, StandardNormal(latent_dim),
                 objective=BetaTC(beta=beta, dataset_size=dataset_size))
     return compiled(model, learning_rate)
-
-
-pretrained("beta_tcvae", "binarized_mnist", row="beta_tcvae",
-           sha256="27b465dc6a2a743aed9ba9cd1d0f5f1b887d5a712ef0ddc0755b437a23e15a63")
-pretrained("beta_tcvae", "sprites", row="sprites_beta_tcvae",
-           sha256="94ac7c5d088f75c1c26722fa2344db37eeb5ff652f9b9cf3c1c5d50e4a1cf54e")
-pretrained("beta_tcvae", "sprites", row="sprites_beta_tcvae_seed1", weights="sprites_seed1",
-           sha256="133fd2b11620cb4bc399d09c611adb0030274eb2966c3da841955357dbf649b4")

@@ -16,7 +16,7 @@ from zoo.models.objectives import ELBO
 from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, NonNegativeFloat,
-                                 NonNegativeInt, PositiveFloat, PositiveInt, Widths, pretrained,
+                                 NonNegativeInt, PositiveFloat, PositiveInt, Widths,
                                  register)
 from zoo.models.vae import VAE, compiled
 
@@ -36,14 +36,6 @@ def mlp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
     encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim,
                                     activation=activation, likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
-
-
-pretrained("mlp_vae", "binarized_mnist", row="mlp_vae",
-           sha256="c0459a786dc1780c4c68c1c6001316b93477fccd15d40ea6b8420488f1eddd0f")
-pretrained("mlp_vae", "binarized_mnist", row="mlp_vae_gated", weights="binarized_mnist_gated",
-           sha256="231a715d713eb6a3d46cbdd8f7a61d0e92dd75c307f63e2adc3f2d135c964ef9")
-pretrained("mlp_vae", "fashion_mnist", row="mlp_vae_fashion_mnist",
-           sha256="6c5c78b4c2810cd0b1ba0f87635f322f3e04196b6c8eb4b1900fbba1d016b131")
 
 
 def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood, name,
@@ -74,19 +66,6 @@ def cnn_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: No
                     "cnn_vae", network)
 
 
-pretrained("cnn_vae", "binarized_mnist", row="cnn_vae",
-           sha256="927cb26021b736c58939c4ca2200c5adc40424df575949ad9f78ca3ead16d15f")
-pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist",
-           sha256="eac60b34e670129f9f0bd6f9a48d12e36fbcd3a3aacc7f005db1a1f90720e961")
-pretrained("cnn_vae", "fashion_mnist", row="cnn_vae_fashion_mnist_8bit",
-           weights="fashion_mnist_8bit",
-           sha256="10d9307a00a8a890b12406febffe09448dd62a214730bc6669cd21518860d441")
-pretrained("cnn_vae", "sprites", row="sprites_vae",
-           sha256="388c3e5221b65cf4db43190faeddd3a606fb5251a7a72a272c051334d6d0f041")
-pretrained("cnn_vae", "sprites", row="sprites_vae_seed1", weights="sprites_seed1",
-           sha256="e655ad938e41855b9aa6e65fc6863bff9c53b60dc9f751e30f83d5e6faf53e85")
-
-
 @register("beta_vae", space={**CNN_SPACE, "beta": FloatRange(1.0, 8.0)})
 def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: NonNegativeInt = 0,
              input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 1e-3,
@@ -95,11 +74,3 @@ def beta_vae(latent_dim: PositiveInt = 16, filters: Widths = (32, 64), blocks: N
     """cnn_vae with the KL term weighted by beta (Higgins et al. 2017)."""
     return conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, likelihood,
                     "beta_vae", network)
-
-
-pretrained("beta_vae", "binarized_mnist", row="beta_vae",
-           sha256="0cbb03b5b7c3407c8f7ceda62f22eb425602c917020a218d68c355ad24bd12d6")
-pretrained("beta_vae", "sprites", row="sprites_beta_vae",
-           sha256="c859e246dc58b2d56084a5841e7e85ed4cdcad2f78078c3db8ee53d61b1eb290")
-pretrained("beta_vae", "sprites", row="sprites_beta_vae_seed1", weights="sprites_seed1",
-           sha256="122546d7dc0c4dedf05160b10a6ac003ebcebc7986f3fb0b271c968593da9be5")
