@@ -10,7 +10,7 @@ import sys
 import h5py
 import pytest
 
-from zoo import bench, cli, files, pretrained, provenance, recipes, weight_files
+from zoo import cli, files, pretrained, provenance, recipes, results, weight_files
 from zoo.errors import ConfigError, OverrideError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert "mlp_vae (vanilla)" in row
     assert row.endswith("| `first/weights/tiny.h5` |")  # not the absolute path it ran with
     (tmp_path / "first" / "LEADERBOARD.md").unlink()
-    assert bench.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
+    assert results.leaderboard(tmp_path / "first") == board  # regenerated from the file alone
 
     # A later evaluation with more samples, recorded: the row shows its K now.
     cli.main(["eval", str(weights), "-k", "20", "--record", "--manual-dir", str(manual_dir)])
@@ -146,7 +146,7 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
 
 def test_the_leaderboard_needs_result_files(tmp_path):
     with pytest.raises(ConfigError, match="no result files in .*; run `zoo bench"):
-        bench.leaderboard(tmp_path)
+        results.leaderboard(tmp_path)
 
 
 def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
@@ -157,7 +157,7 @@ def test_the_committed_leaderboard_is_what_the_result_files_generate(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     for result in (REPO / "benchmarks" / "results").glob("*.json"):
         (tmp_path / "benchmarks" / "results" / result.name).write_text(result.read_text())
-    assert bench.leaderboard(tmp_path / "benchmarks") == board.read_text()
+    assert results.leaderboard(tmp_path / "benchmarks") == board.read_text()
 
 
 def test_the_published_column_is_the_committed_recipes_reference(tmp_path):
@@ -167,16 +167,16 @@ def test_the_published_column_is_the_committed_recipes_reference(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "results" / "mlp_vae.json").write_text(json.dumps(result))
     recorded = result["recipe_contents"]["reference"]
-    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    row = results.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
     assert f"| {-recorded['log_likelihood_nats']:.2f} ({recorded['source']}) |" in row
     (tmp_path / "recipes").mkdir()
     recipe = (REPO / "recipes" / "mlp_vae.toml").read_text().split("[reference]")[0]
     (tmp_path / "recipes" / "mlp_vae.toml").write_text(
         recipe + '[reference]\nlog_likelihood_nats = -80.5\nsource = "found later"\n')
-    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    row = results.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
     assert "| 80.50 (found later) |" in row
     (tmp_path / "recipes" / "mlp_vae.toml").write_text("[reference\n")  # broken: not used
-    row = bench.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
+    row = results.leaderboard(tmp_path / "benchmarks").splitlines()[-1]
     assert f"| {-recorded['log_likelihood_nats']:.2f} ({recorded['source']}) |" in row
 
 
@@ -191,12 +191,12 @@ def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):
     result["recipe_contents"].update(dataset="fashion_mnist", binarization="none")
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "grey.json").write_text(json.dumps(result))
-    row = next(line for line in bench.leaderboard(tmp_path).splitlines()
+    row = next(line for line in results.leaderboard(tmp_path).splitlines()
                if line.startswith("| grey |"))
     assert (f"| {-test['log_likelihood_nats']:.2f} ({test['log_likelihood_samples']}); "
             f"{test['log_likelihood_bits_per_dim']:.3f} bits/dim "
             f"| {-test['elbo_nats']:.2f}; {test['elbo_bits_per_dim']:.3f} bits/dim |") in row
-    assert "## fashion_mnist (none)" in bench.leaderboard(tmp_path)
+    assert "## fashion_mnist (none)" in results.leaderboard(tmp_path)
 
 
 # /proc/cpuinfo of two 2-core machines that both call themselves "AMD EPYC" (flags cut short)
@@ -230,7 +230,7 @@ def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_wide
         result.update(recipe=name, evaluations=[],
                       environment={**recorded, "cpu": "AMD EPYC", "cpu_count": 2, **cpu})
         (tmp_path / "results" / f"{name}.json").write_text(json.dumps(result))
-    board = bench.leaderboard(tmp_path).splitlines()
+    board = results.leaderboard(tmp_path).splitlines()
     row = {name: next(line for line in board if line.startswith(f"| {name} |"))
            for name in machines}
     assert "min test, AMD EPYC (2 cores) |" in row["before"]
@@ -262,7 +262,7 @@ def test_a_sprites_row_keeps_its_disentanglement_and_its_seeds_share_a_line(tmp_
     other["recipe_contents"]["seed"] = 1
     other["disentanglement"]["scores"]["mig"]["score"] += 0.2
     (tmp_path / "benchmarks" / "results" / "sprites_seed1.json").write_text(json.dumps(other))
-    board = bench.leaderboard(tmp_path / "benchmarks").splitlines()
+    board = results.leaderboard(tmp_path / "benchmarks").splitlines()
     section = board[board.index("## Disentanglement on sprites"):]
     (line,) = [line for line in section if line.startswith("| mlp_vae (vanilla) |")]
     assert "| 0 (sprites), 1 (sprites_seed1) |" in line

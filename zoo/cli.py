@@ -83,12 +83,12 @@ def list_models(args):
     from zoo.models.registry import builder
 
     if args.pretrained:
-        from zoo import bench, pretrained
+        from zoo import pretrained, results
 
         entries = pretrained.entries()
         width = max(len(repr(entry.weights)) for entry in entries)
         for entry in entries:
-            result = bench.row_of(pretrained.ROW_WEIGHTS / entry.filename) or {}
+            result = results.row_of(pretrained.ROW_WEIGHTS / entry.filename) or {}
             print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} "
                   f"{_row_figures(result)}; row {entry.row}")
         return
@@ -104,9 +104,9 @@ def _row_figures(result):
     (a row without importance sampling, as on sprites) its -ELBO; its MIG if scored."""
     if not result:
         return "no result file here"
-    from zoo import bench
+    from zoo import results
 
-    test = bench.best_test(result)
+    test = results.best_test(result)
     if "log_likelihood_nats" in test:
         figures = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                    f"(K = {test['log_likelihood_samples']})")
@@ -246,7 +246,7 @@ def _test_elbo(args, source):
     its row's result file with --record."""
     import time
 
-    from zoo import bench, data, recipes
+    from zoo import bench, data, recipes, results
     from zoo.evaluate import evaluate
 
     run, model, row = source.settings, source.model, source.row
@@ -264,7 +264,7 @@ def _test_elbo(args, source):
     if args.record:
         config = recipes.from_dict(row.stem, run).config
         subset = bench.subset_metrics(model, config, args.manual_dir, args.data_dir)
-        print(f"recorded in {bench.record(row, metrics, subset, time.time() - started)} "
+        print(f"recorded in {results.record(row, metrics, subset, time.time() - started)} "
               "and the leaderboard")
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
@@ -296,10 +296,10 @@ def _disentanglement(args, source):
 
 
 def bench(args):
-    from zoo import bench
+    from zoo import bench, results
 
     if args.leaderboard:
-        print(bench.leaderboard(args.benchmarks), end="")
+        print(results.leaderboard(args.benchmarks), end="")
         return
     if args.recipe is None:
         from zoo.errors import ConfigError

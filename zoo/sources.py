@@ -135,13 +135,13 @@ def _resolved_source(text, dataset):
 
 
 def _row(name, file, dataset):
-    from zoo import bench, pretrained
+    from zoo import pretrained, results
 
     model = pretrained.load_row(file)
-    result = bench.row_of(file)
+    result = results.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
         return Source(name, model, _defaults(model, dataset))
-    metrics = {"test": bench.best_test(result), "epochs_run": result.get("epochs_run")}
+    metrics = {"test": results.best_test(result), "epochs_run": result.get("epochs_run")}
     return Source(name, model, _settings(result["recipe_contents"], dataset), metrics,
                   row=pathlib.Path(file))
 
