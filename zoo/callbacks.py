@@ -131,12 +131,12 @@ class EpochLog(tf_keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self.record["history"].setdefault(name, []).append(float(value))
         self.record["seconds"].append(time.time() - self.started)
-        if self.path and runs.is_chief():
-            files.write_json(self.path, self.record)
+        if self.path:
+            runs.record_epochs(self.path, self.record)
 
 
 class BestWeights(tf_keras.callbacks.Callback):
-    """Writes the weights (``weight_files.save_weights``: by path, atomically) whenever the epoch's
+    """Writes the weights (``runs.save_best``: by path, atomically) whenever the epoch's
     ``monitor`` (the validation -ELBO by default) is the best so far (lowest; highest with
     ``direction="max"``). The file records that value, so a resumed run keeps a better
     earlier epoch. In a multi-worker run only the chief writes."""
@@ -154,9 +154,7 @@ class BestWeights(tf_keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and self.sign * value < self.best:
             self.best = self.sign * value
-            if runs.is_chief():
-                weight_files.save_weights(self.model, self.path,
-                                          {self.monitor: value, "epoch": epoch + 1})
+            runs.save_best(self.model, self.path, {self.monitor: value, "epoch": epoch + 1})
 
 
 class ResumedWithTheRun:

@@ -274,8 +274,8 @@ def _test_elbo(args, source):
 def _disentanglement(args, source):
     """The disentanglement metrics of ``source``'s model, printed, and recorded in its run
     folder's disentanglement.json where it has one."""
-    from zoo import files, provenance
-    from zoo.disentanglement import RESULT, disentanglement, settings, sizes_for, table
+    from zoo import provenance, runs
+    from zoo.disentanglement import disentanglement, settings, sizes_for, table
 
     run = source.settings
     sizes = sizes_for(args.metric_points)
@@ -284,14 +284,10 @@ def _disentanglement(args, source):
     print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
     print("\n".join(table(scores)))
     if source.folder is not None and pathlib.Path(source.folder).is_dir():
-        path = pathlib.Path(source.folder) / RESULT
-        recorded = files.read_json(path) if path.is_file() else {}
         environment = provenance.environment()  # each metric's own, as metrics are added
-        recorded.update({metric: {"scores": values, "seed": run["seed"],
-                                  "sizes": settings(metric, sizes),
-                                  "environment": environment}
-                         for metric, values in scores.items()})
-        files.write_json(path, recorded)
+        path = runs.record_scores(source.folder, {
+            metric: {"scores": values, "seed": run["seed"], "sizes": settings(metric, sizes),
+                     "environment": environment} for metric, values in scores.items()})
         print(f"recorded in {path}")
 
 

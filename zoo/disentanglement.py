@@ -347,7 +347,6 @@ def _observations_needed(metrics, sizes):
 
 
 FACTOR_DATASETS = {"sprites": sprites}
-RESULT = "disentanglement.json"  # in a run folder, written by `zoo eval --disentanglement`
 
 
 def sizes_for(points):

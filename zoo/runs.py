@@ -11,11 +11,14 @@ weights. A run folder holds::
     run.json            the run's data, training and evaluation settings
     metrics.json        test metrics in nats, history, versions, hardware (last written:
                         the run is finished)
+    disentanglement.json  the disentanglement metrics, by ``zoo eval --disentanglement``
     backup/             Keras BackupAndRestore's checkpoint of the last finished epoch
                         (weights, optimizer state, epoch), kept when the run ends
     epochs.partial.json every finished epoch's logs and seconds while training runs
 
-Every file is written under a temporary name and renamed, so an interrupted run leaves
+This module writes every one of them (``claim``, ``record_epochs``, ``save_best``, ``finish``,
+``record_scores``; Keras's BackupAndRestore writes backup/). Every file is written under a
+temporary name and renamed, so an interrupted run leaves
 no half-written file, and the same command resumes it from ``backup/``. The same command
 after the run finished trains nothing; with more epochs it continues the run from
 ``backup/`` (``check_claim`` says which).
@@ -39,6 +42,7 @@ from zoo.weight_files import (NOISE_SEED, UnreadableWeights, load_weights, save_
 MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json", "metrics.json"
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
 EPOCHS = "epochs.partial.json"  # every finished epoch's logs while the run is unfinished
+DISENTANGLEMENT = "disentanglement.json"
 
 
 def save(model, folder):
@@ -129,6 +133,38 @@ def restore_weights(folder):
     with writing(folder):
         save_weights(model, folder / WEIGHTS)
     return source
+
+
+def record_epochs(path, record):
+    """Writes the finished epochs' ``record`` (zoo.callbacks.EpochLog's) to ``path``, the
+    run folder's ``epochs.partial.json``; on the chief only."""
+    if is_chief():
+        write_json(path, record)
+
+
+def save_best(model, path, attributes):
+    """Writes ``model``'s weights as the run's best ``path`` (best.h5) with ``attributes``
+    (the monitored value and the epoch); on the chief only."""
+    if is_chief():
+        save_weights(model, path, attributes)
+
+
+def finish(model, folder, metrics):
+    """Ends the run in ``folder``: its model (model.json, model.h5), then ``metrics``
+    (metrics.json, written last: the run is finished) and the partial epoch log dropped; on
+    the chief only."""
+    if is_chief():
+        save(model, folder)
+        write_json(folder / METRICS, metrics)
+        (folder / EPOCHS).unlink(missing_ok=True)
+
+
+def record_scores(folder, scores):
+    """Merges ``scores`` (``{metric: record}``) into ``folder``'s disentanglement.json;
+    returns its path."""
+    path = pathlib.Path(folder) / DISENTANGLEMENT
+    write_json(path, {**(read_json(path) if path.is_file() else {}), **scores})
+    return path
 
 
 # What a folder holds of a run (``held``, ``check_claim``).

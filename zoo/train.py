@@ -90,7 +90,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
     epoch and ends with the numbers of a run never stopped. The best weights by ``config.monitor``
     are kept in ``OUT/best.h5``; ``model.h5`` holds the final ones (both written by
-    ``weight_files.save_weights``). The same call once the run has finished trains nothing
+    ``zoo.runs``). The same call once the run has finished trains nothing
     and returns the model and metrics it recorded; with more ``epochs`` it continues the
     run from its last epoch (the numbers of a run given those epochs from the start, where
     the learning rate does not follow the epochs), and ``metrics["continued_from"]`` lists
@@ -168,10 +168,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                "run": record, "environment": environment, "distribution": replicas}
     if "continued_from" in epoch_log.record:  # earlier ends of this run, first to last
         metrics["continued_from"] = epoch_log.record["continued_from"]
-    if folder and runs.is_chief():
-        runs.save(model, folder)
-        files.write_json(folder / runs.METRICS, metrics)
-        (folder / runs.EPOCHS).unlink(missing_ok=True)
+    if folder:
+        runs.finish(model, folder, metrics)
     return model, metrics
 
 
