@@ -22,20 +22,31 @@ _LEGACY_OPTIMIZER = tf_keras.optimizers.legacy.Optimizer
 
 
 class KerasSteps(tf_keras.Model):
-    """A ``tf_keras.Model`` whose subclass sets ``trackers`` (its metrics),
-    ``kl_warmup_steps`` and ``_requested_steps_per_execution`` in its ``compile``."""
+    """A ``tf_keras.Model`` with the machinery above. The interface between it and its
+    subclass (``VAE``), both ways:
+
+    - the subclass provides ``trackers``, the metrics (``tf_keras.metrics.Mean``) its steps
+      report, in order; ``compile_settings()``, the keyword arguments of its ``compile``
+      besides the optimizer, as a ``.keras`` file keeps them; and may extend
+      ``stepped_optimizers()`` with an optimizer of its own;
+    - it calls ``create_optimizer_variables()`` before a ``fit`` (the slots made under the
+      model's strategy) and ``drop_step_functions()`` when what a traced step holds changes
+      (the noise seed)."""
+
+    def compile_settings(self):
+        """The subclass's ``compile`` keyword arguments besides the optimizer (JSON)."""
+        raise NotImplementedError(f"{type(self).__name__} must define compile_settings()")
 
     def get_compile_config(self):
         if not compat.is_compiled(self):
             return None
         return {"optimizer": tf_keras.optimizers.serialize(self.optimizer),
-                "kl_warmup_steps": self.kl_warmup_steps,
-                "steps_per_execution": self._requested_steps_per_execution}
+                **self.compile_settings()}
 
     def compile_from_config(self, config):
+        settings = {key: value for key, value in config.items() if key != "optimizer"}
         self.compile(optimizer=tf_keras.optimizers.deserialize(config["optimizer"]),
-                     kl_warmup_steps=config["kl_warmup_steps"],
-                     steps_per_execution=config["steps_per_execution"])
+                     **settings)
         self._optimizer_from_file = True  # the file's optimizer: its state comes next
 
     def stepped_optimizers(self):
@@ -82,7 +93,7 @@ class KerasSteps(tf_keras.Model):
             for index, variable in enumerate(weights):
                 variable.assign(store[f"{key}_{index}"])
 
-    def _create_optimizer_variables(self):
+    def create_optimizer_variables(self):
         """The optimizers' slots and step counters made now, under the model's strategy,
         rather than by the first traced training step: a ``tf.function`` that creates
         variables is traced twice, which doubled the start of every first ``fit``."""
@@ -136,7 +147,7 @@ class KerasSteps(tf_keras.Model):
         return function
 
     def train_on_batch(self, *args, **kwargs):
-        self._create_optimizer_variables()
+        self.create_optimizer_variables()
         with self._one_step_per_execution():
             return super().train_on_batch(*args, **kwargs)
 
@@ -160,12 +171,13 @@ class KerasSteps(tf_keras.Model):
             return
         saved = steps.numpy()
         steps.assign(1)
-        self._drop_step_functions()
+        self.drop_step_functions()
         try:
             yield
         finally:
             steps.assign(saved)
-            self._drop_step_functions()
+            self.drop_step_functions()
 
-    def _drop_step_functions(self):
+    def drop_step_functions(self):
+        """Drops Keras's traced step functions: the next step traces them anew."""
         self.train_function = self.test_function = self.predict_function = None

@@ -319,6 +319,12 @@ class VAE(KerasSteps):
                         steps_per_execution=steps_per_execution, **kwargs)
         self.kl_warmup_steps = kl_warmup_steps
 
+    def compile_settings(self):
+        """``kl_warmup_steps`` and the ``steps_per_execution`` asked for, as a ``.keras``
+        file keeps them (KerasSteps)."""
+        return {"kl_warmup_steps": self.kl_warmup_steps,
+                "steps_per_execution": self._requested_steps_per_execution}
+
     def get_config(self):
         """The builder's name and overrides (``zoo_config``) and the noise seed: all
         ``from_config`` needs to rebuild the model, as ``zoo.get`` does (the architecture
@@ -375,7 +381,7 @@ class VAE(KerasSteps):
             validation_data = self.checked(validation_data, "validation data")
             if not isinstance(validation_data, tf.data.Dataset):
                 validation_data = (validation_data,)  # images alone: Keras wants a tuple
-        self._create_optimizer_variables()
+        self.create_optimizer_variables()
         with reported_as_data_errors("training or validation data", self.data_kind):
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
@@ -393,4 +399,4 @@ class VAE(KerasSteps):
         """Draws posterior noise from ``seed`` from now on (a reloaded model takes its
         saved seed): Keras's traced step functions, which hold the old one, are dropped."""
         self.seed = seed
-        self._drop_step_functions()
+        self.drop_step_functions()
