@@ -2,6 +2,7 @@
 was deleted or truncated, Ctrl-C (a real SIGINT), a file system that fills up; and the
 evaluation progress bar, whose last value is the printed test line's."""
 
+import errno
 import json
 import os
 import pathlib
@@ -16,7 +17,7 @@ import pytest
 
 import zoo
 from processes import finished, recorded_elbo, zoo_train
-from zoo import cli, runs, weight_files
+from zoo import cli, files, runs, weight_files
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -159,3 +160,16 @@ def test_a_full_file_system_is_one_line_and_the_run_resumes_once_there_is_space(
     assert freed["code"] == 0, freed["err"][-2000:]
     assert "resuming at epoch 2 (epoch 1 was run before)" in freed["out"]
     assert report["metrics"]["test"]["elbo_nats"] == recorded_elbo(reference[0])
+
+
+def test_a_full_file_system_is_recognised_behind_the_error_h5py_raises_at_close():
+    """h5py can report ENOSPC as a RuntimeError at close, over the OSError that caused it."""
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("Can't decrement id ref count (unable to extend file properly)")
+    except RuntimeError as error:
+        assert files.no_space(error)
+    assert not files.no_space(RuntimeError("unable to extend file properly"))
+    assert not files.no_space(OSError(errno.EACCES, "Permission denied"))

@@ -348,6 +348,10 @@ def test_a_factor_vae_row_file_leaves_the_discriminator_out(test_images, tmp_pat
     assert "encoder" in names and not [name for name in names if "discriminator" in name]
     reloaded = pretrained.load_row(path)
     x = test_images[:64]
+    # its discriminator starts afresh: no total correlation estimate from it is reported
+    assert set(zoo.evaluate(model, x, verbose=0)["objective_metrics"]) == {
+        "total_correlation", "discriminator_loss"}
+    assert "objective_metrics" not in zoo.evaluate(reloaded, x, verbose=0)
     np.testing.assert_array_equal(reloaded.objective(reloaded, x, SEED)["neg_elbo"],
                                   model.objective(model, x, SEED)["neg_elbo"])
     for variable, trained in zip(reloaded.discriminator.weights, model.discriminator.weights,

@@ -85,6 +85,6 @@ def subset_metrics(model, config, manual_dir=None, data_dir=None):
     test = data.load(config.dataset, "test", SUBSET, binarization=config.binarization,
                      seed=config.seed, labels=model.conditional, manual_dir=manual_dir,
                      data_dir=data_dir).take(1)
-    metrics = evaluate(model, test, samples=1, seed=0, verbose=0)
+    metrics = evaluate(model, test, samples=1, seed=0, verbose=0, objective_metrics=False)
     return {"elbo_nats": metrics["elbo_nats"], "examples": metrics["examples"], "samples": 1,
             "seed": 0}

@@ -21,7 +21,8 @@ def main(argv=None):
                           f"{' '.join(unknown)}" + (f" ({hint})" if hint else ""))
 
     stdout = sys.stdout
-    sys.stdout = _LineEnds(stdout)
+    if stdout is not None:  # (None under pythonw)
+        sys.stdout = _LineEnds(stdout)
     try:
         if getattr(args, "cpu_replicas", 1) > 1:  # before anything starts TensorFlow's devices
             from zoo.devices import cpu_replicas
@@ -32,20 +33,25 @@ def main(argv=None):
                 plugins.import_module(module, "--import")
         return args.command(args)
     except ZooError as error:
-        sys.stdout.end_line()
+        _end_line()
         parser.exit(2, f"zoo: error: {error}\n")
     except OSError as error:  # an output that cannot be written: /proc/x, under a file, ...
-        sys.stdout.end_line()
+        _end_line()
         where = f"{error.filename}: " if error.filename else ""
         parser.exit(2, f"zoo: error: {where}{error.strerror or error}; pick a folder you can "
                        "write to\n")
     except KeyboardInterrupt as interrupt:  # a training run's says where it stopped
-        sys.stdout.end_line()
+        _end_line()
         parser.exit(130, f"zoo: interrupted: {interrupt}\n" if str(interrupt) else
                     "zoo: interrupted; the output folder holds only finished files, and the "
                     "same command resumes a training run\n")
     finally:
         sys.stdout = stdout
+
+
+def _end_line():
+    if isinstance(sys.stdout, _LineEnds):
+        sys.stdout.end_line()
 
 
 class _LineEnds:

@@ -43,7 +43,7 @@ def test_split(model, name, batch_size=128):
 
 
 def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
-             log_likelihood_samples=None, chunk=100):
+             log_likelihood_samples=None, chunk=100, objective_metrics=True):
     """Returns ``{"elbo_nats", "reconstruction_nats", "kl_nats", "examples", "samples"}``,
     and ``"log_likelihood_nats"``, ``"log_likelihood_samples"`` with
     ``log_likelihood_samples``; all in nats per example. For a likelihood of 8-bit pixels
@@ -52,7 +52,9 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     objective that declares metrics of its own (``Objective.metrics``: beta_tcvae's
     ``total_correlation``, mmd_vae's ``mmd``, ...) also ``"objective_metrics"``: each one's
     mean over the examples, from the objective run once per batch at full KL weight (its
-    own units; a batch statistic such as the MMD is estimated batch by batch).
+    own units; a batch statistic such as the MMD is estimated batch by batch), unless
+    ``objective_metrics=False`` or the model came from a row file without the parts they
+    need (FactorVAE's discriminator: ``pretrained.load_row``).
 
     ``dataset`` is a ``tf.data.Dataset`` of batches ``x`` or ``(x, ...)``, an array of
     images (evaluated in batches of ``batch_size``), or a dataset's name
@@ -71,10 +73,10 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     if not isinstance(dataset, tf.data.Dataset):
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
 
-    step = evaluation_step(model, samples, log_likelihood_samples, chunk)
+    declared = own_metrics(model) if objective_metrics else []
+    step = evaluation_step(model, samples, log_likelihood_samples, chunk, declared)
     names = ["reconstruction_nats", "kl_nats"]
     names += ["log_likelihood_nats"] if log_likelihood_samples else []
-    declared = list(getattr(model.objective, "metrics", {}))
     names += declared
     totals = np.zeros(len(names))
     examples = 0
@@ -114,7 +116,15 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     return metrics
 
 
-def evaluation_step(model, samples, log_likelihood_samples, chunk):
+def own_metrics(model):
+    """The names of the metrics ``model``'s objective declares, [] for a model loaded
+    without parts they need (``parts_left_out``, set by ``pretrained.load_row``)."""
+    if getattr(model, "parts_left_out", ()):
+        return []
+    return list(getattr(model.objective, "metrics", {}))
+
+
+def evaluation_step(model, samples, log_likelihood_samples, chunk, declared=()):
     """The traced step ``(inputs, batch_seed) -> per-example terms`` (reconstruction, KL,
     then log p(x) and the objective's metrics where asked) of ``evaluate`` for
     ``model`` and these settings under the strategy in scope: made once and kept on the
@@ -124,8 +134,8 @@ def evaluation_step(model, samples, log_likelihood_samples, chunk):
     if steps is None:
         steps = {}
         object.__setattr__(model, "_evaluation_steps", steps)
-    key = (samples, log_likelihood_samples, chunk, tf.distribute.get_strategy())
-    declared = list(getattr(model.objective, "metrics", {}))
+    key = (samples, log_likelihood_samples, chunk, tuple(declared),
+           tf.distribute.get_strategy())
     if key not in steps:
         @tf.function
         def step(inputs, batch_seed):
@@ -136,7 +146,8 @@ def evaluation_step(model, samples, log_likelihood_samples, chunk):
                                          importance_seed, chunk),)
             if declared:  # the objective's own metrics, from noise of their own
                 values = model.objective(
-                    model, inputs, tf.random.experimental.stateless_fold_in(batch_seed, -2))
+                    model, inputs, tf.random.experimental.stateless_fold_in(batch_seed, -2),
+                    1.0, False)
                 terms += tuple(values[name] for name in declared)
             return terms
 

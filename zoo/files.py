@@ -41,7 +41,7 @@ def atomic_path(path):
     try:
         yield partial
         os.replace(partial, path)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # h5py: a RuntimeError at close, over ENOSPC
         if no_space(error):
             raise no_space_writing(path) from None
         raise
@@ -50,9 +50,14 @@ def atomic_path(path):
 
 
 def no_space(error):
-    """Whether ``error`` (an OSError, h5py's or TensorFlow's error) is a full file system."""
-    return (getattr(error, "errno", None) == errno.ENOSPC or "errno = 28," in str(error)
-            or "No space left on device" in str(error))
+    """Whether ``error`` (an OSError, h5py's or TensorFlow's error), or one it arose from,
+    is a full file system."""
+    while error is not None:
+        if (getattr(error, "errno", None) == errno.ENOSPC or "errno = 28," in str(error)
+                or "No space left on device" in str(error)):
+            return True
+        error = error.__context__
+    return False
 
 
 def no_space_writing(path):

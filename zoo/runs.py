@@ -109,7 +109,10 @@ def final_weights_source(folder):
     noise seed, which a checkpoint does not keep)."""
     folder = pathlib.Path(folder)
     best = folder / BEST_WEIGHTS
-    if NOISE_SEED not in weights_attributes(best):
+    try:
+        if NOISE_SEED not in weights_attributes(best):
+            return None
+    except Exception:  # noqa: BLE001 - a damaged best.h5 (h5py's errors vary): no source
         return None
     if recorded_run(folder).get("early_stopping_patience"):
         return best
@@ -118,8 +121,9 @@ def final_weights_source(folder):
 
 
 def restore_weights(folder):
-    """Writes ``model.h5`` of the finished run in ``folder`` anew, the same values as the
-    file that was lost (``final_weights_source``); returns where they came from. A
+    """The model of the finished run in ``folder`` with the values its lost ``model.h5``
+    held (``final_weights_source``), and where they came from: ``(model, source)``; the
+    chief writes ``model.h5`` anew (the other workers of a multi-worker run only read). A
     RunDirError where nothing in the folder holds them."""
     folder = pathlib.Path(folder)
     source = final_weights_source(folder)
@@ -130,9 +134,10 @@ def restore_weights(folder):
     if source.name != BEST_WEIGHTS:  # the last epoch's weights, from Keras's checkpoint
         tf.train.Checkpoint(model=model).read(str(source)).expect_partial(
             ).assert_existing_objects_matched()
-    with writing(folder):
-        save_weights(model, folder / WEIGHTS)
-    return source
+    if is_chief():
+        with writing(folder):
+            save_weights(model, folder / WEIGHTS)
+    return model, source
 
 
 def record_epochs(path, record):

@@ -159,7 +159,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                         log_likelihood_samples=config.log_likelihood_samples or None,
                         verbose=0 if verbose == 0 else 1)
     except KeyboardInterrupt:
-        raise _interrupted(folder, config.epochs, config.epochs) from None
+        raise _interrupted(folder, len(epoch_log.record["seconds"]), config.epochs,
+                           evaluating=True) from None
     seconds = epoch_log.record["seconds"]
     metrics = {"test": test, "epochs_run": len(seconds),
                "optimizer_steps": int(model.optimizer.iterations.numpy()),
@@ -173,20 +174,21 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     return model, metrics
 
 
-def _interrupted(folder, finished, epochs):
-    """The TrainingInterrupted of a run stopped with ``finished`` of its ``epochs`` done."""
-    if finished == epochs:
-        where = f"stopped after training's {epochs} epochs, in the test evaluation"
+def _interrupted(folder, finished, epochs, evaluating=False):
+    """The TrainingInterrupted of a run stopped with ``finished`` of its ``epochs`` done,
+    in training or, ``evaluating``, in its test evaluation."""
+    if evaluating:
+        where = f"stopped after {finished} epochs of training, in the test evaluation"
     else:
         where = f"stopped in epoch {finished + 1} of {epochs}"
     if folder is None:
         return TrainingInterrupted(f"{where}; without an output folder nothing is kept")
-    if finished == epochs:
+    if evaluating:
         return TrainingInterrupted(f"{where}; the same command evaluates the trained model "
                                    f"({folder} holds it)")
-    if finished == 0:
-        return TrainingInterrupted(f"{where}, before any epoch finished; the same command "
-                                   "starts the run again")
+    if finished == 0:  # (or before the fit recorded the epochs a resumed run had)
+        return TrainingInterrupted(f"{where}; the same command resumes the run from the last "
+                                   f"epoch {folder} holds, or starts it")
     return TrainingInterrupted(f"{where}; {folder} holds {runs.epochs_text(finished)}, and "
                                f"the same command resumes the run at epoch {finished + 1}")
 
@@ -199,13 +201,14 @@ def _finished(folder):
           f"to train (more epochs continue it; --overwrite trains it anew; `zoo eval "
           f"{folder}` evaluates it again)")
     weights = folder / runs.WEIGHTS
-    if not weight_files.readable(weights):
-        source = runs.restore_weights(folder)
-        what = ("its best epoch's weights" if source.name == runs.BEST_WEIGHTS
-                else "the last epoch's checkpoint")
-        print(f"{weights} was missing or damaged: restored from {what} ({source}), the "
-              "values it held")
-    return runs.load(folder), metrics
+    if weight_files.readable(weights):
+        return runs.load(folder), metrics
+    model, source = runs.restore_weights(folder)
+    what = ("its best epoch's weights" if source.name == runs.BEST_WEIGHTS
+            else "the last epoch's checkpoint")
+    print(f"{weights} was missing or damaged: restored from {what} ({source}), the values "
+          "it held")
+    return model, metrics
 
 
 def _checkpoints(folder, monitor):

@@ -92,7 +92,7 @@ def readable(path):
     try:
         with h5py.File(path, "r") as weights:
             weights.visititems(read)
-    except OSError:
+    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, KeyError, RuntimeError
         return False
     return True
 
@@ -146,7 +146,7 @@ def _values_for(path, variables):
                                "(see model.json)")
         try:
             values = {name: stored[name][()] for name in variables}
-        except OSError as error:  # a damaged file whose header reads
+        except (OSError, KeyError, RuntimeError) as error:  # damage behind a header that reads
             raise UnreadableWeights(f"{path} is damaged: its values do not read ({error})"
                                     ) from None
         return values, weights.attrs.get(NOISE_SEED)
