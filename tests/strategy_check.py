@@ -43,9 +43,9 @@ def trained(name, strategy, manual_dir):
 def initial(name):
     """The trainable variables ``zoo.train`` starts ``config(name)`` from (its seed, then
     the builder with the overrides the run implies)."""
-    run = config(name).resolved()
-    tf_keras.utils.set_random_seed(run.seed)
-    model = zoo.get(name, **run.model_overrides(259))
+    plan = config(name).plan()
+    tf_keras.utils.set_random_seed(plan.config.seed)
+    model = plan.model(259)
     return [variable.numpy() for variable in model.trainable_variables]
 
 

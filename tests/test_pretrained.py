@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo import bench, pretrained, recipes
+from zoo import pretrained, recipes
 from zoo.cli import main
 from zoo.errors import OverrideError, UnknownModelError, WeightsError
+from zoo.evaluate import subset_metrics
 from zoo.models import registry
 from zoo.pretrained import Pretrained
 
@@ -27,13 +28,13 @@ def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, ma
     result = json.loads((REPO_RESULTS / f"{entry.row}.json").read_text())
     assert result["weights_sha256"] == entry.sha256
     assert result["recipe_contents"]["dataset"] == entry.dataset
-    config = recipes.from_dict(entry.row, result["recipe_contents"]).config
+    plan = recipes.from_dict(entry.row, result["recipe_contents"]).plan.reading(manual_dir)
     overrides = model.zoo_config["overrides"]  # the recipe's, and those its data implied:
     sizes = {name: overrides[name] for name in  # the image shape, the training set's size
              registry.builder(entry.builder).training_set_size_fields()
-             if name in overrides and name not in config.overrides}
-    assert overrides == {**config.model_overrides(), **sizes}
-    subset = bench.subset_metrics(model, config, manual_dir)
+             if name in overrides and name not in plan.config.overrides}
+    assert overrides == {**plan.model_overrides(), **sizes}
+    subset = subset_metrics(model, plan)
     assert subset["examples"] == 2000
     assert subset["elbo_nats"] == pytest.approx(result["first_2000"]["elbo_nats"], abs=0.5)
     assert pretrained.ROW_WEIGHTS.joinpath(entry.filename).stat().st_size < 10 * 2**20

@@ -222,7 +222,8 @@ def test_the_plateau_schedule_resumes_with_the_run():
     model = zoo.get("mlp_vae", latent_dim=2, hidden_units=[8])
     model.compile(learning_rate=2e-5)
     history = {"val_neg_elbo": [], "lr": []}
-    (seen,) = [callback for callback in run_callbacks(config) if hasattr(callback, "cooldown")]
+    (seen,) = [callback for callback in run_callbacks(config.plan())
+               if hasattr(callback, "cooldown")]
     seen.set_model(model)
     seen.on_train_begin()
     for epoch, value in enumerate([200, 190, 191, 192, 193, 194, 195, 196, 197]):
@@ -234,7 +235,7 @@ def test_the_plateau_schedule_resumes_with_the_run():
     assert restored == pytest.approx(1e-5) and history["lr"][6] == pytest.approx(2e-5)
     epoch_log = EpochLog()
     epoch_log.record["history"] = history
-    (resumed,) = [callback for callback in run_callbacks(config, epoch_log)
+    (resumed,) = [callback for callback in run_callbacks(config.plan(), epoch_log)
                   if hasattr(callback, "cooldown")]
     resumed.set_model(model)
     resumed.on_train_begin()

@@ -219,7 +219,8 @@ def test_a_run_may_watch_its_own_objective_instead_of_the_elbo(manual_dir, tmp_p
                            epochs=2, batch_size=500, eval_samples=1, monitor="val_loss",
                            early_stopping_patience=1, learning_rate_schedule="plateau",
                            train_examples=10000, eval_examples=1000)
-    assert {c.monitor for c in run_callbacks(config) if hasattr(c, "monitor")} == {"val_loss"}
+    assert {c.monitor for c in run_callbacks(config.plan())
+            if hasattr(c, "monitor")} == {"val_loss"}
     _, metrics = zoo.train(config, tmp_path, manual_dir=manual_dir, verbose=0)
     bound, elbo = metrics["history"]["val_loss"], metrics["history"]["val_neg_elbo"]
     assert all(b < e for b, e in zip(bound, elbo, strict=True))  # two different numbers
@@ -241,11 +242,11 @@ def test_beta_tcvae_is_built_with_the_size_of_the_training_set_it_is_trained_on(
     assert metrics["run"]["overrides"] == {"latent_dim": 2, "hidden_units": (16,)}  # as asked
     assert zoo.load(tmp_path).objective.dataset_size == 600
     assert len(metrics["history"]["val_total_correlation"]) == 2
-    assert config.model_overrides(600) == {"latent_dim": 2, "hidden_units": [16],
-                                           "dataset_size": 600}  # as given, before resolved
+    assert config.plan().model_overrides(600) == {"latent_dim": 2, "hidden_units": (16,),
+                                                  "dataset_size": 600}  # checked
     chosen = dataclasses.replace(config, overrides={"dataset_size": 1000})
-    assert chosen.model_overrides(600) == {"dataset_size": 1000}  # the run's own wins
-    assert zoo.RunConfig(model="mlp_vae").model_overrides(600) == {}  # no such parameter
+    assert chosen.plan().model_overrides(600) == {"dataset_size": 1000}  # the run's own wins
+    assert zoo.RunConfig(model="mlp_vae").plan().model_overrides(600) == {}  # no such one
 
 
 def test_a_damaged_model_json_is_one_line_naming_what_it_lacks(tmp_path):

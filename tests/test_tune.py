@@ -28,7 +28,7 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
     space = search_space(model)
     assert {"latent_dim", "learning_rate", "batch_size"} <= set(space)
     assert ("beta" in space) == (model in {"beta_vae", "beta_tcvae"})
-    hypermodel = ZooHyperModel(zoo.RunConfig(model=model).resolved(), space)
+    hypermodel = ZooHyperModel(zoo.RunConfig(model=model), space)
     built = {}  # by overrides: the low ends of the ranges not under test are the same trial
 
     def build(overrides):
@@ -43,7 +43,7 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
         for value in ends:
             hp = hyperparameters(space)
             hp.values[name] = value
-            trial = hypermodel.trial_config(hp)
+            trial = hypermodel.trial_plan(hp).config
             if name == "batch_size":
                 assert trial.batch_size == int(value)
                 continue
@@ -51,7 +51,7 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
             if name in ARCHITECTURE_FREE:
                 continue  # the same network whatever the value: built once, below
             assert build(trial.overrides).latent_dim == trial.overrides["latent_dim"]
-    first = build(hypermodel.trial_config(hyperparameters(space)).overrides)
+    first = build(hypermodel.trial_plan(hyperparameters(space)).config.overrides)
     assert first.optimizer.learning_rate.numpy() == pytest.approx(
         hyperparameters(space).values["learning_rate"])
 

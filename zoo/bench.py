@@ -15,13 +15,12 @@ import pathlib
 import shutil
 import time
 
-from zoo import data, files, pretrained, recipes, results
+from zoo import files, pretrained, recipes, results
 from zoo.disentanglement import FACTOR_DATASETS, disentanglement, settings, sizes_for
-from zoo.evaluate import evaluate
+from zoo.evaluate import subset_metrics
 from zoo.train import train
 
 BENCHMARKS = results.BENCHMARKS
-SUBSET = 2000  # test images behind a row's pretrained-weights check
 
 
 def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
@@ -34,8 +33,8 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
     benchmarks = pathlib.Path(benchmarks)
     folder = benchmarks / "weights" / recipe.name
     started = time.time()
-    model, metrics = train(recipe.config, folder, overwrite=overwrite, manual_dir=manual_dir,
-                           data_dir=data_dir, verbose=verbose)
+    plan = recipe.plan.reading(manual_dir, data_dir)
+    model, metrics = train(plan, folder, overwrite=overwrite, verbose=verbose)
     weights = benchmarks / "weights" / f"{recipe.name}.h5"
     pretrained.save_row(model, weights)
     result = {
@@ -43,7 +42,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "recipe_file": str(recipe_path),
         "recipe_contents": recipe.as_toml_dict(),
         "test": metrics["test"],
-        "first_2000": subset_metrics(model, recipe.config, manual_dir, data_dir),
+        "first_2000": subset_metrics(model, plan),
         "epochs_run": metrics["epochs_run"],
         "optimizer_steps": metrics["optimizer_steps"],
         "distribution": metrics["distribution"],
@@ -57,34 +56,24 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "history": metrics["history"],
         "environment": metrics["environment"],
     }
-    if recipe.config.dataset in FACTOR_DATASETS:
+    if plan.dataset.name in FACTOR_DATASETS:
         result["disentanglement"] = disentanglement_metrics(
-            model, recipe.config, data_dir, metric_points, verbose=int(verbose != 0))
+            model, plan, metric_points, verbose=int(verbose != 0))
         result["wall_seconds"] = time.time() - started
     results.save(benchmarks, result)
     shutil.rmtree(folder)  # the row file holds the weights; the result file the rest
     return result
 
 
-def disentanglement_metrics(model, config, data_dir=None, points=None, verbose=1):
+def disentanglement_metrics(model, plan, points=None, verbose=1):
     """The six disentanglement metrics of a row's model on its dataset's known factors
-    (``zoo.disentanglement``), seeded by the recipe's seed, at disentanglement_lib's sizes
-    or with ``points`` training points: ``{"scores", "seed", "sizes", "seconds"}``."""
+    (``zoo.disentanglement``), seeded by the recipe's seed (``plan``: its run resolved
+    once), at disentanglement_lib's sizes or with ``points`` training points:
+    ``{"scores", "seed", "sizes", "seconds"}``."""
     started = time.time()
     sizes = sizes_for(points)
-    scores = disentanglement(model, config.dataset, seed=config.seed, sizes=sizes,
-                             data_dir=data_dir, verbose=verbose)
-    return {"scores": scores, "seed": config.seed,
+    scores = disentanglement(model, plan.dataset.name, seed=plan.config.seed, sizes=sizes,
+                             data_dir=plan.data_dir, verbose=verbose)
+    return {"scores": scores, "seed": plan.config.seed,
             "sizes": {name: settings(name, sizes) for name in scores},
             "seconds": time.time() - started}
-
-
-def subset_metrics(model, config, manual_dir=None, data_dir=None):
-    """The test ELBO (nats) of the first 2,000 test images of the row's data, one code per
-    image drawn with seed 0: a quick, exact check that a row's weights are the row's."""
-    test = data.load(config.dataset, "test", SUBSET, binarization=config.binarization,
-                     seed=config.seed, labels=model.conditional, manual_dir=manual_dir,
-                     data_dir=data_dir).take(1)
-    metrics = evaluate(model, test, samples=1, seed=0, verbose=0, objective_metrics=False)
-    return {"elbo_nats": metrics["elbo_nats"], "examples": metrics["examples"], "samples": 1,
-            "seed": 0}

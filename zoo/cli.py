@@ -248,53 +248,35 @@ def evaluate(args):
 
 
 def _test_elbo(args, source):
-    """The test ELBO of ``source``'s model (and -k's log p(x)), printed, and recorded in
-    its row's result file with --record."""
-    import time
+    """The test ELBO of ``source``'s model (and -k's log p(x)), printed (recorded in its
+    row's result file with --record: zoo.scoring.test_scores)."""
+    from zoo.scoring import test_scores
 
-    from zoo import bench, data, recipes, results
-    from zoo.evaluate import evaluate
-
-    run, model, row = source.settings, source.model, source.row
-    first = args.examples if args.examples is not None else run.get("eval_examples")
-    first = data.examples_in(run["dataset"], "test", args.manual_dir, args.data_dir,
-                             first=first or None, setting="--examples")
-    test = data.load(run["dataset"], "test", run["batch_size"], labels=model.conditional,
-                     binarization=run["binarization"], seed=run["seed"], first=first,
-                     manual_dir=args.manual_dir, data_dir=args.data_dir)
-    samples = args.samples or run["eval_samples"]
-    started = time.time()
-    metrics = evaluate(model, test, samples=samples, seed=run["seed"],
-                       log_likelihood_samples=args.k)
+    metrics, recorded = test_scores(source, examples=args.examples, samples=args.samples,
+                                    log_likelihood_samples=args.k, record=args.record,
+                                    manual_dir=args.manual_dir, data_dir=args.data_dir)
+    run = source.settings
     _print_test(metrics, run["dataset"])
-    if args.record:
-        config = recipes.from_dict(row.stem, run).config
-        subset = bench.subset_metrics(model, config, args.manual_dir, args.data_dir)
-        print(f"recorded in {results.record(row, metrics, subset, time.time() - started)} "
-              "and the leaderboard")
+    if recorded:
+        print(f"recorded in {recorded} and the leaderboard")
     if args.k is None and run.get("log_likelihood_samples"):
         print(f"(add -k {run['log_likelihood_samples']} for the run's importance-sampled "
               "log p(x))")
 
 
 def _disentanglement(args, source):
-    """The disentanglement metrics of ``source``'s model, printed, and recorded in its run
-    folder's disentanglement.json where it has one."""
-    from zoo import provenance, runs
-    from zoo.disentanglement import disentanglement, settings, sizes_for, table
+    """The disentanglement metrics of ``source``'s model, printed (recorded in its run
+    folder's disentanglement.json where it has one: zoo.scoring.disentanglement_scores)."""
+    from zoo.disentanglement import table
+    from zoo.scoring import disentanglement_scores
 
+    scores, recorded = disentanglement_scores(source, args.metrics, args.metric_points,
+                                              args.data_dir)
     run = source.settings
-    sizes = sizes_for(args.metric_points)
-    scores = disentanglement(source.model, run["dataset"], args.metrics, seed=run["seed"],
-                             sizes=sizes, data_dir=args.data_dir)
     print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
     print("\n".join(table(scores)))
-    if source.folder is not None and pathlib.Path(source.folder).is_dir():
-        environment = provenance.environment()  # each metric's own, as metrics are added
-        path = runs.record_scores(source.folder, {
-            metric: {"scores": values, "seed": run["seed"], "sizes": settings(metric, sizes),
-                     "environment": environment} for metric, values in scores.items()})
-        print(f"recorded in {path}")
+    if recorded:
+        print(f"recorded in {recorded}")
 
 
 def bench(args):

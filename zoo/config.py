@@ -1,13 +1,16 @@
-"""The run configuration: everything that defines a training run, checked, and what it
-reads of its dataset. A leaf of the stages: recipes, ``zoo train``, ``zoo tune`` and the
-tuners build a ``RunConfig``; ``zoo.train`` carries it out.
+"""The run configuration: everything that defines a training run (``RunConfig``), and the
+run resolved once (``Plan``: checked, its builder, dataset, overrides and example counts).
+A leaf of the stages: recipes, ``zoo train``, ``zoo tune`` and the tuners build a
+``RunConfig``; its Plan is what ``zoo.train``, the tuner's trials and the bench run carry
+out.
 """
 
 import dataclasses
+import functools
 
 from zoo import data
 from zoo.errors import ConfigError, require_int
-from zoo.models.registry import builder
+from zoo.models.registry import Builder, builder
 
 SCHEDULES = ("constant", "cosine", "plateau")
 MONITORS = ("val_neg_elbo", "val_loss")
@@ -63,8 +66,21 @@ class RunConfig:
     train_examples: int = 0
     eval_examples: int = 0
 
+    @classmethod
+    def of_settings(cls, settings):
+        """The RunConfig of a record's ``settings`` (run.json, a result file's recipe): its
+        keys that are RunConfig fields; the others (a recipe's reference) left out."""
+        return cls(**{key: value for key, value in settings.items()
+                      if key in cls.__dataclass_fields__})
+
     def resolved(self):
         """A copy with every setting checked and the overrides and binarization explicit."""
+        return self.plan().config
+
+    def plan(self, manual_dir=None, data_dir=None):
+        """This run resolved once (a Plan): every setting checked, the builder and the
+        dataset looked up, the overrides checked and the binarization explicit; the data
+        (``manual_dir``, ``data_dir``) are read at the Plan's first count."""
         for name in ("epochs", "batch_size", "eval_samples"):
             require_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
@@ -78,34 +94,84 @@ class RunConfig:
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
-        overrides = builder(self.model).validate(self.overrides)
-        likelihood = {**builder(self.model).defaults(), **overrides}.get("likelihood")
-        binarization = data.binarization_for(self.dataset, self.binarization,
-                                             grey=likelihood not in (None, "bernoulli"))
-        return dataclasses.replace(self, overrides=overrides, binarization=binarization)
+        return Plan.of(self, builder(self.model), data.spec(self.dataset), manual_dir,
+                       data_dir)
 
-    def learning_rate(self):
-        """The initial learning rate: the model's ``learning_rate`` override or default."""
-        return self.overrides.get("learning_rate",
-                                  builder(self.model).defaults().get("learning_rate", 1e-3))
 
-    def load(self, split, manual_dir=None, data_dir=None, **kwargs):
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A run resolved once: what ``zoo.train``, the tuner's trials and the bench run hand
+    down, and no stage derives again.
+
+    ``config``: the RunConfig, checked, its overrides checked and its binarization explicit
+    (what ``run.json`` records); ``builder``: its registered Builder; ``dataset``: its
+    DatasetSpec; ``learning_rate``: the model's ``learning_rate`` override or default;
+    ``manual_dir``, ``data_dir``: where its data are. ``examples``, each split's number of
+    examples (the first ``train_examples`` or ``eval_examples`` where set), is counted once,
+    at its first use, which prepares the data.
+    """
+
+    config: RunConfig
+    builder: Builder
+    dataset: data.DatasetSpec
+    learning_rate: float
+    manual_dir: str = None
+    data_dir: str = None
+
+    @classmethod
+    def of(cls, config, entry, dataset, manual_dir=None, data_dir=None):
+        """The Plan of ``config`` (its settings checked) with its ``entry`` and ``dataset``:
+        the overrides checked against the builder, the binarization the data and the
+        likelihood call for."""
+        overrides = entry.validate(config.overrides)
+        settings = {**entry.defaults(), **overrides}
+        binarization = data.binarization_for(
+            dataset, config.binarization,
+            grey=settings.get("likelihood") not in (None, "bernoulli"))
+        config = dataclasses.replace(config, overrides=overrides, binarization=binarization)
+        return cls(config, entry, dataset, settings.get("learning_rate", 1e-3), manual_dir,
+                   data_dir)
+
+    def reading(self, manual_dir=None, data_dir=None):
+        """This plan reading its data from ``manual_dir`` and ``data_dir``."""
+        if (manual_dir, data_dir) == (self.manual_dir, self.data_dir):
+            return self
+        return dataclasses.replace(self, manual_dir=manual_dir, data_dir=data_dir)
+
+    def trial(self, overrides, batch_size):
+        """This plan with more ``overrides`` and another ``batch_size`` (a tuner's trial):
+        the new overrides checked, the rest as resolved, the counts kept."""
+        config = dataclasses.replace(self.config, overrides={**self.config.overrides,
+                                                             **overrides},
+                                     batch_size=batch_size)
+        made = Plan.of(config, self.builder, self.dataset, self.manual_dir, self.data_dir)
+        if "examples" in self.__dict__:  # counted already: the same for every trial
+            made.__dict__["examples"] = self.examples
+        return made
+
+    @functools.cached_property
+    def examples(self):
+        """``{"train": n, "validation": n, "test": n}``: the examples each split gives the
+        run; a DataError (one line) where ``train_examples`` or ``eval_examples`` asks for
+        more than a split has. Counted once; prepares the dataset where needed."""
+        return {split: data.examples_in(self.dataset, split, self.manual_dir, self.data_dir,
+                                        first=self._first(split), setting=setting)
+                for split, setting in (("train", "train_examples"),
+                                       ("validation", "eval_examples"),
+                                       ("test", "eval_examples"))}
+
+    @property
+    def steps_per_epoch(self):
+        """Training batches in one pass over the training examples."""
+        return data.batches_per_pass(self.examples["train"], self.config.batch_size)
+
+    def load(self, split, **kwargs):
         """``data.load`` of ``split`` with this run's dataset, batch size, binarization and
         seed (and ``train_examples`` of the train split, ``eval_examples`` of the others)."""
-        return data.load(self.dataset, split, self.batch_size, binarization=self.binarization,
-                         seed=self.seed, manual_dir=manual_dir, data_dir=data_dir,
+        return data.load(self.dataset, split, self.config.batch_size,
+                         binarization=self.config.binarization, seed=self.config.seed,
+                         manual_dir=self.manual_dir, data_dir=self.data_dir,
                          first=self._first(split), **kwargs)
-
-    def training_examples(self, manual_dir=None, data_dir=None):
-        """The examples trained on: the (first ``train_examples`` of the) train split."""
-        return data.examples_in(self.dataset, "train", manual_dir, data_dir,
-                                first=self._first("train"), setting="train_examples")
-
-    def steps_per_epoch(self, manual_dir=None, data_dir=None):
-        """Training batches in one pass over the (first ``train_examples`` of the) train
-        split."""
-        return data.batches_per_pass(self.training_examples(manual_dir, data_dir),
-                                     self.batch_size)
 
     def model_overrides(self, training_examples=None):
         """The overrides the model is built with: the run's, and, where the run leaves them
@@ -113,22 +179,20 @@ class RunConfig:
         size (``TrainingSetSize``: beta_tcvae's ``dataset_size``) and the dataset's image
         shape for ``input_shape`` where it is not the builder's default (sprites' 64x64).
         The model's own config (model.json, a ``.keras`` file) records the values."""
-        made = builder(self.model)
         implied = {}
         if training_examples is not None:
-            implied.update({name: training_examples for name in made.training_set_size_fields()})
-        shape = data.spec(self.dataset).shape
-        if tuple(made.defaults().get("input_shape", shape)) != shape:
+            implied.update({name: training_examples
+                            for name in self.builder.training_set_size_fields()})
+        shape = self.dataset.shape
+        if tuple(self.builder.defaults().get("input_shape", shape)) != shape:
             implied["input_shape"] = shape
-        return {**implied, **self.overrides}
+        return {**implied, **self.config.overrides}
+
+    def model(self, training_examples=None):
+        """The run's model (built in the caller's strategy scope), with
+        ``model_overrides(training_examples)``."""
+        return self.builder.model(self.model_overrides(training_examples))
 
     def _first(self, split):
-        return (self.train_examples if split == "train" else self.eval_examples) or None
-
-    def check_examples(self, manual_dir=None, data_dir=None):
-        """Raises DataError (one line) if ``train_examples`` or ``eval_examples`` asks for
-        more examples than a split has; prepares the dataset if needed."""
-        for split, setting in (("train", "train_examples"), ("validation", "eval_examples"),
-                               ("test", "eval_examples")):
-            data.examples_in(self.dataset, split, manual_dir, data_dir,
-                             first=self._first(split), setting=setting)
+        first = self.config.train_examples if split == "train" else self.config.eval_examples
+        return first or None

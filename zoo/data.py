@@ -59,9 +59,12 @@ MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
-    """How a dataset becomes images: its tfds split names (None: not a tfds dataset),
-    binarizations (the first is the default), scale to [0, 1], labels and image shape."""
+    """How a dataset becomes images: its name, its tfds split names (None: not a tfds
+    dataset), binarizations (the first is the default), scale to [0, 1], labels and image
+    shape. Every function here that takes a dataset takes its name or its DatasetSpec (a
+    run resolved once, ``zoo.config.Plan``, hands on the spec)."""
 
+    name: str
     splits: dict
     binarizations: tuple
     scale: float
@@ -71,15 +74,16 @@ class DatasetSpec:
 
 DATASETS = {
     "binarized_mnist": DatasetSpec(
-        {"train": "train", "validation": "validation", "test": "test"}, ("static",),
-        scale=1.0, labelled=False),
+        "binarized_mnist", {"train": "train", "validation": "validation", "test": "test"},
+        ("static",), scale=1.0, labelled=False),
     "mnist": DatasetSpec(
-        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
+        "mnist", {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
         BINARIZATIONS, scale=1 / 255, labelled=True),
     "fashion_mnist": DatasetSpec(
-        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        BINARIZATIONS, scale=1 / 255, labelled=True),
-    "sprites": DatasetSpec(None, ("static",), scale=1.0, labelled=False,
+        "fashion_mnist",
+        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"}, BINARIZATIONS,
+        scale=1 / 255, labelled=True),
+    "sprites": DatasetSpec("sprites", None, ("static",), scale=1.0, labelled=False,
                            shape=(sprites.WIDTH, sprites.WIDTH, 1)),
 }
 # The largest part of sprites drawn for a load without the whole dataset on disk (5 s).
@@ -87,31 +91,36 @@ SPRITES_DRAWN_AT_ONCE = 50_000
 
 
 def spec(name):
-    """The DatasetSpec of ``name``, or a DataError listing the datasets the zoo knows."""
+    """The DatasetSpec of ``name`` (``name`` itself if it is one), or a DataError listing
+    the datasets the zoo knows."""
+    if isinstance(name, DatasetSpec):
+        return name
     if name not in DATASETS:
         raise DataError(f"unknown dataset '{name}'; {did_you_mean(name, DATASETS)}the zoo "
                         f"reads: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
-def binarization_for(name, binarization=None, grey=False):
-    """The binarization to use for ``name``: the given one, checked, or the dataset's default
-    (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist; ``none``
-    keeps grey levels), ``none`` with ``grey`` (a likelihood of grey levels) where the
-    dataset has them."""
-    accepted = spec(name).binarizations
+def binarization_for(dataset, binarization=None, grey=False):
+    """The binarization to use for ``dataset``: the given one, checked, or the dataset's
+    default (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist;
+    ``none`` keeps grey levels), ``none`` with ``grey`` (a likelihood of grey levels) where
+    the dataset has them."""
+    dataset = spec(dataset)
+    accepted = dataset.binarizations
     if binarization is None:
         return "none" if grey and "none" in accepted else accepted[0]
     if binarization not in accepted:
-        raise DataError(f"{name} accepts binarization {', '.join(accepted)}, "
+        raise DataError(f"{dataset.name} accepts binarization {', '.join(accepted)}, "
                         f"not '{binarization}'")
     return binarization
 
 
-def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
+def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
          labels=False, manual_dir=None, data_dir=None, drop_remainder=False, order_key=None,
          replicas=None, first=None, repeat=False):
-    """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``).
+    """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``)
+    of ``dataset`` (a name or a DatasetSpec).
 
     ``x`` is float32 of shape (batch, 28, 28, 1) (sprites: 64, 64, 1) with values in {0, 1},
     or the grey levels {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle``
@@ -138,27 +147,27 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
     ``first``: only the split's first ``first`` examples (a quick run, a learning curve;
     None: all of them); more than the split holds is a DataError.
     """
-    dataset_spec = spec(name)
+    dataset = spec(dataset)
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; {did_you_mean(split, SPLITS)}use one of "
                         f"{', '.join(SPLITS)}")
-    if labels and not dataset_spec.labelled:
+    if labels and not dataset.labelled:
         with_labels = [each for each, spec_ in DATASETS.items() if spec_.labelled]
-        raise DataError(f"{name} has no class labels, which a conditional model (cvae) "
-                        "trains on and the plots and metrics by class need; use a dataset "
+        raise DataError(f"{dataset.name} has no class labels, which a conditional model "
+                        "(cvae) trains on and the plots and metrics by class need; use a dataset "
                         f"with them: {' or '.join(with_labels)}")
     require_int("batch_size", batch_size)
     first_replica, local, total = replicas or (0, 1, 1)
     if batch_size % total:
         raise ConfigError(f"batch_size {batch_size} does not split over {total} replicas; "
                           f"use a multiple of {total}")
-    binarization = binarization_for(name, binarization)
+    binarization = binarization_for(dataset, binarization)
     shuffle = split == "train" if shuffle is None else shuffle
-    builder = prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir)
-    examples = _count(name, split, builder, first)
-    images, labels_ = (tf.constant(array) for array in _in_memory(name, split, builder,
+    builder = prepared_builder(dataset, manual_dir=manual_dir, data_dir=data_dir)
+    examples = _count(dataset, split, builder, first)
+    images, labels_ = (tf.constant(array) for array in _in_memory(dataset, split, builder,
                                                                   examples, data_dir))
-    scale = dataset_spec.scale
+    scale = dataset.scale
     if binarization == "dynamic" and split != "train":
         # One fixed draw for the whole split, so validation and test numbers do not depend
         # on the batch size or on the run.
@@ -178,7 +187,7 @@ def load(name, split, batch_size=128, *, binarization=None, shuffle=None, seed=0
             low, high = rows * replica // total, rows * (replica + 1) // total
             indices = order[start + low:start + high]
             x = tf.gather(images, indices)
-            if dataset_spec.splits is None:  # sprites: packed bits
+            if dataset.splits is None:  # sprites: packed bits
                 x = _unpack(x)
             if binarization == "dynamic":  # this block's rows of the whole batch's draw
                 x = _sample_pixels(x, scale, [seed, key * steps + step], (low, rows))
@@ -214,13 +223,13 @@ _SPLITS = {}  # (dataset, split, data dir) -> (uint8 images, int64 labels) read 
 _SPLITS_LOCK = threading.Lock()
 
 
-def _in_memory(name, split, builder, examples, data_dir=None):
+def _in_memory(dataset, split, builder, examples, data_dir=None):
     """The first ``examples`` images and labels (-1 for none) of a split as NumPy arrays,
     read through tfds once per process and kept: decoding the 50,000 training images took
     5 to 9 s on the 2-core machine, at every ``load``; a split of 28x28 uint8 images is
     under 50 MB. Sprites: packed bits (``sprites.packed``), drawn (up to
     ``SPRITES_DRAWN_AT_ONCE``) or read from the whole dataset on disk."""
-    key = (name, split, str(builder.data_dir) if builder else str(data_dir))
+    key = (dataset.name, split, str(builder.data_dir) if builder else str(data_dir))
     with _SPLITS_LOCK:
         held = _SPLITS.get(key)
         if builder is None and (held is None or len(held[0]) < examples):
@@ -239,7 +248,7 @@ def _in_memory(name, split, builder, examples, data_dir=None):
             # of it would leave that cache unfinished (TensorFlow warned "the calling
             # iterator did not fully read the dataset being cached" at every such load).
             split_data = builder.as_dataset(
-                split=spec(name).splits[split], shuffle_files=False,
+                split=dataset.splits[split], shuffle_files=False,
                 read_config=tfds.ReadConfig(try_autocache=False)).take(examples)
             everything = split_data.batch(examples).get_single_element()
             labels = (everything["label"].numpy() if "label" in everything
@@ -253,22 +262,24 @@ def batches_per_pass(examples, batch_size, drop_remainder=False):
     return examples // batch_size if drop_remainder else -(-examples // batch_size)
 
 
-def examples_in(name, split, manual_dir=None, data_dir=None, first=None, setting="first"):
-    """The number of examples in a split (preparing the dataset if needed): all of them, or
-    ``first``, checked against them (``setting``: its name in the error)."""
-    return _count(name, split, prepared_builder(name, manual_dir=manual_dir, data_dir=data_dir),
-                  first, setting)
+def examples_in(dataset, split, manual_dir=None, data_dir=None, first=None, setting="first"):
+    """The number of examples in a split of ``dataset`` (a name or a DatasetSpec; preparing
+    it if needed): all of them, or ``first``, checked against them (``setting``: its name
+    in the error)."""
+    dataset = spec(dataset)
+    return _count(dataset, split, prepared_builder(dataset, manual_dir=manual_dir,
+                                                   data_dir=data_dir), first, setting)
 
 
-def _count(name, split, builder, first, setting="first"):
+def _count(dataset, split, builder, first, setting="first"):
     available = (len(sprites.split_indices(split)) if builder is None
-                 else builder.info.splits[spec(name).splits[split]].num_examples)
+                 else builder.info.splits[dataset.splits[split]].num_examples)
     if first is None:
         return available
     require_int(setting, first)
     if first > available:
-        raise DataError(f"{setting}={first} is more than the {available} examples of {name}'s "
-                        f"{split} split; use at most {available}")
+        raise DataError(f"{setting}={first} is more than the {available} examples of "
+                        f"{dataset.name}'s {split} split; use at most {available}")
     return first
 
 
@@ -303,12 +314,14 @@ def _sample_pixels(images, scale, seed, rows_of=None):
     return tf.cast(uniform[low:low + shape[0]] < grey, tf.float32)
 
 
-def prepared_builder(name, manual_dir=None, data_dir=None):
-    """A tfds builder of ``name`` whose data are prepared: already, from the manual folder,
-    or by tfds's download, which is tried only when the source host answers. None for
-    sprites, which is drawn, not read through tfds."""
-    if spec(name).splits is None:
+def prepared_builder(dataset, manual_dir=None, data_dir=None):
+    """A tfds builder of ``dataset`` (a name or a DatasetSpec) whose data are prepared:
+    already, from the manual folder, or by tfds's download, which is tried only when the
+    source host answers. None for sprites, which is drawn, not read through tfds."""
+    dataset = spec(dataset)
+    if dataset.splits is None:
         return None
+    name = dataset.name
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.is_prepared():
         return builder

@@ -32,6 +32,8 @@ from zoo import data
 from zoo.checks import reported_as_data_errors
 from zoo.errors import ConfigError, require_int
 
+SUBSET = 2000  # test images behind a row's pretrained-weights check
+
 
 def test_split(model, name, batch_size=128):
     """The test split of the dataset ``name`` (``zoo.data.load``) as ``model`` takes it:
@@ -178,3 +180,15 @@ def log_likelihood(model, inputs, samples, seed, chunk=100):
         chunk_total = tf.reduce_logsumexp(log_weights, axis=0)
         running = tf.reduce_logsumexp(tf.stack([running, chunk_total]), axis=0)
     return running - tf.math.log(tf.cast(samples, tf.float32))
+
+
+def subset_metrics(model, plan):
+    """The test ELBO (nats) of the first 2,000 test images of a row's data (``plan``, its
+    run resolved once), one code per image drawn with seed 0: a quick, exact check that a
+    row's weights are the row's (kept in its result file)."""
+    test = data.load(plan.dataset, "test", SUBSET, binarization=plan.config.binarization,
+                     seed=plan.config.seed, labels=model.conditional,
+                     manual_dir=plan.manual_dir, data_dir=plan.data_dir).take(1)
+    metrics = evaluate(model, test, samples=1, seed=0, verbose=0, objective_metrics=False)
+    return {"elbo_nats": metrics["elbo_nats"], "examples": metrics["examples"], "samples": 1,
+            "seed": 0}

@@ -26,7 +26,7 @@ import pathlib
 import typing
 
 from zoo.errors import ConfigError, ZooError
-from zoo.config import RunConfig
+from zoo.config import Plan, RunConfig
 
 try:
     import tomllib
@@ -42,11 +42,17 @@ REFERENCE_KEYS = {"log_likelihood_nats": (float, "a number of nats"),
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """A named RunConfig and the published reference it is compared with."""
+    """A named run, resolved once (``plan``, a zoo.config.Plan: what ``zoo bench`` trains),
+    and the published reference it is compared with."""
 
     name: str
-    config: RunConfig
+    plan: Plan
     reference: dict
+
+    @property
+    def config(self):
+        """The recipe's RunConfig, checked (what its file holds, with the defaults)."""
+        return self.plan.config
 
     def as_toml_dict(self):
         return {**dataclasses.asdict(self.config), "reference": self.reference}
@@ -91,10 +97,10 @@ def from_dict(name, content, where="recipe"):
             raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; "
                               f"{key} accepts {_TYPES[kind]}")
     try:
-        config = RunConfig(**content).resolved()
+        plan = RunConfig(**content).plan()
     except ZooError as error:
         raise type(error)(f"{where}: {error}") from None
-    return Recipe(name, config, reference)
+    return Recipe(name, plan, reference)
 
 
 def write(recipe, path):

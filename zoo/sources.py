@@ -176,6 +176,4 @@ def _datasets_taking(shape):
 def _resolved(settings):
     from zoo.config import RunConfig
 
-    fields = {field.name for field in dataclasses.fields(RunConfig)}
-    config = RunConfig(**{key: value for key, value in settings.items() if key in fields})
-    return dataclasses.asdict(config.resolved())
+    return dataclasses.asdict(RunConfig.of_settings(settings).resolved())

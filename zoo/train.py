@@ -1,8 +1,8 @@
 """Training: ``model.fit`` on tfds pipelines under the process's distribution strategy.
 
-``train`` runs the whole job: a ``RunConfig`` (zoo.config) -> dataset -> model (built in
-the strategy's scope, zoo.devices) -> fit (with zoo.callbacks) -> test evaluation -> run
-folder.
+``train`` runs the whole job: a ``RunConfig`` resolved once into its Plan (zoo.config) ->
+dataset -> model (built in the strategy's scope, zoo.devices) -> fit (with
+zoo.callbacks) -> test evaluation -> run folder. The functions here take the Plan.
 """
 
 import dataclasses
@@ -14,27 +14,27 @@ import time
 import tensorflow as tf
 import tf_keras
 
-from zoo import checks, data, files, provenance, runs, weight_files
+from zoo import checks, files, provenance, runs, weight_files
 from zoo.callbacks import (BestWeights, ClaimRunFolder, EarlyStopping, EpochLog, FullEpochs,
                            ReduceLROnPlateau, StopOnNonFiniteLoss, StoppedEarlyBefore)
-from zoo.config import RunConfig
+from zoo.config import Plan, RunConfig
 from zoo.devices import active_strategy, strategy, strategy_name
 from zoo.errors import ConfigError, TrainingInterrupted
 from zoo.evaluate import evaluate
 from zoo.models import vae
-from zoo.models.registry import get
 
 __all__ = ["RunConfig", "active_strategy", "strategy", "train"]
 
 
-def run_callbacks(config, epoch_log=None, best_weights_file=None):
-    """The Keras callbacks that carry out ``config``'s schedule and early stopping; given
-    the run's EpochLog and its BestWeights file, a resumed run's plateau schedule and early
-    stopping go on from the epochs it recorded."""
+def run_callbacks(plan, epoch_log=None, best_weights_file=None):
+    """The Keras callbacks that carry out the schedule and early stopping of ``plan`` (a
+    Plan); given the run's EpochLog and its BestWeights file, a resumed run's plateau
+    schedule and early stopping go on from the epochs it recorded."""
+    config = plan.config
     callbacks = [StopOnNonFiniteLoss()]
     if config.learning_rate_schedule == "cosine":
         callbacks.append(tf_keras.callbacks.LearningRateScheduler(
-            functools.partial(_cosine, config)))
+            functools.partial(_cosine, plan.learning_rate, config.epochs)))
     elif config.learning_rate_schedule == "plateau":
         callbacks.append(ReduceLROnPlateau(monitor=config.monitor, factor=0.5, patience=5,
                                            min_lr=1e-5, epoch_log=epoch_log))
@@ -44,37 +44,37 @@ def run_callbacks(config, epoch_log=None, best_weights_file=None):
     return callbacks
 
 
-def _cosine(config, epoch, learning_rate):
+def _cosine(initial, epochs, epoch, learning_rate):
     del learning_rate
-    return config.learning_rate() * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    return initial * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
-def training_data(config, model, distribution, manual_dir=None, data_dir=None):
-    """``config``'s train split as ``model.fit`` takes it under ``distribution``, with
-    ``config.steps_per_epoch()`` steps an epoch: passes without end (tf_keras never
+def training_data(plan, model, distribution):
+    """``plan``'s train split as ``model.fit`` takes it under ``distribution``, with
+    ``plan.steps_per_epoch`` steps an epoch: passes without end (tf_keras never
     re-iterates a distributed dataset between epochs), each worker's pipeline giving every
     one of its replicas that replica's block of each global batch, in the order of the
     model's optimizer steps (so a resumed run sees the data of one never stopped)."""
 
     def per_worker(context):
         local = context.num_replicas_in_sync // context.num_input_pipelines
-        return config.load("train", manual_dir, data_dir, labels=model.conditional,
-                           order_key=model.optimizer.iterations, repeat=True,
-                           replicas=(context.input_pipeline_id * local, local,
-                                     context.num_replicas_in_sync))
+        return plan.load("train", labels=model.conditional,
+                         order_key=model.optimizer.iterations, repeat=True,
+                         replicas=(context.input_pipeline_id * local, local,
+                                   context.num_replicas_in_sync))
 
     return distribution.distribute_datasets_from_function(per_worker)
 
 
-def compiled(config, model, steps_per_epoch):
-    """``model`` compiled for the run ``config``: its ``optimizer`` at ``learning_rate()``,
+def compiled(plan, model, steps_per_epoch):
+    """``model`` compiled for the run ``plan``: its ``optimizer`` at its ``learning_rate``,
     the KL warm-up over ``kl_warmup_epochs * steps_per_epoch`` steps, ``jit_compile``."""
+    config = plan.config
     if config.optimizer == "adam":  # the builders' (benchmarks/determinism.py swaps it)
-        optimizer = vae.ADAM(config.learning_rate())
+        optimizer = vae.ADAM(plan.learning_rate)
     else:
         optimizer = tf_keras.optimizers.get(
-            {"class_name": config.optimizer,
-             "config": {"learning_rate": config.learning_rate()}},
+            {"class_name": config.optimizer, "config": {"learning_rate": plan.learning_rate}},
             use_legacy_optimizer=True)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
                   kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch)
@@ -83,8 +83,10 @@ def compiled(config, model, steps_per_epoch):
 
 def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
           callbacks=(), verbose="auto"):
-    """Trains ``config`` (a RunConfig), evaluates it on the test split, and returns
-    ``(model, metrics)``; with ``out``, also writes the run folder (see zoo.runs).
+    """Trains ``config`` (a RunConfig, or its Plan: ``config.plan()``), evaluates it on the
+    test split, and returns ``(model, metrics)``; with ``out``, also writes the run folder
+    (see zoo.runs). ``manual_dir``, ``data_dir``: where the data are (a Plan's own by
+    default).
 
     With ``out``, training is checkpointed after every epoch in ``OUT/backup`` (Keras
     BackupAndRestore): the same call after a crash or Ctrl-C resumes at the last finished
@@ -98,7 +100,11 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     """
     # Made first: MultiWorkerMirroredStrategy must precede any other op.
     distribution = active_strategy()
-    config = config.resolved()
+    if not isinstance(config, Plan):
+        plan = config.plan(manual_dir, data_dir)
+    else:  # its own data folders, unless others are given
+        plan = config.reading(manual_dir, data_dir) if manual_dir or data_dir else config
+    config = plan.config
     if (config.jit_compile and distribution.num_replicas_in_sync > 1
             and not tf.config.list_physical_devices("GPU")):
         raise ConfigError("jit_compile does not work with MirroredStrategy over CPU devices "
@@ -110,27 +116,24 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                                 make=runs.is_chief())
     if folder and held == runs.FINISHED and not overwrite:
         return _finished(folder)
-    config.check_examples(manual_dir, data_dir)  # prepares the data; too many examples: now
+    examples = plan.examples["train"]  # prepares the data; too many examples: now
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    examples = config.training_examples(manual_dir, data_dir)
-    steps = data.batches_per_pass(examples, config.batch_size)
+    steps = plan.steps_per_epoch
     with distribution.scope():
-        model = compiled(config, get(config.model, **config.model_overrides(examples)),
-                         steps)
+        model = compiled(plan, plan.model(examples), steps)
     if model.data_kind == "binary" and config.binarization == "none":
         checks.warn_grey(f"{config.dataset} with binarization='none'")
-    loader = functools.partial(config.load, manual_dir=manual_dir, data_dir=data_dir,
-                               labels=model.conditional)  # (x, label) batches for a cvae
-    train_data = training_data(config, model, distribution, manual_dir, data_dir)
+    loader = functools.partial(plan.load, labels=model.conditional)  # (x, label): a cvae's
+    train_data = training_data(plan, model, distribution)
     epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
     if folder:
-        callbacks = [*run_callbacks(config, epoch_log, folder / runs.BEST_WEIGHTS),
+        callbacks = [*run_callbacks(plan, epoch_log, folder / runs.BEST_WEIGHTS),
                      ClaimRunFolder(folder, record, overwrite), epoch_log,
                      *_checkpoints(folder, config.monitor), *callbacks]
     else:
-        callbacks = [*run_callbacks(config), epoch_log, *callbacks]
+        callbacks = [*run_callbacks(plan), epoch_log, *callbacks]
     environment = provenance.environment()  # the code that runs: the commit now, not at the end
     replicas = {"strategy": strategy_name(distribution),
                 "replicas": distribution.num_replicas_in_sync}

@@ -48,11 +48,12 @@ class TuneError(ZooError, RuntimeError):
 
 
 def search_space(model, ranges=(), batch_size=True):
-    """What to search: the builder's space plus ``batch_size`` (unless the data come
-    batched), or, given ``ranges``, only the entries they name: "name=LOW:HIGH" for a range,
-    "name=A|B|C" for a choice, "name" alone for the builder's own. Checked before any
-    training."""
-    declared = {**builder(model).space, **({"batch_size": BATCH_SIZES} if batch_size else {})}
+    """What to search in ``model`` (a registered name or its Builder): the builder's space
+    plus ``batch_size`` (unless the data come batched), or, given ``ranges``, only the
+    entries they name: "name=LOW:HIGH" for a range, "name=A|B|C" for a choice, "name" alone
+    for the builder's own. Checked before any training."""
+    entry = builder(model) if isinstance(model, str) else model
+    declared = {**entry.space, **({"batch_size": BATCH_SIZES} if batch_size else {})}
     if not ranges:
         return declared
     space = {}
@@ -63,22 +64,22 @@ def search_space(model, ranges=(), batch_size=True):
                               "arrays to search the batch size")
         if name not in declared:
             hint = did_you_mean(name, declared)
-            raise ConfigError(f"--range takes NAME, NAME=LOW:HIGH or NAME=A|B; {model} "
+            raise ConfigError(f"--range takes NAME, NAME=LOW:HIGH or NAME=A|B; {entry.name} "
                               f"searches {', '.join(declared)}, got '{text}'; "
                               f"{hint}".rstrip("; "))
-        space[name] = (_parsed_range(model, name, value, declared[name]) if equals
+        space[name] = (_parsed_range(entry, name, value, declared[name]) if equals
                        else declared[name])
     return {name: space[name] for name in declared if name in space}  # declared order
 
 
-def _parsed_range(model, name, text, current):
+def _parsed_range(entry, name, text, current):
     if isinstance(current, Choice):
         values = tuple(v.strip() for v in text.split("|") if v.strip())
         if not values:
             raise ConfigError(f"--range {name}= lists no values; write e.g. {name}="
                               f"{'|'.join(current.values[:2])}")
         for value in values:
-            _override(model, name, value)  # each must be a valid override
+            _override(entry, name, value)  # each must be a valid override
         return Choice(values)
     kind = int if isinstance(current, IntRange) else float
     try:
@@ -90,18 +91,20 @@ def _parsed_range(model, name, text, current):
         raise ConfigError(f"--range {name}={text} is {'inverted' if low > high else 'empty'}; "
                           f"give LOW < HIGH, e.g. {name}={current.low}:{current.high}")
     for value in (low, high):
-        _override(model, name, str(value))
+        _override(entry, name, str(value))
     if current.log and low <= 0:
         raise ConfigError(f"--range {name}={text}: a log-scale range needs LOW > 0")
     return dataclasses.replace(current, low=low, high=high)
 
 
-def _override(model, name, text):
+def _override(entry, name, text):
+    """The value of ``name`` that ``text`` writes, checked against the Builder ``entry``
+    (``batch_size``: an int >= 1)."""
     if name == "batch_size":
         if not text.isdigit() or int(text) < 1:
             raise ConfigError(f"batch_size values must be ints >= 1, got '{text}'")
         return int(text)
-    return builder(model).field(name).parse(text)
+    return entry.field(name).parse(text)
 
 
 def hyperparameters(space):
@@ -119,67 +122,71 @@ def hyperparameters(space):
 
 class ZooHyperModel(keras_tuner.HyperModel):
     """A builder's search as a keras-tuner HyperModel. ``build(hp)``: the builder with the
-    trial's values (``config`` supplies the rest), compiled as ``zoo train`` compiles it;
-    ``fit(hp, model, ...)``: ``model.fit`` on ``config``'s dataset batched at the trial's
-    batch size, or on the user's ``train`` and ``validation`` data (tf.data datasets, or
-    arrays of images)."""
+    trial's values (``plan``, a run resolved once, supplies the rest; a RunConfig is
+    resolved here), compiled as ``zoo train`` compiles it; ``fit(hp, model, ...)``:
+    ``model.fit`` on the plan's dataset batched at the trial's batch size, or on the
+    user's ``train`` and ``validation`` data (tf.data datasets, or arrays of images).
+    ``manual_dir``, ``data_dir``: where the plan's data are, if given."""
 
-    def __init__(self, config, space, *, train=None, validation=None, manual_dir=None,
+    def __init__(self, plan, space, *, train=None, validation=None, manual_dir=None,
                  data_dir=None):
-        super().__init__(name=config.model)
-        self.config, self.space = config, space
+        if isinstance(plan, RunConfig):
+            plan = plan.plan(manual_dir, data_dir)
+        elif manual_dir or data_dir:
+            plan = plan.reading(manual_dir, data_dir)
+        super().__init__(name=plan.config.model)
+        self.plan, self.space = plan, space
         self.train, self.validation = train, validation
-        self.manual_dir, self.data_dir = manual_dir, data_dir
         self.build_error = None
+        self._trials = {}  # the trial's values -> its Plan: resolved once for build and fit
 
-    def trial_config(self, hp):
-        """The RunConfig of a trial: the base config with the trial's values."""
-        values = {name: _override(self.config.model, name, str(hp.get(name)))
+    def trial_plan(self, hp):
+        """The Plan of a trial: the base plan with the trial's values."""
+        values = {name: _override(self.plan.builder, name, str(hp.get(name)))
                   for name in self.space}
-        batch_size = values.pop("batch_size", self.config.batch_size)
-        return dataclasses.replace(self.config, overrides={**self.config.overrides, **values},
-                                   batch_size=batch_size).resolved()
+        key = tuple(sorted((name, repr(value)) for name, value in values.items()))
+        if key not in self._trials:
+            batch_size = values.pop("batch_size", self.plan.config.batch_size)
+            self._trials[key] = self.plan.trial(values, batch_size)
+        return self._trials[key]
 
     def build(self, hp):
-        config = self.trial_config(hp)
+        plan = self.trial_plan(hp)
         try:
-            overrides = config.model_overrides(self._examples(config))
-            return compiled(config, get(config.model, **overrides), self._steps(config))
+            return compiled(plan, plan.model(self._examples(plan)), self._steps(plan))
         except Exception as error:
             self.build_error = error  # tune tells it from keras-tuner's own failures
             raise
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
-        config = self.trial_config(hp)
-        kwargs.setdefault("epochs", config.epochs)
-        callbacks = [*run_callbacks(config), *callbacks]
+        plan = self.trial_plan(hp)
+        kwargs.setdefault("epochs", plan.config.epochs)
+        callbacks = [*run_callbacks(plan), *callbacks]
         if self.train is None:  # zoo train's input path, every replica its block
-            train = training_data(config, model, model.distribute_strategy, self.manual_dir,
-                                  self.data_dir)
-            validation = config.load("validation", self.manual_dir, self.data_dir,
-                                     labels=model.conditional)
-            return FullEpochs.fit(model, train, self._steps(config), callbacks,
+            train = training_data(plan, model, model.distribute_strategy)
+            validation = plan.load("validation", labels=model.conditional)
+            return FullEpochs.fit(model, train, self._steps(plan), callbacks,
                                   validation_data=validation, **kwargs)
         if not isinstance(self.train, tf.data.Dataset):
-            kwargs.setdefault("batch_size", config.batch_size)
+            kwargs.setdefault("batch_size", plan.config.batch_size)
         return model.fit(self.train, *args, validation_data=self.validation,
                          callbacks=callbacks, **kwargs)
 
-    def _examples(self, config):
+    def _examples(self, plan):
         """The number of training examples (None for a dataset of the user's own)."""
         if self.train is None:
-            return config.training_examples(self.manual_dir, self.data_dir)
+            return plan.examples["train"]
         if isinstance(self.train, tf.data.Dataset):
             return None
         return len(self.train)
 
-    def _steps(self, config):
+    def _steps(self, plan):
         """Training batches per epoch (the KL warm-up is counted in them)."""
         if self.train is None:
-            return config.steps_per_epoch(self.manual_dir, self.data_dir)
+            return plan.steps_per_epoch
         if isinstance(self.train, tf.data.Dataset):
             return max(int(self.train.cardinality()), 0)
-        return data.batches_per_pass(len(self.train), config.batch_size)
+        return data.batches_per_pass(len(self.train), plan.config.batch_size)
 
 
 @dataclasses.dataclass
@@ -239,10 +246,12 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         train = probe.checked(train, "training data")
         validation = probe.checked(validation, "validation data")
         dataset = "own"
-    config = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
-                       binarization=binarization, epochs=epochs, seed=seed,
-                       train_examples=train_examples, eval_examples=eval_examples).resolved()
-    space = search_space(model, ranges,
+    plan = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
+                     binarization=binarization, epochs=epochs, seed=seed,
+                     train_examples=train_examples, eval_examples=eval_examples).plan(
+                         manual_dir, data_dir)
+    config = plan.config
+    space = search_space(plan.builder, ranges,
                          batch_size=not isinstance(train, tf.data.Dataset))
     project = project or f"{model}-{dataset}"
     folder = pathlib.Path(directory) / project
@@ -251,15 +260,14 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     if own_data:  # other data in the same folder is another search, never a resumed one
         identity["data"] = [_fingerprint(train), _fingerprint(validation)]
     else:
-        config.check_examples(manual_dir, data_dir)  # fail fast: the data, the examples
+        plan.examples  # counted: fail fast on the data and the examples
         identity["binarization"] = config.binarization
         for setting in ("train_examples", "eval_examples"):  # (absent when 0: folders of
             if getattr(config, setting):  # earlier searches still resume)
                 identity[setting] = getattr(config, setting)
     _claim(folder, identity, overwrite)
 
-    hypermodel = ZooHyperModel(config, space, train=train, validation=validation,
-                               manual_dir=manual_dir, data_dir=data_dir)
+    hypermodel = ZooHyperModel(plan, space, train=train, validation=validation)
     budget = ({"max_epochs": epochs} if tuner == "hyperband" else {"max_trials": max_trials})
     # keras-tuner's oracle takes seed 0 for none and draws its own from Python's random
     # (`seed or random.randint(1, 10000)`): seeded here, the search is the same in every
@@ -289,10 +297,11 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         raise TuneError(f"no trial completed; {_first_error(result.trials)}")
     if not own_data:
         best = search.oracle.get_best_trials(1)[0]
-        best_config = dataclasses.replace(hypermodel.trial_config(best.hyperparameters),
-                                          log_likelihood_samples=0)
+        best_plan = hypermodel.trial_plan(best.hyperparameters)
+        best_plan = dataclasses.replace(best_plan, config=dataclasses.replace(
+            best_plan.config, log_likelihood_samples=0))
         result.recipe_path = folder / "best.toml"
-        recipes.write(recipes.Recipe("best", best_config, {}), result.recipe_path)
+        recipes.write(recipes.Recipe("best", best_plan, {}), result.recipe_path)
     return result
 
 

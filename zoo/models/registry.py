@@ -176,6 +176,16 @@ class Builder:
         """The names of the parameters annotated ``TrainingSetSize``."""
         return [name for name, field in self.fields.items() if field.check is _TRAINING_SET_SIZE]
 
+    def model(self, overrides):
+        """The model built with ``overrides`` (checked), compiled, carrying ``zoo_config``
+        (see ``get``)."""
+        overrides = self.validate(overrides)
+        model = self.build(**overrides)
+        model.zoo_config = {"name": self.name, "overrides": overrides}
+        if self.build.__module__ != "__main__":  # a script's own builders: not importable
+            model.zoo_config["module"] = self.build.__module__
+        return model
+
 
 _BUILDERS = {}
 
@@ -253,12 +263,7 @@ def get(name, **overrides):
     if "weights" in overrides:
         raise OverrideError(f"{name}: pretrained weights come with zoo.get({name!r}, "
                             "weights=...) (zoo.pretrained.get), not as an override")
-    overrides = entry.validate(overrides)
-    model = entry.build(**overrides)
-    model.zoo_config = {"name": name, "overrides": overrides}
-    if entry.build.__module__ != "__main__":  # a script's own builders: not importable
-        model.zoo_config["module"] = entry.build.__module__
-    return model
+    return entry.model(overrides)
 
 
 def rebuild(config):

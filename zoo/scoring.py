@@ -1,0 +1,56 @@
+"""``zoo eval``: a saved model scored again with its run's settings: the test ELBO and
+log p(x) (re-recorded in a leaderboard row's result file with ``--record``), and the
+disentanglement metrics (recorded in its run folder). ``cli.py`` parses and prints; the
+work is here.
+"""
+
+import pathlib
+import time
+
+from zoo import data, provenance, results, runs
+from zoo.config import RunConfig
+from zoo.disentanglement import disentanglement, settings, sizes_for
+from zoo.evaluate import evaluate, subset_metrics
+
+
+def test_scores(source, *, examples=None, samples=None, log_likelihood_samples=None,
+                record=False, manual_dir=None, data_dir=None):
+    """The test metrics of a saved model (a ``zoo.sources.Source``) with its run's settings:
+    the first ``examples`` test images (default: the run's ``eval_examples``, or all),
+    ``samples`` posterior samples each (default: the run's), its seed and batch size;
+    ``log_likelihood_samples``: K for log p(x). With ``record`` (a leaderboard row's
+    source), adds the evaluation to the row's result file and the leaderboard
+    (``zoo.results.record``). Returns ``(metrics, the result file recorded in or None)``."""
+    run, model = source.settings, source.model
+    plan = RunConfig.of_settings(run).plan(manual_dir, data_dir)
+    first = examples if examples is not None else plan.config.eval_examples
+    first = data.examples_in(plan.dataset, "test", manual_dir, data_dir, first=first or None,
+                             setting="--examples")
+    test = data.load(plan.dataset, "test", plan.config.batch_size, labels=model.conditional,
+                     binarization=plan.config.binarization, seed=plan.config.seed,
+                     first=first, manual_dir=manual_dir, data_dir=data_dir)
+    started = time.time()
+    metrics = evaluate(model, test, samples=samples or plan.config.eval_samples,
+                       seed=plan.config.seed, log_likelihood_samples=log_likelihood_samples)
+    if not record:
+        return metrics, None
+    subset = subset_metrics(model, plan)
+    return metrics, results.record(source.row, metrics, subset, time.time() - started)
+
+
+def disentanglement_scores(source, metrics=None, points=None, data_dir=None):
+    """The disentanglement metrics (default all six) of a saved model (a
+    ``zoo.sources.Source``) on its run's dataset, seeded by its run's seed, at
+    disentanglement_lib's sizes or with ``points`` training points; recorded in its run
+    folder's disentanglement.json (``zoo.runs.record_scores``) where it has one. Returns
+    ``(scores, the file recorded in or None)``."""
+    run = source.settings
+    sizes = sizes_for(points)
+    scores = disentanglement(source.model, run["dataset"], metrics, seed=run["seed"],
+                             sizes=sizes, data_dir=data_dir)
+    if source.folder is None or not pathlib.Path(source.folder).is_dir():
+        return scores, None
+    environment = provenance.environment()  # each metric's own, as metrics are added
+    return scores, runs.record_scores(source.folder, {
+        metric: {"scores": values, "seed": run["seed"], "sizes": settings(metric, sizes),
+                 "environment": environment} for metric, values in scores.items()})
