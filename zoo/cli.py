@@ -143,8 +143,8 @@ def train(args):
 
     entry = builder(args.model)
     overrides = dict(_parse_override(entry, text) for text in args.set)
-    if args.latent_dim is not None:
-        overrides["latent_dim"] = entry.field("latent_dim").validate(args.latent_dim)
+    if args.latent_dim is not None:  # checked with the others when the run is resolved
+        overrides["latent_dim"] = args.latent_dim
     config = RunConfig(model=args.model, overrides=overrides, dataset=args.dataset,
                        binarization=args.binarization, epochs=args.epochs,
                        batch_size=args.batch_size, seed=args.seed,

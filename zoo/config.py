@@ -186,7 +186,9 @@ class Plan:
         shape = self.dataset.shape
         if tuple(self.builder.defaults().get("input_shape", shape)) != shape:
             implied["input_shape"] = shape
-        return {**implied, **self.config.overrides}
+        implied = self.builder.validate({name: value for name, value in implied.items()
+                                         if name not in self.config.overrides})
+        return {**implied, **self.config.overrides}  # (the run's: checked when resolved)
 
     def model(self, training_examples=None):
         """The run's model (built in the caller's strategy scope), with

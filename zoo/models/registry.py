@@ -177,9 +177,8 @@ class Builder:
         return [name for name, field in self.fields.items() if field.check is _TRAINING_SET_SIZE]
 
     def model(self, overrides):
-        """The model built with ``overrides`` (checked), compiled, carrying ``zoo_config``
-        (see ``get``)."""
-        overrides = self.validate(overrides)
+        """The model built with ``overrides``, already checked (``validate``), compiled,
+        carrying ``zoo_config`` (see ``get``)."""
         model = self.build(**overrides)
         model.zoo_config = {"name": self.name, "overrides": overrides}
         if self.build.__module__ != "__main__":  # a script's own builders: not importable
@@ -263,7 +262,7 @@ def get(name, **overrides):
     if "weights" in overrides:
         raise OverrideError(f"{name}: pretrained weights come with zoo.get({name!r}, "
                             "weights=...) (zoo.pretrained.get), not as an override")
-    return entry.model(overrides)
+    return entry.model(entry.validate(overrides))
 
 
 def rebuild(config):
