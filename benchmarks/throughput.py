@@ -581,11 +581,11 @@ def result_file(parser, args, stem):
     ``results/<stem>-<cpu|gpu>.json``. First checks that binarized_mnist is at hand
     (``args.manual_dir`` or tfds's folder), else a one-line ``parser.error`` naming the
     files to provide, instead of a failure inside a worker."""
-    from zoo import data, provenance
+    from zoo import datasets, provenance
     from zoo.errors import ZooError
 
     try:
-        data.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)
+        datasets.prepared_builder("binarized_mnist", manual_dir=args.manual_dir)
     except ZooError as error:
         parser.error(str(error))
     environment = provenance.environment()

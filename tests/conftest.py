@@ -28,11 +28,12 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 import tensorflow as tf  # noqa: E402  (after the thread counts, read when TensorFlow starts)
 import tf_keras
 
-from zoo import data
+from zoo import data, datasets
 from zoo.models.registry import list_models, unregister
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MANUAL_DIR = pathlib.Path(os.environ.get(data.MANUAL_DIR_ENV, REPO.parent / "shared" / "datasets"))
+MANUAL_DIR = pathlib.Path(os.environ.get(datasets.MANUAL_DIR_ENV,
+                                         REPO.parent / "shared" / "datasets"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,8 +59,9 @@ def _no_strategy_left_entered():
 @pytest.fixture(scope="session")
 def manual_dir():
     if not (MANUAL_DIR / "binarized_mnist").is_dir():
-        pytest.fail(f"the tfds source files are not in {MANUAL_DIR}; set {data.MANUAL_DIR_ENV} "
-                    "to the folder holding binarized_mnist/ and fashion_mnist/")
+        pytest.fail(f"the tfds source files are not in {MANUAL_DIR}; set "
+                    f"{datasets.MANUAL_DIR_ENV} to the folder holding binarized_mnist/ and "
+                    "fashion_mnist/")
     return MANUAL_DIR
 
 

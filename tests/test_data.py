@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import zoo
-from zoo import data, quiet
+from zoo import data, datasets, quiet
 from zoo.errors import DatasetUnavailableError, DataError
 
 
@@ -117,7 +117,7 @@ def test_a_manual_folder_without_the_source_files_fails_at_once(tmp_path):
 
 
 def test_offline_without_files_fails_fast_and_says_how_to_provide_them(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.MANUAL_DIR_ENV, raising=False)
+    monkeypatch.delenv(datasets.MANUAL_DIR_ENV, raising=False)
     host = urllib.parse.urlparse(next(iter(tfds.builder("binarized_mnist").url_infos)))
     try:
         socket.create_connection((host.hostname, host.port or 80), timeout=3).close()

@@ -9,7 +9,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import zoo
-from zoo import cli, plot, runs
+from zoo import cli, datasets, plot, runs
 from zoo.errors import ConfigError, DataError
 
 EPOCHS = 2
@@ -146,7 +146,8 @@ def test_a_one_dimensional_latent_and_a_cvae_of_three_classes_are_drawn(tmp_path
     assert pixels.shape == (600, 700)
     cvae = zoo.get("cvae", classes=3, hidden_units=(16,), latent_dim=2)
     # fashion_mnist's ten names do not fit three classes: rows are named y=0, y=1, y=2
-    grid = plot.SampleGrid.of(cvae, 12, 0, class_names=plot.FASHION_CLASSES)
+    grid = plot.SampleGrid.of(cvae, 12, 0,
+                              class_names=datasets.DATASETS["fashion_mnist"].class_names)
     assert grid.row_labels == ["y=0", "y=1", "y=2"] and grid.codes.shape == (12, 2)
     png(plot.samples(cvae, tmp_path / "cvae.png", n=12), (400, 185))
 

@@ -29,11 +29,11 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
     of known factors (sprites) the row also gets the six disentanglement metrics
     (``disentanglement_metrics``; ``metric_points``: fewer points than
     disentanglement_lib's, for a quick look)."""
-    recipe = recipes.load(recipe_path)
+    recipe = recipes.load(recipe_path, manual_dir, data_dir)
     benchmarks = pathlib.Path(benchmarks)
     folder = benchmarks / "weights" / recipe.name
     started = time.time()
-    plan = recipe.plan.reading(manual_dir, data_dir)
+    plan = recipe.plan
     model, metrics = train(plan, folder, overwrite=overwrite, verbose=verbose)
     weights = benchmarks / "weights" / f"{recipe.name}.h5"
     pretrained.save_row(model, weights)
@@ -42,6 +42,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "recipe_file": str(recipe_path),
         "recipe_contents": recipe.as_toml_dict(),
         "test": metrics["test"],
+        "data": metrics["data"],
         "first_2000": subset_metrics(model, plan),
         "epochs_run": metrics["epochs_run"],
         "optimizer_steps": metrics["optimizer_steps"],

@@ -137,6 +137,7 @@ def _check_names(args):
 
 def train(args):
     _check_names(args)
+    from zoo import datasets
     from zoo.models.registry import builder
     from zoo.config import RunConfig
     from zoo.train import train
@@ -151,8 +152,9 @@ def train(args):
                        eval_samples=args.eval_samples, kl_warmup_epochs=args.kl_warmup_epochs,
                        deterministic=args.deterministic,
                        jit_compile=args.jit_compile, train_examples=args.train_examples,
-                       eval_examples=args.eval_examples)
-    out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-{args.dataset}")
+                       eval_examples=args.eval_examples, image_size=args.image_size)
+    out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-"
+                       f"{datasets.short_name(args.dataset)}")
     _, metrics = train(config, out, overwrite=args.overwrite, manual_dir=args.manual_dir,
                        data_dir=args.data_dir, callbacks=_picture_callbacks(args, out))
     _print_test(metrics["test"], config.dataset)
@@ -185,7 +187,7 @@ def tune(args):
                   directory=args.dir, project=args.project, ranges=args.range,
                   seed=args.seed, overwrite=args.overwrite, manual_dir=args.manual_dir,
                   data_dir=args.data_dir, train_examples=args.train_examples,
-                  eval_examples=args.eval_examples)
+                  eval_examples=args.eval_examples, image_size=args.image_size)
     if not result.trials:
         print("worker done: its trials are in the chief's summary")
         return
@@ -223,7 +225,8 @@ def evaluate(args):
     kind(args.source, args.imports)
     from zoo.errors import ConfigError
 
-    source = resolve(args.source, args.dataset)
+    source = resolve(args.source, args.dataset, manual_dir=args.manual_dir,
+                     data_dir=args.data_dir)
     run, row = source.settings, source.row
     if args.disentanglement:
         from zoo.disentanglement import check
@@ -389,8 +392,14 @@ def _model_and_data(command):
     """The options ``zoo train`` and ``zoo tune`` share: the model and its dataset."""
     command.add_argument("model", help="a name from `zoo list`")
     command.add_argument("--dataset", default="binarized_mnist",
-                         help="binarized_mnist, mnist, fashion_mnist or sprites (64x64 shapes "
-                              "of known factors, drawn here)")
+                         help="binarized_mnist, mnist, fashion_mnist, sprites (64x64 shapes "
+                              "of known factors, drawn here), any tfds dataset with an image "
+                              "feature by tfds's name (cifar10, NAME:VERSION, NAME/CONFIG), or "
+                              "a folder of images (one subfolder a class, or none)")
+    command.add_argument("--image-size", metavar="H[,W]",
+                         help="resize the images to H x W (H,H for one number): each is "
+                              "centre-cropped to that aspect ratio, then resized (default: "
+                              "as stored)")
     command.add_argument("--binarization", choices=["static", "dynamic", "none"],
                          help=BINARIZATION_HELP)
 

@@ -8,7 +8,7 @@ out.
 import dataclasses
 import functools
 
-from zoo import data
+from zoo import data, datasets
 from zoo.errors import ConfigError, require_int
 from zoo.models.registry import Builder, builder
 
@@ -45,6 +45,9 @@ class RunConfig:
     ``eval_examples``: validate every epoch and test at the end on the first this many
     examples of the validation and test splits (a quick run; 0: all of them, as benchmark
     rows do). The test metrics record how many examples they cover.
+    ``dataset``: a name the zoo knows, any tfds dataset with an image feature, or a folder
+    of images (``zoo.datasets``). ``image_size``: (height, width) (or one int for both) to
+    resize its images to, centre-cropped to that aspect ratio first (None: as stored).
     """
 
     model: str
@@ -65,6 +68,7 @@ class RunConfig:
     jit_compile: bool = False
     train_examples: int = 0
     eval_examples: int = 0
+    image_size: tuple = None
 
     @classmethod
     def of_settings(cls, settings):
@@ -78,9 +82,9 @@ class RunConfig:
         return self.plan().config
 
     def plan(self, manual_dir=None, data_dir=None):
-        """This run resolved once (a Plan): every setting checked, the builder and the
-        dataset looked up, the overrides checked and the binarization explicit; the data
-        (``manual_dir``, ``data_dir``) are read at the Plan's first count."""
+        """This run resolved once (a Plan): every setting checked and the builder looked
+        up, its overrides checked; the dataset (in ``manual_dir``, ``data_dir``) is read at
+        the Plan's first use of it."""
         for name in ("epochs", "batch_size", "eval_samples"):
             require_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
@@ -94,8 +98,7 @@ class RunConfig:
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
-        return Plan.of(self, builder(self.model), data.spec(self.dataset), manual_dir,
-                       data_dir)
+        return Plan.of(self, builder(self.model), manual_dir, data_dir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,34 +106,27 @@ class Plan:
     """A run resolved once: what ``zoo.train``, the tuner's trials and the bench run hand
     down, and no stage derives again.
 
-    ``config``: the RunConfig, checked, its overrides checked and its binarization explicit
-    (what ``run.json`` records); ``builder``: its registered Builder; ``dataset``: its
-    DatasetSpec; ``learning_rate``: the model's ``learning_rate`` override or default;
-    ``manual_dir``, ``data_dir``: where its data are. ``examples``, each split's number of
-    examples (the first ``train_examples`` or ``eval_examples`` where set), is counted once,
-    at its first use, which prepares the data.
+    ``settings``: the RunConfig as given, its settings and overrides checked; ``builder``:
+    its registered Builder; ``manual_dir``, ``data_dir``: where its data are. Resolved at
+    first use, once: ``dataset``, its DatasetSpec (``zoo.datasets``: a tfds dataset is
+    prepared, a folder read); ``config``, the RunConfig as the run records it (run.json):
+    the binarization explicit, the image size (H, W), a folder's path absolute;
+    ``examples``, each split's number of examples (the first ``train_examples`` or
+    ``eval_examples`` where set); ``learning_rate``, the model's override or default.
     """
 
-    config: RunConfig
+    settings: RunConfig
     builder: Builder
-    dataset: data.DatasetSpec
-    learning_rate: float
     manual_dir: str = None
     data_dir: str = None
 
     @classmethod
-    def of(cls, config, entry, dataset, manual_dir=None, data_dir=None):
-        """The Plan of ``config`` (its settings checked) with its ``entry`` and ``dataset``:
-        the overrides checked against the builder, the binarization the data and the
-        likelihood call for."""
-        overrides = entry.validate(config.overrides)
-        settings = {**entry.defaults(), **overrides}
-        binarization = data.binarization_for(
-            dataset, config.binarization,
-            grey=settings.get("likelihood") not in (None, "bernoulli"))
-        config = dataclasses.replace(config, overrides=overrides, binarization=binarization)
-        return cls(config, entry, dataset, settings.get("learning_rate", 1e-3), manual_dir,
-                   data_dir)
+    def of(cls, settings, entry, manual_dir=None, data_dir=None):
+        """The Plan of ``settings`` (a RunConfig whose settings are checked) with its Builder
+        ``entry``: its overrides and image size checked."""
+        settings = dataclasses.replace(settings, overrides=entry.validate(settings.overrides),
+                                       image_size=datasets.image_size_of(settings.image_size))
+        return cls(settings, entry, manual_dir, data_dir)
 
     def reading(self, manual_dir=None, data_dir=None):
         """This plan reading its data from ``manual_dir`` and ``data_dir``."""
@@ -140,14 +136,54 @@ class Plan:
 
     def trial(self, overrides, batch_size):
         """This plan with more ``overrides`` and another ``batch_size`` (a tuner's trial):
-        the new overrides checked, the rest as resolved, the counts kept."""
-        config = dataclasses.replace(self.config, overrides={**self.config.overrides,
-                                                             **overrides},
-                                     batch_size=batch_size)
-        made = Plan.of(config, self.builder, self.dataset, self.manual_dir, self.data_dir)
-        if "examples" in self.__dict__:  # counted already: the same for every trial
-            made.__dict__["examples"] = self.examples
+        the new overrides checked, the rest as resolved, the dataset and counts kept."""
+        settings = dataclasses.replace(self.settings, batch_size=batch_size,
+                                       overrides={**self.settings.overrides, **overrides})
+        made = Plan.of(settings, self.builder, self.manual_dir, self.data_dir)
+        for kept in ("dataset", "examples"):  # resolved already: the same for every trial
+            if kept in self.__dict__:
+                made.__dict__[kept] = self.__dict__[kept]
         return made
+
+    @functools.cached_property
+    def dataset(self):
+        """The run's DatasetSpec (``zoo.datasets.spec``), resolved once."""
+        return datasets.spec(self.settings.dataset, self.settings.image_size, self.manual_dir,
+                             self.data_dir)
+
+    @functools.cached_property
+    def likelihood(self):
+        """The model's likelihood: the run's override, else what the data call for (8-bit
+        levels: the discretized logistic mixture) where the builder takes one, else the
+        builder's default; None for a builder without a ``likelihood`` parameter."""
+        if "likelihood" not in self.builder.fields:
+            return None
+        return self.settings.overrides.get("likelihood", self.dataset.default_likelihood
+                                           or self.builder.fields["likelihood"].default)
+
+    @functools.cached_property
+    def config(self):
+        """The RunConfig as the run records it (see the class docstring); a Bernoulli
+        decoder on 8-bit levels of a dataset the zoo does not name is refused."""
+        dataset = self.dataset
+        binarization = datasets.binarization_for(
+            dataset, self.settings.binarization,
+            grey=self.likelihood not in (None, "bernoulli"))
+        if self.likelihood == "bernoulli" and binarization == "none" and not dataset.named:
+            kind = "grey" if dataset.shape[-1] == 1 else "colour"
+            raise ConfigError(
+                f"likelihood bernoulli models binary pixels, and {dataset.name}'s are 8-bit "
+                f"{kind} levels: use likelihood=logistic_mixture (their default), gaussian "
+                "or continuous_bernoulli" + (", or binarize them (binarization dynamic or "
+                                             "static)" if kind == "grey" else ""))
+        return dataclasses.replace(self.settings, binarization=binarization,
+                                   dataset=dataset.name)
+
+    @functools.cached_property
+    def learning_rate(self):
+        """The initial learning rate: the model's ``learning_rate`` override or default."""
+        return self.settings.overrides.get(
+            "learning_rate", self.builder.defaults().get("learning_rate", 1e-3))
 
     @functools.cached_property
     def examples(self):
@@ -176,16 +212,23 @@ class Plan:
     def model_overrides(self, training_examples=None):
         """The overrides the model is built with: the run's, and, where the run leaves them
         unset, ``training_examples`` for each builder parameter that is the training set's
-        size (``TrainingSetSize``: beta_tcvae's ``dataset_size``) and the dataset's image
-        shape for ``input_shape`` where it is not the builder's default (sprites' 64x64).
-        The model's own config (model.json, a ``.keras`` file) records the values."""
+        size (``TrainingSetSize``: beta_tcvae's ``dataset_size``), and what the data imply
+        where it is not the builder's default: the image shape for ``input_shape`` (sprites'
+        64x64, colour images' channels), the number of classes for ``classes``, the
+        likelihood 8-bit levels call for. The model's own config (model.json, a ``.keras``
+        file) records the values."""
         implied = {}
         if training_examples is not None:
             implied.update({name: training_examples
                             for name in self.builder.training_set_size_fields()})
-        shape = self.dataset.shape
-        if tuple(self.builder.defaults().get("input_shape", shape)) != shape:
-            implied["input_shape"] = shape
+        defaults = self.builder.defaults()
+        from_data = {"input_shape": self.dataset.shape, "likelihood": self.likelihood,
+                     "classes": len(self.dataset.class_names or ()) or None}
+        for name, value in from_data.items():
+            if name in defaults and value is not None and (
+                    tuple(defaults[name]) if isinstance(value, tuple)
+                    else defaults[name]) != value:
+                implied[name] = value
         implied = self.builder.validate({name: value for name, value in implied.items()
                                          if name not in self.config.overrides})
         return {**implied, **self.config.overrides}  # (the run's: checked when resolved)

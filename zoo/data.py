@@ -1,129 +1,45 @@
-"""tf.data pipelines over tensorflow-datasets: binary images for Bernoulli decoders, grey
-levels for the others.
+"""tf.data pipelines over the datasets of ``zoo.datasets`` (the four the zoo names, any tfds
+image dataset, folders of images): binary images for Bernoulli decoders, grey or colour
+levels for the others. ``load`` takes a dataset's name or its ``DatasetSpec``.
 
-Datasets and their binarization (always explicit, and recorded in every run's config):
-
-- ``binarized_mnist``: Larochelle's fixed ("static") binarization of MNIST, the standard
-  VAE benchmark; splits train 50,000 / validation 10,000 / test 10,000.
-- ``mnist``, ``fashion_mnist``: grey levels in [0, 1] turned into pixels either
-  ``"dynamic"``-ally (each pixel ~ Bernoulli(grey level), redrawn every epoch for training,
-  drawn once with a fixed seed for validation and test) or ``"static"``-ally (grey > 0.5),
-  or kept as they are with ``"none"``: the 256 grey levels k/255, for the likelihoods of
-  grey images (``zoo.models.likelihoods``). Validation is the last 10,000 training images;
-  train the first 50,000.
-- ``sprites``: dSprites' 737,280 binary 64x64 images of shapes with known factors, drawn
-  here (``zoo.sprites``, no download); splits test 10,000 / validation 10,000 / train the
-  other 717,280, each a fixed random sample of the factor combinations (its first N a
-  random sample too). A ``load`` of more than 50,000 of a split's images (``first``; the
-  whole train split) draws the whole dataset once into the tfds data folder (a minute or
-  two) and reads it from there after; a load of fewer draws just those, unless the whole
-  dataset is already on disk.
-
-Offline use: tfds's manual-download folder (``manual_dir=`` or the ``ZOO_MANUAL_DIR``
-environment variable) holding the dataset's source files, the folder itself or a
-sub-folder named after the dataset. Without network and without those files, ``load``
-fails at once with a message saying which files to provide, instead of tfds's minutes of
-retries.
+Each split's uint8 images are read once per process and held in memory (sprites' whole
+train split as packed bits on disk: ``zoo.sprites``); every pass gathers its batches
+through one permutation, a stateless function of the seed and the pass's key, so a
+resumed run sees the data of one never stopped.
 """
 
-import contextlib
-import dataclasses
-import os
-import pathlib
-import socket
 import threading
-import urllib.parse
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo import sprites
-from zoo.errors import (ConfigError, DatasetUnavailableError, DataError, did_you_mean,
-                        require_int)
+from zoo.datasets import (DATASETS, SPLITS, binarization_for, folder_split, in_memory_check,
+                          one_process_at_a_time, prepared_builder, spec)
+from zoo.errors import ConfigError, DataError, did_you_mean, require_int
 
-BINARIZATIONS = ("dynamic", "static", "none")  # the first: the default where accepted
 # tf.data autotuning, off: its model thread held up the deletion of iterators (fit makes
 # one per epoch) by seconds (10.3 s rounds, benchmarks/README.md); with the fixed defaults
 # the pipeline still delivers batches far faster than training takes them
 # (benchmarks/throughput.py measures both).
 AUTOTUNE = False
-SPLITS = ("train", "validation", "test")
-MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetSpec:
-    """How a dataset becomes images: its name, its tfds split names (None: not a tfds
-    dataset), binarizations (the first is the default), scale to [0, 1], labels and image
-    shape. Every function here that takes a dataset takes its name or its DatasetSpec (a
-    run resolved once, ``zoo.config.Plan``, hands on the spec)."""
-
-    name: str
-    splits: dict
-    binarizations: tuple
-    scale: float
-    labelled: bool
-    shape: tuple = (28, 28, 1)
-
-
-DATASETS = {
-    "binarized_mnist": DatasetSpec(
-        "binarized_mnist", {"train": "train", "validation": "validation", "test": "test"},
-        ("static",), scale=1.0, labelled=False),
-    "mnist": DatasetSpec(
-        "mnist", {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"},
-        BINARIZATIONS, scale=1 / 255, labelled=True),
-    "fashion_mnist": DatasetSpec(
-        "fashion_mnist",
-        {"train": "train[:50000]", "validation": "train[50000:]", "test": "test"}, BINARIZATIONS,
-        scale=1 / 255, labelled=True),
-    "sprites": DatasetSpec("sprites", None, ("static",), scale=1.0, labelled=False,
-                           shape=(sprites.WIDTH, sprites.WIDTH, 1)),
-}
 # The largest part of sprites drawn for a load without the whole dataset on disk (5 s).
 SPRITES_DRAWN_AT_ONCE = 50_000
 
 
-def spec(name):
-    """The DatasetSpec of ``name`` (``name`` itself if it is one), or a DataError listing
-    the datasets the zoo knows."""
-    if isinstance(name, DatasetSpec):
-        return name
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset '{name}'; {did_you_mean(name, DATASETS)}the zoo "
-                        f"reads: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
-def binarization_for(dataset, binarization=None, grey=False):
-    """The binarization to use for ``dataset``: the given one, checked, or the dataset's
-    default (``static`` for binarized_mnist, ``dynamic`` for mnist and fashion_mnist;
-    ``none`` keeps grey levels), ``none`` with ``grey`` (a likelihood of grey levels) where
-    the dataset has them."""
-    dataset = spec(dataset)
-    accepted = dataset.binarizations
-    if binarization is None:
-        return "none" if grey and "none" in accepted else accepted[0]
-    if binarization not in accepted:
-        raise DataError(f"{dataset.name} accepts binarization {', '.join(accepted)}, "
-                        f"not '{binarization}'")
-    return binarization
-
-
 def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
          labels=False, manual_dir=None, data_dir=None, drop_remainder=False, order_key=None,
-         replicas=None, first=None, repeat=False):
+         replicas=None, first=None, repeat=False, image_size=None):
     """A ``tf.data.Dataset`` of batches ``(x, x)`` (or ``(x, label)`` with ``labels=True``)
-    of ``dataset`` (a name or a DatasetSpec).
+    of ``dataset``: a name (``zoo.datasets``: a named dataset, a tfds dataset, a folder of
+    images; ``image_size`` (H, W) resizes its images) or a DatasetSpec.
 
-    ``x`` is float32 of shape (batch, 28, 28, 1) (sprites: 64, 64, 1) with values in {0, 1},
-    or the grey levels {0, 1/255, ..., 1} with ``binarization="none"``. ``shuffle``
+    ``x`` is float32 of shape (batch, height, width, channels) (mnist: 28, 28, 1; sprites:
+    64, 64, 1) with values in {0, 1}, or the levels {0, 1/255, ..., 1} with
+    ``binarization="none"``. ``shuffle``
     defaults to True for the train split. The split's uint8 images are held in memory; each pass
     gathers its batches through one permutation and binarizes whole batches.
 
@@ -147,15 +63,16 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
     ``first``: only the split's first ``first`` examples (a quick run, a learning curve;
     None: all of them); more than the split holds is a DataError.
     """
-    dataset = spec(dataset)
+    dataset = spec(dataset, image_size, manual_dir, data_dir)
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; {did_you_mean(split, SPLITS)}use one of "
                         f"{', '.join(SPLITS)}")
     if labels and not dataset.labelled:
         with_labels = [each for each, spec_ in DATASETS.items() if spec_.labelled]
         raise DataError(f"{dataset.name} has no class labels, which a conditional model "
-                        "(cvae) trains on and the plots and metrics by class need; use a dataset "
-                        f"with them: {' or '.join(with_labels)}")
+                        "(cvae) trains on and the plots and metrics by class need; use a "
+                        f"dataset with them: {' or '.join(with_labels)}, a tfds dataset with "
+                        "a class label, or a folder with a subfolder per class")
     require_int("batch_size", batch_size)
     first_replica, local, total = replicas or (0, 1, 1)
     if batch_size % total:
@@ -187,7 +104,7 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
             low, high = rows * replica // total, rows * (replica + 1) // total
             indices = order[start + low:start + high]
             x = tf.gather(images, indices)
-            if dataset.splits is None:  # sprites: packed bits
+            if dataset.source == "sprites":  # packed bits
                 x = _unpack(x)
             if binarization == "dynamic":  # this block's rows of the whole batch's draw
                 x = _sample_pixels(x, scale, [seed, key * steps + step], (low, rows))
@@ -219,42 +136,76 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-_SPLITS = {}  # (dataset, split, data dir) -> (uint8 images, int64 labels) read so far
+_SPLITS = {}  # (dataset, image size, split, data dir) -> (uint8 images, int64 labels)
 _SPLITS_LOCK = threading.Lock()
 
 
 def _in_memory(dataset, split, builder, examples, data_dir=None):
     """The first ``examples`` images and labels (-1 for none) of a split as NumPy arrays,
-    read through tfds once per process and kept: decoding the 50,000 training images took
-    5 to 9 s on the 2-core machine, at every ``load``; a split of 28x28 uint8 images is
-    under 50 MB. Sprites: packed bits (``sprites.packed``), drawn (up to
+    read once per process and kept: decoding the 50,000 training images of mnist took 5 to
+    9 s on the 2-core machine, at every ``load``; a split of 28x28 uint8 images is under 50
+    MB (``zoo.datasets.IN_MEMORY_BYTES`` at most). tfds datasets: read through tfds and
+    resized to the spec's ``image_size`` where it has one; folders: as
+    ``zoo.datasets`` read them; sprites: packed bits (``sprites.packed``), drawn (up to
     ``SPRITES_DRAWN_AT_ONCE``) or read from the whole dataset on disk."""
-    key = (dataset.name, split, str(builder.data_dir) if builder else str(data_dir))
+    if dataset.source == "folder":
+        images, labels = folder_split(dataset, split)
+        return images[:examples], labels[:examples]
+    key = (dataset.name, dataset.image_size, split,
+           str(builder.data_dir) if builder else str(data_dir))
     with _SPLITS_LOCK:
         held = _SPLITS.get(key)
-        if builder is None and (held is None or len(held[0]) < examples):
-            indices = sprites.split_indices(split)[:examples]
-            if (examples > SPRITES_DRAWN_AT_ONCE
-                    or (sprites.data_folder(data_dir) / "images.npy").is_file()):
-                everything = sprites.images(data_dir, lock=one_process_at_a_time)
-                order = np.argsort(indices)  # the memory map read in its own order
-                bits = np.empty([len(indices), *everything.shape[1:]], np.uint8)
-                bits[order] = everything[indices[order]]
+        if held is None or len(held[0]) < examples:
+            if dataset.source == "sprites":
+                held = (_sprites_bits(split, examples, data_dir),
+                        np.full([examples], -1, np.int64))
             else:
-                bits = sprites.packed(sprites.render(sprites.factors_of(indices)))
-            held = _SPLITS[key] = (bits, np.full([examples], -1, np.int64))
-        elif held is None or len(held[0]) < examples:
-            # tfds caches a small split in memory as it reads it; the first ``examples``
-            # of it would leave that cache unfinished (TensorFlow warned "the calling
-            # iterator did not fully read the dataset being cached" at every such load).
-            split_data = builder.as_dataset(
-                split=dataset.splits[split], shuffle_files=False,
-                read_config=tfds.ReadConfig(try_autocache=False)).take(examples)
-            everything = split_data.batch(examples).get_single_element()
-            labels = (everything["label"].numpy() if "label" in everything
-                      else np.full([examples], -1, np.int64))
-            held = _SPLITS[key] = (everything["image"].numpy(), labels)
+                in_memory_check(dataset, split, examples)
+                held = _read_tfds(dataset, split, builder, examples)
+            _SPLITS[key] = held
     return held[0][:examples], held[1][:examples]
+
+
+def _sprites_bits(split, examples, data_dir):
+    """The first ``examples`` images of a sprites split as packed bits."""
+    indices = sprites.split_indices(split)[:examples]
+    if (examples > SPRITES_DRAWN_AT_ONCE
+            or (sprites.data_folder(data_dir) / "images.npy").is_file()):
+        everything = sprites.images(data_dir, lock=one_process_at_a_time)
+        order = np.argsort(indices)  # the memory map read in its own order
+        bits = np.empty([len(indices), *everything.shape[1:]], np.uint8)
+        bits[order] = everything[indices[order]]
+        return bits
+    return sprites.packed(sprites.render(sprites.factors_of(indices)))
+
+
+def _read_tfds(dataset, split, builder, examples):
+    """The first ``examples`` images and labels of a tfds split, resized to the spec's
+    ``image_size`` (centre-cropped to its aspect ratio, bilinear, rounded to uint8)."""
+    import tf_keras
+
+    # tfds caches a small split in memory as it reads it; the first ``examples`` of it
+    # would leave that cache unfinished (TensorFlow warned "the calling iterator did not
+    # fully read the dataset being cached" at every such load).
+    records = builder.as_dataset(split=dataset.splits[split], shuffle_files=False,
+                                 read_config=tfds.ReadConfig(try_autocache=False))
+
+    def chosen(example):
+        image = example[dataset.image_key]
+        if dataset.image_size is not None:
+            image = tf_keras.preprocessing.image.smart_resize(image, dataset.image_size)
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        label = (tf.cast(example[dataset.label_key], tf.int64) if dataset.labelled
+                 else tf.constant(-1, tf.int64))
+        return image, label
+
+    images = np.empty([examples, *dataset.shape], np.uint8)
+    labels = np.empty([examples], np.int64)
+    done = 0
+    for batch, label in records.take(examples).map(chosen).batch(4096).as_numpy_iterator():
+        images[done:done + len(batch)], labels[done:done + len(batch)] = batch, label
+        done += len(batch)
+    return images, labels
 
 
 def batches_per_pass(examples, batch_size, drop_remainder=False):
@@ -266,14 +217,18 @@ def examples_in(dataset, split, manual_dir=None, data_dir=None, first=None, sett
     """The number of examples in a split of ``dataset`` (a name or a DatasetSpec; preparing
     it if needed): all of them, or ``first``, checked against them (``setting``: its name
     in the error)."""
-    dataset = spec(dataset)
+    dataset = spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
     return _count(dataset, split, prepared_builder(dataset, manual_dir=manual_dir,
                                                    data_dir=data_dir), first, setting)
 
 
 def _count(dataset, split, builder, first, setting="first"):
-    available = (len(sprites.split_indices(split)) if builder is None
-                 else builder.info.splits[dataset.splits[split]].num_examples)
+    if dataset.source == "sprites":
+        available = len(sprites.split_indices(split))
+    elif dataset.source == "folder":
+        available = dataset.sizes[split]
+    else:
+        available = builder.info.splits[dataset.splits[split]].num_examples
     if first is None:
         return available
     require_int(setting, first)
@@ -312,71 +267,3 @@ def _sample_pixels(images, scale, seed, rows_of=None):
     uniform = tf.random.stateless_uniform(tf.concat([[rows], shape[1:]], 0),
                                           seed=tf.cast(seed, tf.int64))
     return tf.cast(uniform[low:low + shape[0]] < grey, tf.float32)
-
-
-def prepared_builder(dataset, manual_dir=None, data_dir=None):
-    """A tfds builder of ``dataset`` (a name or a DatasetSpec) whose data are prepared:
-    already, from the manual folder, or by tfds's download, which is tried only when the
-    source host answers. None for sprites, which is drawn, not read through tfds."""
-    dataset = spec(dataset)
-    if dataset.splits is None:
-        return None
-    name = dataset.name
-    builder = tfds.builder(name, data_dir=data_dir)
-    if builder.is_prepared():
-        return builder
-    manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV)
-    source_files = sorted(info.filename for info in builder.url_infos.values())
-    if manual_dir:
-        folder = _manual_folder(name, pathlib.Path(manual_dir).expanduser(), source_files)
-        config = tfds.download.DownloadConfig(manual_dir=str(folder))
-    else:
-        _check_reachable(name, builder, source_files)
-        config = None
-    with one_process_at_a_time(builder.data_dir):
-        builder = tfds.builder(name, data_dir=data_dir)  # prepared meanwhile by another?
-        if not builder.is_prepared():
-            builder.download_and_prepare(download_config=config)
-    return builder
-
-
-@contextlib.contextmanager
-def one_process_at_a_time(dataset_version_dir):
-    """An exclusive lock on ``.zoo-prepare.lock`` beside the dataset's version folder, while
-    one process prepares it: two that prepare one dataset at once (two workers on one
-    machine, say) both write it and race to tfds's final rename, which one loses. Local
-    folders on systems with ``fcntl``; elsewhere no lock."""
-    if fcntl is None or "://" in str(dataset_version_dir):
-        yield
-        return
-    folder = pathlib.Path(str(dataset_version_dir)).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".zoo-prepare.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-        yield
-
-
-def _manual_folder(name, folder, source_files):
-    """``folder`` or ``folder/name``, whichever holds all of ``source_files``."""
-    for candidate in (folder, folder / name):
-        if all((candidate / f).is_file() for f in source_files):
-            return candidate
-    missing = [f for f in source_files if not (folder / f).is_file()]
-    raise DatasetUnavailableError(
-        f"{name}: the manual folder {folder} lacks {', '.join(missing)}; put tfds's source "
-        f"files for {name} there (or in {folder / name}), or drop --manual-dir / "
-        f"{MANUAL_DIR_ENV} to let tfds download them")
-
-
-def _check_reachable(name, builder, source_files, timeout_s=5):
-    hosts = {urllib.parse.urlparse(url) for url in builder.url_infos}
-    for url in hosts:
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            socket.create_connection((url.hostname, port), timeout=timeout_s).close()
-        except OSError as error:
-            raise DatasetUnavailableError(
-                f"{name} is not prepared in {builder.data_dir} and {url.hostname} cannot be "
-                f"reached ({error.strerror or error}); copy its source files "
-                f"({', '.join(source_files)}) into a folder and pass --manual-dir FOLDER "
-                f"(Python: manual_dir=; or set {MANUAL_DIR_ENV})") from None

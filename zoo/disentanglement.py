@@ -391,7 +391,7 @@ def disentanglement(model, dataset="sprites", metrics=None, seed=0, points=None,
     (737,280 for sprites, with a progress bar) and the metrics look codes up: the same
     codes as encoding each draw, a quarter of the work. Otherwise the drawn images are
     rendered and encoded as the metrics ask for them."""
-    from zoo import data
+    from zoo import datasets
     source = check(dataset, metrics)
     _check_sizes(sizes)
     if points is not None:
@@ -407,7 +407,7 @@ def disentanglement(model, dataset="sprites", metrics=None, seed=0, points=None,
                         "metrics read an unconditional encoder")
     encode = _encoder(model, batch_size)
     if _observations_needed(metrics, sizes) >= source.EXAMPLES:
-        everything = source.images(data_dir, verbose=verbose, lock=data.one_process_at_a_time)
+        everything = source.images(data_dir, verbose=verbose, lock=datasets.one_process_at_a_time)
         table = _all_codes(encode, everything, batch_size, verbose)
 
         def codes_of(factors):

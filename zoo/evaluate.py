@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from zoo import data
+from zoo import data, datasets
 from zoo.checks import reported_as_data_errors
 from zoo.errors import ConfigError, require_int
 
@@ -39,7 +39,7 @@ def test_split(model, name, batch_size=128):
     """The test split of the dataset ``name`` (``zoo.data.load``) as ``model`` takes it:
     binarized for a Bernoulli decoder (the dataset's default binarization), grey levels for
     the other likelihoods where the dataset has them, labelled for a conditional model."""
-    binarization = data.binarization_for(name, grey=model.data_kind != "binary")
+    binarization = datasets.binarization_for(name, grey=model.data_kind != "binary")
     return data.load(name, "test", batch_size, binarization=binarization,
                      labels=model.conditional)
 

@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from zoo import data, files
+from zoo import data, datasets, files
 from zoo.errors import ConfigError
 
 tfd = tfp.distributions
@@ -166,8 +166,6 @@ def _unconditional(model, kind):
 
 
 KINDS = ("samples", "recon", "manifold", "latent", "traverse")
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot"]
 
 
 def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
@@ -184,16 +182,17 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
     if out is not None and pathlib.Path(out).suffix.lower() != ".png":
         raise ConfigError("plots are written as PNG; name the file "
                           f"{pathlib.Path(out).with_suffix('.png')}")
-    found = source if isinstance(source, sources.Source) else sources.resolve(source, dataset)
+    found = source if isinstance(source, sources.Source) else sources.resolve(
+        source, dataset, manual_dir=manual_dir, data_dir=data_dir)
     if out is None:
         stem = pathlib.Path(found.name.replace(":", "-")).stem
         out = found.folder / f"{kind}.png" if found.folder else pathlib.Path(f"{stem}-{kind}.png")
     out, model, run = pathlib.Path(out), found.model, found.settings
     title = _run_title(run, found.metrics)
-    load = functools.partial(data.load, run["dataset"], "test", 500,
-                             binarization=run["binarization"], seed=run["seed"],
-                             manual_dir=manual_dir, data_dir=data_dir)
-    names = FASHION_CLASSES if run["dataset"] == "fashion_mnist" else None
+    spec = datasets.spec(run["dataset"], run.get("image_size"), manual_dir, data_dir)
+    load = functools.partial(data.load, spec, "test", 500, binarization=run["binarization"],
+                             seed=run["seed"], manual_dir=manual_dir, data_dir=data_dir)
+    names = list(spec.class_names) if spec.class_names else None
     if kind == "samples":
         return samples(model, out, seed=run["seed"], title=title, class_names=names)
     if kind == "manifold":

@@ -34,7 +34,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
-_TYPES = {str: "a string", bool: "true or false", int: "an int", dict: "a table"}
+_TYPES = {str: "a string", bool: "true or false", int: "an int", dict: "a table",
+          tuple: "[HEIGHT, WIDTH] or an int"}
 REFERENCE_KEYS = {"log_likelihood_nats": (float, "a number of nats"),
                   "elbo_nats": (float, "a number of nats"),
                   "source": (str, "a string naming the paper table or repository")}
@@ -58,10 +59,12 @@ class Recipe:
         return {**dataclasses.asdict(self.config), "reference": self.reference}
 
 
-def load(path):
-    """Reads and checks the recipe at ``path``; its name is the file's stem."""
+def load(path, manual_dir=None, data_dir=None):
+    """Reads and checks the recipe at ``path``; its name is the file's stem; its data are
+    read (at first use) from ``manual_dir`` and ``data_dir``."""
     path = pathlib.Path(path)
-    return from_dict(path.stem, _read(path), where=str(path))
+    return from_dict(path.stem, _read(path), where=str(path), manual_dir=manual_dir,
+                     data_dir=data_dir)
 
 
 def reference_of(path):
@@ -79,8 +82,9 @@ def _read(path):
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
 
 
-def from_dict(name, content, where="recipe"):
-    """A checked Recipe from a mapping (what a TOML file holds)."""
+def from_dict(name, content, where="recipe", manual_dir=None, data_dir=None):
+    """A checked Recipe from a mapping (what a TOML file holds); its data are read (at first
+    use) from ``manual_dir`` and ``data_dir``."""
     content = dict(content)
     reference = _checked_reference(content.pop("reference", {}), where)
     unknown = sorted(set(content) - set(_FIELDS))
@@ -92,12 +96,12 @@ def from_dict(name, content, where="recipe"):
                           "\"mlp_vae\")")
     for key, value in content.items():
         kind = _kind(_FIELDS[key].type)
-        if value is None or not isinstance(value, kind) or (
+        if value is None or not isinstance(value, (list, int) if kind is tuple else kind) or (
                 isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{where}: {key} = {value!r} has the wrong type; "
                               f"{key} accepts {_TYPES[kind]}")
     try:
-        plan = RunConfig(**content).plan()
+        plan = RunConfig(**content).plan(manual_dir, data_dir)
     except ZooError as error:
         raise type(error)(f"{where}: {error}") from None
     return Recipe(name, plan, reference)
@@ -134,9 +138,10 @@ def _checked_reference(reference, where):
 
 
 def _kind(annotation):
-    """str, bool, int or dict: the Python type a RunConfig field's annotation asks for."""
-    return next(t for t in (str, bool, int, dict) if t is annotation or t in typing.get_args(
-        annotation))
+    """str, bool, int, dict or tuple: the Python type a RunConfig field's annotation asks
+    for."""
+    return next(t for t in (str, bool, int, dict, tuple) if t is annotation
+                or t in typing.get_args(annotation))
 
 
 def _toml(value):

@@ -75,48 +75,50 @@ def _model_names(from_catalog):
     return registry.list_models()
 
 
-def resolve(text, dataset=None):
+def resolve(text, dataset=None, manual_dir=None, data_dir=None):
     """The Source named by ``text`` (see the module docstring; ``kind`` first); ``dataset``
     replaces its dataset (a source without settings: binarized_mnist by default, or the
     first dataset of the model's image shape). One-line RunDirError or WeightsError for a
     path that is none of them, DataError for a dataset whose images the model does not
-    take. (The stages are imported here, when a model is loaded.)"""
-    return _fitting(_resolved_source(text, dataset))
+    take. ``manual_dir``, ``data_dir``: where its dataset is. (The stages are imported
+    here, when a model is loaded.)"""
+    return _fitting(_resolved_source(text, dataset, (manual_dir, data_dir)),
+                    (manual_dir, data_dir))
 
 
-def _fitting(source):
+def _fitting(source, where):
     """``source``, if its model takes its dataset's images; else a DataError naming a
     dataset it does take."""
-    from zoo import data
+    from zoo import datasets
 
-    shape, dataset = tuple(source.model.image_shape), source.settings["dataset"]
-    if tuple(data.spec(dataset).shape) != shape:
+    shape, run = tuple(source.model.image_shape), source.settings
+    found = tuple(datasets.spec(run["dataset"], run.get("image_size"), *where).shape)
+    if found != shape:
         fitting = _datasets_taking(shape)
         fix = (f"pass --dataset {fitting[0]}" if fitting
-               else "no dataset the zoo reads has them; evaluate it in Python on your own "
-               "images (zoo.evaluate)")
+               else "pass a dataset of them (--dataset, and --image-size to resize one)")
         raise DataError(f"{source.name} takes {'x'.join(map(str, shape))} images, and "
-                        f"{dataset} has {'x'.join(map(str, data.spec(dataset).shape))}; "
-                        f"{fix}")
+                        f"{run['dataset']} has {'x'.join(map(str, found))}; {fix}")
     return source
 
 
-def _resolved_source(text, dataset):
+def _resolved_source(text, dataset, where):
     from zoo import files, pretrained, runs
 
     found, path = kind(text, registered=True), pathlib.Path(text)
     if found == "pretrained":
         name, weights = str(text).split(":", 1)
         file = pretrained.file(pretrained.lookup(name, weights))
-        return _row(str(text), file, dataset)
+        return _row(str(text), file, dataset, where)
     if found == "folder":
         model = runs.load(path)
         if (path / runs.RUN_CONFIG).is_file():
             settings = files.read_json(path / runs.RUN_CONFIG)
             metrics = (files.read_json(path / runs.METRICS)
                        if (path / runs.METRICS).is_file() else None)
-            return Source(str(text), model, _settings(settings, dataset), metrics, folder=path)
-        return Source(str(text), model, _defaults(model, dataset), folder=path)
+            return Source(str(text), model, _settings(settings, dataset, where), metrics,
+                          folder=path)
+        return Source(str(text), model, _defaults(model, dataset, where), folder=path)
     if found == "keras":
         import tf_keras
 
@@ -127,53 +129,55 @@ def _resolved_source(text, dataset):
             raise RunDirError(f"{path} is not a .keras file of a zoo model that loads here "
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
-        return Source(str(text), model, _defaults(model, dataset))
+        return Source(str(text), model, _defaults(model, dataset, where))
     if not pretrained.is_row_file(path):
         raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
                            "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
-    return _row(str(text), path, dataset)
+    return _row(str(text), path, dataset, where)
 
 
-def _row(name, file, dataset):
+def _row(name, file, dataset, where):
     from zoo import pretrained, results
 
     model = pretrained.load_row(file)
     result = results.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
-        return Source(name, model, _defaults(model, dataset))
+        return Source(name, model, _defaults(model, dataset, where))
     metrics = {"test": results.best_test(result), "epochs_run": result.get("epochs_run")}
-    return Source(name, model, _settings(result["recipe_contents"], dataset), metrics,
+    return Source(name, model, _settings(result["recipe_contents"], dataset, where), metrics,
                   row=pathlib.Path(file))
 
 
-def _settings(recorded, dataset):
+def _settings(recorded, dataset, where):
     """A recorded run's settings, with ``dataset`` in place of its own if given."""
     settings = dict(recorded)
     if dataset and dataset != settings["dataset"]:
         settings.update(dataset=dataset, binarization=None, eval_examples=0)
-        settings = {**settings, **_resolved(settings)}
+        settings = {**settings, **_resolved(settings, where)}
     return settings
 
 
-def _defaults(model, dataset):
+def _defaults(model, dataset, where):
     """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist, or
     the first dataset whose images the model takes)."""
     if dataset is None:
         dataset = next(iter(_datasets_taking(tuple(model.image_shape))), DEFAULT_DATASET)
     config = model.zoo_config  # every source's model was built by zoo.get
     return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
-                      "dataset": dataset})
+                      "dataset": dataset}, where)
 
 
 def _datasets_taking(shape):
-    """The datasets of images of ``shape``, DEFAULT_DATASET first where it is one."""
-    from zoo import data
+    """The named datasets of images of ``shape``, DEFAULT_DATASET first where it is one."""
+    from zoo import datasets
 
-    return sorted((name for name, spec in data.DATASETS.items() if tuple(spec.shape) == shape),
-                  key=lambda name: name != DEFAULT_DATASET)
+    return sorted((name for name, spec in datasets.DATASETS.items()
+                   if tuple(spec.shape) == shape), key=lambda name: name != DEFAULT_DATASET)
 
 
-def _resolved(settings):
+def _resolved(settings, where):
+    """``settings`` as the run would record them (``zoo.config.Plan.config``), their
+    dataset read where ``where`` (manual dir, data dir) says."""
     from zoo.config import RunConfig
 
-    return dataclasses.asdict(RunConfig.of_settings(settings).resolved())
+    return dataclasses.asdict(RunConfig.of_settings(settings).plan(*where).config)

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from zoo import compat, data, files, recipes, tuners
+from zoo import compat, data, datasets, files, recipes, tuners
 from zoo.errors import ConfigError, ZooError, did_you_mean, require_int
 from zoo.models.registry import Choice, FloatRange, IntRange, builder, get
 from zoo.callbacks import FullEpochs
@@ -214,7 +214,7 @@ class SearchResult:
 def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
          validation=None, tuner="random", max_trials=10, epochs=5, directory="tuning",
          project=None, ranges=(), seed=0, overwrite=False, manual_dir=None, data_dir=None,
-         verbose=1, train_examples=0, eval_examples=0):
+         verbose=1, train_examples=0, eval_examples=0, image_size=None):
     """Searches ``model``'s space; returns a SearchResult. Every argument is checked before
     any training.
 
@@ -225,7 +225,8 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     ``train_examples``: every trial trains on the named dataset's first this many training
     images (0: all); ``eval_examples``: every trial is judged on the first this many
     validation images (0: all). The best recipe keeps both (delete them there to train and
-    test on the whole splits).
+    test on the whole splits). ``image_size``: (H, W) to resize a named dataset's images
+    to (``zoo.datasets``).
     """
     if tuner not in TUNERS:
         hint = did_you_mean(tuner, TUNERS)
@@ -248,12 +249,12 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         dataset = "own"
     plan = RunConfig(model=model, dataset="binarized_mnist" if own_data else dataset,
                      binarization=binarization, epochs=epochs, seed=seed,
-                     train_examples=train_examples, eval_examples=eval_examples).plan(
-                         manual_dir, data_dir)
+                     train_examples=train_examples, eval_examples=eval_examples,
+                     image_size=None if own_data else image_size).plan(manual_dir, data_dir)
     config = plan.config
     space = search_space(plan.builder, ranges,
                          batch_size=not isinstance(train, tf.data.Dataset))
-    project = project or f"{model}-{dataset}"
+    project = project or f"{model}-{datasets.short_name(dataset)}"
     folder = pathlib.Path(directory) / project
     identity = {"model": model, "dataset": dataset, "tuner": tuner, "epochs": epochs,
                 "seed": seed, "space": {k: dataclasses.asdict(v) for k, v in space.items()}}
@@ -262,8 +263,9 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     else:
         plan.examples  # counted: fail fast on the data and the examples
         identity["binarization"] = config.binarization
-        for setting in ("train_examples", "eval_examples"):  # (absent when 0: folders of
-            if getattr(config, setting):  # earlier searches still resume)
+        identity["dataset"] = config.dataset  # (a folder's absolute path)
+        for setting in ("train_examples", "eval_examples", "image_size"):  # (absent when
+            if getattr(config, setting):  # unset: folders of earlier searches still resume)
                 identity[setting] = getattr(config, setting)
     _claim(folder, identity, overwrite)
 
@@ -298,7 +300,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     if not own_data:
         best = search.oracle.get_best_trials(1)[0]
         best_plan = hypermodel.trial_plan(best.hyperparameters)
-        best_plan = dataclasses.replace(best_plan, config=dataclasses.replace(
+        best_plan = dataclasses.replace(best_plan, settings=dataclasses.replace(
             best_plan.config, log_likelihood_samples=0))
         result.recipe_path = folder / "best.toml"
         recipes.write(recipes.Recipe("best", best_plan, {}), result.recipe_path)

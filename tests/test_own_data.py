@@ -1,0 +1,218 @@
+"""Any image data through the entry points: folders of PNGs written here, tfds datasets the
+zoo has no entry for (read through tfds's generic path, and one made here with tfds's own
+builder API), --image-size, and the one-line refusals. Real files, real tfds and Keras
+readers."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+import zoo
+from zoo import bench, data, datasets, recipes
+from zoo.cli import main
+from zoo.errors import ConfigError, DatasetUnavailableError, DataError
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (50, 60, 210)}
+SMALL = ["--set", "filters=8,16", "--set", "latent_dim=4"]
+
+
+def squares(count, size, colour, seed):
+    """``count`` uint8 images (size x size x 3): a square of ``colour`` at a random place
+    on a random background colour."""
+    rng = np.random.default_rng(seed)
+    images = np.empty([count, size, size, 3], np.uint8)
+    for image in images:
+        image[:] = rng.integers(0, 256, 3)
+        side = size // 2
+        top, left = rng.integers(0, size - side, 2)
+        image[top:top + side, left:left + side] = colour
+    return images
+
+
+def write_pngs(folder, images):
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{number:04d}.png")
+
+
+@pytest.fixture(scope="module")
+def classes_folder(tmp_path_factory):
+    """240 colour 32x32 PNGs in three class subfolders."""
+    root = tmp_path_factory.mktemp("squares")
+    for index, (name, colour) in enumerate(COLOURS.items()):
+        write_pngs(root / name, squares(80, 32, colour, index))
+    return root
+
+
+def run_cli(capsys, *argv):
+    main([str(part) for part in argv])
+    return capsys.readouterr().out
+
+
+def test_a_folder_of_pngs_through_train_eval_plot_and_tune(classes_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    printed = run_cli(capsys, "train", "cnn_vae", "--dataset", classes_folder, "--epochs", 2,
+                      "--batch-size", 64, "--deterministic", "--out", out, *SMALL)
+    line = next(text for text in printed.splitlines() if text.startswith("test ELBO"))
+    assert "24 examples" in line and "in bits per dimension: -ELBO" in printed  # carved(240)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data"]["splits"] == {"train": 192, "validation": 24, "test": 24}
+    assert metrics["data"]["class_names"] == ["blue", "green", "red"]
+    assert metrics["data"]["shape"] == [32, 32, 3]
+    model = zoo.load(out)
+    assert model.zoo_config["overrides"]["likelihood"] == "logistic_mixture"  # the default
+    assert tuple(model.image_shape) == (32, 32, 3)  # built for the data, untold
+    again = run_cli(capsys, "eval", out)
+    assert f"{metrics['test']['elbo_nats']:.2f} nats" in again  # the run's numbers again
+    for kind in ("samples", "latent"):
+        run_cli(capsys, "plot", kind, out)
+        assert (out / f"{kind}.png").stat().st_size > 1000
+    searched = run_cli(capsys, "tune", "cnn_vae", "--dataset", classes_folder, "--max-trials",
+                       2, "--epochs", 1, "--dir", tmp_path / "tuning", "--range",
+                       "latent_dim=2:4")
+    assert searched.count("COMPLETED") == 2
+    recipe = recipes.load(tmp_path / "tuning" / "cnn_vae-squares0" / "best.toml")
+    assert recipe.config.dataset == str(classes_folder)
+
+
+def test_zoo_train_and_a_recipe_on_a_folder_give_the_cli_s_numbers(classes_folder, tmp_path):
+    settings = {"model": "cnn_vae", "dataset": str(classes_folder), "epochs": 1,
+                "batch_size": 64, "deterministic": True, "eval_samples": 1,
+                "overrides": {"filters": [8, 16], "latent_dim": 4}}
+    _, trained = zoo.train(zoo.RunConfig(**settings), tmp_path / "run", verbose=0)
+    path = tmp_path / "folder.toml"
+    recipes.write(recipes.from_dict("folder", settings), path)
+    row = bench.run(path, tmp_path / "benchmarks", verbose=0)
+    assert row["test"]["elbo_nats"] == trained["test"]["elbo_nats"]
+    assert row["data"]["source"] == "folder"
+
+
+def test_image_size_resizes_colour_folders_and_a_64x64_folder_trains(tmp_path, capsys):
+    wide = tmp_path / "wide"
+    write_pngs(wide, squares(30, 48, (250, 250, 0), 5)[:, 8:40])  # 32 x 48
+    spec = datasets.spec(str(wide), image_size=(16, 16))
+    assert spec.shape == (16, 16, 3) and spec.labelled is False
+    batch = next(iter(data.load(spec, "train", 8)))[0].numpy()
+    assert batch.shape == (8, 16, 16, 3)
+    assert np.allclose(batch * 255, np.round(batch * 255))  # 8-bit levels after resizing
+    big = tmp_path / "big"
+    write_pngs(big, squares(40, 64, (0, 0, 0), 6))
+    printed = run_cli(capsys, "train", "cnn_vae", "--dataset", big, "--epochs", 1,
+                      "--out", tmp_path / "run64", *SMALL)
+    assert "test ELBO on" in printed
+    assert tuple(zoo.load(tmp_path / "run64").image_shape) == (64, 64, 3)
+
+
+def test_the_generic_tfds_reader_gives_the_named_fashion_mnist_s_batches(manual_dir):
+    data.examples_in("fashion_mnist", "test", manual_dir)  # prepared
+    named = data.load("fashion_mnist", "test", 500, binarization="none", first=1000)
+    generic = data.load("fashion_mnist:3.0.1", "test", 500, binarization="none", first=1000)
+    spec = datasets.spec("fashion_mnist:3.0.1")
+    assert spec.splits == {"train": "train[:54000]", "validation": "train[54000:60000]",
+                           "test": "test"}  # validation carved from train's end: 6,000
+    assert spec.default_likelihood == "logistic_mixture"
+    assert spec.class_names == datasets.DATASETS["fashion_mnist"].class_names
+    for (a, label_a), (b, label_b) in zip(named, generic, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+class ZooTestShapes(tfds.core.GeneratorBasedBuilder):
+    """A tfds dataset made here: 100 16x16 colour images of three classes, train only."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "picture": tfds.features.Image(shape=(16, 16, 3)),
+            "kind": tfds.features.ClassLabel(names=["a", "b", "c"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for number, image in enumerate(squares(100, 16, (255, 255, 255), 7)):
+            yield number, {"picture": image, "kind": number % 3}
+
+
+class ZooTestNoImages(tfds.core.GeneratorBasedBuilder):
+    """A tfds dataset without an image feature."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "value": tfds.features.Tensor(shape=(3,), dtype=np.float32)}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for number in range(10):
+            yield number, {"value": np.full(3, number, np.float32)}
+
+
+def test_a_tfds_dataset_the_zoo_does_not_name_is_read_by_name(tmp_path):
+    ZooTestShapes(data_dir=str(tmp_path)).download_and_prepare()
+    spec = datasets.spec("zoo_test_shapes", data_dir=str(tmp_path))
+    assert (spec.image_key, spec.label_key, spec.shape) == ("picture", "kind", (16, 16, 3))
+    assert spec.splits == {"train": "train[:80]", "validation": "train[90:100]",
+                           "test": "train[80:90]"}
+    labels = np.concatenate([label for _, label in data.load(
+        "zoo_test_shapes", "validation", 4, labels=True, data_dir=str(tmp_path))])
+    stored = tfds.builder("zoo_test_shapes", data_dir=str(tmp_path)).as_dataset(
+        split="train[90:100]", shuffle_files=False)
+    assert labels.tolist() == [int(example["kind"]) for example in stored]
+    # a fresh process, without the builder's code: tfds reads it from its files
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "train", "mlp_vae", "--dataset", "zoo_test_shapes",
+         "--data-dir", str(tmp_path), "--epochs", "1", "--set", "hidden_units=16",
+         "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "test ELBO on zoo_test_shapes" in done.stdout
+    assert "in bits per dimension: -ELBO" in done.stdout
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("cifar1O", "unknown dataset 'cifar1O'; did you mean 'cifar10'? the zoo reads"),
+    ("./no/such/folder", "no folder ./no/such/folder"),
+])
+def test_a_dataset_that_cannot_be_read_is_one_line_and_claims_nothing(
+        dataset, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "mlp_vae", "--dataset", dataset, "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tfds_dataset_not_on_disk_is_refused_at_once_without_network(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="cifar10 is not in .* and cannot be "
+                       "downloaded here: .*tfds build cifar10.*--data-dir.*--manual-dir"):
+        datasets.spec("cifar10", data_dir=str(tmp_path))
+
+
+def test_what_a_folder_or_a_dataset_cannot_give_is_refused_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        datasets.spec(str(tmp_path / "empty"))
+    write_pngs(tmp_path / "mixed", [*squares(2, 16, (0, 0, 0), 1), *squares(2, 20, (0, 0, 0), 2)])
+    with pytest.raises(DataError, match="2 sizes .*pass --image-size"):
+        datasets.spec(str(tmp_path / "mixed"))
+    assert datasets.spec(str(tmp_path / "mixed"), image_size=12).shape == (12, 12, 3)
+    ZooTestNoImages(data_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(DataError, match="zoo_test_no_images has no image feature"):
+        datasets.spec("zoo_test_no_images", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match="unknown split 'valid'"):
+        data.load(str(tmp_path / "mixed"), "valid", image_size=12)
+    colour = zoo.RunConfig(model="mlp_vae", dataset=str(tmp_path / "mixed"), image_size=12,
+                           overrides={"likelihood": "bernoulli"})
+    with pytest.raises(ConfigError, match="bernoulli models binary pixels.*colour levels: "
+                       "use likelihood=logistic_mixture"):
+        colour.plan().config
+    assert pathlib.Path(colour.plan().dataset.name) == tmp_path / "mixed"
