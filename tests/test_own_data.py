@@ -216,3 +216,15 @@ def test_what_a_folder_or_a_dataset_cannot_give_is_refused_in_one_line(tmp_path)
                        "use likelihood=logistic_mixture"):
         colour.plan().config
     assert pathlib.Path(colour.plan().dataset.name) == tmp_path / "mixed"
+
+
+def test_arrays_of_float64_levels_train_and_evaluate_as_float32_does():
+    """NumPy's ``images / 255`` is float64: a likelihood other than the Bernoulli once
+    failed on it in its log-probability (a float32 - float64 subtraction)."""
+    levels = squares(32, 8, (255, 0, 0), 3) / 255.0
+    assert levels.dtype == np.float64
+    model = zoo.get("mlp_vae", input_shape=(8, 8, 3), hidden_units=(16,), latent_dim=2,
+                    likelihood="logistic_mixture")
+    model.fit(levels, epochs=1, batch_size=16, verbose=0)
+    as_float32 = zoo.evaluate(model, levels.astype(np.float32), verbose=0)
+    assert zoo.evaluate(model, levels, verbose=0) == as_float32

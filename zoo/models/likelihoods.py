@@ -279,5 +279,6 @@ def log_likelihood(rv_x, x, samples=1):
         cross_entropy = (tf.nn.relu(logits) - x * logits
                          + tf.math.log1p(tf.exp(-tf.abs(logits))))
         return -tf.reduce_sum(cross_entropy, axis=list(range(-event_rank, 0)))
-    rows = tf.tile(x, tf.concat([[samples], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+    rows = tf.tile(tf.cast(x, distribution.dtype),  # (float64 arrays: NumPy's x / 255)
+                   tf.concat([[samples], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
     return tf.reshape(distribution.log_prob(rows), tf.stack([samples, batch]))
