@@ -191,7 +191,8 @@ def test_a_dataset_that_cannot_be_read_is_one_line_and_claims_nothing(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_tfds_dataset_not_on_disk_is_refused_at_once_without_network(tmp_path):
+def test_a_tfds_dataset_not_on_disk_is_refused_at_once_without_network(tmp_path, monkeypatch):
+    monkeypatch.delenv(datasets.MANUAL_DIR_ENV, raising=False)  # (CI sets it)
     with pytest.raises(DatasetUnavailableError, match="cifar10 is not in .* and cannot be "
                        "downloaded here: .*tfds build cifar10.*--data-dir.*--manual-dir"):
         datasets.spec("cifar10", data_dir=str(tmp_path))

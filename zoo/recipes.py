@@ -37,6 +37,7 @@ _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 _TYPES = {str: "a string", bool: "true or false", int: "an int", dict: "a table",
           tuple: "[HEIGHT, WIDTH] or an int"}
 REFERENCE_KEYS = {"log_likelihood_nats": (float, "a number of nats"),
+                  "log_likelihood_bits_per_dim": (float, "a number of bits per dimension"),
                   "elbo_nats": (float, "a number of nats"),
                   "source": (str, "a string naming the paper table or repository")}
 

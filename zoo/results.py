@@ -94,6 +94,7 @@ def leaderboard(benchmarks=BENCHMARKS):
         lines += [_row(result, _reference(result, benchmarks.parent), benchmarks)
                   for result in rows]
     lines += _disentanglement_section([r for r in results if "disentanglement" in r])
+    lines += _untrained_section(benchmarks.parent, results)
     text = "\n".join(lines) + "\n"
     with files.atomic_path(benchmarks / "LEADERBOARD.md") as partial:
         partial.write_text(text)
@@ -128,15 +129,48 @@ def _vector_unit(environment):
     return f", {widest}"
 
 
+def _published(reference):
+    """A recipe's ``[reference]`` as the published column writes it."""
+    if "log_likelihood_nats" in reference:
+        published = f"{-reference['log_likelihood_nats']:.2f}"
+    elif "log_likelihood_bits_per_dim" in reference:
+        published = f"{reference['log_likelihood_bits_per_dim']:.2f} bits/dim"
+    else:
+        published = "none"
+    return published + (f" ({reference['source']})" if reference.get("source") else "")
+
+
+def _untrained_section(repo, results):
+    """The committed recipes (``repo/recipes``) without a result file: rows for those who
+    have their data, not trained here."""
+    trained = {result["recipe"] for result in results}
+    found = sorted(path for path in (repo / "recipes").glob("*.toml")
+                   if path.stem not in trained)
+    if not found:
+        return []
+    lines = ["", "## Recipes not trained here", "",
+             "Committed recipes without a result file: their data could not be had where the "
+             "rows above were trained (tfds cannot download there). `zoo bench "
+             "recipes/NAME.toml` trains one where its data are (`--data-dir`) and writes its "
+             "row.", "", "| recipe | model (family) | dataset | budget | published |",
+             "|---|---|---|---|---|"]
+    for path in found:
+        recipe = recipes.load(path)
+        settings = recipe.plan.settings
+        size = (f" at {settings.image_size[0]}x{settings.image_size[1]}"
+                if settings.image_size else "")
+        lines.append(f"| {recipe.name} | {settings.model} ({_family(settings.model)}) "
+                     f"| {settings.dataset}{size} | {settings.epochs} epochs "
+                     f"| {_published(recipe.reference)} |")
+    return lines
+
+
 def _row(result, reference, benchmarks):
     """A row of its dataset's table; the weights file named from the leaderboard's folder
     (``benchmarks/weights/ROW.h5``), whatever path the run was given."""
     recipe, environment = result["recipe_contents"], result["environment"]
     test = best_test(result)
-    published = (f"{-reference['log_likelihood_nats']:.2f}"
-                 if "log_likelihood_nats" in reference else "none")
-    if reference.get("source"):
-        published += f" ({reference['source']})"
+    published = _published(reference)
     log_likelihood = (f"{-test['log_likelihood_nats']:.2f} ({test['log_likelihood_samples']})"
                       if "log_likelihood_nats" in test else "—")
     elbo = f"{-test['elbo_nats']:.2f}"
