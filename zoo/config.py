@@ -209,22 +209,23 @@ class Plan:
                          manual_dir=self.manual_dir, data_dir=self.data_dir,
                          first=self._first(split), **kwargs)
 
-    def model_overrides(self, training_examples=None):
+    def model_overrides(self, training_examples=None, from_data=True):
         """The overrides the model is built with: the run's, and, where the run leaves them
         unset, ``training_examples`` for each builder parameter that is the training set's
         size (``TrainingSetSize``: beta_tcvae's ``dataset_size``), and what the data imply
         where it is not the builder's default: the image shape for ``input_shape`` (sprites'
         64x64, colour images' channels), the number of classes for ``classes``, the
-        likelihood 8-bit levels call for. The model's own config (model.json, a ``.keras``
-        file) records the values."""
+        likelihood 8-bit levels call for (``from_data=False``: not these three, for data of
+        the caller's own). The model's own config (model.json, a ``.keras`` file) records
+        the values."""
         implied = {}
         if training_examples is not None:
             implied.update({name: training_examples
                             for name in self.builder.training_set_size_fields()})
         defaults = self.builder.defaults()
-        from_data = {"input_shape": self.dataset.shape, "likelihood": self.likelihood,
-                     "classes": len(self.dataset.class_names or ()) or None}
-        for name, value in from_data.items():
+        implied_by_data = {"input_shape": self.dataset.shape, "likelihood": self.likelihood,
+                           "classes": len(self.dataset.class_names or ()) or None}
+        for name, value in implied_by_data.items() if from_data else ():
             if name in defaults and value is not None and (
                     tuple(defaults[name]) if isinstance(value, tuple)
                     else defaults[name]) != value:
@@ -233,10 +234,10 @@ class Plan:
                                          if name not in self.config.overrides})
         return {**implied, **self.config.overrides}  # (the run's: checked when resolved)
 
-    def model(self, training_examples=None):
+    def model(self, training_examples=None, from_data=True):
         """The run's model (built in the caller's strategy scope), with
-        ``model_overrides(training_examples)``."""
-        return self.builder.model(self.model_overrides(training_examples))
+        ``model_overrides(training_examples, from_data)``."""
+        return self.builder.model(self.model_overrides(training_examples, from_data))
 
     def _first(self, split):
         first = self.config.train_examples if split == "train" else self.config.eval_examples

@@ -437,13 +437,19 @@ def prepared_builder(dataset, manual_dir=None, data_dir=None):
 
 
 def _builder(name, data_dir):
-    """``tfds.builder(name)``, or a one-line DataError for a name tfds does not know."""
+    """``tfds.builder(name)``, or a one-line DataError for a name tfds does not know (tfds's
+    own notes while it looks, "Variant folder ... has no dataset_info.json", left out)."""
     import tensorflow_datasets as tfds
+    from absl import logging
 
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise unknown(name, data_dir) from None
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def unknown(name, data_dir=None):

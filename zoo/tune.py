@@ -153,7 +153,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         plan = self.trial_plan(hp)
         try:
-            return compiled(plan, plan.model(self._examples(plan)), self._steps(plan))
+            model = plan.model(self._examples(plan), from_data=self.train is None)
+            return compiled(plan, model, self._steps(plan))
         except Exception as error:
             self.build_error = error  # tune tells it from keras-tuner's own failures
             raise
