@@ -245,3 +245,46 @@ def test_a_search_on_arrays_of_its_own_builds_for_them_not_for_the_default_datas
     assert [row["status"] for row in result.trials] == ["COMPLETED"]
     best = result.tuner.get_best_models(1)[0]
     assert tuple(best.image_shape) == (64, 64, 1)
+
+
+def test_a_folder_is_read_as_keras_reads_it_and_tfds_names_of_any_form_are_one_line(
+        tmp_path):
+    write_pngs(tmp_path / "pets" / "cats", squares(3, 8, (0, 0, 0), 1))
+    write_pngs(tmp_path / "pets" / ".thumbnails", squares(2, 8, (0, 0, 0), 2))  # hidden
+    assert datasets.spec(str(tmp_path / "pets")).class_names == ("cats",)
+    (tmp_path / "pets" / "dogs").mkdir()  # a class without images: Keras would raise
+    with pytest.raises(DataError, match="dogs holds no images, and every subfolder is a "
+                                        "class"):
+        datasets.spec(str(tmp_path / "pets"))
+    for name in ("my-images", "fashion_mnist/nope"):  # tfds: a ValueError, not not-found
+        with pytest.raises(DataError, match=f"unknown dataset '{name}'"):
+            datasets.spec(name, data_dir=str(tmp_path))
+    assert datasets.short_name("downsampled_imagenet/32x32") == "downsampled_imagenet-32x32"
+    assert datasets.short_name(str(tmp_path / "pets")) == "pets"
+
+
+class ZooTestSizes(tfds.core.GeneratorBasedBuilder):
+    """A tfds dataset of colour images of two sizes (an image feature of no fixed size)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3))}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for number in range(30):
+            yield number, {"image": squares(1, 12 + 4 * (number % 2), (0, 0, 255), number)[0]}
+
+
+def test_a_tfds_dataset_of_images_of_several_sizes_needs_and_takes_an_image_size(tmp_path):
+    ZooTestSizes(data_dir=str(tmp_path)).download_and_prepare()
+    with pytest.raises(DataError, match="zoo_test_sizes's images .* differ in size; pass "
+                                        "--image-size"):
+        datasets.spec("zoo_test_sizes", data_dir=str(tmp_path))
+    batch = next(iter(data.load("zoo_test_sizes", "train", 6, image_size=10,
+                                data_dir=str(tmp_path))))[0]
+    assert batch.shape == (6, 10, 10, 3)

@@ -213,7 +213,7 @@ def export(args):
     kind(args.source, args.imports)
     from zoo.export import SIGNATURES, export
 
-    model = resolve(args.source).model
+    model = resolve(args.source, fitting=False).model  # (exporting reads no data)
     folder = export(model, args.out, overwrite=args.overwrite)
     print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
           "(tf.saved_model.load; no zoo needed)")

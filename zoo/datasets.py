@@ -174,8 +174,8 @@ def spec(name, image_size=None, manual_dir=None, data_dir=None):
 def short_name(dataset):
     """A dataset's name as part of a file's name: a folder's own name; a tfds name with its
     version or config joined by ``-``."""
-    path = pathlib.Path(dataset)
-    name = path.name if os.sep in dataset or path.is_dir() else dataset
+    path = pathlib.Path(dataset).expanduser()
+    name = path.resolve().name if path.is_dir() else dataset
     return name.replace(":", "-").replace("/", "-") or "data"
 
 
@@ -219,15 +219,14 @@ def binarization_for(dataset, binarization=None, grey=False):
     return binarization
 
 
-def _levels(images):
-    """``(binarizations, scale, default likelihood)`` of uint8 ``images`` (n, h, w, c):
-    binary where every pixel is 0 or one other value; else 8-bit levels (grey: every
-    binarization; colour: none)."""
-    values = np.unique(images)
+def _levels(pixels, channels):
+    """``(binarizations, scale, default likelihood)`` of uint8 ``pixels`` (any shape) of
+    images of ``channels``: binary where every pixel is 0 or one other value; else 8-bit
+    levels (grey: every binarization; colour: none)."""
+    values = np.unique(pixels)
     if len(values) <= 2 and values[0] == 0:
         return ("static",), 1.0 / float(values[-1] or 1), None
-    grey = images.shape[-1] == 1
-    return (BINARIZATIONS if grey else ("none",)), 1 / 255, "logistic_mixture"
+    return (BINARIZATIONS if channels == 1 else ("none",)), 1 / 255, "logistic_mixture"
 
 
 def in_memory_check(dataset, split, examples, shape=None):
@@ -255,14 +254,21 @@ def _folder_spec(path, size):
         raise DataError(f"{path} is a file; pass a folder of images (one subfolder a class, "
                         "or none) or a dataset's name")
     path = path.resolve()
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in FORMATS and p.is_file())
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in FORMATS and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
     if not files:
         raise DataError(f"{path} holds no images ({', '.join(FORMATS)}); put them in it, one "
                         "subfolder a class or none")
-    classes = sorted({p.relative_to(path).parts[0] for p in files if p.parent != path})
+    classes = sorted(p.name for p in path.iterdir()  # Keras's: its visible subfolders
+                     if p.is_dir() and not p.name.startswith("."))
     if classes and any(p.parent == path for p in files):
         raise DataError(f"{path} holds images both at its top and in subfolders; put each "
                         "class in a subfolder, or every image in the folder itself")
+    empty = [name for name in classes
+             if not any(p.relative_to(path).parts[0] == name for p in files)]
+    if empty:
+        raise DataError(f"{path / empty[0]} holds no images, and every subfolder is a class; "
+                        "put its images in it, or remove it")
     if len(files) < 3:
         raise DataError(f"{path} holds {len(files)} image(s); the zoo splits a folder into "
                         "train, validation and test and needs at least 3")
@@ -282,7 +288,7 @@ def _folder_spec(path, size):
         if key not in _FOLDERS:
             _FOLDERS[key] = _read_folder(path, classes, size, channels)
     held = _FOLDERS[key]
-    binarizations, scale, likelihood = _levels(held["train"][0][:LEVELS_READ])
+    binarizations, scale, likelihood = _levels(held["train"][0][:LEVELS_READ], channels)
     return DatasetSpec(str(path), None, binarizations, scale, labelled=bool(classes),
                        shape=(*size, channels), source="folder",
                        class_names=tuple(classes) or None, default_likelihood=likelihood,
@@ -372,11 +378,12 @@ def _tfds_spec(name, size, manual_dir, data_dir):
         raise DataError(f"{name}'s images ({image_key}) differ in size; pass --image-size "
                         "H[,W] (Python: image_size=) to resize them")
     splits = _tfds_splits(name, builder.info.splits)
-    first = builder.as_dataset(split=splits["train"], shuffle_files=False).take(LEVELS_READ)
-    sample = np.stack([np.asarray(example[image_key]) for example in first] or [
-        np.zeros([1, 1, channels or 1], np.uint8)])
-    binarizations, scale, likelihood = _levels(sample)
-    shape = (*(size or (height, width)), channels or sample.shape[-1])
+    first = [np.asarray(example[image_key]) for example in builder.as_dataset(
+        split=splits["train"], shuffle_files=False).take(LEVELS_READ)]  # (sizes may differ)
+    channels = channels or (first[0].shape[-1] if first else 1)
+    binarizations, scale, likelihood = _levels(
+        np.concatenate([image.ravel() for image in first] or [np.zeros(1, np.uint8)]), channels)
+    shape = (*(size or (height, width)), channels)
     return DatasetSpec(name, splits, binarizations, scale, labelled=label_key is not None,
                        shape=shape, image_key=image_key, label_key=label_key,
                        class_names=tuple(features[label_key].names) if label_key else None,
@@ -446,8 +453,8 @@ def _builder(name, data_dir):
     logging.set_verbosity(logging.ERROR)
     try:
         return tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise unknown(name, data_dir) from None
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # (ValueError: a name
+        raise unknown(name, data_dir) from None  # tfds cannot parse, an unknown config)
     finally:
         logging.set_verbosity(verbosity)
 

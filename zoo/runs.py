@@ -265,9 +265,8 @@ def check_claim(folder, run_config, overwrite=False, make=True):
         if not (folder / RUN_CONFIG).is_file():
             raise RunDirError(f"{folder} is not empty and holds no zoo run; pick another "
                               "--out or pass --overwrite")
-        previous = recorded_run(folder)
-        changed = sorted(k for k in {**previous, **run_config}
-                         if previous.get(k) != run_config.get(k))
+        previous, wanted = recorded_run(folder), json_roundtrip(run_config)
+        changed = sorted(k for k in {**previous, **wanted} if previous.get(k) != wanted.get(k))
         if changed == ["epochs"] and (folder / EPOCHS).is_file() and run_config["epochs"] in [
                 end["epochs"] for end in read_json(folder / EPOCHS).get("continued_from", [])]:
             raise RunDirError(f"{folder} holds this run being continued to "

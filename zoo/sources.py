@@ -75,15 +75,16 @@ def _model_names(from_catalog):
     return registry.list_models()
 
 
-def resolve(text, dataset=None, manual_dir=None, data_dir=None):
+def resolve(text, dataset=None, manual_dir=None, data_dir=None, fitting=True):
     """The Source named by ``text`` (see the module docstring; ``kind`` first); ``dataset``
     replaces its dataset (a source without settings: binarized_mnist by default, or the
     first dataset of the model's image shape). One-line RunDirError or WeightsError for a
     path that is none of them, DataError for a dataset whose images the model does not
-    take. ``manual_dir``, ``data_dir``: where its dataset is. (The stages are imported
-    here, when a model is loaded.)"""
-    return _fitting(_resolved_source(text, dataset, (manual_dir, data_dir)),
-                    (manual_dir, data_dir))
+    take (``fitting=False``: not checked, and its data not read: ``zoo export``).
+    ``manual_dir``, ``data_dir``: where its dataset is. (The stages are imported here,
+    when a model is loaded.)"""
+    source = _resolved_source(text, dataset, (manual_dir, data_dir))
+    return _fitting(source, (manual_dir, data_dir)) if fitting else source
 
 
 def _fitting(source, where):
