@@ -288,3 +288,23 @@ def test_a_tfds_dataset_of_images_of_several_sizes_needs_and_takes_an_image_size
     batch = next(iter(data.load("zoo_test_sizes", "train", 6, image_size=10,
                                 data_dir=str(tmp_path))))[0]
     assert batch.shape == (6, 10, 10, 3)
+
+
+def test_a_folder_trains_on_two_cpu_replicas_as_on_one_device(classes_folder, tmp_path):
+    """The folder input path under MirroredStrategy (``zoo train --cpu-replicas 2``, each
+    replica its block of every global batch), 2 epochs, against the one-device run."""
+    ends = {}
+    for replicas in (1, 2):
+        out = tmp_path / f"run{replicas}"
+        done = subprocess.run(
+            [sys.executable, "-m", "zoo.cli", "train", "cnn_vae", "--dataset",
+             str(classes_folder), "--epochs", "2", "--batch-size", "64", "--deterministic",
+             "--cpu-replicas", str(replicas), "--out", str(out), *SMALL],
+            capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        ends[replicas] = json.loads((out / "metrics.json").read_text())
+    assert ends[2]["distribution"] == {"strategy": "MirroredStrategy", "replicas": 2}
+    assert ends[2]["history"]["val_neg_elbo"] == pytest.approx(
+        ends[1]["history"]["val_neg_elbo"], rel=1e-4)
+    assert ends[2]["test"]["elbo_nats"] == pytest.approx(ends[1]["test"]["elbo_nats"],
+                                                         rel=1e-4)
