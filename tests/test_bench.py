@@ -200,6 +200,12 @@ def test_a_row_of_8_bit_pixels_shows_bits_per_dimension_next_to_nats(tmp_path):
             f"{test['log_likelihood_bits_per_dim']:.3f} bits/dim "
             f"| {-test['elbo_nats']:.2f}; {test['elbo_bits_per_dim']:.3f} bits/dim |") in row
     assert "## fashion_mnist (none)" in results.leaderboard(tmp_path)
+    result.update(recipe="grey_14")  # the same data at another size: a table of its own
+    result["recipe_contents"].update(image_size=14)
+    (tmp_path / "results" / "grey_14.json").write_text(json.dumps(result))
+    board = results.leaderboard(tmp_path)
+    assert board.index("## fashion_mnist (none)") < board.index("| grey |") < board.index(
+        "## fashion_mnist at 14x14 (none)") < board.index("| grey_14 |")
 
 
 # /proc/cpuinfo of two 2-core machines that both call themselves "AMD EPYC" (flags cut short)

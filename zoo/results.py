@@ -9,6 +9,7 @@ import math
 import pathlib
 
 from zoo import files, provenance, recipes
+from zoo.datasets import image_size_of
 from zoo.errors import ConfigError
 
 BENCHMARKS = pathlib.Path("benchmarks")
@@ -83,8 +84,9 @@ def leaderboard(benchmarks=BENCHMARKS):
     by_dataset = {}
     for result in results:
         recipe = result["recipe_contents"]
-        by_dataset.setdefault(f"{recipe['dataset']} ({recipe['binarization']})", []).append(
-            result)
+        at = _at(image_size_of(recipe.get("image_size")))  # another size: a table apart
+        by_dataset.setdefault(f"{recipe['dataset']}{at} ({recipe['binarization']})",
+                              []).append(result)
     for dataset, rows in sorted(by_dataset.items()):
         lines += ["", f"## {dataset}", "",
                   "| row | model (family) | -log p(x) (K) | -ELBO | published, like for like "
@@ -157,12 +159,15 @@ def _untrained_section(repo, results):
     for path in found:
         recipe = recipes.load(path)
         settings = recipe.plan.settings
-        size = (f" at {settings.image_size[0]}x{settings.image_size[1]}"
-                if settings.image_size else "")
         lines.append(f"| {recipe.name} | {settings.model} ({_family(settings.model)}) "
-                     f"| {settings.dataset}{size} | {settings.epochs} epochs "
+                     f"| {settings.dataset}{_at(settings.image_size)} | {settings.epochs} epochs "
                      f"| {_published(recipe.reference)} |")
     return lines
+
+
+def _at(image_size):
+    """`` at HxW`` of an ``image_size`` (height, width); nothing for None."""
+    return f" at {image_size[0]}x{image_size[1]}" if image_size else ""
 
 
 def _row(result, reference, benchmarks):
