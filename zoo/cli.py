@@ -202,7 +202,8 @@ def plot(args):
     from zoo import plot
 
     path = plot.from_run(args.kind, args.source, args.out, dims=args.dims,
-                         dataset=args.dataset, manual_dir=args.manual_dir,
+                         dataset=args.dataset, image_size=args.image_size,
+                         manual_dir=args.manual_dir,
                          data_dir=args.data_dir)
     print(f"wrote {path}")
 
@@ -225,7 +226,7 @@ def evaluate(args):
     kind(args.source, args.imports)
     from zoo.errors import ConfigError
 
-    source = resolve(args.source, args.dataset, manual_dir=args.manual_dir,
+    source = resolve(args.source, args.dataset, args.image_size, manual_dir=args.manual_dir,
                      data_dir=args.data_dir)
     run, row = source.settings, source.row
     if args.disentanglement:
@@ -396,12 +397,16 @@ def _model_and_data(command):
                               "of known factors, drawn here), any tfds dataset with an image "
                               "feature by tfds's name (cifar10, NAME:VERSION, NAME/CONFIG), or "
                               "a folder of images (one subfolder a class, or none)")
-    command.add_argument("--image-size", metavar="H[,W]",
-                         help="resize the images to H x W (H,H for one number): each is "
-                              "centre-cropped to that aspect ratio, then resized (default: "
-                              "as stored)")
+    _image_size(command, "as stored")
     command.add_argument("--binarization", choices=["static", "dynamic", "none"],
                          help=BINARIZATION_HELP)
+
+
+def _image_size(command, default):
+    command.add_argument("--image-size", metavar="H[,W]",
+                         help="resize the images to H x W (H,H for one number): each is "
+                              f"centre-cropped to that aspect ratio, then resized (default: "
+                              f"{default})")
 
 
 def _examples(command, train_help, eval_help):
@@ -515,6 +520,7 @@ def _parser():
     plotting.add_argument("--out", help="PNG file (None: FOLDER/KIND.png for a folder, else "
                                         "NAME-KIND.png here)")
     plotting.add_argument("--dataset", help=DATASET_HELP)
+    _image_size(plotting, "the run's or row's, else as stored")
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
     _data_options(plotting)
@@ -523,6 +529,7 @@ def _parser():
     evaluation = commands.add_parser("eval", help="evaluate a saved model on the test split")
     evaluation.add_argument("source", metavar="MODEL", help=SOURCE_HELP)
     evaluation.add_argument("--dataset", help=DATASET_HELP)
+    _image_size(evaluation, "the run's or row's, else as stored")
     evaluation.add_argument("--samples", type=_positive_int,
                             help="posterior samples per image (default: the run's)")
     evaluation.add_argument("--examples", type=_non_negative_int, metavar="N",

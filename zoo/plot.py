@@ -169,7 +169,7 @@ KINDS = ("samples", "recon", "manifold", "latent", "traverse")
 
 
 def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
-             manual_dir=None, data_dir=None):
+             image_size=None, manual_dir=None, data_dir=None):
     """Writes the picture ``kind`` (one of KINDS) of ``source`` (a run folder, or any model
     source ``zoo.sources.resolve`` reads: a ``zoo.save`` folder, a ``.keras`` or row's
     weights file, ``MODEL:WEIGHTS``) to ``out``, using the test split of its dataset (or of
@@ -183,7 +183,7 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
         raise ConfigError("plots are written as PNG; name the file "
                           f"{pathlib.Path(out).with_suffix('.png')}")
     found = source if isinstance(source, sources.Source) else sources.resolve(
-        source, dataset, manual_dir=manual_dir, data_dir=data_dir)
+        source, dataset, image_size, manual_dir=manual_dir, data_dir=data_dir)
     if out is None:
         stem = pathlib.Path(found.name.replace(":", "-")).stem
         out = found.folder / f"{kind}.png" if found.folder else pathlib.Path(f"{stem}-{kind}.png")

@@ -75,15 +75,17 @@ def _model_names(from_catalog):
     return registry.list_models()
 
 
-def resolve(text, dataset=None, manual_dir=None, data_dir=None, fitting=True):
+def resolve(text, dataset=None, image_size=None, manual_dir=None, data_dir=None,
+            fitting=True):
     """The Source named by ``text`` (see the module docstring; ``kind`` first); ``dataset``
     replaces its dataset (a source without settings: binarized_mnist by default, or the
-    first dataset of the model's image shape). One-line RunDirError or WeightsError for a
-    path that is none of them, DataError for a dataset whose images the model does not
-    take (``fitting=False``: not checked, and its data not read: ``zoo export``).
+    first dataset of the model's image shape), ``image_size`` its images' size. One-line
+    RunDirError or WeightsError for a path that is none of them, DataError for a dataset
+    whose images the model does not take (``fitting=False``: not checked, and its data not
+    read: ``zoo export``).
     ``manual_dir``, ``data_dir``: where its dataset is. (The stages are imported here,
     when a model is loaded.)"""
-    source = _resolved_source(text, dataset, (manual_dir, data_dir))
+    source = _resolved_source(text, (dataset, image_size), (manual_dir, data_dir))
     return _fitting(source, (manual_dir, data_dir)) if fitting else source
 
 
@@ -103,23 +105,23 @@ def _fitting(source, where):
     return source
 
 
-def _resolved_source(text, dataset, where):
+def _resolved_source(text, data, where):
     from zoo import files, pretrained, runs
 
     found, path = kind(text, registered=True), pathlib.Path(text)
     if found == "pretrained":
         name, weights = str(text).split(":", 1)
         file = pretrained.file(pretrained.lookup(name, weights))
-        return _row(str(text), file, dataset, where)
+        return _row(str(text), file, data, where)
     if found == "folder":
         model = runs.load(path)
         if (path / runs.RUN_CONFIG).is_file():
             settings = files.read_json(path / runs.RUN_CONFIG)
             metrics = (files.read_json(path / runs.METRICS)
                        if (path / runs.METRICS).is_file() else None)
-            return Source(str(text), model, _settings(settings, dataset, where), metrics,
+            return Source(str(text), model, _settings(settings, data, where), metrics,
                           folder=path)
-        return Source(str(text), model, _defaults(model, dataset, where), folder=path)
+        return Source(str(text), model, _defaults(model, data, where), folder=path)
     if found == "keras":
         import tf_keras
 
@@ -130,42 +132,50 @@ def _resolved_source(text, dataset, where):
             raise RunDirError(f"{path} is not a .keras file of a zoo model that loads here "
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
-        return Source(str(text), model, _defaults(model, dataset, where))
+        return Source(str(text), model, _defaults(model, data, where))
     if not pretrained.is_row_file(path):
         raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
                            "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
-    return _row(str(text), path, dataset, where)
+    return _row(str(text), path, data, where)
 
 
-def _row(name, file, dataset, where):
+def _row(name, file, data, where):
     from zoo import pretrained, results
 
     model = pretrained.load_row(file)
     result = results.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
-        return Source(name, model, _defaults(model, dataset, where))
+        return Source(name, model, _defaults(model, data, where))
     metrics = {"test": results.best_test(result), "epochs_run": result.get("epochs_run")}
-    return Source(name, model, _settings(result["recipe_contents"], dataset, where), metrics,
+    return Source(name, model, _settings(result["recipe_contents"], data, where), metrics,
                   row=pathlib.Path(file))
 
 
-def _settings(recorded, dataset, where):
-    """A recorded run's settings, with ``dataset`` in place of its own if given."""
-    settings = dict(recorded)
+def _settings(recorded, data, where):
+    """A recorded run's settings, with ``data`` = (dataset, image size) in place of its
+    own where given (another dataset: its default binarization and whole test split)."""
+    from zoo import datasets
+
+    (dataset, image_size), settings = data, dict(recorded)
+    size = datasets.image_size_of(image_size)
     if dataset and dataset != settings["dataset"]:
         settings.update(dataset=dataset, binarization=None, eval_examples=0)
-        settings = {**settings, **_resolved(settings, where)}
-    return settings
+    elif size is None or size == datasets.image_size_of(settings.get("image_size")):
+        return settings
+    if size:  # (else the run's, the size its model takes)
+        settings.update(image_size=size)
+    return {**settings, **_resolved(settings, where)}
 
 
-def _defaults(model, dataset, where):
-    """``zoo train``'s settings for ``model`` on ``dataset`` (default binarized_mnist, or
-    the first dataset whose images the model takes)."""
+def _defaults(model, data, where):
+    """``zoo train``'s settings for ``model`` on ``data`` = (dataset, image size) (default
+    binarized_mnist, or the first dataset whose images the model takes; as stored)."""
+    dataset, image_size = data
     if dataset is None:
         dataset = next(iter(_datasets_taking(tuple(model.image_shape))), DEFAULT_DATASET)
     config = model.zoo_config  # every source's model was built by zoo.get
     return _resolved({"model": config["name"], "overrides": dict(config["overrides"]),
-                      "dataset": dataset}, where)
+                      "dataset": dataset, "image_size": image_size}, where)
 
 
 def _datasets_taking(shape):
