@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+import tf_keras
 from PIL import Image
 
 import zoo
@@ -107,6 +108,17 @@ def test_image_size_resizes_colour_folders_and_a_64x64_folder_trains(tmp_path, c
                       "--out", tmp_path / "run64", *SMALL)
     assert "test ELBO on" in printed
     assert tuple(zoo.load(tmp_path / "run64").image_shape) == (64, 64, 3)
+    # another folder at the model's size: zoo eval and zoo plot resize it as zoo train would
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "eval", tmp_path / "run64", "--dataset", wide)
+    assert capsys.readouterr().err.endswith(
+        "takes 64x64x3 images, and {} has 32x48x3; pass a dataset of them (--dataset, and "
+        "--image-size to resize one)\n".format(wide))
+    printed = run_cli(capsys, "eval", tmp_path / "run64", "--dataset", wide, "--image-size", 64)
+    assert f"test ELBO on {wide}" in printed
+    printed = run_cli(capsys, "plot", "recon", tmp_path / "run64", "--dataset", wide,
+                      "--image-size", "64,64", "--out", tmp_path / "wide.png")
+    assert f"wrote {tmp_path / 'wide.png'}" in printed and Image.open(tmp_path / "wide.png")
 
 
 def test_the_generic_tfds_reader_gives_the_named_fashion_mnist_s_batches(manual_dir):
@@ -200,7 +212,7 @@ def test_a_tfds_dataset_not_on_disk_is_refused_at_once_without_network(tmp_path,
         datasets.spec("cifar10", data_dir=str(tmp_path))
 
 
-def test_what_a_folder_or_a_dataset_cannot_give_is_refused_in_one_line(tmp_path):
+def test_what_a_folder_or_a_dataset_cannot_give_is_refused_in_one_line(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no images"):
         datasets.spec(str(tmp_path / "empty"))
@@ -208,6 +220,12 @@ def test_what_a_folder_or_a_dataset_cannot_give_is_refused_in_one_line(tmp_path)
     with pytest.raises(DataError, match="2 sizes .*pass --image-size"):
         datasets.spec(str(tmp_path / "mixed"))
     assert datasets.spec(str(tmp_path / "mixed"), image_size=12).shape == (12, 12, 3)
+    with monkeypatch.context() as patch:  # a folder is held in memory; a larger one refused
+        patch.setattr(datasets, "IN_MEMORY_BYTES", 2 * 14 * 14 * 3)
+        with pytest.raises(DataError, match=r"mixed's whole split is 2.3 KiB of 14x14x3 "
+                           r"images, more than the 1.1 KiB the zoo holds in memory; ask for "
+                           r"smaller images \(--image-size\)$"):
+            datasets.spec(str(tmp_path / "mixed"), image_size=14)
     ZooTestNoImages(data_dir=str(tmp_path)).download_and_prepare()
     with pytest.raises(DataError, match="zoo_test_no_images has no image feature"):
         datasets.spec("zoo_test_no_images", data_dir=str(tmp_path))
@@ -251,7 +269,12 @@ def test_a_folder_is_read_as_keras_reads_it_and_tfds_names_of_any_form_are_one_l
         tmp_path):
     write_pngs(tmp_path / "pets" / "cats", squares(3, 8, (0, 0, 0), 1))
     write_pngs(tmp_path / "pets" / ".thumbnails", squares(2, 8, (0, 0, 0), 2))  # hidden
-    assert datasets.spec(str(tmp_path / "pets")).class_names == ("cats",)
+    cats = datasets.spec(str(tmp_path / "pets"))
+    assert cats.class_names == ("cats",) and sum(cats.sizes.values()) == 3
+    write_pngs(tmp_path / "pets" / "cats", squares(5, 8, (0, 0, 0), 1))  # 2 more, read anew
+    assert sum(datasets.spec(str(tmp_path / "pets")).sizes.values()) == 5
+    with pytest.raises(DataError, match="pets changed since it was read .* read it again"):
+        datasets.folder_split(cats, "train")
     (tmp_path / "pets" / "dogs").mkdir()  # a class without images: Keras would raise
     with pytest.raises(DataError, match="dogs holds no images, and every subfolder is a "
                                         "class"):
@@ -308,3 +331,73 @@ def test_a_folder_trains_on_two_cpu_replicas_as_on_one_device(classes_folder, tm
         ends[1]["history"]["val_neg_elbo"], rel=1e-4)
     assert ends[2]["test"]["elbo_nats"] == pytest.approx(ends[1]["test"]["elbo_nats"],
                                                          rel=1e-4)
+
+
+class Crashed(Exception):
+    pass
+
+
+class CrashInEpoch2(tf_keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):  # the first execution of epoch 2
+        if self.epoch == 1:
+            raise Crashed("stopped in epoch 2")
+
+
+def test_a_tfds_split_larger_than_memory_streams_and_a_run_on_it_resumes(
+        tmp_path, manual_dir, monkeypatch):
+    """Above IN_MEMORY_BYTES a tfds split streams from tfds's files: in its stored order
+    the batches held in memory; shuffled, each pass a permutation of them (within windows)
+    of its seed and its key, each replica its block of every global batch; a run on it
+    stopped in epoch 2 resumes to the numbers of the run never stopped."""
+    ZooTestShapes(data_dir=str(tmp_path)).download_and_prepare()
+    where = {"data_dir": str(tmp_path), "labels": True}
+    held = list(data.load("zoo_test_shapes", "train", 16, shuffle=False, **where))
+    monkeypatch.setattr(datasets, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(data, "STREAM_WINDOW_BYTES", 30 * 16 * 16 * 3)  # windows of 30
+    assert data.streams(datasets.spec("zoo_test_shapes", data_dir=str(tmp_path)), 1)
+    streamed = list(data.load("zoo_test_shapes", "train", 16, shuffle=False, **where))
+    for (a, label_a), (b, label_b) in zip(held, streamed, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(label_a.numpy(), label_b.numpy())
+
+    def images(batches):
+        return np.concatenate([x.numpy() for x, _ in batches])
+
+    def sorted_rows(array):
+        return sorted(row.tobytes() for row in array)
+
+    one, again, other = (images(data.load("zoo_test_shapes", "train", 16, seed=seed, **where))
+                         for seed in (1, 1, 2))
+    np.testing.assert_array_equal(one, again)
+    assert not np.array_equal(one, other)
+    assert sorted_rows(one) == sorted_rows(images(held))
+    two_passes = images(data.load("zoo_test_shapes", "train", 16, seed=1, repeat=True,
+                                  **where).take(10))
+    assert not np.array_equal(two_passes[:80], two_passes[80:])
+    blocks = list(data.load("zoo_test_shapes", "train", 16, seed=1, replicas=(0, 2, 2),
+                            **where))
+    assert [len(x) for x, _ in blocks] == [8] * 10
+    np.testing.assert_array_equal(images(blocks), one)
+    # grey levels drawn as pixels, streamed: one draw of the split, whatever the batches
+    small, large = (images(data.load("fashion_mnist:3.0.1", "test", size, labels=True,
+                                     binarization="dynamic", first=300,
+                                     manual_dir=manual_dir)) for size in (100, 300))
+    np.testing.assert_array_equal(small, large)
+    assert set(np.unique(small)) == {0.0, 1.0}
+
+    config = zoo.RunConfig(model="mlp_vae", dataset="zoo_test_shapes", epochs=3, batch_size=16,
+                           overrides={"hidden_units": [16], "latent_dim": 2},
+                           deterministic=True)
+    tf_keras.backend.clear_session()
+    _, whole = zoo.train(config, tmp_path / "whole", data_dir=str(tmp_path), verbose=0)
+    tf_keras.backend.clear_session()
+    with pytest.raises(Crashed):
+        zoo.train(config, tmp_path / "stopped", data_dir=str(tmp_path), verbose=0,
+                  callbacks=[CrashInEpoch2()])
+    tf_keras.backend.clear_session()
+    _, resumed = zoo.train(config, tmp_path / "stopped", data_dir=str(tmp_path), verbose=0)
+    assert resumed["history"] == whole["history"]
+    assert resumed["test"] == whole["test"]

@@ -5,7 +5,10 @@ levels for the others. ``load`` takes a dataset's name or its ``DatasetSpec``.
 Each split's uint8 images are read once per process and held in memory (sprites' whole
 train split as packed bits on disk: ``zoo.sprites``); every pass gathers its batches
 through one permutation, a stateless function of the seed and the pass's key, so a
-resumed run sees the data of one never stopped.
+resumed run sees the data of one never stopped. A tfds split larger than
+``zoo.datasets.IN_MEMORY_BYTES`` streams from tfds's files instead, each pass in its stored
+order shuffled within windows of ``STREAM_WINDOW_BYTES`` (tfds shuffled the examples once,
+when it wrote them), again a stateless function of the seed and the pass's key.
 """
 
 import threading
@@ -14,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from zoo import sprites
-from zoo.datasets import (DATASETS, SPLITS, binarization_for, folder_split, in_memory_check,
+from zoo import datasets, sprites
+from zoo.datasets import (DATASETS, SPLITS, binarization_for, folder_split,
                           one_process_at_a_time, prepared_builder, spec)
 from zoo.errors import ConfigError, DataError, did_you_mean, require_int
 
@@ -28,6 +31,8 @@ AUTOTUNE = False
 
 # The largest part of sprites drawn for a load without the whole dataset on disk (5 s).
 SPRITES_DRAWN_AT_ONCE = 50_000
+# The images a streamed pass shuffles at once (``_window_shuffled``), in bytes.
+STREAM_WINDOW_BYTES = 256 * 2**20
 
 
 def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, seed=0,
@@ -39,9 +44,10 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
 
     ``x`` is float32 of shape (batch, height, width, channels) (mnist: 28, 28, 1; sprites:
     64, 64, 1) with values in {0, 1}, or the levels {0, 1/255, ..., 1} with
-    ``binarization="none"``. ``shuffle``
-    defaults to True for the train split. The split's uint8 images are held in memory; each pass
-    gathers its batches through one permutation and binarizes whole batches.
+    ``binarization="none"``. ``shuffle`` defaults to True for the train split. The split's
+    uint8 images are held in memory, each pass gathering its batches through one
+    permutation, or (a tfds split above ``zoo.datasets.IN_MEMORY_BYTES``: ``streams``)
+    streamed, each pass shuffled within windows; whole batches are binarized.
 
     Every pass has a key: its order and dynamic pixels are stateless functions of
     (seed, key). ``order_key``, an integer variable (``train`` passes the optimizer's
@@ -82,18 +88,38 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
     shuffle = split == "train" if shuffle is None else shuffle
     builder = prepared_builder(dataset, manual_dir=manual_dir, data_dir=data_dir)
     examples = _count(dataset, split, builder, first)
-    images, labels_ = (tf.constant(array) for array in _in_memory(dataset, split, builder,
-                                                                  examples, data_dir))
+    steps = batches_per_pass(examples, batch_size, drop_remainder)
     scale = dataset.scale
+    streamed = streams(dataset, examples)
+    if streamed:
+        records = _records(dataset, split, builder, examples)
+    else:
+        images, labels_ = (tf.constant(array) for array in _in_memory(dataset, split, builder,
+                                                                      examples, data_dir))
     if binarization == "dynamic" and split != "train":
         # One fixed draw for the whole split, so validation and test numbers do not depend
-        # on the batch size or on the run.
-        images = _sample_pixels(images, scale, [seed, -1])
+        # on the batch size or on the run (streamed: each image its own draw).
+        if streamed:
+            records = records.enumerate().map(lambda i, record: (_sample_pixels(
+                record[0][None], scale, [seed, -1 - i])[0], record[1]))
+        else:
+            images = _sample_pixels(images, scale, [seed, -1])
         binarization, scale = "static", 1.0
 
-    steps = batches_per_pass(examples, batch_size, drop_remainder)
+    def pixels(x, key, step, low, rows):
+        """Rows ``low`` on of the batch of ``rows`` that pass ``key`` makes at ``step``."""
+        if dataset.source == "sprites":  # packed bits
+            x = _unpack(x)
+        if binarization == "dynamic":  # this block's rows of the whole batch's draw
+            return _sample_pixels(x, scale, [seed, key * steps + step], (low, rows))
+        if binarization == "static":
+            return _threshold(x, scale)
+        return tf.cast(x, tf.float32) * scale
 
-    def one_pass(key):
+    def block_rows(rows, replica):
+        return rows * replica // total, rows * (replica + 1) // total
+
+    def one_pass(key):  # in memory: each replica gathers its block of every batch
         order = (tf.random.experimental.stateless_shuffle(tf.range(examples), [seed, key])
                  if shuffle else tf.range(examples))
 
@@ -101,21 +127,27 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
             step, replica = element // local, first_replica + element % local
             start = step * batch_size
             rows = tf.minimum(tf.constant(batch_size, tf.int64), examples - start)  # last: short
-            low, high = rows * replica // total, rows * (replica + 1) // total
+            low, high = block_rows(rows, replica)
             indices = order[start + low:start + high]
-            x = tf.gather(images, indices)
-            if dataset.source == "sprites":  # packed bits
-                x = _unpack(x)
-            if binarization == "dynamic":  # this block's rows of the whole batch's draw
-                x = _sample_pixels(x, scale, [seed, key * steps + step], (low, rows))
-            elif binarization == "static":
-                x = _threshold(x, scale)
-            else:
-                x = tf.cast(x, tf.float32) * scale
-            return x, tf.gather(labels_, indices)
+            return (pixels(tf.gather(images, indices), key, step, low, rows),
+                    tf.gather(labels_, indices))
 
         return tf.data.Dataset.range(steps * local).map(block,
                                                         num_parallel_calls=tf.data.AUTOTUNE)
+
+    def streamed_pass(key):  # every global batch read, each local replica given its block
+        def blocks(step, batch):
+            x, y = batch
+            rows = tf.shape(y, out_type=tf.int64)[0]
+
+            def block(replica):
+                low, high = block_rows(rows, first_replica + replica)
+                return pixels(x[low:high], key, step, low, rows), y[low:high]
+
+            return tf.data.Dataset.range(local).map(block)
+
+        stream = _window_shuffled(records, seed, key) if shuffle else records
+        return stream.batch(batch_size, drop_remainder).enumerate().flat_map(blocks)
 
     passes = -1 if repeat else 1  # take(-1): all of an endless stream
     if order_key is not None:
@@ -125,7 +157,7 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
                 lambda p: start + p * steps))
     else:
         keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(passes)
-    batches = keys.flat_map(one_pass)
+    batches = keys.flat_map(streamed_pass if streamed else one_pass)
     if not repeat:
         batches = batches.apply(tf.data.experimental.assert_cardinality(steps * local))
     if not labels:
@@ -160,7 +192,6 @@ def _in_memory(dataset, split, builder, examples, data_dir=None):
                 held = (_sprites_bits(split, examples, data_dir),
                         np.full([examples], -1, np.int64))
             else:
-                in_memory_check(dataset, split, examples)
                 held = _read_tfds(dataset, split, builder, examples)
             _SPLITS[key] = held
     return held[0][:examples], held[1][:examples]
@@ -179,9 +210,18 @@ def _sprites_bits(split, examples, data_dir):
     return sprites.packed(sprites.render(sprites.factors_of(indices)))
 
 
-def _read_tfds(dataset, split, builder, examples):
-    """The first ``examples`` images and labels of a tfds split, resized to the spec's
-    ``image_size`` (centre-cropped to its aspect ratio, bilinear, rounded to uint8)."""
+def streams(dataset, examples):
+    """Whether ``load`` streams ``examples`` images of ``dataset`` (a DatasetSpec) from tfds's
+    files rather than hold them in memory: a tfds split of more than
+    ``zoo.datasets.IN_MEMORY_BYTES`` of (resized) uint8 images."""
+    return (dataset.source == "tfds"
+            and examples * int(np.prod(dataset.shape)) > datasets.IN_MEMORY_BYTES)
+
+
+def _records(dataset, split, builder, examples):
+    """The first ``examples`` (uint8 image, int64 label (-1 for none)) of a tfds split, in
+    its stored order, resized to the spec's ``image_size`` (centre-cropped to its aspect
+    ratio, bilinear, rounded to uint8)."""
     import tf_keras
 
     # tfds caches a small split in memory as it reads it; the first ``examples`` of it
@@ -197,15 +237,39 @@ def _read_tfds(dataset, split, builder, examples):
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         label = (tf.cast(example[dataset.label_key], tf.int64) if dataset.labelled
                  else tf.constant(-1, tf.int64))
-        return image, label
+        return tf.ensure_shape(image, dataset.shape), label
 
+    return records.take(examples).map(chosen, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _read_tfds(dataset, split, builder, examples):
+    """The first ``examples`` images and labels of a tfds split (``_records``) as arrays."""
     images = np.empty([examples, *dataset.shape], np.uint8)
     labels = np.empty([examples], np.int64)
     done = 0
-    for batch, label in records.take(examples).map(chosen).batch(4096).as_numpy_iterator():
+    for batch, label in _records(dataset, split, builder,
+                                 examples).batch(4096).as_numpy_iterator():
         images[done:done + len(batch)], labels[done:done + len(batch)] = batch, label
         done += len(batch)
     return images, labels
+
+
+def _window_shuffled(records, seed, key):
+    """``records`` in the order of pass ``key``: each window of ``STREAM_WINDOW_BYTES`` of
+    consecutive images (tfds stores a split's examples shuffled once, when it writes them)
+    in a permutation that is a stateless function of (seed, key, window)."""
+    image_bytes = int(np.prod(records.element_spec[0].shape))
+    window = max(1, STREAM_WINDOW_BYTES // image_bytes)
+    seed = tf.stack([tf.constant(seed, tf.int64), key])
+
+    def shuffled(index, batch):
+        images, labels = batch
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(labels)[0]), tf.random.experimental.stateless_fold_in(seed, index))
+        return tf.data.Dataset.from_tensor_slices((tf.gather(images, order),
+                                                   tf.gather(labels, order)))
+
+    return records.batch(window).enumerate().flat_map(shuffled)
 
 
 def batches_per_pass(examples, batch_size, drop_remainder=False):

@@ -42,9 +42,9 @@ CelebA 64 convention of a centre crop then a resize), rounded back to 8-bit leve
 folder whose images differ in size, or a tfds dataset whose image feature has no fixed
 size, needs it.
 
-Datasets other than sprites are held in memory as uint8 (``IN_MEMORY_BYTES`` at most a
-split, resized); a larger one is refused in one line naming a smaller ``--image-size`` or
-``--train-examples``.
+A split of up to ``IN_MEMORY_BYTES`` of (resized) uint8 images is read once per process
+and held in memory (``zoo.data``); a larger tfds split streams from tfds's files, and a
+larger folder is refused in one line naming a smaller ``--image-size``.
 
 Offline use: tfds's manual-download folder (``manual_dir=`` or the ``ZOO_MANUAL_DIR``
 environment variable) holding the dataset's source files, the folder itself or a
@@ -76,7 +76,7 @@ from zoo.errors import DatasetUnavailableError, DataError, did_you_mean
 BINARIZATIONS = ("dynamic", "static", "none")  # the first: the default where accepted
 SPLITS = ("train", "validation", "test")
 MANUAL_DIR_ENV = "ZOO_MANUAL_DIR"
-IN_MEMORY_BYTES = 4 * 2**30  # the most a split may hold in memory, as uint8
+IN_MEMORY_BYTES = 4 * 2**30  # the most a split is held in memory, as uint8 (else: streamed)
 FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # Keras's image_dataset_from_directory's
 VALIDATION_NAMES = ("validation", "valid", "val")
 LEVELS_READ = 256  # the images read to tell binary pixels from 8-bit levels
@@ -237,15 +237,24 @@ def in_memory_check(dataset, split, examples, shape=None):
     size = examples * int(np.prod(shape))
     if size > IN_MEMORY_BYTES:
         raise DataError(
-            f"{name}'s {split} split is {size / 2**30:.1f} GiB of {'x'.join(map(str, shape))} "
-            f"images, more than the {IN_MEMORY_BYTES / 2**30:.0f} GiB the zoo holds in "
-            "memory; ask for smaller images (--image-size) or fewer (--train-examples)")
+            f"{name}'s {split} split is {_bytes(size)} of {'x'.join(map(str, shape))} "
+            f"images, more than the {_bytes(IN_MEMORY_BYTES)} the zoo holds in memory; ask "
+            "for smaller images (--image-size)")
+
+
+def _bytes(count):
+    """``count`` bytes in the largest unit that leaves at least 1 of it (GiB at most)."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 # ---- folders of images
 
 
-_FOLDERS = {}  # (folder, image size) -> {split: (uint8 images, int64 labels)}
+_FOLDERS = {}  # (folder, image size) -> (its files' (path, mtime, size), {split: (uint8
+# images, int64 labels)})
 _FOLDERS_LOCK = threading.Lock()
 
 
@@ -284,10 +293,11 @@ def _folder_spec(path, size):
     channels = 1 if modes <= {"1", "L", "LA", "I", "I;16", "F"} else 3
     in_memory_check(str(path), "whole", len(files), (*size, channels))
     key = (str(path), size)
+    stamp = [(str(file), file.stat().st_mtime_ns, file.stat().st_size) for file in files]
     with _FOLDERS_LOCK:
-        if key not in _FOLDERS:
-            _FOLDERS[key] = _read_folder(path, classes, size, channels)
-    held = _FOLDERS[key]
+        if key not in _FOLDERS or _FOLDERS[key][0] != stamp:  # new, or its files changed
+            _FOLDERS[key] = stamp, _read_folder(path, classes, size, channels)
+    held = _FOLDERS[key][1]
     binarizations, scale, likelihood = _levels(held["train"][0][:LEVELS_READ], channels)
     return DatasetSpec(str(path), None, binarizations, scale, labelled=bool(classes),
                        shape=(*size, channels), source="folder",
@@ -346,7 +356,12 @@ def folder_split(dataset, split):
             if fresh.shape != dataset.shape:
                 raise DataError(f"{dataset.name} changed: its images are now "
                                 f"{'x'.join(map(str, fresh.shape))}")
-    return _FOLDERS[key][split]
+    held = _FOLDERS[key][1]
+    if {each: len(held[each][0]) for each in SPLITS} != dataset.sizes:
+        raise DataError(f"{dataset.name} changed since it was read (its splits now hold "
+                        f"{', '.join(str(len(held[each][0])) for each in SPLITS)} images); "
+                        "read it again (zoo.datasets.spec)")
+    return held[split]
 
 
 # ---- tfds datasets
