@@ -16,6 +16,7 @@ from PIL import Image
 
 import zoo
 from zoo import bench, data, datasets, recipes
+from zoo import config as config_module
 from zoo.cli import main
 from zoo.errors import ConfigError, DatasetUnavailableError, DataError
 
@@ -92,6 +93,20 @@ def test_zoo_train_and_a_recipe_on_a_folder_give_the_cli_s_numbers(classes_folde
     row = bench.run(path, tmp_path / "benchmarks", verbose=0)
     assert row["test"]["elbo_nats"] == trained["test"]["elbo_nats"]
     assert row["data"]["source"] == "folder"
+
+
+def test_a_small_dataset_of_its_own_trains_at_keras_s_batch_of_32_by_default(
+        classes_folder, monkeypatch):
+    """Fewer than 100 batches of 128 an epoch: batches of 32 (README's colour squares);
+    the named datasets at 128; either recorded explicitly."""
+    folder = zoo.RunConfig(model="cnn_vae", dataset=str(classes_folder)).plan()
+    assert folder.config.batch_size == 32 and folder.steps_per_epoch == 192 // 32
+    assert zoo.RunConfig(model="cnn_vae").plan().config.batch_size == 128
+    assert zoo.RunConfig(model="cnn_vae", dataset=str(classes_folder),
+                         batch_size=64).plan().config.batch_size == 64
+    monkeypatch.setattr(config_module, "SMALL_DATA_STEPS", 192 // 128)  # 192 images: enough
+    assert zoo.RunConfig(model="cnn_vae",
+                         dataset=str(classes_folder)).plan().config.batch_size == 128
 
 
 def test_image_size_resizes_colour_folders_and_a_64x64_folder_trains(tmp_path, capsys):

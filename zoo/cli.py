@@ -447,8 +447,10 @@ def _parser():
     training.add_argument("--epochs", type=_positive_int, default=10,
                           help="epochs to train; more than a finished run in --out has "
                                "trained continues it")
-    training.add_argument("--batch-size", type=_positive_int, default=128,
-                          help="examples per batch (global, over all replicas)")
+    training.add_argument("--batch-size", type=_positive_int,
+                          help="examples per batch, global (over all replicas) (default: "
+                               "128, or Keras's 32 for a dataset the zoo does not name with "
+                               "fewer than 12,800 training images)")
     _examples(training, "train on the first N examples of the train split (a quick run, a "
                         "learning curve; 0: all)",
               "validate and test on the first N examples of the validation and test splits "

@@ -15,6 +15,10 @@ from zoo.models.registry import Builder, builder
 SCHEDULES = ("constant", "cosine", "plateau")
 MONITORS = ("val_neg_elbo", "val_loss")
 OPTIMIZERS = ("adam", "adamax", "rmsprop", "sgd")
+# The default batch size, and Keras's own for a small training split: one of fewer than
+# SMALL_DATA_STEPS batches of BATCH_SIZE an epoch (README's colour squares: 4,000 images, 8
+# epochs: 256 steps of 128 reconstructed backgrounds only, 1,000 of 32 the squares).
+BATCH_SIZE, SMALL_DATA_BATCH_SIZE, SMALL_DATA_STEPS = 128, 32, 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,10 @@ class RunConfig:
     beta-weighted loss for a beta-VAE). ``optimizer``: one of OPTIMIZERS, with the model's
     ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
+    ``batch_size``: examples per (global) batch; None: BATCH_SIZE (128), or
+    SMALL_DATA_BATCH_SIZE (32, Keras's default) for a dataset the zoo does not name whose
+    train split is shorter than SMALL_DATA_STEPS batches of 128 (12,800 images), so that a
+    short run on a few thousand images takes enough optimizer steps to use its code.
     ``deterministic``: TensorFlow's deterministic ops
     (``tf.config.experimental.enable_op_determinism``, process-wide). With them the same seed
     on the same hardware gives the same numbers bit for bit, also in another process (a
@@ -55,7 +63,7 @@ class RunConfig:
     dataset: str = "binarized_mnist"
     binarization: str = None
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = None
     seed: int = 0
     eval_samples: int = 10
     log_likelihood_samples: int = 0
@@ -86,7 +94,8 @@ class RunConfig:
         up, its overrides checked; the dataset (in ``manual_dir``, ``data_dir``) is read at
         the Plan's first use of it."""
         for name in ("epochs", "batch_size", "eval_samples"):
-            require_int(name, getattr(self, name), minimum=1)
+            if name != "batch_size" or self.batch_size is not None:
+                require_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
                      "early_stopping_patience", "train_examples", "eval_examples"):
             require_int(name, getattr(self, name), minimum=0)
@@ -110,7 +119,8 @@ class Plan:
     its registered Builder; ``manual_dir``, ``data_dir``: where its data are. Resolved at
     first use, once: ``dataset``, its DatasetSpec (``zoo.datasets``: a tfds dataset is
     prepared, a folder read); ``config``, the RunConfig as the run records it (run.json):
-    the binarization explicit, the image size (H, W), a folder's path absolute;
+    the binarization and batch size explicit, the image size (H, W), a folder's path
+    absolute;
     ``examples``, each split's number of examples (the first ``train_examples`` or
     ``eval_examples`` where set); ``learning_rate``, the model's override or default.
     """
@@ -177,7 +187,15 @@ class Plan:
                 "or continuous_bernoulli" + (", or binarize them (binarization dynamic or "
                                              "static)" if kind == "grey" else ""))
         return dataclasses.replace(self.settings, binarization=binarization,
-                                   dataset=dataset.name)
+                                   dataset=dataset.name,
+                                   batch_size=self.settings.batch_size or self._batch_size())
+
+    def _batch_size(self):
+        """The default batch size of the run's data (see RunConfig's ``batch_size``)."""
+        if self.dataset.named:  # 50,000 training images or more
+            return BATCH_SIZE
+        train = data.examples_in(self.dataset, "train", self.manual_dir, self.data_dir)
+        return BATCH_SIZE if train >= SMALL_DATA_STEPS * BATCH_SIZE else SMALL_DATA_BATCH_SIZE
 
     @functools.cached_property
     def learning_rate(self):
