@@ -113,9 +113,9 @@ def main(argv=None):
                   f"{metrics['test']['kl_nats']:.1f} nats, reconstruction error "
                   f"{run['square_abs_error']:.3f} on the squares, "
                   f"{run['background_abs_error']:.3f} on the backgrounds; {picture}")
-    throughput.write_result(args.out, {"model": "cnn_vae", "epochs": args.epochs,
-                            "images": args.images, "data": metrics["data"], "runs": runs},
-                 started, environment)
+    result = {"model": "cnn_vae", "epochs": args.epochs, "images": args.images,
+              "data": metrics["data"], "runs": runs}
+    throughput.write_result(args.out, result, started, environment)
     print(f"wrote {args.out}")
 
 

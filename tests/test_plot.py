@@ -173,3 +173,5 @@ def test_a_title_says_epoch_in_the_singular_and_the_examples_of_a_quick_run():
         "epochs_run": 3, "test": {"elbo_nats": -99.0}}) == (
         "mlp_vae on binarized_mnist, 3 epochs, test ELBO -99.0 nats")
     assert plot._run_title(run) == "mlp_vae on binarized_mnist (first 2,000 training images)"
+    folder = {"model": "cnn_vae", "dataset": "/data/my_images", "image_size": [64, 48]}
+    assert plot._run_title(folder) == "cnn_vae on my_images at 64x48"

@@ -209,8 +209,12 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
 
 def _run_title(run, metrics=None):
     """``MODEL on DATASET (first N training images), E epochs, test ELBO X nats (M test
-    images)`` from a run's settings and recorded test metrics (if any)."""
-    title = f"{run['model']} on {run['dataset']}"
+    images)`` from a run's settings and recorded test metrics (if any); a folder by its own
+    name, a size other than the stored one as `` at HxW``."""
+    dataset = pathlib.Path(run["dataset"])
+    title = f"{run['model']} on {dataset.name if dataset.is_absolute() else run['dataset']}"
+    if run.get("image_size"):
+        title += " at {}x{}".format(*datasets.image_size_of(run["image_size"]))
     if run.get("train_examples"):
         title += f" (first {run['train_examples']:,} training images)"
     if metrics:
