@@ -96,6 +96,9 @@ def main(argv=None):
                                    batch_size=None if batch_size == "default"
                                    else int(batch_size), deterministic=True)
             plan = config.plan()
+            if any(run["batch_size_used"] == plan.config.batch_size for run in runs):
+                raise SystemExit(f"--batch-sizes {batch_size} is {plan.config.batch_size}, "
+                                 "as one before it is; list each batch size once")
             out = pathlib.Path(scratch) / f"run-{batch_size}"
             model, metrics = zoo.train(plan, out, verbose=0)
             picture = args.pictures / f"colour_squares-batch{plan.config.batch_size}.png"

@@ -88,6 +88,8 @@ def test_list_names_every_model_and_verbose_lists_the_overrides(capsys):
       "--out", "{tmp}/run"],
      "the manual folder /nonexistent lacks binarized_mnist_test.amat"),
     (["eval", "{tmp}"], "model.json is missing; is"),
+    (["eval", "mlp_vae:binarized_mnist", "--record", "--dataset", "fashion_mnist"],
+     "--record keeps evaluations of the row's own data; drop --dataset and --image-size"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt"], "is a file; pass --out a folder"),
     (["train", "mlp_vae", "--out", "{tmp}/file.txt/run"], "file.txt is a file, so"),
     (["train", "mlp_vae", "--latent-dim", "2", "--set", "hidden_units=8", "--manual-dir",
@@ -149,7 +151,7 @@ def test_train_help_shows_the_default_of_every_option_once_and_every_help_reads_
     without = [entry for entry in entries if not entry.startswith("-h, --help")
                and not re.search(r"\(default: [^)]+\)$", entry)]
     assert not without, without
-    for default in ("continues it (default: 10)", "(default: 128)",
+    for default in ("continues it (default: 10)", "(default: 128, or Keras's 32",
                     "(default: binarized_mnist)", "(default: 0)"):
         assert default in " ".join(shown.split()), default
 

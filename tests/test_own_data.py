@@ -107,6 +107,8 @@ def test_a_small_dataset_of_its_own_trains_at_keras_s_batch_of_32_by_default(
     monkeypatch.setattr(config_module, "SMALL_DATA_STEPS", 192 // 128)  # 192 images: enough
     assert zoo.RunConfig(model="cnn_vae",
                          dataset=str(classes_folder)).plan().config.batch_size == 128
+    assert zoo.RunConfig(model="cnn_vae", dataset=str(classes_folder),  # the images trained
+                         train_examples=100).plan().config.batch_size == 32
 
 
 def test_image_size_resizes_colour_folders_and_a_64x64_folder_trains(tmp_path, capsys):
@@ -290,6 +292,9 @@ def test_a_folder_is_read_as_keras_reads_it_and_tfds_names_of_any_form_are_one_l
     assert sum(datasets.spec(str(tmp_path / "pets")).sizes.values()) == 5
     with pytest.raises(DataError, match="pets changed since it was read .* read it again"):
         datasets.folder_split(cats, "train")
+    again = datasets.spec(str(tmp_path / "pets"))
+    datasets._FOLDERS.clear()  # as a process that did not read it finds the spec
+    assert len(datasets.folder_split(again, "train")[0]) == again.sizes["train"]
     (tmp_path / "pets" / "dogs").mkdir()  # a class without images: Keras would raise
     with pytest.raises(DataError, match="dogs holds no images, and every subfolder is a "
                                         "class"):
@@ -402,6 +407,12 @@ def test_a_tfds_split_larger_than_memory_streams_and_a_run_on_it_resumes(
                                      manual_dir=manual_dir)) for size in (100, 300))
     np.testing.assert_array_equal(small, large)
     assert set(np.unique(small)) == {0.0, 1.0}
+    twice = images(data.load("fashion_mnist:3.0.1", "test", 100, labels=True, shuffle=True,
+                             binarization="dynamic", first=600, manual_dir=manual_dir))
+    assert not np.array_equal(twice[:300], small)  # shuffled (in windows of 7 images)
+    assert sorted_rows(twice) == sorted_rows(np.concatenate([small, images(data.load(
+        "fashion_mnist:3.0.1", "test", 300, labels=True, shuffle=False,
+        binarization="dynamic", first=600, manual_dir=manual_dir))[300:]]))
 
     config = zoo.RunConfig(model="mlp_vae", dataset="zoo_test_shapes", epochs=3, batch_size=16,
                            overrides={"hidden_units": [16], "latent_dim": 2},

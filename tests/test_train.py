@@ -145,6 +145,9 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
                        "pick another --out or pass --overwrite"):
         runs.claim(folder, {**record, "epochs": 1})
     assert runs.check_claim(folder, {**record, "epochs": 3}) == runs.SHORTER
+    with pytest.raises(RunDirError, match=r"holds a different run \(its batch_size: "
+                       rf"{record['batch_size']} there, 32 here; its seed: 0 there, 1 here\); "):
+        runs.claim(folder, {**record, "batch_size": 32, "seed": 1})
 
     run = tmp_path / "overwritten"
     runs.claim(run, record)
@@ -168,7 +171,7 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     assert (older / runs.BACKUP).is_dir()
     for field, value in (("monitor", "val_loss"), ("train_examples", 500),
                          ("eval_examples", 500)):
-        with pytest.raises(RunDirError, match=rf"its {field} differ"):
+        with pytest.raises(RunDirError, match=rf"its {field}: "):
             runs.check_claim(older, {**before, field: value})
 
     (tmp_path / "notes.txt").write_text("mine")

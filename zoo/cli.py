@@ -226,6 +226,9 @@ def evaluate(args):
     kind(args.source, args.imports)
     from zoo.errors import ConfigError
 
+    if args.record and (args.dataset or args.image_size):
+        raise ConfigError("--record keeps evaluations of the row's own data; drop --dataset "
+                          "and --image-size")
     source = resolve(args.source, args.dataset, args.image_size, manual_dir=args.manual_dir,
                      data_dir=args.data_dir)
     run, row = source.settings, source.row
@@ -449,8 +452,8 @@ def _parser():
                                "trained continues it")
     training.add_argument("--batch-size", type=_positive_int,
                           help="examples per batch, global (over all replicas) (default: "
-                               "128, or Keras's 32 for a dataset the zoo does not name with "
-                               "fewer than 12,800 training images)")
+                               "128, or Keras's 32 for a dataset the zoo does not name trained "
+                               "on fewer than 12,800 images)")
     _examples(training, "train on the first N examples of the train split (a quick run, a "
                         "learning curve; 0: all)",
               "validate and test on the first N examples of the validation and test splits "

@@ -38,9 +38,10 @@ class RunConfig:
     ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
     ``batch_size``: examples per (global) batch; None: BATCH_SIZE (128), or
-    SMALL_DATA_BATCH_SIZE (32, Keras's default) for a dataset the zoo does not name whose
-    train split is shorter than SMALL_DATA_STEPS batches of 128 (12,800 images), so that a
-    short run on a few thousand images takes enough optimizer steps to use its code.
+    SMALL_DATA_BATCH_SIZE (32, Keras's default) for a dataset the zoo does not name trained
+    on fewer than SMALL_DATA_STEPS batches of 128 (12,800 images; ``train_examples`` where
+    set), so that a short run on a few thousand images takes enough optimizer steps to use
+    its code.
     ``deterministic``: TensorFlow's deterministic ops
     (``tf.config.experimental.enable_op_determinism``, process-wide). With them the same seed
     on the same hardware gives the same numbers bit for bit, also in another process (a
@@ -194,8 +195,8 @@ class Plan:
         """The default batch size of the run's data (see RunConfig's ``batch_size``)."""
         if self.dataset.named:  # 50,000 training images or more
             return BATCH_SIZE
-        train = data.examples_in(self.dataset, "train", self.manual_dir, self.data_dir)
-        return BATCH_SIZE if train >= SMALL_DATA_STEPS * BATCH_SIZE else SMALL_DATA_BATCH_SIZE
+        return (BATCH_SIZE if self.examples["train"] >= SMALL_DATA_STEPS * BATCH_SIZE
+                else SMALL_DATA_BATCH_SIZE)
 
     @functools.cached_property
     def learning_rate(self):
@@ -258,5 +259,6 @@ class Plan:
         return self.builder.model(self.model_overrides(training_examples, from_data))
 
     def _first(self, split):
-        first = self.config.train_examples if split == "train" else self.config.eval_examples
+        settings = self.settings
+        first = settings.train_examples if split == "train" else settings.eval_examples
         return first or None

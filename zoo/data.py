@@ -90,7 +90,7 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
     examples = _count(dataset, split, builder, first)
     steps = batches_per_pass(examples, batch_size, drop_remainder)
     scale = dataset.scale
-    streamed = streams(dataset, examples)
+    streamed = streams(dataset, _count(dataset, split, builder, None))  # the whole split's
     if streamed:
         records = _records(dataset, split, builder, examples)
     else:
@@ -100,8 +100,10 @@ def load(dataset, split, batch_size=128, *, binarization=None, shuffle=None, see
         # One fixed draw for the whole split, so validation and test numbers do not depend
         # on the batch size or on the run (streamed: each image its own draw).
         if streamed:
-            records = records.enumerate().map(lambda i, record: (_sample_pixels(
-                record[0][None], scale, [seed, -1 - i])[0], record[1]))
+            records = records.enumerate().map(
+                lambda i, record, scale=scale: (tf.ensure_shape(_sample_pixels(
+                    record[0][None], scale, [seed, -1 - i])[0], dataset.shape), record[1]),
+                num_parallel_calls=tf.data.AUTOTUNE)
         else:
             images = _sample_pixels(images, scale, [seed, -1])
         binarization, scale = "static", 1.0
@@ -211,9 +213,10 @@ def _sprites_bits(split, examples, data_dir):
 
 
 def streams(dataset, examples):
-    """Whether ``load`` streams ``examples`` images of ``dataset`` (a DatasetSpec) from tfds's
-    files rather than hold them in memory: a tfds split of more than
-    ``zoo.datasets.IN_MEMORY_BYTES`` of (resized) uint8 images."""
+    """Whether ``load`` streams a split of ``examples`` images of ``dataset`` (a DatasetSpec)
+    from tfds's files rather than hold them in memory: a tfds split of more than
+    ``zoo.datasets.IN_MEMORY_BYTES`` of (resized) uint8 images. Decided on the whole split,
+    so that its first N images are the same pixels in a quick run as in a whole one."""
     return (dataset.source == "tfds"
             and examples * int(np.prod(dataset.shape)) > datasets.IN_MEMORY_BYTES)
 
@@ -258,7 +261,8 @@ def _window_shuffled(records, seed, key):
     """``records`` in the order of pass ``key``: each window of ``STREAM_WINDOW_BYTES`` of
     consecutive images (tfds stores a split's examples shuffled once, when it writes them)
     in a permutation that is a stateless function of (seed, key, window)."""
-    image_bytes = int(np.prod(records.element_spec[0].shape))
+    image = records.element_spec[0]
+    image_bytes = int(np.prod(image.shape)) * image.dtype.size
     window = max(1, STREAM_WINDOW_BYTES // image_bytes)
     seed = tf.stack([tf.constant(seed, tf.int64), key])
 

@@ -350,12 +350,11 @@ def _read_folder(path, classes, size, channels):
 def folder_split(dataset, split):
     """The uint8 images and labels of ``split`` of the folder ``dataset`` (a DatasetSpec)."""
     key = (dataset.name, dataset.shape[:2])
-    with _FOLDERS_LOCK:
-        if key not in _FOLDERS:  # resolved in another process (a run's record)
-            fresh = _folder_spec(pathlib.Path(dataset.name), dataset.image_size)
-            if fresh.shape != dataset.shape:
-                raise DataError(f"{dataset.name} changed: its images are now "
-                                f"{'x'.join(map(str, fresh.shape))}")
+    if key not in _FOLDERS:  # resolved in another process (a run's record): read it here
+        fresh = _folder_spec(pathlib.Path(dataset.name), dataset.image_size)
+        if fresh.shape != dataset.shape:
+            raise DataError(f"{dataset.name} changed: its images are now "
+                            f"{'x'.join(map(str, fresh.shape))}")
     held = _FOLDERS[key][1]
     if {each: len(held[each][0]) for each in SPLITS} != dataset.sizes:
         raise DataError(f"{dataset.name} changed since it was read (its splits now hold "

@@ -272,10 +272,16 @@ def check_claim(folder, run_config, overwrite=False, make=True):
             raise RunDirError(f"{folder} holds this run being continued to "
                               f"{previous['epochs']} epochs, unfinished: the same command with "
                               f"--epochs {previous['epochs']} finishes it; or pass --overwrite")
-        fewer = (" (fewer epochs than a run has trained cannot be undone)"
-                 if changed == ["epochs"] else "")
-        raise RunDirError(f"{folder} holds a different run (its {', '.join(changed)} "
-                          f"differ{fewer}); pick another --out or pass --overwrite")
+        what = f"its {', '.join(changed)} differ"
+        if changed == ["epochs"]:
+            what += " (fewer epochs than a run has trained cannot be undone)"
+        elif len(changed) <= 2 and not any(  # a value or two: shown
+                isinstance(run.get(key), (dict, list)) for key in changed
+                for run in (previous, wanted)):
+            what = "; ".join(f"its {key}: {previous.get(key)!r} there, {wanted.get(key)!r} here"
+                             for key in changed)
+        raise RunDirError(f"{folder} holds a different run ({what}); pick another --out or "
+                          "pass --overwrite")
     if held_now == SHORTER:
         _check_continuable(folder, run_config)
     return held_now
