@@ -439,8 +439,8 @@ def prepared_builder(dataset, manual_dir=None, data_dir=None):
             return None
         dataset = dataset.name
     name = dataset
-    builder = _builder(name, data_dir)
-    if builder.is_prepared():
+    builder, prepared = _builder(name, data_dir)
+    if prepared:
         return builder
     manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV)
     source_files = sorted(info.filename for info in (builder.url_infos or {}).values())
@@ -451,22 +451,24 @@ def prepared_builder(dataset, manual_dir=None, data_dir=None):
         _check_reachable(name, builder, source_files)
         config = None
     with one_process_at_a_time(builder.data_dir):
-        builder = _builder(name, data_dir)  # prepared meanwhile by another?
-        if not builder.is_prepared():
+        builder, prepared = _builder(name, data_dir)  # prepared meanwhile by another?
+        if not prepared:
             builder.download_and_prepare(download_config=config)
     return builder
 
 
 def _builder(name, data_dir):
-    """``tfds.builder(name)``, or a one-line DataError for a name tfds does not know (tfds's
-    own notes while it looks, "Variant folder ... has no dataset_info.json", left out)."""
+    """``(tfds.builder(name), whether its data are prepared)``, or a one-line DataError for a
+    name tfds does not know (tfds's own notes while it looks, "Variant folder ... has no
+    dataset_info.json", left out)."""
     import tensorflow_datasets as tfds
     from absl import logging
 
     verbosity = logging.get_verbosity()
     logging.set_verbosity(logging.ERROR)
     try:
-        return tfds.builder(name, data_dir=data_dir)
+        builder = tfds.builder(name, data_dir=data_dir)
+        return builder, builder.is_prepared()
     except (tfds.core.registered.DatasetNotFoundError, ValueError):  # (ValueError: a name
         raise unknown(name, data_dir) from None  # tfds cannot parse, an unknown config)
     finally:
@@ -479,7 +481,8 @@ def unknown(name, data_dir=None):
     return DataError(f"unknown dataset '{name}'; {hint}the zoo reads: "
                      f"{', '.join(DATASETS)}, any tfds dataset with an image feature by its "
                      f"name (none called that in tfds's catalog or "
-                     f"{data_dir or 'the default data dir'}), and folders of images")
+                     f"{data_dir or 'the default data dir'}: one of your own, pass --data-dir "
+                     "where it is prepared), and folders of images")
 
 
 @functools.lru_cache(maxsize=1)
