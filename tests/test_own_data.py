@@ -186,7 +186,7 @@ class ZooTestNoImages(tfds.core.GeneratorBasedBuilder):
             yield number, {"value": np.full(3, number, np.float32)}
 
 
-def test_a_tfds_dataset_the_zoo_does_not_name_is_read_by_name(tmp_path):
+def test_a_tfds_dataset_the_zoo_does_not_name_is_read_by_name(tmp_path, capsys):
     ZooTestShapes(data_dir=str(tmp_path)).download_and_prepare()
     spec = datasets.spec("zoo_test_shapes", data_dir=str(tmp_path))
     assert (spec.image_key, spec.label_key, spec.shape) == ("picture", "kind", (16, 16, 3))
@@ -205,6 +205,13 @@ def test_a_tfds_dataset_the_zoo_does_not_name_is_read_by_name(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test ELBO on zoo_test_shapes" in done.stdout
     assert "in bits per dimension: -ELBO" in done.stdout
+    # zoo eval and zoo plot read the run's data where its run did, untold
+    line = next(text for text in done.stdout.splitlines() if text.startswith("test ELBO"))
+    assert line in run_cli(capsys, "eval", tmp_path / "run").splitlines()
+    run_cli(capsys, "plot", "latent", tmp_path / "run")
+    assert (tmp_path / "run" / "latent.png").is_file()
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())["data"]
+    assert recorded["read_from"] == {"manual_dir": None, "data_dir": str(tmp_path)}
 
 
 @pytest.mark.parametrize("dataset, message", [

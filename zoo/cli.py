@@ -260,8 +260,7 @@ def _test_elbo(args, source):
     from zoo.scoring import test_scores
 
     metrics, recorded = test_scores(source, examples=args.examples, samples=args.samples,
-                                    log_likelihood_samples=args.k, record=args.record,
-                                    manual_dir=args.manual_dir, data_dir=args.data_dir)
+                                    log_likelihood_samples=args.k, record=args.record)
     run = source.settings
     _print_test(metrics, run["dataset"])
     if recorded:
@@ -277,8 +276,7 @@ def _disentanglement(args, source):
     from zoo.disentanglement import table
     from zoo.scoring import disentanglement_scores
 
-    scores, recorded = disentanglement_scores(source, args.metrics, args.metric_points,
-                                              args.data_dir)
+    scores, recorded = disentanglement_scores(source, args.metrics, args.metric_points)
     run = source.settings
     print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
     print("\n".join(table(scores)))

@@ -7,6 +7,7 @@ out.
 
 import dataclasses
 import functools
+import os
 
 from zoo import data, datasets
 from zoo.errors import ConfigError, require_int
@@ -138,6 +139,15 @@ class Plan:
         settings = dataclasses.replace(settings, overrides=entry.validate(settings.overrides),
                                        image_size=datasets.image_size_of(settings.image_size))
         return cls(settings, entry, manual_dir, data_dir)
+
+    @property
+    def read_from(self):
+        """``{"manual_dir": ..., "data_dir": ...}``: the folders given, absolute (None: not
+        given), as a run records them for ``zoo eval`` and ``zoo plot`` to read its data
+        from again (``zoo.sources``)."""
+        return {name: os.path.abspath(os.path.expanduser(folder)) if folder else None
+                for name, folder in (("manual_dir", self.manual_dir),
+                                     ("data_dir", self.data_dir))}
 
     def reading(self, manual_dir=None, data_dir=None):
         """This plan reading its data from ``manual_dir`` and ``data_dir``."""

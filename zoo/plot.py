@@ -189,9 +189,10 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
         out = found.folder / f"{kind}.png" if found.folder else pathlib.Path(f"{stem}-{kind}.png")
     out, model, run = pathlib.Path(out), found.model, found.settings
     title = _run_title(run, found.metrics)
-    spec = datasets.spec(run["dataset"], run.get("image_size"), manual_dir, data_dir)
+    where = found.manual_dir, found.data_dir  # the caller's, or the run's own
+    spec = datasets.spec(run["dataset"], run.get("image_size"), *where)
     load = functools.partial(data.load, spec, "test", 500, binarization=run["binarization"],
-                             seed=run["seed"], manual_dir=manual_dir, data_dir=data_dir)
+                             seed=run["seed"], manual_dir=where[0], data_dir=where[1])
     names = list(spec.class_names) if spec.class_names else None
     if kind == "samples":
         return samples(model, out, seed=run["seed"], title=title, class_names=names)

@@ -14,14 +14,16 @@ from zoo.evaluate import evaluate, subset_metrics
 
 
 def test_scores(source, *, examples=None, samples=None, log_likelihood_samples=None,
-                record=False, manual_dir=None, data_dir=None):
+                record=False):
     """The test metrics of a saved model (a ``zoo.sources.Source``) with its run's settings:
     the first ``examples`` test images (default: the run's ``eval_examples``, or all),
     ``samples`` posterior samples each (default: the run's), its seed and batch size;
     ``log_likelihood_samples``: K for log p(x). With ``record`` (a leaderboard row's
     source), adds the evaluation to the row's result file and the leaderboard
-    (``zoo.results.record``). Returns ``(metrics, the result file recorded in or None)``."""
+    (``zoo.results.record``). Its data are read where the source says (``manual_dir``,
+    ``data_dir``). Returns ``(metrics, the result file recorded in or None)``."""
     run, model = source.settings, source.model
+    manual_dir, data_dir = source.manual_dir, source.data_dir
     plan = RunConfig.of_settings(run).plan(manual_dir, data_dir)
     first = examples if examples is not None else plan.config.eval_examples
     first = data.examples_in(plan.dataset, "test", manual_dir, data_dir, first=first or None,
@@ -38,7 +40,7 @@ def test_scores(source, *, examples=None, samples=None, log_likelihood_samples=N
     return metrics, results.record(source.row, metrics, subset, time.time() - started)
 
 
-def disentanglement_scores(source, metrics=None, points=None, data_dir=None):
+def disentanglement_scores(source, metrics=None, points=None):
     """The disentanglement metrics (default all six) of a saved model (a
     ``zoo.sources.Source``) on its run's dataset, seeded by its run's seed, at
     disentanglement_lib's sizes or with ``points`` training points; recorded in its run
@@ -47,7 +49,7 @@ def disentanglement_scores(source, metrics=None, points=None, data_dir=None):
     run = source.settings
     sizes = sizes_for(points)
     scores = disentanglement(source.model, run["dataset"], metrics, seed=run["seed"],
-                             sizes=sizes, data_dir=data_dir)
+                             sizes=sizes, data_dir=source.data_dir)
     if source.folder is None or not pathlib.Path(source.folder).is_dir():
         return scores, None
     environment = provenance.environment()  # each metric's own, as metrics are added

@@ -13,7 +13,9 @@
 A source without data settings of its own is evaluated and drawn on ``dataset`` (default:
 binarized_mnist, or the first dataset whose images the model takes: sprites for a 64x64
 model) with ``zoo train``'s defaults for it. A dataset whose images the model does not take
-is refused in one line.
+is refused in one line. A run folder's data are read from the folders its run was given
+(``--manual-dir``, ``--data-dir``, recorded in metrics.json) where the caller gives none and
+they are on this machine.
 """
 
 import dataclasses
@@ -31,7 +33,8 @@ class Source:
     """A model and what is known of it: ``settings``, the data settings of a ``RunConfig``
     (dataset, binarization, seed, batch_size, eval_samples, eval_examples...); ``metrics``,
     its recorded test metrics and epochs (or None); ``row``, a leaderboard row's weights file
-    (or None); ``folder``, the run or ``zoo.save`` folder it lives in (or None)."""
+    (or None); ``folder``, the run or ``zoo.save`` folder it lives in (or None);
+    ``manual_dir``, ``data_dir``: where its data are read from (None: tfds's own)."""
 
     name: str
     model: object
@@ -39,6 +42,8 @@ class Source:
     metrics: dict = None
     row: pathlib.Path = None
     folder: pathlib.Path = None
+    manual_dir: str = None
+    data_dir: str = None
 
 
 def kind(text, imports=(), registered=False):
@@ -86,16 +91,17 @@ def resolve(text, dataset=None, image_size=None, manual_dir=None, data_dir=None,
     ``manual_dir``, ``data_dir``: where its dataset is. (The stages are imported here,
     when a model is loaded.)"""
     source = _resolved_source(text, (dataset, image_size), (manual_dir, data_dir))
-    return _fitting(source, (manual_dir, data_dir)) if fitting else source
+    return _fitting(source) if fitting else source
 
 
-def _fitting(source, where):
+def _fitting(source):
     """``source``, if its model takes its dataset's images; else a DataError naming a
     dataset it does take."""
     from zoo import datasets
 
     shape, run = tuple(source.model.image_shape), source.settings
-    found = tuple(datasets.spec(run["dataset"], run.get("image_size"), *where).shape)
+    found = tuple(datasets.spec(run["dataset"], run.get("image_size"), source.manual_dir,
+                                source.data_dir).shape)
     if found != shape:
         fitting = _datasets_taking(shape)
         fix = (f"pass --dataset {fitting[0]}" if fitting
@@ -119,9 +125,12 @@ def _resolved_source(text, data, where):
             settings = files.read_json(path / runs.RUN_CONFIG)
             metrics = (files.read_json(path / runs.METRICS)
                        if (path / runs.METRICS).is_file() else None)
+            if where == (None, None) and data[0] is None:  # the run's own data: where it read
+                where = _read_from(metrics)
             return Source(str(text), model, _settings(settings, data, where), metrics,
-                          folder=path)
-        return Source(str(text), model, _defaults(model, data, where), folder=path)
+                          folder=path, manual_dir=where[0], data_dir=where[1])
+        return Source(str(text), model, _defaults(model, data, where), folder=path,
+                      manual_dir=where[0], data_dir=where[1])
     if found == "keras":
         import tf_keras
 
@@ -132,7 +141,8 @@ def _resolved_source(text, data, where):
             raise RunDirError(f"{path} is not a .keras file of a zoo model that loads here "
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
-        return Source(str(text), model, _defaults(model, data, where))
+        return Source(str(text), model, _defaults(model, data, where), manual_dir=where[0],
+                      data_dir=where[1])
     if not pretrained.is_row_file(path):
         raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
                            "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
@@ -145,10 +155,19 @@ def _row(name, file, data, where):
     model = pretrained.load_row(file)
     result = results.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
-        return Source(name, model, _defaults(model, data, where))
+        return Source(name, model, _defaults(model, data, where), manual_dir=where[0],
+                      data_dir=where[1])
     metrics = {"test": results.best_test(result), "epochs_run": result.get("epochs_run")}
     return Source(name, model, _settings(result["recipe_contents"], data, where), metrics,
-                  row=pathlib.Path(file))
+                  row=pathlib.Path(file), manual_dir=where[0], data_dir=where[1])
+
+
+def _read_from(metrics):
+    """The (manual dir, data dir) a run recorded reading its data from (metrics.json's
+    ``data``), each where it is a folder on this machine (else None: tfds's own)."""
+    recorded = ((metrics or {}).get("data") or {}).get("read_from") or {}
+    return tuple(folder if folder and os.path.isdir(folder) else None
+                 for folder in (recorded.get("manual_dir"), recorded.get("data_dir")))
 
 
 def _settings(recorded, data, where):

@@ -169,7 +169,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                "optimizer_steps": int(model.optimizer.iterations.numpy()),
                "train_seconds": sum(seconds), "epoch_seconds": seconds,
                "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
-               "run": record, "data": plan.dataset.describe(), "environment": environment,
+               "run": record, "data": {**plan.dataset.describe(), "read_from": plan.read_from},
+               "environment": environment,
                "distribution": replicas}
     if "continued_from" in epoch_log.record:  # earlier ends of this run, first to last
         metrics["continued_from"] = epoch_log.record["continued_from"]
