@@ -49,7 +49,8 @@ print(json.dumps(imported))
 
 
 def live_outputs(model, images):
-    """The same quantities from the live model, through the zoo's own API."""
+    """The same quantities from the live model, through the zoo's own API (``encode``,
+    ``reconstruct`` and ``sample`` among them)."""
     posterior = model.encoder(images)
     distribution = posterior.tensor_distribution
     if model.zoo_config["name"] == "iaf_vae":
@@ -60,12 +61,13 @@ def live_outputs(model, images):
     else:
         encoded = {"mean": distribution.mean(), "scale_tril": distribution.scale.to_dense()}
         location = encoded["mean"]
+    np.testing.assert_array_equal(model.encode(images), location)
     codes = model.prior.sample(5, seed=tf.constant(SEED, tf.int32))
-    rv_x = model.decoder(codes)
     terms = model.terms(images, 1, tf.constant(SEED, tf.int64))
     outputs = {**{"encode/" + k: v for k, v in encoded.items()},
-               "decode/mean": model.decoder(location).mean(),
-               "sample/codes": codes, "sample/mean": rv_x.mean(),
+               "decode/mean": model.reconstruct(images),
+               "sample/codes": codes, "sample/mean": model.sample(5, seed=SEED),
+               "sample/images": model.sample(5, seed=SEED, mean=False),
                "elbo/elbo": -(terms.reconstruction + terms.kl),
                "elbo/reconstruction": terms.reconstruction, "elbo/kl": terms.kl}
     return {key: np.asarray(value) for key, value in outputs.items()}

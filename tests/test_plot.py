@@ -41,7 +41,7 @@ def png(path, size):
 
 @pytest.mark.parametrize("kind, size", [
     ("samples", (440, 410)), ("recon", (800, 140)), ("manifold", (1030, 1020)),
-    ("latent", (700, 600)), ("traverse", (535, 140)),
+    ("latent", (700, 600)), ("traverse", (535, 140)), ("interpolate", (580, 320)),
 ])
 def test_every_kind_of_picture_is_a_non_blank_png(fashion_run, manual_dir, kind, size):
     folder, _ = fashion_run

@@ -25,9 +25,11 @@ _EXPORTS = {
     "cpu_replicas": ("zoo.devices", "cpu_replicas"), "data": ("zoo.data", None),
     "disentanglement": ("zoo.disentanglement", "disentanglement"),
     "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
-    "get": ("zoo.pretrained", "get"), "list": ("zoo.models", "list_models"),
+    "get": ("zoo.pretrained", "get"), "interpolate": ("zoo.interpolation", "interpolate"),
+    "list": ("zoo.models", "list_models"),
     "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),
-    "register": ("zoo.models", "register"), "save": ("zoo.runs", "save"),
+    "register": ("zoo.models", "register"), "samplers": ("zoo.samplers", None),
+    "save": ("zoo.runs", "save"),
     "strategy": ("zoo.devices", "strategy"), "train": ("zoo.train", "train"),
     "tune": ("zoo.tune", "tune"),
 }

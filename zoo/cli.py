@@ -518,7 +518,7 @@ def _parser():
 
     plotting = commands.add_parser("plot", help="draw a saved model as a PNG")
     plotting.add_argument("kind", choices=["samples", "recon", "manifold", "latent",
-                                           "traverse"])
+                                           "traverse", "interpolate"])
     plotting.add_argument("source", metavar="MODEL", help=SOURCE_HELP)
     plotting.add_argument("--out", help="PNG file (None: FOLDER/KIND.png for a folder, else "
                                         "NAME-KIND.png here)")

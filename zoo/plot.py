@@ -6,6 +6,8 @@
 - ``latent``: posterior means coloured by class (a PCA projection beyond 2 dimensions);
 - ``traverse``: one row per latent dimension, that dimension swept from -3 to 3 prior
   standard deviations around an image's posterior mean;
+- ``interpolations``: decoder means along the linear and the spherical path from one
+  image's code to another's (``zoo.interpolate``), for three pairs of test images;
 - ``SampleGridAnimation``: a Keras callback that renders the samples grid every epoch (same
   codes) and writes an animated GIF at the end of training;
 - ``SampleGridSummary``: a Keras callback that logs that grid to TensorBoard every epoch.
@@ -27,7 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from zoo import data, datasets, files
+from zoo import data, datasets, files, interpolation
 from zoo.errors import ConfigError
 
 tfd = tfp.distributions
@@ -154,6 +156,21 @@ def traverse(model, image, path, steps=9, span=3.0, title="latent traversals"):
         row_labels=[f"{name}{d}" for d in range(model.latent_dim)]), path)
 
 
+def interpolations(model, starts, ends, path, steps=10, title="interpolations"):
+    """Writes two rows per pair of images (``starts[i]`` to ``ends[i]``): the decoder means
+    along the linear path between their codes, then the spherical one
+    (``zoo.interpolate``); returns ``path``."""
+    _unconditional(model, "interpolate")
+    rows, labels = [], []
+    for number, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        for kind in interpolation.PATHS:
+            rows.append(interpolation.interpolate(model, start, end, steps, kind).numpy())
+            labels.append(f"{number + 1}: {kind}")
+    return _save(_grid_figure(np.concatenate(rows), steps, _titled(
+        model, f"{title}: from one test image's code (left) to another's (right), decoder "
+               "means"), row_labels=labels), path)
+
+
 def _titled(model, title):
     """``title`` with what a hierarchical model's codes are."""
     return f"{title}; {model.code_note}" if model.code_note else title
@@ -165,7 +182,7 @@ def _unconditional(model, kind):
                           "model's pictures are `samples`, a row per class")
 
 
-KINDS = ("samples", "recon", "manifold", "latent", "traverse")
+KINDS = ("samples", "recon", "manifold", "latent", "traverse", "interpolate")
 
 
 def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
@@ -205,6 +222,8 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
     test_images = next(iter(load()))[0].numpy()
     if kind == "recon":
         return reconstructions(model, test_images, out, title=title)
+    if kind == "interpolate":  # test images 1 to 2, 3 to 4, 5 to 6
+        return interpolations(model, test_images[0:6:2], test_images[1:6:2], out, title=title)
     return traverse(model, test_images[0], out, title=title)
 
 

@@ -68,6 +68,14 @@ def global_mean(per_example):
         per_example, global_batch_size=replicas.row_span(tf.shape(per_example)[0])[1])
 
 
+def stateless_seed(seed):
+    """``seed`` (an int s, or a pair) as a stateless seed: int32 [0, s], or the pair."""
+    seed = tf.convert_to_tensor(seed)
+    if seed.shape.rank == 0:
+        seed = tf.stack([tf.zeros_like(seed), seed])
+    return tf.cast(seed, tf.int32)
+
+
 def compiled(model, learning_rate):
     """``model`` compiled with the zoo's default optimizer (``ADAM``) at ``learning_rate``:
     what a builder returns."""
@@ -194,6 +202,42 @@ class VAE(KerasSteps):
     def posterior(self, inputs, training=False):
         """q(z|x) for the model's inputs."""
         return self.encoder(inputs, training=training)
+
+    # What users call on a trained model (the exported SavedModel's encode, decode and
+    # sample give the same numbers: zoo.export).
+
+    def encode(self, images, labels=None, seed=None):
+        """The codes of ``images`` (a conditional model: and their ``labels``), float32
+        (rows, latent_dim): the centre of q(z|x) (its mean; a flow's base mean carried
+        through the flow; a hierarchical model's top layer), or, with ``seed`` (an int or
+        a stateless pair), one draw from it, the same for the same seed."""
+        posterior = self.posterior(self.model_inputs(images, labels))
+        if seed is None:
+            return tf.convert_to_tensor(posterior)
+        return compat.distribution_of(posterior).sample(seed=stateless_seed(seed))
+
+    def reconstruct(self, images, labels=None):
+        """E[x|z] at the codes of ``images`` (``encode``): their reconstructions, as
+        ``zoo plot recon`` draws them."""
+        return self.decode(self.encode(images, labels), labels).mean()
+
+    def sample(self, n, seed=0, sampler=None, labels=None, mean=True):
+        """``n`` images made by the model: codes z ~ p(z) (or ``sampler``'s codes: a
+        fitted ``zoo.samplers`` sampler), decoded to E[x|z] (``mean=False``: a draw x ~
+        p(x|z)); the same for the same ``seed`` (an int or a stateless pair; the export's
+        ``sample(n, seed)`` gives these numbers). A conditional model decodes them with
+        ``labels``, one per image."""
+        seed = stateless_seed(seed)
+        codes = (self.prior.sample(n, seed=seed) if sampler is None
+                 else sampler.sample(n, seed=seed))
+        if self.conditional and labels is None:
+            raise ConfigError("a conditional model samples images of given classes: pass "
+                              "labels=, one per image")
+        decoded = self.decode(codes, labels)
+        if mean:
+            return decoded.mean()
+        return tf.cast(decoded.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1)),
+                       tf.float32)
 
     def call(self, inputs, training=None, seed=None):
         """p(x|z) for one z ~ q(z|x), drawn from the model's noise: in training, the

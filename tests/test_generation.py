@@ -1,0 +1,72 @@
+"""What a trained model makes: encode / reconstruct / sample, interpolation paths, and the
+samplers fitted on its codes (a small mlp_vae trained here on binarized_mnist)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from small import small
+from zoo import interpolation, samplers
+from zoo.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def trained(load):
+    model = small("mlp_vae", latent_dim=3)
+    model.fit(load("binarized_mnist", "train", 100, first=2000), epochs=2, verbose=0)
+    images = np.concatenate([x for x, _ in load("binarized_mnist", "test", 500, first=500)])
+    return model, images
+
+
+def test_encode_reconstruct_and_sample_are_the_model_s_parts_seeded(trained):
+    model, images = trained
+    codes = model.encode(images[:8])
+    np.testing.assert_array_equal(codes, model.posterior(images[:8]).tensor_distribution.mean())
+    drawn = model.encode(images[:8], seed=5)
+    np.testing.assert_array_equal(drawn, model.encode(images[:8], seed=5))
+    assert not np.array_equal(drawn, model.encode(images[:8], seed=6))
+    np.testing.assert_array_equal(model.reconstruct(images[:8]), model.decoder(codes).mean())
+    made = model.sample(6, seed=1)
+    assert made.shape == (6, 28, 28, 1)
+    np.testing.assert_array_equal(made, model.sample(6, seed=(0, 1)))  # an int s is (0, s)
+    np.testing.assert_array_equal(made, model.decoder(model.prior.sample(
+        6, seed=tf.constant([0, 1]))).mean())
+    assert set(np.unique(model.sample(6, seed=1, mean=False))) <= {0.0, 1.0}
+
+
+def test_paths_run_from_one_code_to_the_other_linearly_or_on_the_sphere(trained):
+    model, images = trained
+    start, end = np.array([3.0, 0.0, 0.0]), np.array([0.0, 3.0, 0.0])
+    linear = interpolation.path_codes(start, end, 5, "linear").numpy()
+    np.testing.assert_allclose(linear[[0, 2, 4]], [start, (start + end) / 2, end], atol=1e-6)
+    spherical = interpolation.path_codes(start, end, 5, "spherical").numpy()
+    np.testing.assert_allclose(np.linalg.norm(spherical, axis=1), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(spherical[2], [3 / np.sqrt(2), 3 / np.sqrt(2), 0], atol=1e-6)
+    decoded = zoo.interpolate(model, images[0], images[1], steps=4, path="spherical")
+    assert decoded.shape == (4, 28, 28, 1)
+    np.testing.assert_allclose(decoded[0], model.reconstruct(images[:1])[0], atol=1e-6)
+    np.testing.assert_allclose(decoded[-1], model.reconstruct(images[1:2])[0], atol=1e-6)
+    with pytest.raises(ConfigError, match="unknown path 'curved'"):
+        interpolation.path_codes(start, end, 5, "curved")
+
+
+def test_a_gaussian_mixture_on_the_codes_samples_seeded_and_survives_a_round_trip(
+        trained, tmp_path):
+    model, images = trained
+    gmm = samplers.fit("gmm", model, images, components=3)
+    assert gmm.means.shape == (3, 3) and gmm.fitted["codes"] == 500
+    codes = gmm.sample(7, seed=tf.constant([0, 4]))
+    assert codes.shape == (7, 3)
+    np.testing.assert_array_equal(codes, gmm.sample(7, seed=tf.constant([0, 4])))
+    again = samplers.load(samplers.save(gmm, tmp_path / "gmm.npz"))
+    np.testing.assert_array_equal(again.sample(7, seed=tf.constant([0, 4])), codes)
+    assert again.fitted == gmm.fitted
+    made = model.sample(7, seed=4, sampler=again)
+    np.testing.assert_array_equal(made, model.decoder(codes).mean())
+    # the mixture fits the codes better than the prior does (EM's own mean log-density)
+    prior_density = np.mean(model.prior.log_prob(samplers.codes_of(model, images)
+                                                 .astype(np.float32)))
+    assert gmm.fitted["mean_log_density"] > prior_density
+    with pytest.raises(ConfigError, match="unknown sampler 'gmn'; did you mean 'gmm'"):
+        samplers.fit("gmn", model, images)
