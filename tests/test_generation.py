@@ -1,5 +1,8 @@
-"""What a trained model makes: encode / reconstruct / sample, interpolation paths, and the
-samplers fitted on its codes (a small mlp_vae trained here on binarized_mnist)."""
+"""What a trained model makes: encode / reconstruct / sample, interpolation paths, the
+samplers fitted on its codes (a small mlp_vae trained here on binarized_mnist), the feature
+networks, and zoo eval --generation on a run."""
+
+import json
 
 import numpy as np
 import pytest
@@ -7,8 +10,9 @@ import tensorflow as tf
 
 import zoo
 from small import small
-from zoo import interpolation, samplers
-from zoo.errors import ConfigError
+from zoo import features, interpolation, samplers
+from zoo.cli import main
+from zoo.errors import ConfigError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +74,42 @@ def test_a_gaussian_mixture_on_the_codes_samples_seeded_and_survives_a_round_tri
     assert gmm.fitted["mean_log_density"] > prior_density
     with pytest.raises(ConfigError, match="unknown sampler 'gmn'; did you mean 'gmm'"):
         samplers.fit("gmn", model, images)
+
+
+def test_inception_without_weights_gives_2048_features_through_the_weighted_path(trained):
+    _, images = trained
+    extract = features.inception_network(weights=None)
+    assert features.features_of(extract, images[:3], batch_size=2).shape == (3, 2048)
+
+
+def test_inception_s_missing_weights_are_one_line_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no weights there, and no network
+    with pytest.raises(WeightsError, match=f"put {features.INCEPTION_FILE} \\(from https://"
+                       f".*\\) at {tmp_path / 'models' / features.INCEPTION_FILE}$"):
+        features.inception_network()
+
+
+def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
+        manual_dir, tmp_path, capsys):
+    config = zoo.RunConfig(model="mlp_vae", dataset="fashion_mnist", epochs=1,
+                           train_examples=2000, eval_examples=500,
+                           overrides={"latent_dim": 4, "hidden_units": [64]})
+    zoo.train(config, tmp_path / "run", manual_dir=manual_dir, verbose=0)
+    argv = ["eval", str(tmp_path / "run"), "--generation", "--generation-samples", "300"]
+    main(argv)
+    printed = capsys.readouterr().out
+    assert "(the test ELBO is not evaluated with --generation alone" in printed
+    for kind in ("prior", "gmm"):
+        assert f"{kind}: FID " in printed and "(classifier:fashion_mnist features, 300 " \
+                                               "samples)" in printed
+    recorded = json.loads((tmp_path / "run" / "generation.json").read_text())
+    assert recorded["features"] == "classifier:fashion_mnist" and recorded["n"] == 300
+    assert recorded["reference"]["examples"] == 10_000  # the whole test split
+    mixture = tmp_path / "run" / "samplers" / "gmm.npz"
+    fitted_at = mixture.stat().st_mtime_ns
+    main(argv)  # again: the mixture reused, the same numbers
+    assert mixture.stat().st_mtime_ns == fitted_at
+    again = json.loads((tmp_path / "run" / "generation.json").read_text())
+    assert again["samplers"]["gmm"]["fid"] == recorded["samplers"]["gmm"]["fid"]
+    assert again["samplers"]["prior"]["precision"] == recorded["samplers"]["prior"][
+        "precision"]

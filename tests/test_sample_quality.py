@@ -23,6 +23,10 @@ def test_the_frechet_distance_of_a_set_to_itself_is_zero_and_to_a_moved_copy_its
     found = sample_quality.frechet_distance(real, scaled)
     assert found["fid"] == pytest.approx(expected, rel=1e-6)
     assert found["regularised"] is False and found["imaginary_residue"] < 1e-3
+    dead = np.concatenate([real, np.zeros([len(real), 1])], 1)  # a feature always 0
+    found = sample_quality.frechet_distance(dead, dead + np.append(shift, 0.0))
+    assert found["regularised"] is True
+    assert found["fid"] == pytest.approx(np.sum(shift ** 2), rel=1e-4)
     with pytest.raises(ConfigError, match="take both from one feature network"):
         sample_quality.frechet_distance(real, real[:, :3])
 

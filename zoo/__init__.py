@@ -25,6 +25,7 @@ _EXPORTS = {
     "cpu_replicas": ("zoo.devices", "cpu_replicas"), "data": ("zoo.data", None),
     "disentanglement": ("zoo.disentanglement", "disentanglement"),
     "evaluate": ("zoo.evaluate", "evaluate"), "export": ("zoo.export", "export"),
+    "generation": ("zoo.generation", "generation"),
     "get": ("zoo.pretrained", "get"), "interpolate": ("zoo.interpolation", "interpolate"),
     "list": ("zoo.models", "list_models"),
     "load": ("zoo.runs", "load"), "plot": ("zoo.plot", None),
@@ -52,9 +53,9 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Keeps ``zoo.evaluate``, ``zoo.export``, ``zoo.train``, ``zoo.tune`` and
-    ``zoo.disentanglement`` the functions: importing the stage module of the same name would
-    otherwise bind the module there."""
+    """Keeps ``zoo.evaluate``, ``zoo.export``, ``zoo.train``, ``zoo.tune``,
+    ``zoo.disentanglement`` and ``zoo.generation`` the functions: importing the stage module
+    of the same name would otherwise bind the module there."""
 
     def __setattr__(self, name, value):
         if isinstance(value, types.ModuleType) and _EXPORTS.get(name, (None, None))[1]:

@@ -243,15 +243,23 @@ def evaluate(args):
                           "benchmarks/weights/ROW.h5")
     if args.record and args.examples:
         raise ConfigError("--record keeps evaluations of the whole test split; drop --examples")
-    # --disentanglement alone scores the metrics only; a test setting asks for the ELBO too
-    if not args.disentanglement or args.record or any(
+    if not args.generation and (args.generation_samples or args.features):
+        raise ConfigError("--generation-samples and --features set the sample-quality "
+                          "evaluation; add --generation")
+    # --disentanglement or --generation alone scores those only; a test setting asks for
+    # the ELBO too
+    alone = [name for name, asked in (("--disentanglement", args.disentanglement),
+                                      ("--generation", args.generation)) if asked]
+    if not alone or args.record or any(
             value is not None for value in (args.samples, args.examples, args.k)):
         _test_elbo(args, source)
     else:
-        print(f"(the test ELBO is not evaluated with --disentanglement alone: `zoo eval "
+        print(f"(the test ELBO is not evaluated with {' and '.join(alone)} alone: `zoo eval "
               f"{args.source}` gives it)")
     if args.disentanglement:
         _disentanglement(args, source)
+    if args.generation:
+        _generation(args, source)
 
 
 def _test_elbo(args, source):
@@ -280,6 +288,17 @@ def _disentanglement(args, source):
     run = source.settings
     print(f"disentanglement on {run['dataset']} (seed {run['seed']}):")
     print("\n".join(table(scores)))
+    if recorded:
+        print(f"recorded in {recorded}")
+
+
+def _generation(args, source):
+    """FID and precision/recall of ``source``'s samples per sampler, printed (recorded in
+    its run folder's generation.json: zoo.scoring.generation_scores)."""
+    from zoo.scoring import generation_scores
+
+    _, recorded = generation_scores(source, n=args.generation_samples or 10_000,
+                                    network=args.features)
     if recorded:
         print(f"recorded in {recorded}")
 
@@ -553,6 +572,16 @@ def _parser():
                             help="the disentanglement metrics' training points, half as many "
                                  "to evaluate (default 10000, disentanglement_lib's; fewer "
                                  "for a quick look)")
+    evaluation.add_argument("--generation", action="store_true",
+                            help="sample quality: FID and precision/recall (k=3) of the "
+                                 "model's samples, from the prior and from a Gaussian mixture "
+                                 "fitted on its training codes, against the test split; "
+                                 "recorded in a run folder's generation.json")
+    evaluation.add_argument("--generation-samples", type=_positive_int, metavar="N",
+                            help="with --generation: samples per sampler (default 10000)")
+    evaluation.add_argument("--features", metavar="NAME",
+                            help="with --generation: the feature network, classifier:DATASET "
+                                 "or inception (default: the dataset's classifier)")
     evaluation.add_argument("--record", action="store_true",
                             help="write this evaluation into the row's result file and "
                                  "regenerate the leaderboard (a row's weights file only)")

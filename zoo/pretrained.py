@@ -21,6 +21,7 @@ from zoo.weight_files import load_weights, save_weights, weights_attributes
 ROW_WEIGHTS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "weights"
 WEIGHTS_URL_ENV, WEIGHTS_CACHE_ENV = "ZOO_WEIGHTS_URL", "ZOO_WEIGHTS_CACHE"
 ROW_CONFIG = "zoo_config"  # the attribute of a row's weights file that rebuilds its model
+FEATURE_WEIGHTS = ROW_WEIGHTS / "features"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +106,34 @@ ENTRIES = (
                sha256="29cfe12c69dfd35fcefcb117128752b3f2263f98a3c2575ae098aa30540c93ed"),
 )
 _DECLARED = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+    """A shipped in-domain classifier (``zoo.features``): its dataset, classes, weights'
+    SHA-256 and the test accuracy its training recorded
+    (``benchmarks/results/features-DATASET.json``, by ``benchmarks/feature_classifiers.py``)."""
+
+    dataset: str
+    classes: int
+    sha256: str
+    test_accuracy: float
+
+    @property
+    def name(self):
+        return f"classifier:{self.dataset}"
+
+    @property
+    def path(self):
+        return FEATURE_WEIGHTS / f"{self.dataset}.h5"
+
+
+# The feature networks' weights, by dataset.
+CLASSIFIERS = {
+    "fashion_mnist": Classifier(
+        "fashion_mnist", 10, test_accuracy=0.9224,
+        sha256="b3653e5a25f78ae21f74f3003ee6d7e6d413d2032a64fdd59cc3f8b29906aa0b"),
+}
 
 
 def declare(entry):

@@ -12,6 +12,9 @@ weights. A run folder holds::
     metrics.json        test metrics in nats, history, versions, hardware (last written:
                         the run is finished)
     disentanglement.json  the disentanglement metrics, by ``zoo eval --disentanglement``
+    generation.json     FID and precision/recall per sampler, by ``zoo eval --generation``
+    samplers/           the samplers fitted on the model's codes (``zoo.samplers``), each
+                        for the model.h5 whose SHA-256 it records
     backup/             Keras BackupAndRestore's checkpoint of the last finished epoch
                         (weights, optimizer state, epoch), kept when the run ends
     epochs.partial.json every finished epoch's logs and seconds while training runs
@@ -43,6 +46,7 @@ MODEL_CONFIG, WEIGHTS, RUN_CONFIG, METRICS = "model.json", "model.h5", "run.json
 BEST_WEIGHTS, BACKUP = "best.h5", "backup"
 EPOCHS = "epochs.partial.json"  # every finished epoch's logs while the run is unfinished
 DISENTANGLEMENT = "disentanglement.json"
+GENERATION, SAMPLERS = "generation.json", "samplers"
 
 
 def save(model, folder):
@@ -185,9 +189,11 @@ def claim(folder, run_config, overwrite=False):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite and held_now != UNFINISHED:
-        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS):
+        for name in (METRICS, WEIGHTS, MODEL_CONFIG, BEST_WEIGHTS, EPOCHS, DISENTANGLEMENT,
+                     GENERATION):
             (folder / name).unlink(missing_ok=True)
-        shutil.rmtree(folder / BACKUP, ignore_errors=True)
+        for name in (BACKUP, SAMPLERS):
+            shutil.rmtree(folder / name, ignore_errors=True)
     elif held_now == SHORTER and (folder / METRICS).is_file():
         _continue(folder)
     write_json(folder / RUN_CONFIG, run_config)

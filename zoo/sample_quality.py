@@ -11,8 +11,9 @@ in float64):
 
 The matrix square root is SciPy's ``sqrtm``; rounding can leave it a small imaginary part,
 dropped where it is below ``IMAGINARY_TOLERANCE`` of its diagonal (as TTUR and pytorch-fid
-do) and refused above it; a singular product is regularised with ``EPSILON`` on the
-diagonals (as pytorch-fid does), which the result then says.
+do) and refused above it; a singular product (SciPy warns; features that are always 0, as
+dead ReLU units are, make one) is regularised with ``EPSILON`` on the diagonals (as
+pytorch-fid does where the root is not finite), which the result then says.
 
 **Precision and recall** with k-nearest-neighbour balls: each set's manifold is the union
 of balls around its points, each of radius the distance to the point's k-th nearest
@@ -21,6 +22,8 @@ the real manifold; recall: the share of real points inside the fake manifold. Di
 Euclidean, computed in blocks (``BLOCK`` rows at once) so that 10,000 x 10,000 sets fit in
 memory.
 """
+
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -44,8 +47,10 @@ def frechet_distance(real, fake):
     mu_r, mu_f = real.mean(0), fake.mean(0)
     cov_r, cov_f = np.atleast_2d(np.cov(real, rowvar=False)), np.atleast_2d(
         np.cov(fake, rowvar=False))
-    root, regularised = scipy.linalg.sqrtm(cov_r @ cov_f), False
-    if not np.isfinite(root).all():
+    with warnings.catch_warnings(record=True) as caught:  # SciPy: "Matrix is singular"
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        root, regularised = scipy.linalg.sqrtm(cov_r @ cov_f), False
+    if caught or not np.isfinite(root).all():  # (dead ReLU features: a singular product)
         offset = np.eye(len(cov_r)) * EPSILON
         root, regularised = scipy.linalg.sqrtm((cov_r + offset) @ (cov_f + offset)), True
     residue = 0.0

@@ -7,8 +7,9 @@ work is here.
 import pathlib
 import time
 
-from zoo import data, provenance, results, runs
+from zoo import data, datasets, files, provenance, results, runs, samplers
 from zoo.config import RunConfig
+from zoo.errors import ConfigError
 from zoo.disentanglement import disentanglement, settings, sizes_for
 from zoo.evaluate import evaluate, subset_metrics
 
@@ -56,3 +57,44 @@ def disentanglement_scores(source, metrics=None, points=None):
     return scores, runs.record_scores(source.folder, {
         metric: {"scores": values, "seed": run["seed"], "sizes": settings(metric, sizes),
                  "environment": environment} for metric, values in scores.items()})
+
+
+def generation_scores(source, n=10_000, network=None):
+    """FID and precision/recall of ``n`` images per sampler (``zoo.generation``) of a saved
+    model (a ``zoo.sources.Source``) against its dataset's test split. A run folder keeps
+    the Gaussian mixture it fits in ``samplers/gmm.npz`` (reused while ``model.h5`` is the
+    one it was fitted for) and the scores in ``generation.json``. Returns ``(result, the
+    file recorded in or None)``."""
+    from zoo.generation import SAMPLERS, generation
+
+    run, folder = source.settings, source.folder
+    if source.model.conditional:
+        raise ConfigError("sample quality of a conditional model (images of given classes) "
+                          "is not measured yet; zoo eval --generation takes unconditional "
+                          "models")
+    weights = (files.sha256(folder / runs.WEIGHTS)
+               if folder and (folder / runs.WEIGHTS).is_file() else None)
+    fitted = {}
+    for kind in SAMPLERS if weights else ():
+        path = folder / runs.SAMPLERS / f"{kind}.npz"
+        if path.is_file():
+            held = samplers.load(path)
+            if held.fitted.get("model_weights") == weights:
+                fitted[kind] = held
+    spec = datasets.spec(run["dataset"], run.get("image_size"), source.manual_dir,
+                         source.data_dir)
+    result = generation(source.model, spec, n=n, seed=run["seed"], network=network,
+                        fitted=fitted, binarization=run["binarization"],
+                        manual_dir=source.manual_dir, data_dir=source.data_dir)
+    made = result.pop("fitted")
+    if not weights:
+        return result, None
+    (folder / runs.SAMPLERS).mkdir(exist_ok=True)
+    for kind, sampler in made.items():
+        if kind not in fitted and isinstance(sampler, samplers.GaussianMixture):
+            sampler.fitted["model_weights"] = weights
+            samplers.save(sampler, folder / runs.SAMPLERS / f"{kind}.npz")
+    path = folder / runs.GENERATION
+    files.write_json(path, {**result, "model_weights": weights,
+                            "environment": provenance.environment()})
+    return result, path

@@ -1,0 +1,67 @@
+"""What a model makes, measured: ``zoo.generation(model, dataset)`` draws ``n`` images per
+sampler (``zoo.samplers``: the prior, a Gaussian mixture fitted on the codes of the
+training split), takes features of them and of the test split with one feature network
+(``zoo.features``), and scores each sampler's images by FID and precision/recall
+(``zoo.sample_quality``).
+
+The images compared are the decoder means (a Bernoulli decoder's pixel probabilities) and
+the test split's grey levels in [0, 1] where the dataset has them (its binary pixels
+otherwise), the form the in-domain classifiers were trained on.
+"""
+
+import time
+
+import numpy as np
+
+from zoo import data, datasets, features, sample_quality
+from zoo.samplers import fit as fit_sampler
+
+SAMPLERS = ("prior", "gmm")
+
+
+def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None,
+               fitted=None, binarization=None, manual_dir=None, data_dir=None, verbose=1):
+    """``{"features": name, "n": n, "seed": seed, "reference": {...}, "samplers": {kind:
+    {"fid", "precision", "recall", "k", "seconds", ...}}}`` for ``model`` on ``dataset``
+    (a name or DatasetSpec). ``network``: a ``zoo.features`` name (default
+    ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind (others are
+    fitted on the training split's codes, read with ``binarization``, and returned in
+    ``result["fitted"]``, not in the JSON-ready part)."""
+    spec = datasets.spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
+    name, extract = features.network(network or f"classifier:{spec.name}")
+    reference = _images(data.load(spec, "test", 500, binarization=_levels(spec),
+                                  manual_dir=manual_dir, data_dir=data_dir))
+    real = features.features_of(extract, reference)
+    fitted = dict(fitted or {})
+    result = {"features": name, "n": n, "seed": seed,
+              "reference": {"dataset": spec.name, "split": "test", "examples": len(real),
+                            "binarization": _levels(spec)},
+              "samplers": {}}
+    for kind in samplers:
+        started = time.time()
+        if kind not in fitted:  # (the prior is fitted on nothing)
+            train = None if kind == "prior" else data.load(
+                spec, "train", 500, binarization=binarization, shuffle=False,
+                manual_dir=manual_dir, data_dir=data_dir)
+            fitted[kind] = fit_sampler(kind, model, train, seed=seed)
+        made = np.concatenate([np.asarray(model.sample(
+            min(500, n - start), seed=(seed, start), sampler=fitted[kind]))
+            for start in range(0, n, 500)])
+        fake = features.features_of(extract, made)
+        scores = {**sample_quality.frechet_distance(real, fake),
+                  **sample_quality.precision_recall(real, fake)}
+        scores["seconds"] = time.time() - started
+        result["samplers"][kind] = scores
+        if verbose:
+            print(f"{kind}: FID {scores['fid']:.2f}, precision {scores['precision']:.3f}, "
+                  f"recall {scores['recall']:.3f} ({name} features, {n} samples)")
+    return {**result, "fitted": fitted}
+
+
+def _levels(spec):
+    """The test images' form: grey levels where the dataset has them, else its own."""
+    return "none" if "none" in spec.binarizations else spec.binarizations[0]
+
+
+def _images(batches):
+    return np.concatenate([np.asarray(x) for x, _ in batches])
