@@ -3,6 +3,8 @@ samplers fitted on its codes (a small mlp_vae trained here on binarized_mnist), 
 networks, and zoo eval --generation on a run."""
 
 import json
+import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from small import small
 from zoo import features, interpolation, samplers
 from zoo.cli import main
 from zoo.errors import ConfigError, WeightsError
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +117,24 @@ def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
     assert again["samplers"]["gmm"]["fid"] == recorded["samplers"]["gmm"]["fid"]
     assert again["samplers"]["prior"]["precision"] == recorded["samplers"]["prior"][
         "precision"]
+
+
+def test_a_row_s_sample_quality_is_recorded_and_the_leaderboard_shows_it(
+        manual_dir, tmp_path, capsys):
+    row = "mlp_vae_fashion_mnist"
+    for folder, name in (("results", f"{row}.json"), ("weights", f"{row}.h5")):
+        (tmp_path / "benchmarks" / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "benchmarks" / folder / name, tmp_path / "benchmarks" / folder)
+    weights = tmp_path / "benchmarks" / "weights" / f"{row}.h5"
+    main(["eval", str(weights), "--generation", "--generation-samples", "200", "--record",
+          "--manual-dir", str(manual_dir)])
+    assert "recorded in" in capsys.readouterr().out
+    recorded = json.loads((tmp_path / "benchmarks" / "results" / f"{row}.json").read_text())
+    found = recorded["generation"]["classifier:fashion_mnist"]
+    assert found["n"] == 200 and found["weights_sha256"] == recorded["weights_sha256"]
+    board = (tmp_path / "benchmarks" / "LEADERBOARD.md").read_text()
+    line = next(text for text in board.splitlines()
+                if text.startswith(f"| {row} | mlp_vae (vanilla) | 200 |"))
+    prior, gmm = found["samplers"]["prior"], found["samplers"]["gmm"]
+    assert f"| {prior['fid']:.2f} | {gmm['fid']:.2f} |" in line
+    assert board.index("### classifier:fashion_mnist features") < board.index(line)

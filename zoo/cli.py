@@ -250,7 +250,7 @@ def evaluate(args):
     # the ELBO too
     alone = [name for name, asked in (("--disentanglement", args.disentanglement),
                                       ("--generation", args.generation)) if asked]
-    if not alone or args.record or any(
+    if not alone or (args.record and not args.generation) or any(
             value is not None for value in (args.samples, args.examples, args.k)):
         _test_elbo(args, source)
     else:
@@ -298,7 +298,7 @@ def _generation(args, source):
     from zoo.scoring import generation_scores
 
     _, recorded = generation_scores(source, n=args.generation_samples or 10_000,
-                                    network=args.features)
+                                    network=args.features, record=args.record)
     if recorded:
         print(f"recorded in {recorded}")
 
@@ -576,7 +576,8 @@ def _parser():
                             help="sample quality: FID and precision/recall (k=3) of the "
                                  "model's samples, from the prior and from a Gaussian mixture "
                                  "fitted on its training codes, against the test split; "
-                                 "recorded in a run folder's generation.json")
+                                 "recorded in a run folder's generation.json (a row's result "
+                                 "file with --record); alone, without the test ELBO")
     evaluation.add_argument("--generation-samples", type=_positive_int, metavar="N",
                             help="with --generation: samples per sampler (default 10000)")
     evaluation.add_argument("--features", metavar="NAME",

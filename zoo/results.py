@@ -29,22 +29,41 @@ def record(weights, metrics, subset, seconds):
     """Adds a re-evaluation of the row whose weights file is ``weights``
     (``benchmarks/weights/<row>.h5``) to its result file, and regenerates the leaderboard;
     returns the result file's path."""
+    path, result, digest = _row_result(weights)
+    result.setdefault("evaluations", []).append({
+        "test": metrics, "first_2000": subset, "eval_seconds": seconds, "finished": now(),
+        "weights_sha256": digest, "environment": provenance.environment()})
+    result.setdefault("first_2000", subset)
+    files.write_json(path, result)
+    leaderboard(path.parent.parent)
+    return path
+
+
+def record_generation(weights, generation):
+    """Records the sample quality ``generation`` (``zoo.generation``'s result) of the row
+    whose weights file is ``weights`` in its result file (``generation``, by feature
+    network) and regenerates the leaderboard; returns the result file's path."""
+    path, result, digest = _row_result(weights)
+    result.setdefault("generation", {})[generation["features"]] = {
+        **generation, "finished": now(), "weights_sha256": digest,
+        "environment": provenance.environment()}
+    files.write_json(path, result)
+    leaderboard(path.parent.parent)
+    return path
+
+
+def _row_result(weights):
+    """``(result file, its contents, the weights' SHA-256)`` of the row whose weights file
+    is ``weights``, refused where the file is not the one the row was recorded with."""
     weights = pathlib.Path(weights)
-    benchmarks = weights.parent.parent
-    path = benchmarks / "results" / f"{weights.stem}.json"
+    path = weights.parent.parent / "results" / f"{weights.stem}.json"
     result = files.read_json(path)
     digest = files.sha256(weights)
     if result.get("weights_sha256", digest) != digest:
         raise ConfigError(f"{weights} is not the file {path} was recorded with (SHA-256 "
                           f"{digest[:16]}..., recorded {result['weights_sha256'][:16]}...); "
                           "re-run the recipe (zoo bench) instead of recording")
-    result.setdefault("evaluations", []).append({
-        "test": metrics, "first_2000": subset, "eval_seconds": seconds, "finished": now(),
-        "weights_sha256": digest, "environment": provenance.environment()})
-    result.setdefault("first_2000", subset)
-    files.write_json(path, result)
-    leaderboard(benchmarks)
-    return path
+    return path, result, digest
 
 
 def row_of(weights):
@@ -95,6 +114,7 @@ def leaderboard(benchmarks=BENCHMARKS):
         rows.sort(key=lambda r: -best_test(r).get("log_likelihood_nats", -math.inf))
         lines += [_row(result, _reference(result, benchmarks.parent), benchmarks)
                   for result in rows]
+    lines += _generation_section(results)
     lines += _disentanglement_section([r for r in results if "disentanglement" in r])
     lines += _untrained_section(benchmarks.parent, results)
     text = "\n".join(lines) + "\n"
@@ -245,6 +265,50 @@ def _disentanglement_section(results):
                      f"| {reconstruction} | {elbo} | {' | '.join(scores)} | {steps} "
                      f"| at most {minutes:.0f} min training a seed "
                      f"| {'/'.join(f'{n:,}' for n in sorted(sizes))} points |")
+    return lines
+
+
+def _generation_section(results):
+    """Sample quality: a table per feature network, a line per row recorded with it (``zoo
+    eval ROW.h5 --generation --record``), the prior's and the Gaussian mixture's numbers
+    side by side; the rows without a record named."""
+    networks = sorted({name for result in results for name in result.get("generation", {})})
+    if not networks:
+        return []
+    lines = ["", "## Sample quality", "",
+             "FID (lower is better) and precision / recall (k = 3; higher is better) of "
+             "decoder means drawn from the prior and from a 10-component Gaussian mixture "
+             "fitted on the training codes (`zoo.samplers`), against the test split, on the "
+             "features named (`zoo.features`; numbers of two networks are not comparable). "
+             "Recorded by `zoo eval benchmarks/weights/ROW.h5 --generation --record`."]
+    for network in networks:
+        lines += ["", f"### {network} features", "",
+                  "| row | model (family) | samples | FID prior | FID GMM | precision prior "
+                  "/ GMM | recall prior / GMM | GMM's FID better |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for result in sorted((r for r in results if network in r.get("generation", {})),
+                             key=lambda r: r["recipe"]):
+            found = result["generation"][network]
+            prior, gmm = found["samplers"]["prior"], found["samplers"]["gmm"]
+            lines.append(
+                f"| {result['recipe']} | {result['recipe_contents']['model']} "
+                f"({_family(result['recipe_contents']['model'])}) | {found['n']:,} "
+                f"| {prior['fid']:.2f} | {gmm['fid']:.2f} "
+                f"| {prior['precision']:.3f} / {gmm['precision']:.3f} "
+                f"| {prior['recall']:.3f} / {gmm['recall']:.3f} "
+                f"| {'yes' if gmm['fid'] < prior['fid'] else 'no'} |")
+    missing = {}
+    for result in results:
+        if not result.get("generation"):
+            missing.setdefault(result["recipe_contents"]["dataset"], []).append(
+                result["recipe"])
+    if missing:
+        lines += ["", "Not measured yet (no in-domain classifier of the dataset in the zoo: "
+                      "binarized MNIST has no labels where these rows were trained, sprites' "
+                      "factor classifier is to come; a conditional row samples given "
+                      "classes): " + "; ".join(f"{dataset}: {', '.join(sorted(rows))}"
+                                               for dataset, rows in sorted(missing.items()))
+                  + "."]
     return lines
 
 

@@ -59,12 +59,13 @@ def disentanglement_scores(source, metrics=None, points=None):
                  "environment": environment} for metric, values in scores.items()})
 
 
-def generation_scores(source, n=10_000, network=None):
+def generation_scores(source, n=10_000, network=None, record=False):
     """FID and precision/recall of ``n`` images per sampler (``zoo.generation``) of a saved
     model (a ``zoo.sources.Source``) against its dataset's test split. A run folder keeps
     the Gaussian mixture it fits in ``samplers/gmm.npz`` (reused while ``model.h5`` is the
-    one it was fitted for) and the scores in ``generation.json``. Returns ``(result, the
-    file recorded in or None)``."""
+    one it was fitted for) and the scores in ``generation.json``; with ``record``, a
+    leaderboard row's in its result file. Returns ``(result, the file recorded in or
+    None)``."""
     from zoo.generation import SAMPLERS, generation
 
     run, folder = source.settings, source.folder
@@ -87,6 +88,8 @@ def generation_scores(source, n=10_000, network=None):
                         fitted=fitted, binarization=run["binarization"],
                         manual_dir=source.manual_dir, data_dir=source.data_dir)
     made = result.pop("fitted")
+    if record:
+        return result, results.record_generation(source.row, result)
     if not weights:
         return result, None
     (folder / runs.SAMPLERS).mkdir(exist_ok=True)
