@@ -106,14 +106,15 @@ def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
     for kind in ("prior", "gmm"):
         assert f"{kind}: FID " in printed and "(classifier:fashion_mnist features, 300 " \
                                                "samples)" in printed
-    recorded = json.loads((tmp_path / "run" / "generation.json").read_text())
+    key = "classifier:fashion_mnist on fashion_mnist"
+    recorded = json.loads((tmp_path / "run" / "generation.json").read_text())[key]
     assert recorded["features"] == "classifier:fashion_mnist" and recorded["n"] == 300
     assert recorded["reference"]["examples"] == 10_000  # the whole test split
     mixture = tmp_path / "run" / "samplers" / "gmm.npz"
     fitted_at = mixture.stat().st_mtime_ns
     main(argv)  # again: the mixture reused, the same numbers
     assert mixture.stat().st_mtime_ns == fitted_at
-    again = json.loads((tmp_path / "run" / "generation.json").read_text())
+    again = json.loads((tmp_path / "run" / "generation.json").read_text())[key]
     assert again["samplers"]["gmm"]["fid"] == recorded["samplers"]["gmm"]["fid"]
     assert again["samplers"]["prior"]["precision"] == recorded["samplers"]["prior"][
         "precision"]
@@ -138,3 +139,21 @@ def test_a_row_s_sample_quality_is_recorded_and_the_leaderboard_shows_it(
     prior, gmm = found["samplers"]["prior"], found["samplers"]["gmm"]
     assert f"| {prior['fid']:.2f} | {gmm['fid']:.2f} |" in line
     assert board.index("### classifier:fashion_mnist features") < board.index(line)
+
+
+def test_a_flow_on_the_codes_fits_them_better_than_the_prior_and_survives_a_round_trip(
+        trained, tmp_path):
+    model, images = trained
+    codes = samplers.codes_of(model, images)
+    flow = samplers.Flow.fit(codes, seed=0, epochs=50)  # 100 steps of 256 codes
+    drawn = flow.sample(7, seed=tf.constant([0, 4]))
+    assert drawn.shape == (7, 3)
+    np.testing.assert_array_equal(drawn, flow.sample(7, seed=tf.constant([0, 4])))
+    again = samplers.load(samplers.save(flow, tmp_path / "flow.npz"))
+    np.testing.assert_array_equal(again.sample(7, seed=tf.constant([0, 4])), drawn)
+    np.testing.assert_allclose(again.distribution.log_prob(codes.astype(np.float32)),
+                               flow.distribution.log_prob(codes.astype(np.float32)), rtol=1e-6)
+    prior = float(np.mean(model.prior.log_prob(codes.astype(np.float32))))
+    assert flow.fitted["mean_log_density"] > prior
+    refitted = samplers.Flow.fit(codes, seed=0, epochs=50)  # seeded: the same flow
+    np.testing.assert_array_equal(refitted.sample(7, seed=tf.constant([0, 4])), drawn)

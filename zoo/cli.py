@@ -243,9 +243,12 @@ def evaluate(args):
                           "benchmarks/weights/ROW.h5")
     if args.record and args.examples:
         raise ConfigError("--record keeps evaluations of the whole test split; drop --examples")
-    if not args.generation and (args.generation_samples or args.features):
-        raise ConfigError("--generation-samples and --features set the sample-quality "
-                          "evaluation; add --generation")
+    if not args.generation and (args.generation_samples or args.features or args.samplers):
+        raise ConfigError("--generation-samples, --features and --samplers set the "
+                          "sample-quality evaluation; add --generation")
+    if args.generation:  # what it cannot do: said before any evaluation is recorded
+        from zoo.scoring import check_generation
+        check_generation(source, args.features, args.samplers)
     # --disentanglement or --generation alone scores those only; a test setting asks for
     # the ELBO too
     alone = [name for name, asked in (("--disentanglement", args.disentanglement),
@@ -298,7 +301,8 @@ def _generation(args, source):
     from zoo.scoring import generation_scores
 
     _, recorded = generation_scores(source, n=args.generation_samples or 10_000,
-                                    network=args.features, record=args.record)
+                                    network=args.features, record=args.record,
+                                    kinds=args.samplers)
     if recorded:
         print(f"recorded in {recorded}")
 
@@ -580,6 +584,9 @@ def _parser():
                                  "file with --record); alone, without the test ELBO")
     evaluation.add_argument("--generation-samples", type=_positive_int, metavar="N",
                             help="with --generation: samples per sampler (default 10000)")
+    evaluation.add_argument("--samplers", type=_names, metavar="NAME,...",
+                            help="with --generation: the samplers (prior, gmm, flow; default "
+                                 "prior,gmm)")
     evaluation.add_argument("--features", metavar="NAME",
                             help="with --generation: the feature network, classifier:DATASET "
                                  "or inception (default: the dataset's classifier)")

@@ -5,7 +5,7 @@ in a Python without zoo (or TFP), serves::
 
     encode(images)        -> mean, scale_tril      q(z|x) = N(mean, scale_tril scale_tril^T)
     decode(codes)         -> mean                  E[x|z] (Bernoulli: pixel probabilities)
-    sample(n, seed)       -> codes, mean, images   z ~ p(z), E[x|z], x ~ p(x|z)
+    sample(n, seed)       -> codes, mean, images   z ~ p(z), E[x|z], x ~ p(x|z) (model.sample)
     elbo(images, seed)    -> elbo, reconstruction, kl      nats per example, 1 code each
 
 ``images`` are float32 (batch, height, width, channels) in the model's format; ``codes``
@@ -14,7 +14,8 @@ seed gives the same numbers, in the export and in the live model (``model.terms`
 flow posterior (iaf_vae) ``encode`` gives the flow's ``location`` (its base mean carried
 through the flow: the flow's mean has no closed form) and its base Gaussian
 (``base_mean``, ``base_scale_tril``). For a hierarchical model, codes are the top layer's,
-z2 (as ``model.encoder`` and ``model.decoder``).
+z2 (as ``model.encoder`` and ``model.decoder``); ``decode`` holds z1 at the mean of
+p(z1|z2), ``sample`` draws it (``model.generated``).
 
 The functions are traced from the model's parts and hold its variables alone: no Keras
 layer is serialised, so nothing of zoo, Keras or TFP is needed to load them (``model.save``
@@ -55,7 +56,7 @@ def _decode(model, codes):
 
 def _sample(model, n, seed):
     codes = model.prior.sample(n, seed=seed)
-    rv_x = model.decoder(codes)
+    rv_x = model.generated(codes, seed)
     image_seed = tf.random.experimental.stateless_fold_in(seed, 1)
     return {"codes": codes, "mean": rv_x.mean(),
             "images": tf.cast(rv_x.sample(seed=image_seed), tf.float32)}

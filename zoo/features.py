@@ -9,6 +9,8 @@ it used, and numbers of two networks are never compared.
 - ``inception``: InceptionV3's 2048 pool features (``tf_keras.applications``, ImageNet
   weights), the FID papers' and pythae's network. Images as TTUR feeds them: resized
   bilinearly to 299x299, grey repeated to three channels, scaled from [0, 1] to [-1, 1].
+  Keras's weights are not TTUR's 2015 Inception graph (which pytorch-fid reproduces), so
+  these FIDs are not like for like with published ones.
   Keras downloads the weights on first use; where they cannot be had, a one-line
   WeightsError names the file and where to put it.
 """
@@ -46,18 +48,25 @@ def classifier_network(input_shape=(28, 28, 1), classes=10):
         layers.Dropout(0.5), layers.Dense(classes, name="logits")], name="classifier")
 
 
+def check(name):
+    """A one-line ConfigError unless ``name`` is a feature network the zoo has."""
+    if name != "inception" and not (name.startswith("classifier:")
+                                    and name.removeprefix("classifier:") in CLASSIFIERS):
+        known = ["inception", *(entry.name for entry in CLASSIFIERS.values())]
+        raise ConfigError(f"no feature network '{name}' (an in-domain classifier of that "
+                          f"dataset is not in the zoo yet); use one of {', '.join(known)} "
+                          "(--features)")
+
+
 def network(name):
     """``(name, images -> features)`` of a feature network: ``classifier:DATASET`` or
     ``inception``."""
     import tf_keras
 
+    check(name)
     if name == "inception":
         return name, inception_network()
-    dataset = name.removeprefix("classifier:")
-    if not name.startswith("classifier:") or dataset not in CLASSIFIERS:
-        known = ["inception", *(entry.name for entry in CLASSIFIERS.values())]
-        raise ConfigError(f"no feature network '{name}'; the zoo has {', '.join(known)}")
-    entry = CLASSIFIERS[dataset]
+    entry = CLASSIFIERS[name.removeprefix("classifier:")]
     if not entry.path.is_file():
         raise WeightsError(f"{entry.path} is missing: the {entry.name} weights ship with a "
                            "clone of the zoo (benchmarks/feature_classifiers.py makes them)")

@@ -1,12 +1,13 @@
 """What a model makes, measured: ``zoo.generation(model, dataset)`` draws ``n`` images per
-sampler (``zoo.samplers``: the prior, a Gaussian mixture fitted on the codes of the
-training split), takes features of them and of the test split with one feature network
-(``zoo.features``), and scores each sampler's images by FID and precision/recall
-(``zoo.sample_quality``).
+sampler (``zoo.samplers``: by default the prior and a Gaussian mixture fitted on the codes
+of the training split; a flow too where asked), takes features of them and of the test
+split with one feature network (``zoo.features``), and scores each sampler's images by FID
+and precision/recall (``zoo.sample_quality``).
 
-The images compared are the decoder means (a Bernoulli decoder's pixel probabilities) and
-the test split's grey levels in [0, 1] where the dataset has them (its binary pixels
-otherwise), the form the in-domain classifiers were trained on.
+The images compared are the decoder means (a Bernoulli decoder's pixel probabilities;
+clipped to [0, 1], which a Gaussian's may leave) and the test split's grey levels in [0, 1]
+where the dataset has them (its binary pixels otherwise), the form the in-domain
+classifiers were trained on.
 """
 
 import time
@@ -14,7 +15,7 @@ import time
 import numpy as np
 
 from zoo import data, datasets, features, sample_quality
-from zoo.samplers import fit as fit_sampler
+from zoo.samplers import check as check_sampler, fit as fit_sampler
 
 SAMPLERS = ("prior", "gmm")
 
@@ -25,9 +26,14 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
     {"fid", "precision", "recall", "k", "seconds", ...}}}`` for ``model`` on ``dataset``
     (a name or DatasetSpec). ``network``: a ``zoo.features`` name (default
     ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind (others are
-    fitted on the training split's codes, read with ``binarization``, and returned in
-    ``result["fitted"]``, not in the JSON-ready part)."""
+    fitted on the training split's codes, read with ``binarization`` (None: as the model
+    takes them: the dataset's default for a Bernoulli decoder, else its levels), and
+    returned in ``result["fitted"]``, not in the JSON-ready part)."""
+    for kind in samplers:  # a typo: before any work
+        check_sampler(kind)
     spec = datasets.spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
+    if binarization is None and model.data_kind != "binary":
+        binarization = _levels(spec)
     name, extract = features.network(network or f"classifier:{spec.name}")
     reference = _images(data.load(spec, "test", 500, binarization=_levels(spec),
                                   manual_dir=manual_dir, data_dir=data_dir))
@@ -44,9 +50,9 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
                 spec, "train", 500, binarization=binarization, shuffle=False,
                 manual_dir=manual_dir, data_dir=data_dir)
             fitted[kind] = fit_sampler(kind, model, train, seed=seed)
-        made = np.concatenate([np.asarray(model.sample(
+        made = np.clip(np.concatenate([np.asarray(model.sample(
             min(500, n - start), seed=(seed, start), sampler=fitted[kind]))
-            for start in range(0, n, 500)])
+            for start in range(0, n, 500)]), 0.0, 1.0)
         fake = features.features_of(extract, made)
         scores = {**sample_quality.frechet_distance(real, fake),
                   **sample_quality.precision_recall(real, fake)}

@@ -6,7 +6,8 @@ Both paths run from ``z_a`` to ``z_b`` (``model.encode``: the centres of q(z|a),
 - ``linear``: ``(1 - t) z_a + t z_b``;
 - ``spherical`` (slerp; White 2016, for Gaussian priors, whose mass lies near a sphere):
   ``sin((1 - t) w) / sin(w) z_a + sin(t w) / sin(w) z_b``, ``w`` the angle between the
-  codes; the linear path where they are parallel (``w`` below 1e-6).
+  codes; the linear path where they are parallel or opposite (``w`` within 1e-6 of 0 or
+  pi).
 """
 
 import numpy as np
@@ -42,7 +43,7 @@ def path_codes(start, end, steps=10, path="linear"):
     if path == "spherical":
         cosine = tf.reduce_sum(start * end) / (tf.norm(start) * tf.norm(end))
         angle = tf.acos(tf.clip_by_value(cosine, -1.0, 1.0))
-        if float(angle) > 1e-6:
+        if 1e-6 < float(angle) < np.pi - 1e-6:  # (opposite codes: no one great circle)
             return tf.cast((tf.sin((1 - t) * angle) * start + tf.sin(t * angle) * end)
                            / tf.sin(angle), tf.float32)
     return tf.cast((1 - t) * start + t * end, tf.float32)

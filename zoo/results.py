@@ -297,18 +297,20 @@ def _generation_section(results):
                 f"| {prior['precision']:.3f} / {gmm['precision']:.3f} "
                 f"| {prior['recall']:.3f} / {gmm['recall']:.3f} "
                 f"| {'yes' if gmm['fid'] < prior['fid'] else 'no'} |")
+    from zoo.pretrained import CLASSIFIERS
+
     missing = {}
     for result in results:
         if not result.get("generation"):
-            missing.setdefault(result["recipe_contents"]["dataset"], []).append(
-                result["recipe"])
+            recipe = result["recipe_contents"]
+            why = ("conditional: it samples images of given classes, which is not measured "
+                   "yet" if _family(recipe["model"]) == "conditional"
+                   else "not recorded yet" if recipe["dataset"] in CLASSIFIERS
+                   else f"no in-domain classifier of {recipe['dataset']} in the zoo yet")
+            missing.setdefault(why, []).append(result["recipe"])
     if missing:
-        lines += ["", "Not measured yet (no in-domain classifier of the dataset in the zoo: "
-                      "binarized MNIST has no labels where these rows were trained, sprites' "
-                      "factor classifier is to come; a conditional row samples given "
-                      "classes): " + "; ".join(f"{dataset}: {', '.join(sorted(rows))}"
-                                               for dataset, rows in sorted(missing.items()))
-                  + "."]
+        lines += ["", "Not measured: " + "; ".join(
+            f"{', '.join(sorted(rows))} ({why})" for why, rows in sorted(missing.items())) + "."]
     return lines
 
 

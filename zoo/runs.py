@@ -176,6 +176,14 @@ def record_scores(folder, scores):
     return path
 
 
+def record_generation(folder, key, result):
+    """Sets ``key`` (the features and the data) of ``folder``'s generation.json to
+    ``result``; returns its path."""
+    path = pathlib.Path(folder) / GENERATION
+    write_json(path, {**(read_json(path) if path.is_file() else {}), key: result})
+    return path
+
+
 # What a folder holds of a run (``held``, ``check_claim``).
 NEW, UNFINISHED, FINISHED, SHORTER = "new", "unfinished", "finished", "shorter"
 

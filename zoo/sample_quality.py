@@ -50,7 +50,8 @@ def frechet_distance(real, fake):
     with warnings.catch_warnings(record=True) as caught:  # SciPy: "Matrix is singular"
         warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
         root, regularised = scipy.linalg.sqrtm(cov_r @ cov_f), False
-    if caught or not np.isfinite(root).all():  # (dead ReLU features: a singular product)
+    singular = any("singular" in str(warning.message) for warning in caught)
+    if singular or not np.isfinite(root).all():  # (dead ReLU features: a singular product)
         offset = np.eye(len(cov_r)) * EPSILON
         root, regularised = scipy.linalg.sqrtm((cov_r + offset) @ (cov_f + offset)), True
     residue = 0.0

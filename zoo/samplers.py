@@ -4,7 +4,11 @@ images (the posterior means, ``model.encode``), for ``model.sample(n, sampler=..
 - ``prior``: the model's own p(z) (a VampPrior or a mixture included), fitted on nothing;
 - ``gmm``: a Gaussian mixture on the codes, ``components`` full-covariance Gaussians (10,
   as pythae's GaussianMixtureSampler), fitted by scikit-learn's ``GaussianMixture`` (EM,
-  k-means initialisation, seeded), drawn through TFP's ``MixtureSameFamily``.
+  k-means initialisation, seeded), drawn through TFP's ``MixtureSameFamily``;
+- ``flow``: a masked autoregressive flow (Papamakarios et al. 2017; TFP's
+  ``MaskedAutoregressiveFlow`` over ``AutoregressiveNetwork``s, ``FLOW_LAYERS`` of them with
+  the order reversed between, on the codes standardised per dimension), fitted by maximum
+  likelihood (Adam, ``FLOW_EPOCHS`` passes over the codes in batches of 256, seeded).
 
 A fitted sampler ``save``s to one ``.npz`` file (its parameters and how it was fitted) and
 ``load``s from it; ``sample(n, seed)`` gives codes (n, latent_dim), the same for the same
@@ -22,9 +26,10 @@ import tensorflow_probability as tfp
 from zoo import files
 from zoo.errors import ConfigError, did_you_mean
 
-tfd = tfp.distributions
-SAMPLERS = ("prior", "gmm")
+tfd, tfb = tfp.distributions, tfp.bijectors
+SAMPLERS = ("prior", "gmm", "flow")
 GMM_COMPONENTS = 10  # pythae's
+FLOW_LAYERS, FLOW_UNITS, FLOW_EPOCHS = 4, (64, 64), 20
 
 
 @dataclasses.dataclass
@@ -75,15 +80,86 @@ class GaussianMixture:
         return self.distribution().sample(n, seed=seed)
 
 
+@dataclasses.dataclass
+class Flow:
+    """A masked autoregressive flow over the codes: ``shift`` and ``scale`` standardise
+    them; ``weights``, its autoregressive networks' (None: untrained); ``fitted``: how."""
+
+    shift: np.ndarray
+    scale: np.ndarray
+    weights: list = None
+    fitted: dict = dataclasses.field(default_factory=dict)
+    kind = "flow"
+
+    def __post_init__(self):
+        import tf_keras
+
+        dimensions = len(self.shift)
+        self.networks = [tfb.AutoregressiveNetwork(
+            params=2, event_shape=[dimensions], hidden_units=list(FLOW_UNITS),
+            activation="relu", kernel_initializer=tf_keras.initializers.GlorotUniform(
+                seed=self.fitted.get("seed", 0) * FLOW_LAYERS + layer))
+            for layer in range(FLOW_LAYERS)]
+        steps = [tfb.Shift(self.shift.astype(np.float32)),
+                 tfb.Scale(self.scale.astype(np.float32))]
+        for layer, network in enumerate(self.networks):  # (Chain applies the last first)
+            steps.append(tfb.MaskedAutoregressiveFlow(network))
+            if layer < FLOW_LAYERS - 1:
+                steps.append(tfb.Permute(list(reversed(range(dimensions)))))
+        base = tfd.MultivariateNormalDiag(tf.zeros([dimensions]))
+        self.distribution = tfd.TransformedDistribution(base, tfb.Chain(steps))
+        self.distribution.log_prob(tf.zeros([1, dimensions]))  # builds the networks
+        if self.weights is not None:
+            for network, weights in zip(self.networks, self.weights, strict=True):
+                network.set_weights(weights)
+
+    @classmethod
+    def fit(cls, codes, seed=0, epochs=FLOW_EPOCHS, batch_size=256):
+        import tf_keras
+
+        codes = np.asarray(codes, np.float32)
+        flow = cls(codes.mean(0), codes.std(0) + 1e-6, fitted={"seed": seed})
+        variables = [v for network in flow.networks for v in network.trainable_variables]
+        optimizer = tf_keras.optimizers.legacy.Adam(1e-3)
+
+        @tf.function
+        def step(batch):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(flow.distribution.log_prob(batch))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        order = np.random.default_rng(seed)
+        for _ in range(epochs):
+            shuffled = codes[order.permutation(len(codes))]
+            for start in range(0, len(codes), batch_size):
+                step(shuffled[start:start + batch_size])
+        flow.weights = [network.get_weights() for network in flow.networks]
+        flow.fitted.update(codes=len(codes), epochs=epochs, mean_log_density=float(
+            np.mean(flow.distribution.log_prob(codes))))
+        return flow
+
+    def sample(self, n, seed):
+        return self.distribution.sample(n, seed=seed)
+
+
 def fit(kind, model, images, seed=0, batch_size=500, components=GMM_COMPONENTS):
     """The sampler ``kind`` (one of SAMPLERS) of ``model``, fitted on the codes of
     ``images`` (an array, or a dataset of image batches or of (images, ...) batches)."""
+    check(kind)
+    if kind == "prior":
+        return Prior(model)
+    codes = codes_of(model, images, batch_size)
+    if kind == "flow":
+        return Flow.fit(codes, seed)
+    return GaussianMixture.fit(codes, components, seed)
+
+
+def check(kind):
+    """A one-line ConfigError unless ``kind`` is one of SAMPLERS."""
     if kind not in SAMPLERS:
         raise ConfigError(f"unknown sampler '{kind}'; {did_you_mean(kind, SAMPLERS)}use one "
                           f"of {', '.join(SAMPLERS)}")
-    if kind == "prior":
-        return Prior(model)
-    return GaussianMixture.fit(codes_of(model, images, batch_size), components, seed)
 
 
 def codes_of(model, images, batch_size=500):
@@ -99,23 +175,34 @@ def codes_of(model, images, batch_size=500):
 
 
 def save(sampler, path):
-    """Writes a fitted GaussianMixture to ``path`` (.npz), atomically; returns the path."""
+    """Writes a fitted sampler (gmm, flow) to ``path`` (.npz), atomically; returns it."""
     path = pathlib.Path(path)
-    if not isinstance(sampler, GaussianMixture):
+    if isinstance(sampler, GaussianMixture):
+        arrays = {"weights": sampler.weights, "means": sampler.means,
+                  "covariances": sampler.covariances}
+    elif isinstance(sampler, Flow):
+        arrays = {"shift": sampler.shift, "scale": sampler.scale,
+                  **{f"network{layer}_{index}": array
+                     for layer, weights in enumerate(sampler.weights)
+                     for index, array in enumerate(weights)}}
+    else:
         raise ConfigError(f"the {sampler.kind} sampler is the model's own: nothing to save")
     with files.atomic_path(path) as partial:
         with open(partial, "wb") as handle:
-            np.savez(handle, kind=sampler.kind, weights=sampler.weights, means=sampler.means,
-                     covariances=sampler.covariances,
-                     fitted=json.dumps(sampler.fitted))
+            np.savez(handle, kind=sampler.kind, fitted=json.dumps(sampler.fitted), **arrays)
     return path
 
 
 def load(path):
     """The sampler ``save`` wrote to ``path``."""
     with np.load(path) as held:
-        if str(held["kind"]) != GaussianMixture.kind:
-            raise ConfigError(f"{path} holds a {held['kind']} sampler, which the zoo does not "
-                              "read")
-        return GaussianMixture(held["weights"], held["means"], held["covariances"],
-                               json.loads(str(held["fitted"])))
+        kind, fitted = str(held["kind"]), json.loads(str(held["fitted"]))
+        if kind == GaussianMixture.kind:
+            return GaussianMixture(held["weights"], held["means"], held["covariances"],
+                                   fitted)
+        if kind == Flow.kind:
+            weights = [[held[f"network{layer}_{index}"] for index in range(sum(
+                name.startswith(f"network{layer}_") for name in held.files))]
+                for layer in range(FLOW_LAYERS)]
+            return Flow(held["shift"], held["scale"], weights, fitted)
+        raise ConfigError(f"{path} holds a {kind} sampler, which the zoo does not read")

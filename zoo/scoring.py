@@ -59,32 +59,35 @@ def disentanglement_scores(source, metrics=None, points=None):
                  "environment": environment} for metric, values in scores.items()})
 
 
-def generation_scores(source, n=10_000, network=None, record=False):
+def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
     """FID and precision/recall of ``n`` images per sampler (``zoo.generation``) of a saved
-    model (a ``zoo.sources.Source``) against its dataset's test split. A run folder keeps
-    the Gaussian mixture it fits in ``samplers/gmm.npz`` (reused while ``model.h5`` is the
-    one it was fitted for) and the scores in ``generation.json``; with ``record``, a
-    leaderboard row's in its result file. Returns ``(result, the file recorded in or
-    None)``."""
+    model (a ``zoo.sources.Source``) against its dataset's test split; ``kinds``: the
+    samplers (default prior and gmm). A run folder keeps the samplers it fits in
+    ``samplers/KIND.npz`` (reused while ``model.h5`` is the one they were fitted for) and
+    the scores in ``generation.json``; with ``record``, a leaderboard row's in its result
+    file. Returns ``(result, the file recorded in or None)``."""
     from zoo.generation import SAMPLERS, generation
 
+    kinds = tuple(kinds or SAMPLERS)
+
     run, folder = source.settings, source.folder
-    if source.model.conditional:
-        raise ConfigError("sample quality of a conditional model (images of given classes) "
-                          "is not measured yet; zoo eval --generation takes unconditional "
-                          "models")
+    check_generation(source, network, kinds)
     weights = (files.sha256(folder / runs.WEIGHTS)
                if folder and (folder / runs.WEIGHTS).is_file() else None)
+    # what a kept sampler was fitted for: these weights, on these codes
+    fitted_for = {"model_weights": weights, "dataset": run["dataset"],
+                  "image_size": run.get("image_size"), "binarization": run["binarization"],
+                  "seed": run["seed"]}
     fitted = {}
-    for kind in SAMPLERS if weights else ():
+    for kind in kinds if weights else ():
         path = folder / runs.SAMPLERS / f"{kind}.npz"
         if path.is_file():
             held = samplers.load(path)
-            if held.fitted.get("model_weights") == weights:
+            if all(held.fitted.get(key) == value for key, value in fitted_for.items()):
                 fitted[kind] = held
     spec = datasets.spec(run["dataset"], run.get("image_size"), source.manual_dir,
                          source.data_dir)
-    result = generation(source.model, spec, n=n, seed=run["seed"], network=network,
+    result = generation(source.model, spec, kinds, n=n, seed=run["seed"], network=network,
                         fitted=fitted, binarization=run["binarization"],
                         manual_dir=source.manual_dir, data_dir=source.data_dir)
     made = result.pop("fitted")
@@ -94,10 +97,23 @@ def generation_scores(source, n=10_000, network=None, record=False):
         return result, None
     (folder / runs.SAMPLERS).mkdir(exist_ok=True)
     for kind, sampler in made.items():
-        if kind not in fitted and isinstance(sampler, samplers.GaussianMixture):
-            sampler.fitted["model_weights"] = weights
+        if kind not in fitted and kind != "prior":
+            sampler.fitted.update(fitted_for)
             samplers.save(sampler, folder / runs.SAMPLERS / f"{kind}.npz")
-    path = folder / runs.GENERATION
-    files.write_json(path, {**result, "model_weights": weights,
-                            "environment": provenance.environment()})
-    return result, path
+    return result, runs.record_generation(folder, f"{result['features']} on {spec.name}", {
+        **result, "model_weights": weights, "environment": provenance.environment()})
+
+
+def check_generation(source, network=None, kinds=None):
+    """A one-line ConfigError where ``zoo eval --generation`` cannot score ``source``: a
+    conditional model, an unknown sampler, no such feature network (default: the run's
+    dataset's classifier)."""
+    from zoo import features
+
+    if source.model.conditional:
+        raise ConfigError("sample quality of a conditional model (images of given classes) "
+                          "is not measured yet; zoo eval --generation takes unconditional "
+                          "models")
+    for kind in kinds or ():
+        samplers.check(kind)
+    features.check(network or f"classifier:{datasets.short_name(source.settings['dataset'])}")

@@ -65,6 +65,15 @@ class HierarchicalVAE(VAE):
             seed, 1), groups=samples)[0]
         return upper, lower, z1, z2
 
+    def generated(self, codes, seed, labels=None):
+        """p(x|z1, z2) for top codes z2 = ``codes`` and z1 ~ p(z1|z2), drawn with ``seed``:
+        the model's own generative process (its ``decoder``, for pictures, holds z1 at the
+        mean)."""
+        del labels
+        z1 = self.conditional_prior(codes).sample(
+            seed=tf.random.experimental.stateless_fold_in(seed, 2))
+        return self.likelihood([z1, codes])
+
     def call(self, x, training=None, seed=None):
         _, _, z1, z2 = self._codes(x, 1, self._call_seed(training, seed), training)
         return self.likelihood([z1, z2], training=training)

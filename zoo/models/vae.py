@@ -216,6 +216,12 @@ class VAE(KerasSteps):
             return tf.convert_to_tensor(posterior)
         return compat.distribution_of(posterior).sample(seed=stateless_seed(seed))
 
+    def generated(self, codes, seed, labels=None):
+        """p(x|z) of codes drawn to make images (``sample``, the export's ``sample``): the
+        decoder's (a hierarchical model draws its lower layer too, with ``seed``)."""
+        del seed
+        return self.decode(codes, labels)
+
     def reconstruct(self, images, labels=None):
         """E[x|z] at the codes of ``images`` (``encode``): their reconstructions, as
         ``zoo plot recon`` draws them."""
@@ -233,7 +239,7 @@ class VAE(KerasSteps):
         if self.conditional and labels is None:
             raise ConfigError("a conditional model samples images of given classes: pass "
                               "labels=, one per image")
-        decoded = self.decode(codes, labels)
+        decoded = self.generated(codes, seed, labels)
         if mean:
             return decoded.mean()
         return tf.cast(decoded.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1)),
