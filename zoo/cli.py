@@ -203,8 +203,8 @@ def plot(args):
 
     path = plot.from_run(args.kind, args.source, args.out, dims=args.dims,
                          dataset=args.dataset, image_size=args.image_size,
-                         manual_dir=args.manual_dir,
-                         data_dir=args.data_dir)
+                         manual_dir=args.manual_dir, data_dir=args.data_dir,
+                         sampler=args.sampler)
     print(f"wrote {path}")
 
 
@@ -547,6 +547,9 @@ def _parser():
                                         "NAME-KIND.png here)")
     plotting.add_argument("--dataset", help=DATASET_HELP)
     _image_size(plotting, "the run's or row's, else as stored")
+    plotting.add_argument("--sampler", choices=["prior", "gmm", "flow"],
+                          help="samples: the codes' sampler (default prior; gmm and flow are "
+                               "fitted on the training codes, kept in a run folder)")
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
     _data_options(plotting)

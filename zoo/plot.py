@@ -42,11 +42,17 @@ def location(model, images):
     return tf.convert_to_tensor(model.encoder(images))
 
 
-def samples(model, path, n=64, seed=0, title="samples", class_names=None):
+def samples(model, path, n=64, seed=0, title="samples", class_names=None, sampler=None):
     """Writes an image grid of about ``n`` decoder means for z ~ p(z), seeded (a conditional
-    model: a row per class, the same codes in each column); returns ``path``."""
-    grid = SampleGrid.of(model, n, seed, class_names)
-    return _save(grid.figure(model, _titled(model, f"{title}: decoder means, z ~ p(z)")), path)
+    model: a row per class, the same codes in each column), or for z drawn by ``sampler``
+    (a fitted ``zoo.samplers`` sampler); returns ``path``."""
+    if sampler is None or sampler.kind == "prior":
+        grid, drawn = SampleGrid.of(model, n, seed, class_names), "z ~ p(z)"
+    else:
+        _unconditional(model, f"samples --sampler {sampler.kind}")
+        codes = np.asarray(sampler.sample(n, seed=tf.constant([0, seed], tf.int32)))
+        grid, drawn = SampleGrid(codes, columns=_columns(n)), f"z from the {sampler.kind} sampler"
+    return _save(grid.figure(model, _titled(model, f"{title}: decoder means, {drawn}")), path)
 
 
 @dataclasses.dataclass
@@ -186,16 +192,22 @@ KINDS = ("samples", "recon", "manifold", "latent", "traverse", "interpolate")
 
 
 def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
-             image_size=None, manual_dir=None, data_dir=None):
+             image_size=None, manual_dir=None, data_dir=None, sampler=None):
     """Writes the picture ``kind`` (one of KINDS) of ``source`` (a run folder, or any model
     source ``zoo.sources.resolve`` reads: a ``zoo.save`` folder, a ``.keras`` or row's
     weights file, ``MODEL:WEIGHTS``) to ``out``, using the test split of its dataset (or of
     ``dataset``); returns the path. ``out`` defaults to ``FOLDER/KIND.png`` for a folder,
-    else ``NAME-KIND.png`` here."""
-    from zoo import sources
+    else ``NAME-KIND.png`` here (``samples-SAMPLER.png`` for another ``sampler`` than the
+    prior: ``zoo.samplers``)."""
+    from zoo import samplers, sources
 
     if kind not in KINDS:
         raise ConfigError(f"unknown plot '{kind}'; choose one of {', '.join(KINDS)}")
+    if sampler is not None:
+        if kind != "samples":
+            raise ConfigError(f"--sampler chooses the codes of the samples plot, not of {kind}")
+        samplers.check(sampler)
+    named = f"samples-{sampler}" if sampler not in (None, "prior") else kind
     if out is not None and pathlib.Path(out).suffix.lower() != ".png":
         raise ConfigError("plots are written as PNG; name the file "
                           f"{pathlib.Path(out).with_suffix('.png')}")
@@ -203,7 +215,8 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
         source, dataset, image_size, manual_dir=manual_dir, data_dir=data_dir)
     if out is None:
         stem = pathlib.Path(found.name.replace(":", "-")).stem
-        out = found.folder / f"{kind}.png" if found.folder else pathlib.Path(f"{stem}-{kind}.png")
+        out = (found.folder / f"{named}.png" if found.folder
+               else pathlib.Path(f"{stem}-{named}.png"))
     out, model, run = pathlib.Path(out), found.model, found.settings
     title = _run_title(run, found.metrics)
     where = found.manual_dir, found.data_dir  # the caller's, or the run's own
@@ -212,7 +225,12 @@ def from_run(kind, source, out=None, *, dims=None, examples=2000, dataset=None,
                              seed=run["seed"], manual_dir=where[0], data_dir=where[1])
     names = list(spec.class_names) if spec.class_names else None
     if kind == "samples":
-        return samples(model, out, seed=run["seed"], title=title, class_names=names)
+        fitted = None
+        if sampler not in (None, "prior"):  # the run's kept sampler, or one fitted now
+            from zoo.scoring import fitted_samplers
+            fitted = fitted_samplers(found, [sampler])[sampler]
+        return samples(model, out, seed=run["seed"], title=title, class_names=names,
+                       sampler=fitted)
     if kind == "manifold":
         return manifold(model, out, dims=dims, title=title)
     if kind == "latent":

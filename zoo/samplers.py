@@ -8,7 +8,9 @@ images (the posterior means, ``model.encode``), for ``model.sample(n, sampler=..
 - ``flow``: a masked autoregressive flow (Papamakarios et al. 2017; TFP's
   ``MaskedAutoregressiveFlow`` over ``AutoregressiveNetwork``s, ``FLOW_LAYERS`` of them with
   the order reversed between, on the codes standardised per dimension), fitted by maximum
-  likelihood (Adam, ``FLOW_EPOCHS`` passes over the codes in batches of 256, seeded).
+  likelihood (Adam, ``FLOW_EPOCHS`` passes over the codes in batches of 256, seeded: its
+  initial weights and order; the fit itself repeats bit for bit under TensorFlow's
+  deterministic ops only).
 
 A fitted sampler ``save``s to one ``.npz`` file (its parameters and how it was fitted) and
 ``load``s from it; ``sample(n, seed)`` gives codes (n, latent_dim), the same for the same

@@ -69,39 +69,63 @@ def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
     from zoo.generation import SAMPLERS, generation
 
     kinds = tuple(kinds or SAMPLERS)
-
-    run, folder = source.settings, source.folder
+    run = source.settings
     check_generation(source, network, kinds)
-    weights = (files.sha256(folder / runs.WEIGHTS)
-               if folder and (folder / runs.WEIGHTS).is_file() else None)
-    # what a kept sampler was fitted for: these weights, on these codes
+    spec = _spec(source)
+    result = generation(source.model, spec, kinds, n=n, seed=run["seed"], network=network,
+                        fitted=fitted_samplers(source, kinds),
+                        manual_dir=source.manual_dir, data_dir=source.data_dir)
+    del result["fitted"]
+    if record:
+        return result, results.record_generation(source.row, result)
+    weights = _weights(source)
+    if not weights:
+        return result, None
+    return result, runs.record_generation(
+        source.folder, f"{result['features']} on {spec.name}",
+        {**result, "model_weights": weights, "environment": provenance.environment()})
+
+
+def fitted_samplers(source, kinds):
+    """The samplers ``kinds`` (``zoo.samplers``) of a saved model (a ``zoo.sources.Source``)
+    on its run's training codes (read as the run did: binarization, image size, seed): a
+    run folder's kept ones (``samplers/KIND.npz``) where they were fitted for its
+    ``model.h5`` and these data; the others fitted now, and kept where there is a run
+    folder."""
+    run, folder, weights = source.settings, source.folder, _weights(source)
     fitted_for = {"model_weights": weights, "dataset": run["dataset"],
                   "image_size": run.get("image_size"), "binarization": run["binarization"],
                   "seed": run["seed"]}
-    fitted = {}
-    for kind in kinds if weights else ():
-        path = folder / runs.SAMPLERS / f"{kind}.npz"
-        if path.is_file():
+    found = {}
+    for kind in kinds:
+        path = folder / runs.SAMPLERS / f"{kind}.npz" if weights else None
+        if path and path.is_file():
             held = samplers.load(path)
             if all(held.fitted.get(key) == value for key, value in fitted_for.items()):
-                fitted[kind] = held
-    spec = datasets.spec(run["dataset"], run.get("image_size"), source.manual_dir,
+                found[kind] = held
+                continue
+        train = None if kind == "prior" else data.load(
+            _spec(source), "train", 500, binarization=run["binarization"], shuffle=False,
+            manual_dir=source.manual_dir, data_dir=source.data_dir)
+        found[kind] = samplers.fit(kind, source.model, train, seed=run["seed"])
+        if path and kind != "prior":
+            found[kind].fitted.update(fitted_for)
+            path.parent.mkdir(exist_ok=True)
+            samplers.save(found[kind], path)
+    return found
+
+
+def _spec(source):
+    run = source.settings
+    return datasets.spec(run["dataset"], run.get("image_size"), source.manual_dir,
                          source.data_dir)
-    result = generation(source.model, spec, kinds, n=n, seed=run["seed"], network=network,
-                        fitted=fitted, binarization=run["binarization"],
-                        manual_dir=source.manual_dir, data_dir=source.data_dir)
-    made = result.pop("fitted")
-    if record:
-        return result, results.record_generation(source.row, result)
-    if not weights:
-        return result, None
-    (folder / runs.SAMPLERS).mkdir(exist_ok=True)
-    for kind, sampler in made.items():
-        if kind not in fitted and kind != "prior":
-            sampler.fitted.update(fitted_for)
-            samplers.save(sampler, folder / runs.SAMPLERS / f"{kind}.npz")
-    return result, runs.record_generation(folder, f"{result['features']} on {spec.name}", {
-        **result, "model_weights": weights, "environment": provenance.environment()})
+
+
+def _weights(source):
+    """The SHA-256 of a run folder's model.h5 (None: no run folder)."""
+    folder = source.folder
+    return (files.sha256(folder / runs.WEIGHTS)
+            if folder and (folder / runs.WEIGHTS).is_file() else None)
 
 
 def check_generation(source, network=None, kinds=None):
