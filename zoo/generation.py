@@ -4,10 +4,11 @@ of the training split; a flow too where asked), takes features of them and of th
 split with one feature network (``zoo.features``), and scores each sampler's images by FID
 and precision/recall (``zoo.sample_quality``).
 
-The images compared are the decoder means (a Bernoulli decoder's pixel probabilities;
-clipped to [0, 1], which a Gaussian's may leave) and the test split's grey levels in [0, 1]
-where the dataset has them (its binary pixels otherwise), the form the in-domain
-classifiers were trained on.
+The images compared are in the form the in-domain classifiers were trained on: where the
+dataset has grey levels, the test split's levels in [0, 1] and the samples' decoder means
+(a Bernoulli decoder's pixel probabilities; clipped to [0, 1], which a Gaussian's may
+leave); where it has binary pixels alone (binarized_mnist, sprites), the test split's
+pixels and pixels drawn from the decoder (``model.sample(mean=False)``).
 """
 
 import time
@@ -51,8 +52,8 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
                 manual_dir=manual_dir, data_dir=data_dir)
             fitted[kind] = fit_sampler(kind, model, train, seed=seed)
         made = np.clip(np.concatenate([np.asarray(model.sample(
-            min(500, n - start), seed=(seed, start), sampler=fitted[kind]))
-            for start in range(0, n, 500)]), 0.0, 1.0)
+            min(500, n - start), seed=(seed, start), sampler=fitted[kind],
+            mean=_levels(spec) == "none")) for start in range(0, n, 500)]), 0.0, 1.0)
         fake = features.features_of(extract, made)
         scores = {**sample_quality.frechet_distance(real, fake),
                   **sample_quality.precision_recall(real, fake)}

@@ -130,6 +130,9 @@ class Classifier:
 
 # The feature networks' weights, by dataset.
 CLASSIFIERS = {
+    "binarized_mnist": Classifier(
+        "binarized_mnist", 10, test_accuracy=0.9730,
+        sha256="b9f41c5062c57c2b1658bdf1caf472ae81e8c7108e63416237a1bbcff03b43ac"),
     "fashion_mnist": Classifier(
         "fashion_mnist", 10, test_accuracy=0.9224,
         sha256="b3653e5a25f78ae21f74f3003ee6d7e6d413d2032a64fdd59cc3f8b29906aa0b"),

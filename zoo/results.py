@@ -277,10 +277,13 @@ def _generation_section(results):
         return []
     lines = ["", "## Sample quality", "",
              "FID (lower is better) and precision / recall (k = 3; higher is better) of "
-             "decoder means drawn from the prior and from a 10-component Gaussian mixture "
-             "fitted on the training codes (`zoo.samplers`), against the test split, on the "
-             "features named (`zoo.features`; numbers of two networks are not comparable). "
-             "Recorded by `zoo eval benchmarks/weights/ROW.h5 --generation --record`."]
+             "10,000 images made from codes drawn from the prior and from a 10-component "
+             "Gaussian mixture fitted on the training codes (`zoo.samplers`), against the "
+             "test split, on the features named (`zoo.features`; numbers of two networks are "
+             "not comparable): decoder means against grey levels where the dataset has them "
+             "(Fashion-MNIST), pixels drawn from the decoder against the test pixels where "
+             "it is binary (binarized MNIST). Recorded by `zoo eval "
+             "benchmarks/weights/ROW.h5 --generation --record`."]
     for network in networks:
         lines += ["", f"### {network} features", "",
                   "| row | model (family) | samples | FID prior | FID GMM | precision prior "
