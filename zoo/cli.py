@@ -547,8 +547,8 @@ def _parser():
                                         "NAME-KIND.png here)")
     plotting.add_argument("--dataset", help=DATASET_HELP)
     _image_size(plotting, "the run's or row's, else as stored")
-    plotting.add_argument("--sampler", choices=["prior", "gmm", "flow"],
-                          help="samples: the codes' sampler (default prior; gmm and flow are "
+    plotting.add_argument("--sampler", choices=["prior", "gmm", "flow", "two_stage"],
+                          help="samples: the codes' sampler (default prior; the others are "
                                "fitted on the training codes, kept in a run folder)")
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
@@ -588,8 +588,8 @@ def _parser():
     evaluation.add_argument("--generation-samples", type=_positive_int, metavar="N",
                             help="with --generation: samples per sampler (default 10000)")
     evaluation.add_argument("--samplers", type=_names, metavar="NAME,...",
-                            help="with --generation: the samplers (prior, gmm, flow; default "
-                                 "prior,gmm)")
+                            help="with --generation: the samplers (prior, gmm, flow, "
+                                 "two_stage; default prior,gmm)")
     evaluation.add_argument("--features", metavar="NAME",
                             help="with --generation: the feature network, classifier:DATASET "
                                  "or inception (default: the dataset's classifier)")

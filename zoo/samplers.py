@@ -10,7 +10,14 @@ images (the posterior means, ``model.encode``), for ``model.sample(n, sampler=..
   the order reversed between, on the codes standardised per dimension), fitted by maximum
   likelihood (Adam, ``FLOW_EPOCHS`` passes over the codes in batches of 256, seeded: its
   initial weights and order; the fit itself repeats bit for bit under TensorFlow's
-  deterministic ops only).
+  deterministic ops only);
+- ``two_stage`` (Dai & Wipf 2019): a second VAE over the codes, the zoo's own ``mlp_vae``
+  (latent as wide as the codes, ``TWO_STAGE_UNITS`` hidden units, a Gaussian decoder with
+  learned scale) trained with its own ``fit`` on the codes (``TWO_STAGE_EPOCHS`` passes,
+  batches of 128, seeded as ``zoo.train`` seeds a run: TensorFlow's, NumPy's and Python's
+  global generators); codes drawn from it, z ~ p(z|u) for u ~ N(0, I) (its decoder's
+  draws, not its mean: a second stage that leaves u unused, as 20 epochs on
+  mlp_vae:fashion_mnist's codes did, still draws the codes' spread).
 
 A fitted sampler ``save``s to one ``.npz`` file (its parameters and how it was fitted) and
 ``load``s from it; ``sample(n, seed)`` gives codes (n, latent_dim), the same for the same
@@ -29,9 +36,10 @@ from zoo import files
 from zoo.errors import ConfigError, did_you_mean
 
 tfd, tfb = tfp.distributions, tfp.bijectors
-SAMPLERS = ("prior", "gmm", "flow")
+SAMPLERS = ("prior", "gmm", "flow", "two_stage")
 GMM_COMPONENTS = 10  # pythae's
 FLOW_LAYERS, FLOW_UNITS, FLOW_EPOCHS = 4, (64, 64), 20
+TWO_STAGE_UNITS, TWO_STAGE_EPOCHS = (256, 256), 20
 
 
 @dataclasses.dataclass
@@ -145,6 +153,47 @@ class Flow:
         return self.distribution.sample(n, seed=seed)
 
 
+@dataclasses.dataclass
+class TwoStage:
+    """The second-stage VAE over the codes: ``config``, its ``zoo_config`` (the builder's
+    name and overrides); ``weights``, its weights (None: untrained); ``fitted``: how."""
+
+    config: dict
+    weights: list = None
+    fitted: dict = dataclasses.field(default_factory=dict)
+    kind = "two_stage"
+
+    def __post_init__(self):
+        from zoo.models import registry
+
+        self.model = registry.rebuild(self.config)
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+    @classmethod
+    def fit(cls, codes, seed=0, epochs=TWO_STAGE_EPOCHS, batch_size=128):
+        import tf_keras
+
+        codes = np.asarray(codes, np.float32)
+        dimensions = codes.shape[1]
+        tf_keras.utils.set_random_seed(seed)  # its initial weights and batches
+        stage = cls({"name": "mlp_vae", "overrides": {
+            "latent_dim": dimensions, "hidden_units": list(TWO_STAGE_UNITS),
+            "input_shape": [dimensions, 1, 1], "likelihood": "gaussian"}},
+            fitted={"seed": seed})
+        stage.model.fit(codes[:, :, None, None], epochs=epochs, batch_size=batch_size,
+                        verbose=0)
+        stage.weights = stage.model.get_weights()
+        stage.fitted.update(codes=len(codes), epochs=epochs)
+        return stage
+
+    def sample(self, n, seed):
+        inner = self.model.prior.sample(n, seed=seed)
+        drawn = self.model.decoder(inner).sample(
+            seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        return tf.reshape(tf.cast(drawn, tf.float32), [n, -1])
+
+
 def fit(kind, model, images, seed=0, batch_size=500, components=GMM_COMPONENTS):
     """The sampler ``kind`` (one of SAMPLERS) of ``model``, fitted on the codes of
     ``images`` (an array, or a dataset of image batches or of (images, ...) batches)."""
@@ -154,6 +203,8 @@ def fit(kind, model, images, seed=0, batch_size=500, components=GMM_COMPONENTS):
     codes = codes_of(model, images, batch_size)
     if kind == "flow":
         return Flow.fit(codes, seed)
+    if kind == "two_stage":
+        return TwoStage.fit(codes, seed)
     return GaussianMixture.fit(codes, components, seed)
 
 
@@ -182,6 +233,9 @@ def save(sampler, path):
     if isinstance(sampler, GaussianMixture):
         arrays = {"weights": sampler.weights, "means": sampler.means,
                   "covariances": sampler.covariances}
+    elif isinstance(sampler, TwoStage):
+        arrays = {"config": json.dumps(sampler.config),
+                  **{f"weight{index}": array for index, array in enumerate(sampler.weights)}}
     elif isinstance(sampler, Flow):
         arrays = {"shift": sampler.shift, "scale": sampler.scale,
                   **{f"network{layer}_{index}": array
@@ -207,4 +261,8 @@ def load(path):
                 name.startswith(f"network{layer}_") for name in held.files))]
                 for layer in range(FLOW_LAYERS)]
             return Flow(held["shift"], held["scale"], weights, fitted)
+        if kind == TwoStage.kind:
+            count = sum(name.startswith("weight") for name in held.files)
+            return TwoStage(json.loads(str(held["config"])),
+                            [held[f"weight{index}"] for index in range(count)], fitted)
         raise ConfigError(f"{path} holds a {kind} sampler, which the zoo does not read")
