@@ -434,3 +434,35 @@ def test_a_tfds_split_larger_than_memory_streams_and_a_run_on_it_resumes(
     _, resumed = zoo.train(config, tmp_path / "stopped", data_dir=str(tmp_path), verbose=0)
     assert resumed["history"] == whole["history"]
     assert resumed["test"] == whole["test"]
+
+
+STREAMED_RUN = """
+import sys
+from zoo import datasets  # (no TensorFlow yet: --cpu-replicas sets its devices first)
+datasets.IN_MEMORY_BYTES = 0  # every tfds split streams
+from zoo.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_streamed_split_trains_on_two_cpu_replicas_as_on_one_device(tmp_path):
+    """The streamed input path under MirroredStrategy (``zoo train --cpu-replicas 2``), 2
+    epochs, against the one-device run."""
+    ZooTestShapes(data_dir=str(tmp_path)).download_and_prepare()
+    ends = {}
+    for replicas in (1, 2):
+        out = tmp_path / f"run{replicas}"
+        done = subprocess.run(
+            [sys.executable, "-c", STREAMED_RUN, "train", "mlp_vae", "--dataset",
+             "zoo_test_shapes", "--data-dir", str(tmp_path), "--epochs", "2",
+             "--batch-size", "16", "--deterministic", "--cpu-replicas", str(replicas),
+             "--set", "hidden_units=16", "--set", "latent_dim=2", "--out", str(out)],
+            capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        ends[replicas] = json.loads((out / "metrics.json").read_text())
+    assert ends[2]["distribution"] == {"strategy": "MirroredStrategy", "replicas": 2}
+    assert len(ends[1]["history"]["val_neg_elbo"]) == 2
+    assert ends[2]["history"]["val_neg_elbo"] == pytest.approx(
+        ends[1]["history"]["val_neg_elbo"], rel=1e-4)
+    assert ends[2]["test"]["elbo_nats"] == pytest.approx(ends[1]["test"]["elbo_nats"],
+                                                         rel=1e-4)

@@ -293,7 +293,8 @@ def _folder_spec(path, size):
     channels = 1 if modes <= {"1", "L", "LA", "I", "I;16", "F"} else 3
     in_memory_check(str(path), "whole", len(files), (*size, channels))
     key = (str(path), size)
-    stamp = [(str(file), file.stat().st_mtime_ns, file.stat().st_size) for file in files]
+    stamp = [(str(file), status.st_mtime_ns, status.st_size)
+             for file, status in ((file, file.stat()) for file in files)]
     with _FOLDERS_LOCK:
         if key not in _FOLDERS or _FOLDERS[key][0] != stamp:  # new, or its files changed
             _FOLDERS[key] = stamp, _read_folder(path, classes, size, channels)

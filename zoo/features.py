@@ -2,7 +2,8 @@
 it used, and numbers of two networks are never compared.
 
 - ``classifier:DATASET``: an in-domain classifier of the dataset's images, trained by
-  ``benchmarks/feature_classifiers.py`` on its train split (grey levels in [0, 1]), its
+  ``benchmarks/feature_classifiers.py`` (on the train split's grey levels in [0, 1]; for
+  binarized_mnist, on labelled MNIST digits binarized as its pixels were), its
   weights shipped in ``benchmarks/weights/features/DATASET.h5`` with their SHA-256 and test
   accuracy declared in ``CLASSIFIERS``. Features: its penultimate layer (``FEATURE_UNITS``
   ReLU units). Computable on any machine.
