@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 import zoo
 from small import small
@@ -187,3 +188,48 @@ def test_a_second_stage_vae_on_the_codes_samples_seeded_and_survives_a_round_tri
     np.testing.assert_array_equal(again.sample(6, seed=tf.constant([0, 2])), drawn)
     made = model.sample(6, seed=2, sampler=again)
     np.testing.assert_array_equal(made, model.decoder(drawn).mean())
+
+
+def test_a_conditional_model_makes_each_test_label_s_image_with_samplers_beside_its_file(
+        manual_dir, tmp_path, capsys):
+    config = zoo.RunConfig(model="cvae", dataset="fashion_mnist", epochs=1,
+                           train_examples=2000, eval_examples=500,
+                           overrides={"latent_dim": 4, "hidden_units": [64]})
+    zoo.train(config, tmp_path / "run", manual_dir=manual_dir, verbose=0)
+    saved = tmp_path / "cvae.keras"
+    zoo.load(tmp_path / "run").save(saved)
+    argv = ["eval", str(saved), "--dataset", "fashion_mnist", "--generation",
+            "--generation-samples", "300", "--manual-dir", str(manual_dir)]
+    main(argv)
+    printed = capsys.readouterr().out
+    agreement = float(printed.split("gmm: ")[1].split("class agreement ")[1].split(" ")[0])
+    mixture = tmp_path / "cvae.samplers" / "gmm.npz"  # kept beside the .keras file
+    fitted = samplers.load(mixture)
+    assert fitted.fitted["codes"] == 50_000 and fitted.fitted["dataset"] == "fashion_mnist"
+    model = tf_keras.models.load_model(saved)
+    labels = np.concatenate([y for _, y in zoo.data.load(
+        "fashion_mnist", "test", 500, labels=True, first=300, manual_dir=manual_dir)])
+    made = model.sample(300, seed=(0, 0), sampler=fitted, labels=labels)  # by hand
+    classes = features.classes_of(features.classifier("classifier:fashion_mnist"),
+                                  np.clip(made, 0, 1))
+    assert agreement == pytest.approx(np.mean(classes == labels), abs=6e-4)  # 3 decimals
+    fitted_at = mixture.stat().st_mtime_ns
+    main(argv)  # again: the mixture reused
+    assert mixture.stat().st_mtime_ns == fitted_at
+    assert f"class agreement {agreement:.3f}" in capsys.readouterr().out
+
+
+def test_the_sprites_classifier_tells_the_five_factors_of_test_images():
+    from zoo import sprites
+    from zoo.pretrained import CLASSIFIERS
+
+    model = features.classifier("classifier:sprites")
+    indices = sprites.split_indices("test")[:500]
+    images = sprites.render(sprites.factors_of(indices))[..., None].astype(np.float32)
+    heads = model.predict(images, verbose=0)
+    accuracies = [np.mean(np.argmax(head, -1) == factor)
+                  for head, factor in zip(heads, sprites.factors_of(indices).T, strict=True)]
+    assert accuracies[0] > 0.95  # shape
+    assert np.mean(accuracies) == pytest.approx(CLASSIFIERS["sprites"].test_accuracy, abs=0.05)
+    _, extract = features.network("classifier:sprites")
+    assert features.features_of(extract, images[:10]).shape == (10, features.FEATURE_UNITS)

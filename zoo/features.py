@@ -35,18 +35,30 @@ INCEPTION_SIZE = 299
 
 def classifier_network(input_shape=(28, 28, 1), classes=10):
     """The in-domain classifier: two conv blocks (32 and 64 filters, 3x3, ReLU, max-pool),
-    a dense layer of FEATURE_UNITS ReLU units (the features), dropout, softmax logits."""
+    a dense layer of FEATURE_UNITS ReLU units (the features), dropout, softmax logits.
+    Images wider than 32 pixels (sprites' 64) first pass a 4x4 conv of 32 filters with
+    stride 2. ``classes``: a number, or one per factor (a tuple: a head of logits each,
+    ``logits_0``, ``logits_1``, ...)."""
     import tf_keras
     from tf_keras import layers
 
-    return tf_keras.Sequential([
-        tf_keras.Input(input_shape),
-        layers.Conv2D(32, 3, padding="same", activation="relu"),
-        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(64, 3, padding="same", activation="relu"),
-        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(FEATURE_UNITS, activation="relu", name="features"),
-        layers.Dropout(0.5), layers.Dense(classes, name="logits")], name="classifier")
+    inputs = tf_keras.Input(input_shape)
+    x = inputs
+    if input_shape[1] > 32:
+        x = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu")(x)
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(FEATURE_UNITS, activation="relu", name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    if isinstance(classes, int):
+        outputs = layers.Dense(classes, name="logits")(x)
+    else:
+        outputs = [layers.Dense(count, name=f"logits_{index}")(x)
+                   for index, count in enumerate(classes)]
+    return tf_keras.Model(inputs, outputs, name="classifier")
 
 
 def check(name):
@@ -67,6 +79,14 @@ def network(name):
     check(name)
     if name == "inception":
         return name, inception_network()
+    model = classifier(name)
+    return name, tf_keras.Model(model.input, model.get_layer("features").output)
+
+
+def classifier(name):
+    """The shipped classifier ``classifier:DATASET``, its weights checked against their
+    declared SHA-256."""
+    check(name)
     entry = CLASSIFIERS[name.removeprefix("classifier:")]
     if not entry.path.is_file():
         raise WeightsError(f"{entry.path} is missing: the {entry.name} weights ship with a "
@@ -75,9 +95,9 @@ def network(name):
     if found != entry.sha256:
         raise WeightsError(f"{entry.path} has SHA-256 {found[:16]}..., not the declared "
                            f"{entry.sha256[:16]}...; train it again or restore it")
-    model = classifier_network(classes=entry.classes)
+    model = classifier_network(entry.input_shape, entry.classes)
     model.load_weights(entry.path)
-    return name, tf_keras.Model(model.input, model.get_layer("features").output)
+    return model
 
 
 def inception_network(weights="imagenet"):
@@ -103,6 +123,11 @@ def inception_network(weights="imagenet"):
         return base(images * 2.0 - 1.0, training=False)
 
     return features
+
+
+def classes_of(model, images, batch_size=500):
+    """The classes (n,) a one-headed ``classifier`` puts ``images`` (in [0, 1]) in."""
+    return np.argmax(features_of(model, images, batch_size), axis=-1)
 
 
 def features_of(extract, images, batch_size=500):

@@ -9,6 +9,15 @@ dataset has grey levels, the test split's levels in [0, 1] and the samples' deco
 (a Bernoulli decoder's pixel probabilities; clipped to [0, 1], which a Gaussian's may
 leave); where it has binary pixels alone (binarized_mnist, sprites), the test split's
 pixels and pixels drawn from the decoder (``model.sample(mean=False)``).
+
+Samplers other than the prior are fitted on the codes of the first ``SAMPLER_IMAGES``
+training images (all of MNIST's and Fashion-MNIST's; a random subset of sprites' 717,280,
+whose split is a slice of a random permutation). A conditional model makes each image for
+a class: the i-th image for the i-th test image's label (the test labels repeated where
+``n`` is larger), so the samples' classes are in the test split's proportions; its
+samplers are fitted on the codes of (image, label) pairs, and its scores add
+``class_agreement``: the share of images the dataset's classifier (``zoo.features``)
+puts in the class they were made for.
 """
 
 import time
@@ -19,6 +28,7 @@ from zoo import data, datasets, features, sample_quality
 from zoo.samplers import check as check_sampler, fit as fit_sampler
 
 SAMPLERS = ("prior", "gmm")
+SAMPLER_IMAGES = 50_000
 
 
 def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None,
@@ -27,42 +37,66 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
     {"fid", "precision", "recall", "k", "seconds", ...}}}`` for ``model`` on ``dataset``
     (a name or DatasetSpec). ``network``: a ``zoo.features`` name (default
     ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind (others are
-    fitted on the training split's codes, read with ``binarization`` (None: as the model
-    takes them: the dataset's default for a Bernoulli decoder, else its levels), and
-    returned in ``result["fitted"]``, not in the JSON-ready part)."""
+    fitted on the training codes, ``fit_samplers``, and returned in ``result["fitted"]``,
+    not in the JSON-ready part)."""
     for kind in samplers:  # a typo: before any work
         check_sampler(kind)
     spec = datasets.spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
-    if binarization is None and model.data_kind != "binary":
-        binarization = _levels(spec)
-    name, extract = features.network(network or f"classifier:{spec.name}")
-    reference = _images(data.load(spec, "test", 500, binarization=_levels(spec),
-                                  manual_dir=manual_dir, data_dir=data_dir))
+    own = f"classifier:{spec.name}"
+    name, extract = features.network(network or own)
+    reference, labels = _images(data.load(
+        spec, "test", 500, binarization=_levels(spec), labels=model.conditional,
+        manual_dir=manual_dir, data_dir=data_dir))
     real = features.features_of(extract, reference)
+    labeller = features.classifier(own) if model.conditional else None
     fitted = dict(fitted or {})
     result = {"features": name, "n": n, "seed": seed,
               "reference": {"dataset": spec.name, "split": "test", "examples": len(real),
                             "binarization": _levels(spec)},
               "samplers": {}}
+    if model.conditional:
+        result["labels"] = "the test split's, in order"
     for kind in samplers:
         started = time.time()
-        if kind not in fitted:  # (the prior is fitted on nothing)
-            train = None if kind == "prior" else data.load(
-                spec, "train", 500, binarization=binarization, shuffle=False,
-                manual_dir=manual_dir, data_dir=data_dir)
-            fitted[kind] = fit_sampler(kind, model, train, seed=seed)
+        if kind not in fitted:
+            fitted.update(fit_samplers(model, spec, [kind], seed, binarization,
+                                       manual_dir, data_dir))
+        wanted = None if labels is None else np.resize(labels, n)
         made = np.clip(np.concatenate([np.asarray(model.sample(
             min(500, n - start), seed=(seed, start), sampler=fitted[kind],
+            labels=None if wanted is None else wanted[start:start + 500],
             mean=_levels(spec) == "none")) for start in range(0, n, 500)]), 0.0, 1.0)
         fake = features.features_of(extract, made)
         scores = {**sample_quality.frechet_distance(real, fake),
                   **sample_quality.precision_recall(real, fake)}
+        if labeller is not None:
+            scores["class_agreement"] = float(np.mean(
+                features.classes_of(labeller, made) == wanted))
         scores["seconds"] = time.time() - started
         result["samplers"][kind] = scores
         if verbose:
+            agreement = ("" if labeller is None else
+                         f", class agreement {scores['class_agreement']:.3f}")
             print(f"{kind}: FID {scores['fid']:.2f}, precision {scores['precision']:.3f}, "
-                  f"recall {scores['recall']:.3f} ({name} features, {n} samples)")
+                  f"recall {scores['recall']:.3f}{agreement} ({name} features, {n} samples)")
     return {**result, "fitted": fitted}
+
+
+def fit_samplers(model, dataset, kinds, seed=0, binarization=None, manual_dir=None,
+                 data_dir=None):
+    """``{kind: sampler}``: the samplers ``kinds`` of ``model`` (``zoo.samplers``) fitted
+    on the codes of the first SAMPLER_IMAGES training images of ``dataset`` (a
+    DatasetSpec), read with ``binarization`` (None: as the model takes them: the
+    dataset's default for a Bernoulli decoder, else its levels), with their labels for a
+    conditional model."""
+    if binarization is None and model.data_kind != "binary":
+        binarization = _levels(dataset)
+    first = data.examples_in(dataset, "train", manual_dir, data_dir)
+    train = data.load(dataset, "train", 500, binarization=binarization, shuffle=False,
+                      labels=model.conditional, first=min(first, SAMPLER_IMAGES),
+                      manual_dir=manual_dir, data_dir=data_dir)
+    return {kind: fit_sampler(kind, model, None if kind == "prior" else train, seed=seed)
+            for kind in kinds}
 
 
 def _levels(spec):
@@ -71,4 +105,6 @@ def _levels(spec):
 
 
 def _images(batches):
-    return np.concatenate([np.asarray(x) for x, _ in batches])
+    """``(images, labels)`` of ``(x, y)`` batches (labels: None where y are the images)."""
+    images, labels = zip(*((np.asarray(x), np.asarray(y)) for x, y in batches), strict=True)
+    return np.concatenate(images), (np.concatenate(labels) if labels[0].ndim == 1 else None)

@@ -110,14 +110,17 @@ _DECLARED = {}
 
 @dataclasses.dataclass(frozen=True)
 class Classifier:
-    """A shipped in-domain classifier (``zoo.features``): its dataset, classes, weights'
-    SHA-256 and the test accuracy its training recorded
-    (``benchmarks/results/features-DATASET.json``, by ``benchmarks/feature_classifiers.py``)."""
+    """A shipped in-domain classifier (``zoo.features``): its dataset, classes (a number,
+    or one per factor for a classifier of several factors), weights' SHA-256, the test
+    accuracy its training recorded (``benchmarks/results/features-DATASET.json``, by
+    ``benchmarks/feature_classifiers.py``; of several factors, their mean) and its
+    images' shape."""
 
     dataset: str
-    classes: int
+    classes: object
     sha256: str
     test_accuracy: float
+    input_shape: tuple = (28, 28, 1)
 
     @property
     def name(self):
@@ -136,6 +139,9 @@ CLASSIFIERS = {
     "fashion_mnist": Classifier(
         "fashion_mnist", 10, test_accuracy=0.9224,
         sha256="b3653e5a25f78ae21f74f3003ee6d7e6d413d2032a64fdd59cc3f8b29906aa0b"),
+    "sprites": Classifier(  # shape, scale, orientation, pos_x, pos_y
+        "sprites", (3, 6, 40, 32, 32), test_accuracy=0.8902, input_shape=(64, 64, 1),
+        sha256="34e3c0ec5f9aa220955e6cfa5965d74af48b1b82ad1a24af9e6be19e0d62aa9b"),
 }
 
 

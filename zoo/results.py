@@ -278,17 +278,21 @@ def _generation_section(results):
     lines = ["", "## Sample quality", "",
              "FID (lower is better) and precision / recall (k = 3; higher is better) of "
              "10,000 images made from codes drawn from the prior and from a 10-component "
-             "Gaussian mixture fitted on the training codes (`zoo.samplers`), against the "
+             "Gaussian mixture fitted on the codes of (at most 50,000) training images "
+             "(`zoo.samplers`), against the "
              "test split, on the features named (`zoo.features`; numbers of two networks are "
              "not comparable): decoder means against grey levels where the dataset has them "
              "(Fashion-MNIST), pixels drawn from the decoder against the test pixels where "
-             "it is binary (binarized MNIST). Recorded by `zoo eval "
-             "benchmarks/weights/ROW.h5 --generation --record`."]
+             "they are binary (binarized MNIST, sprites). A conditional model makes the i-th "
+             "image for the i-th test image's class; its class agreement is the share of "
+             "images the dataset's classifier puts in the class they were made for. "
+             "Recorded by `zoo eval benchmarks/weights/ROW.h5 --generation --record`."]
     for network in networks:
         lines += ["", f"### {network} features", "",
                   "| row | model (family) | samples | FID prior | FID GMM | precision prior "
-                  "/ GMM | recall prior / GMM | GMM's FID better |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "/ GMM | recall prior / GMM | GMM's FID better | class agreement prior / "
+                  "GMM |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for result in sorted((r for r in results if network in r.get("generation", {})),
                              key=lambda r: r["recipe"]):
             found = result["generation"][network]
@@ -299,22 +303,28 @@ def _generation_section(results):
                 f"| {prior['fid']:.2f} | {gmm['fid']:.2f} "
                 f"| {prior['precision']:.3f} / {gmm['precision']:.3f} "
                 f"| {prior['recall']:.3f} / {gmm['recall']:.3f} "
-                f"| {'yes' if gmm['fid'] < prior['fid'] else 'no'} |")
+                f"| {'yes' if gmm['fid'] < prior['fid'] else 'no'} "
+                f"| {_agreement(prior, gmm)} |")
     from zoo.pretrained import CLASSIFIERS
 
     missing = {}
     for result in results:
         if not result.get("generation"):
             recipe = result["recipe_contents"]
-            why = ("conditional: it samples images of given classes, which is not measured "
-                   "yet" if _family(recipe["model"]) == "conditional"
-                   else "not recorded yet" if recipe["dataset"] in CLASSIFIERS
+            why = ("not recorded yet" if recipe["dataset"] in CLASSIFIERS
                    else f"no in-domain classifier of {recipe['dataset']} in the zoo yet")
             missing.setdefault(why, []).append(result["recipe"])
     if missing:
         lines += ["", "Not measured: " + "; ".join(
             f"{', '.join(sorted(rows))} ({why})" for why, rows in sorted(missing.items())) + "."]
     return lines
+
+
+def _agreement(prior, gmm):
+    """A conditional row's class agreement (prior / GMM); — for an unconditional one."""
+    if "class_agreement" not in prior:
+        return "—"
+    return f"{prior['class_agreement']:.3f} / {gmm['class_agreement']:.3f}"
 
 
 def _spread(values, form):

@@ -216,15 +216,18 @@ def check(kind):
 
 
 def codes_of(model, images, batch_size=500):
-    """The codes (``model.encode``: posterior means) of ``images``, float64 (n, d)."""
+    """The codes (``model.encode``: posterior means) of ``images``, float64 (n, d); a
+    conditional model's of a dataset of (images, labels) batches."""
     if isinstance(images, tf.data.Dataset):
-        batches = (batch[0] if isinstance(batch, (tuple, list)) else batch
-                   for batch in images)
+        batches = ((batch if model.conditional else batch[0])
+                   if isinstance(batch, (tuple, list)) else batch for batch in images)
     else:
         images = np.asarray(images, np.float32)
         batches = (images[start:start + batch_size]
                    for start in range(0, len(images), batch_size))
-    return np.concatenate([np.asarray(model.encode(batch), np.float64) for batch in batches])
+    return np.concatenate([np.asarray(
+        model.encode(*batch) if isinstance(batch, tuple) else model.encode(batch), np.float64)
+        for batch in batches])
 
 
 def save(sampler, path):

@@ -9,7 +9,6 @@ import time
 
 from zoo import data, datasets, files, provenance, results, runs, samplers
 from zoo.config import RunConfig
-from zoo.errors import ConfigError
 from zoo.disentanglement import disentanglement, settings, sizes_for
 from zoo.evaluate import evaluate, subset_metrics
 
@@ -62,10 +61,10 @@ def disentanglement_scores(source, metrics=None, points=None):
 def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
     """FID and precision/recall of ``n`` images per sampler (``zoo.generation``) of a saved
     model (a ``zoo.sources.Source``) against its dataset's test split; ``kinds``: the
-    samplers (default prior and gmm). A run folder keeps the samplers it fits in
-    ``samplers/KIND.npz`` (reused while ``model.h5`` is the one they were fitted for) and
-    the scores in ``generation.json``; with ``record``, a leaderboard row's in its result
-    file. Returns ``(result, the file recorded in or None)``."""
+    samplers (default prior and gmm), kept beside the model's file (``sampler_file``;
+    reused while the file is the one they were fitted for). A run folder keeps the scores
+    in ``generation.json``; with ``record``, a leaderboard row's in its result file.
+    Returns ``(result, the file recorded in or None)``."""
     from zoo.generation import SAMPLERS, generation
 
     kinds = tuple(kinds or SAMPLERS)
@@ -79,7 +78,7 @@ def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
     if record:
         return result, results.record_generation(source.row, result)
     weights = _weights(source)
-    if not weights:
+    if not weights or source.folder is None:
         return result, None
     return result, runs.record_generation(
         source.folder, f"{result['features']} on {spec.name}",
@@ -88,31 +87,47 @@ def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
 
 def fitted_samplers(source, kinds):
     """The samplers ``kinds`` (``zoo.samplers``) of a saved model (a ``zoo.sources.Source``)
-    on its run's training codes (read as the run did: binarization, image size, seed): a
-    run folder's kept ones (``samplers/KIND.npz``) where they were fitted for its
-    ``model.h5`` and these data; the others fitted now, and kept where there is a run
-    folder."""
-    run, folder, weights = source.settings, source.folder, _weights(source)
+    on its run's training codes (``zoo.generation.fit_samplers``; read as the run did:
+    binarization, image size, seed): the kept ones (``sampler_file``) where they were
+    fitted for the model's file and these data; the others fitted now, and kept where
+    the model has a file (and its folder can be written)."""
+    from zoo.generation import fit_samplers
+
+    run, weights = source.settings, _weights(source)
     fitted_for = {"model_weights": weights, "dataset": run["dataset"],
                   "image_size": run.get("image_size"), "binarization": run["binarization"],
                   "seed": run["seed"]}
     found = {}
     for kind in kinds:
-        path = folder / runs.SAMPLERS / f"{kind}.npz" if weights else None
+        path = sampler_file(source, kind) if weights and kind != "prior" else None
         if path and path.is_file():
             held = samplers.load(path)
             if all(held.fitted.get(key) == value for key, value in fitted_for.items()):
                 found[kind] = held
                 continue
-        train = None if kind == "prior" else data.load(
-            _spec(source), "train", 500, binarization=run["binarization"], shuffle=False,
-            manual_dir=source.manual_dir, data_dir=source.data_dir)
-        found[kind] = samplers.fit(kind, source.model, train, seed=run["seed"])
-        if path and kind != "prior":
+        found[kind] = fit_samplers(source.model, _spec(source), [kind], run["seed"],
+                                   run["binarization"], source.manual_dir,
+                                   source.data_dir)[kind]
+        if path:
             found[kind].fitted.update(fitted_for)
-            path.parent.mkdir(exist_ok=True)
-            samplers.save(found[kind], path)
+            try:
+                path.parent.mkdir(exist_ok=True)
+                samplers.save(found[kind], path)
+            except OSError:  # a folder this user cannot write: fitted again next time
+                pass
     return found
+
+
+def sampler_file(source, kind):
+    """Where the sampler ``kind`` of a saved model is kept: ``samplers/KIND.npz`` in its run
+    or ``zoo.save`` folder; ``NAME.samplers/KIND.npz`` beside a .keras or weights file
+    ``NAME.keras``/``NAME.h5`` (a leaderboard row's included); None for a model without
+    a file."""
+    if source.folder is not None:
+        return source.folder / runs.SAMPLERS / f"{kind}.npz"
+    if source.file is not None:
+        return source.file.with_name(f"{source.file.stem}.{runs.SAMPLERS}") / f"{kind}.npz"
+    return None
 
 
 def _spec(source):
@@ -122,22 +137,24 @@ def _spec(source):
 
 
 def _weights(source):
-    """The SHA-256 of a run folder's model.h5 (None: no run folder)."""
-    folder = source.folder
-    return (files.sha256(folder / runs.WEIGHTS)
-            if folder and (folder / runs.WEIGHTS).is_file() else None)
+    """The SHA-256 of a saved model's file (a run or zoo.save folder's model.h5, a .keras
+    or weights file; None: none)."""
+    if source.folder is not None:
+        path = source.folder / runs.WEIGHTS
+    else:
+        path = source.file
+    return files.sha256(path) if path is not None and path.is_file() else None
 
 
 def check_generation(source, network=None, kinds=None):
-    """A one-line ConfigError where ``zoo eval --generation`` cannot score ``source``: a
-    conditional model, an unknown sampler, no such feature network (default: the run's
-    dataset's classifier)."""
+    """A one-line ConfigError where ``zoo eval --generation`` cannot score ``source``: an
+    unknown sampler, no such feature network (default: the run's dataset's classifier; a
+    conditional model needs that classifier whatever the features)."""
     from zoo import features
 
-    if source.model.conditional:
-        raise ConfigError("sample quality of a conditional model (images of given classes) "
-                          "is not measured yet; zoo eval --generation takes unconditional "
-                          "models")
     for kind in kinds or ():
         samplers.check(kind)
-    features.check(network or f"classifier:{datasets.short_name(source.settings['dataset'])}")
+    own = f"classifier:{datasets.short_name(source.settings['dataset'])}"
+    features.check(network or own)
+    if source.model.conditional:
+        features.check(own)

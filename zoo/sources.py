@@ -33,8 +33,9 @@ class Source:
     """A model and what is known of it: ``settings``, the data settings of a ``RunConfig``
     (dataset, binarization, seed, batch_size, eval_samples, eval_examples...); ``metrics``,
     its recorded test metrics and epochs (or None); ``row``, a leaderboard row's weights file
-    (or None); ``folder``, the run or ``zoo.save`` folder it lives in (or None);
-    ``manual_dir``, ``data_dir``: where its data are read from (None: tfds's own)."""
+    (or None); ``folder``, the run or ``zoo.save`` folder it lives in (or None); ``file``,
+    the .keras or weights file it was read from (or None); ``manual_dir``, ``data_dir``:
+    where its data are read from (None: tfds's own)."""
 
     name: str
     model: object
@@ -44,6 +45,7 @@ class Source:
     folder: pathlib.Path = None
     manual_dir: str = None
     data_dir: str = None
+    file: pathlib.Path = None
 
 
 def kind(text, imports=(), registered=False):
@@ -142,7 +144,7 @@ def _resolved_source(text, data, where):
                               f"({type(error).__name__}: {detail}); save it again with "
                               "model.save") from None
         return Source(str(text), model, _defaults(model, data, where), manual_dir=where[0],
-                      data_dir=where[1])
+                      data_dir=where[1], file=path)
     if not pretrained.is_row_file(path):
         raise WeightsError(f"{path} holds weights without the model they fit; pass its run "
                            "folder, or in Python zoo.get(MODEL, ..., weights=PATH)")
@@ -156,10 +158,11 @@ def _row(name, file, data, where):
     result = results.row_of(file)
     if result is None:  # a row's file away from its benchmarks/ folder
         return Source(name, model, _defaults(model, data, where), manual_dir=where[0],
-                      data_dir=where[1])
+                      data_dir=where[1], file=pathlib.Path(file))
     metrics = {"test": results.best_test(result), "epochs_run": result.get("epochs_run")}
     return Source(name, model, _settings(result["recipe_contents"], data, where), metrics,
-                  row=pathlib.Path(file), manual_dir=where[0], data_dir=where[1])
+                  row=pathlib.Path(file), manual_dir=where[0], data_dir=where[1],
+                  file=pathlib.Path(file))
 
 
 def _read_from(metrics):
