@@ -1,8 +1,8 @@
-"""Every registered builder at a small size of the same structure: the same layers, posterior,
-prior, objective and likelihood as its defaults, with fewer units, filters, flow steps and
-mixture components (and dip_vae and factor_vae a larger learning rate). Tests that check
-what a builder is made of (save, reload, replicas, export) build these; tracing and running
-them costs a fraction of the default widths."""
+"""Every registered builder at a small size of the same structure: the same layers,
+posterior, prior, objective and likelihood as its defaults, with fewer units, filters, flow
+steps, mixture components and importance samples (and dip_vae and factor_vae a larger
+learning rate). Tests that check what a builder is made of (save, reload, replicas,
+export) build these; tracing and running them costs a fraction of the default widths."""
 
 import zoo
 
@@ -19,6 +19,9 @@ SMALL = {
     "hvae_vamp": {"units": 32, "components": 10},
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},
     "iwae": {"hidden_units": (32,)},
+    "miwae": {"hidden_units": (32,), "k": 2, "m": 2},
+    "piwae": {"hidden_units": (32,), "k": 2, "m": 2},
+    "ciwae": {"hidden_units": (32,), "k": 4},
     "mlp_vae": {"hidden_units": (32,)},
     "mmd_vae": {"hidden_units": (32,)},
     "mog_vae": {"hidden_units": (32,), "components": 5},

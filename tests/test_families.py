@@ -184,6 +184,48 @@ def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoder
         dreg_grads[:encoder_count], iwae_grads[:encoder_count], strict=True))
 
 
+def test_miwae_and_ciwae_are_their_bounds_of_the_log_weights_by_hand(test_images):
+    x = test_images[:32]
+    miwae = zoo.get("miwae", latent_dim=4, hidden_units=(32,), k=3, m=2)
+    log_weights, _ = by_hand_log_weights(miwae, x, 6, SEED)        # (6, 32): 2 estimates of 3
+    by_hand = np.mean([logsumexp(log_weights[j * 3:(j + 1) * 3], 0) - np.log(3)
+                       for j in range(2)], 0)
+    np.testing.assert_allclose(miwae.objective(miwae, x, SEED)["loss"], -by_hand, rtol=1e-5)
+    iwae = logsumexp(log_weights, 0) - np.log(6)
+    assert np.all(-by_hand >= -iwae - 1e-4)  # looser than the IWAE bound of all six
+    ciwae = zoo.get("ciwae", latent_dim=4, hidden_units=(32,), k=6, beta=0.25)
+    ciwae.set_weights(miwae.get_weights())
+    np.testing.assert_allclose(ciwae.objective(ciwae, x, SEED)["loss"],
+                               -(0.25 * np.mean(log_weights, 0) + 0.75 * iwae), rtol=1e-5)
+
+
+def test_piwae_trains_its_decoder_on_iwae_and_its_encoder_on_miwae(test_images):
+    """Rainforth et al.'s two gradient paths: each part's gradient equals the one its bound
+    gives alone, from the same codes."""
+    x = test_images[:32]
+    piwae = zoo.get("piwae", latent_dim=3, hidden_units=(16,), k=2, m=3)
+    iwae = zoo.get("iwae", latent_dim=3, hidden_units=(16,), k=6)
+    miwae = zoo.get("miwae", latent_dim=3, hidden_units=(16,), k=2, m=3)
+    for model in (iwae, miwae):
+        model.set_weights(piwae.get_weights())
+
+    def loss_and_gradients(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model.objective(model, x, SEED)["loss"])
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    (loss, grads), (iwae_loss, iwae_grads), (_, miwae_grads) = map(
+        loss_and_gradients, (piwae, iwae, miwae))
+    assert float(loss) == pytest.approx(float(iwae_loss), rel=1e-6)  # its value: IWAE(m·k)
+    encoder_count = len(piwae.encoder.trainable_variables)
+    for a, b in zip(grads[encoder_count:], iwae_grads[encoder_count:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # decoder: IWAE's
+    for a, b in zip(grads[:encoder_count], miwae_grads[:encoder_count], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)  # encoder: MIWAE's
+    assert any(not np.allclose(a, b, rtol=1e-2) for a, b in zip(
+        iwae_grads[:encoder_count], miwae_grads[:encoder_count], strict=True))
+
+
 def test_the_hierarchical_log_weights_and_kl_sum_over_both_layers(test_images):
     model = zoo.get("hvae", latent_dim=3, units=16)
     x, samples = test_images[:16], 4

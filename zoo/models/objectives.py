@@ -459,6 +459,95 @@ class IWAE(Objective):
                 "effective_sample_size": 1.0 / tf.reduce_sum(tf.square(normalised), axis=0)}
 
 
+@dataclasses.dataclass(frozen=True)
+class MIWAE(Objective):
+    """The multiply importance-weighted bound (Rainforth et al. 2018): the mean of ``m``
+    independent IWAE bounds of ``k`` codes each, m·k codes per example::
+
+        loss(x) = -(1/m) sum_j [log sum_i exp(log_weights_{j,i}) - log k]
+
+    in nats per example: k = 1 is the ELBO averaged over m codes, m = 1 the IWAE bound.
+    With the budget m·k fixed, a larger m gives the encoder a gradient of higher
+    signal-to-noise ratio and the decoder a looser bound. No KL warm-up."""
+
+    k: int = 8
+    m: int = 8
+
+    @property
+    def samples(self):
+        return self.k * self.m
+
+    def values(self, terms, warmup=1.0):
+        """``loss`` (the negative bound), ``neg_elbo``, ``reconstruction``, ``kl``."""
+        del warmup
+        return {"loss": -self.bound(terms.log_weights), **elbo_values(terms)}
+
+    def bound(self, log_weights):
+        """The MIWAE bound per example from ``log_weights`` (m·k, batch), the j-th
+        estimate's codes being rows j·k to (j + 1)·k - 1."""
+        grouped = tf.reshape(log_weights, [self.m, self.k, -1])
+        return tf.reduce_mean(tf.reduce_logsumexp(grouped, axis=1), axis=0) - tf.math.log(
+            tf.cast(self.k, log_weights.dtype))
+
+    def group_weights(self, log_weights):
+        """d bound / d log_weights: each code's normalised weight within its estimate, / m."""
+        grouped = tf.nn.softmax(tf.reshape(log_weights, [self.m, self.k, -1]), axis=1)
+        return tf.reshape(grouped, tf.shape(log_weights)) / tf.cast(self.m, log_weights.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class PIWAE(MIWAE):
+    """Partially importance-weighted training (Rainforth et al. 2018): of the same m·k codes,
+    the decoder and prior learn from the IWAE bound of all m·k, the encoder from the MIWAE
+    bound of m estimates of k. ``loss`` is the negative IWAE bound of m·k codes; its gradient
+    is a surrogate's: the MIWAE bound plus ``sum_i stop(a_i - b_i) log_weights'_i``, where
+    ``a`` and ``b`` are the two bounds' derivatives in the log weights (the normalised
+    weights over all m·k, and within each estimate over m) and ``log_weights'`` the same
+    codes' log weights with the encoder held fixed (``model.terms`` with zero
+    ``code_gradient_weights``): the decoder's gradient is then sum_i a_i grad log_weights_i
+    (the IWAE bound's), the encoder's sum_i b_i grad log_weights_i (the MIWAE bound's)."""
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, self.samples, seed, training)
+        log_weights = terms.log_weights
+        iwae = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(
+            tf.cast(self.samples, log_weights.dtype))
+        held = model.terms(inputs, self.samples, seed, training,
+                           code_gradient_weights=tf.zeros_like(log_weights))
+        shift = tf.stop_gradient(tf.nn.softmax(log_weights, axis=0)
+                                 - self.group_weights(log_weights))
+        surrogate = -(self.bound(log_weights)
+                      + tf.reduce_sum(shift * held.log_weights, axis=0))
+        return {"loss": tf.stop_gradient(-iwae) + surrogate - tf.stop_gradient(surrogate),
+                **elbo_values(terms)}
+
+
+@dataclasses.dataclass(frozen=True)
+class CIWAE(Objective):
+    """The combination importance-weighted bound (Rainforth et al. 2018) of ``k`` codes::
+
+        loss(x) = -[beta ELBO_k + (1 - beta) IWAE_k],
+        ELBO_k = (1/k) sum_i log_weights_i,  IWAE_k = log sum_i exp(log_weights_i) - log k
+
+    in nats per example: beta = 1 the ELBO, beta = 0 the IWAE bound. No KL warm-up."""
+
+    k: int = 64
+    beta: float = 0.5
+
+    @property
+    def samples(self):
+        return self.k
+
+    def values(self, terms, warmup=1.0):
+        """``loss`` (the negative bound), ``neg_elbo``, ``reconstruction``, ``kl``."""
+        del warmup
+        log_weights = terms.log_weights
+        iwae = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(
+            tf.cast(self.k, log_weights.dtype))
+        elbo = tf.reduce_mean(log_weights, axis=0)
+        return {"loss": -(self.beta * elbo + (1.0 - self.beta) * iwae), **elbo_values(terms)}
+
+
 KERNELS = ("imq", "rbf")
 
 

@@ -42,6 +42,7 @@ PositiveInt = Annotated[int, Check(int, lambda v: v >= 1, "an int >= 1")]
 NonNegativeInt = Annotated[int, Check(int, lambda v: v >= 0, "an int >= 0")]
 PositiveFloat = Annotated[float, Check(float, lambda v: v > 0, "a float > 0")]
 NonNegativeFloat = Annotated[float, Check(float, lambda v: v >= 0, "a float >= 0")]
+UnitFloat = Annotated[float, Check(float, lambda v: 0 <= v <= 1, "a float from 0 to 1")]
 Widths = Annotated[tuple, Check(tuple, _positive_ints,
                                 "a non-empty list of ints >= 1")]
 ImageShape = Annotated[tuple, Check(tuple, lambda v: len(v) == 3 and _positive_ints(v),
