@@ -67,8 +67,7 @@ def piwae(latent_dim: PositiveInt = 50, hidden_units: Widths = (200, 200), k: Po
           m: PositiveInt = 8, input_shape: ImageShape = (28, 28, 1),
           learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli",
           activation: networks.Activation = "tanh"):
-    """PIWAE: the encoder on MIWAE(m, k), the decoder on IWAE(m·k) (Rainforth et al.
-    2018), MLP."""
+    """PIWAE: encoder on MIWAE(m, k), decoder on IWAE(m·k) (Rainforth et al. 2018), MLP."""
     return importance_weighted(PIWAE(k, m), latent_dim, hidden_units, input_shape,
                                learning_rate, likelihood, activation)
 
