@@ -1,5 +1,5 @@
 """What the two-stage sampler (Dai & Wipf 2019; ``zoo.samplers.TwoStage``) was tried with, on
-one leaderboard row's codes, against the prior and the Gaussian mixture.
+one (unconditional) leaderboard row's codes, against the prior and the Gaussian mixture.
 
     python benchmarks/two_stage.py [--row mlp_vae_fashion_mnist] [--manual-dir DIR]
         [--out benchmarks/results/tried/two-stage-ROW.json]

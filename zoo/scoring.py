@@ -4,6 +4,7 @@ disentanglement metrics (recorded in its run folder). ``cli.py`` parses and prin
 work is here.
 """
 
+import json
 import pathlib
 import time
 
@@ -94,9 +95,10 @@ def fitted_samplers(source, kinds):
     from zoo.generation import fit_samplers
 
     run, weights = source.settings, _weights(source)
-    fitted_for = {"model_weights": weights, "dataset": run["dataset"],
-                  "image_size": run.get("image_size"), "binarization": run["binarization"],
-                  "seed": run["seed"]}
+    fitted_for = json.loads(json.dumps({  # (as a kept file's JSON gives them back)
+        "model_weights": weights, "dataset": run["dataset"],
+        "image_size": run.get("image_size"), "binarization": run["binarization"],
+        "seed": run["seed"], "sampler_version": samplers.VERSION}))
     found = {}
     for kind in kinds:
         path = sampler_file(source, kind) if weights and kind != "prior" else None
@@ -120,13 +122,13 @@ def fitted_samplers(source, kinds):
 
 def sampler_file(source, kind):
     """Where the sampler ``kind`` of a saved model is kept: ``samplers/KIND.npz`` in its run
-    or ``zoo.save`` folder; ``NAME.samplers/KIND.npz`` beside a .keras or weights file
-    ``NAME.keras``/``NAME.h5`` (a leaderboard row's included); None for a model without
-    a file."""
+    or ``zoo.save`` folder; ``FILE.samplers/KIND.npz`` beside a .keras or weights file
+    ``FILE`` (``model.keras.samplers/gmm.npz``; a leaderboard row's included); None for a
+    model without a file."""
     if source.folder is not None:
         return source.folder / runs.SAMPLERS / f"{kind}.npz"
     if source.file is not None:
-        return source.file.with_name(f"{source.file.stem}.{runs.SAMPLERS}") / f"{kind}.npz"
+        return source.file.with_name(f"{source.file.name}.{runs.SAMPLERS}") / f"{kind}.npz"
     return None
 
 
