@@ -96,7 +96,8 @@ def test_inception_s_missing_weights_are_one_line_naming_the_file(tmp_path, monk
 
 
 def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
-        manual_dir, tmp_path, capsys):
+        manual_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("zoo.generation"), "SAMPLER_IMAGES", 3000)
     config = zoo.RunConfig(model="mlp_vae", dataset="fashion_mnist", epochs=1,
                            train_examples=2000, eval_examples=500,
                            overrides={"latent_dim": 4, "hidden_units": [64]})
@@ -126,7 +127,8 @@ def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
 
 
 def test_a_row_s_sample_quality_is_recorded_and_the_leaderboard_shows_it(
-        manual_dir, tmp_path, capsys):
+        manual_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("zoo.generation"), "SAMPLER_IMAGES", 3000)
     row = "mlp_vae_fashion_mnist"
     for folder, name in (("results", f"{row}.json"), ("weights", f"{row}.h5")):
         (tmp_path / "benchmarks" / folder).mkdir(parents=True, exist_ok=True)
