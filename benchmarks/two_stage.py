@@ -46,14 +46,14 @@ def main(argv=None):
     quiet.legacy_keras()
     import numpy as np
 
-    from zoo import data, provenance, samplers, sources
+    from zoo import data, datasets, provenance, samplers, sources
 
     generation = importlib.import_module("zoo.generation")  # (zoo.generation: the function)
     started, environment = time.time(), provenance.environment()
     source = sources.resolve(str(HERE / "weights" / f"{args.row}.h5"),
                              manual_dir=args.manual_dir)
     model, run = source.model, source.settings
-    spec = generation.datasets.spec(run["dataset"], manual_dir=args.manual_dir)
+    spec = datasets.spec(run["dataset"], manual_dir=args.manual_dir)
     first = min(data.examples_in(spec, "train", args.manual_dir), generation.SAMPLER_IMAGES)
     train = data.load(spec, "train", 500, binarization=run["binarization"], shuffle=False,
                       first=first, manual_dir=args.manual_dir)

@@ -76,13 +76,17 @@ def check(name):
 def network(name):
     """``(name, images -> features)`` of a feature network: ``classifier:DATASET`` or
     ``inception``."""
-    import tf_keras
-
     check(name)
     if name == "inception":
         return name, inception_network()
-    model = classifier(name)
-    return name, tf_keras.Model(model.input, model.get_layer("features").output)
+    return name, features_model(classifier(name))
+
+
+def features_model(model):
+    """The features (its ``features`` layer) of a classifier ``classifier`` gives."""
+    import tf_keras
+
+    return tf_keras.Model(model.input, model.get_layer("features").output)
 
 
 def classifier(name):

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from zoo import data, datasets, features, sample_quality
-from zoo.samplers import check as check_sampler, fit as fit_sampler
+from zoo.samplers import check as check_sampler, codes_of, fit_codes
 
 SAMPLERS = ("prior", "gmm")
 SAMPLER_IMAGES = 50_000
@@ -34,8 +34,10 @@ SAMPLER_IMAGES = 50_000
 def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None,
                fitted=None, binarization=None, manual_dir=None, data_dir=None, verbose=1):
     """``{"features": name, "n": n, "seed": seed, "reference": {...}, "samplers": {kind:
-    {"fid", "precision", "recall", "k", "seconds", ...}}}`` for ``model`` on ``dataset``
-    (a name or DatasetSpec). ``network``: a ``zoo.features`` name (default
+    {"fid", "precision", "recall", "k", "seconds", ...}}, "fit_seconds"}`` for ``model`` on
+    ``dataset``, a name or DatasetSpec (``seconds``: drawing and scoring a sampler's
+    images; ``fit_seconds``: fitting the samplers not given, their codes encoded once, where
+    any were fitted). ``network``: a ``zoo.features`` name (default
     ``classifier:DATASET``); ``fitted``: samplers already fitted, by kind or a name of
     the caller's (others are fitted on the training codes, ``fit_samplers``, and returned
     in ``result["fitted"]``, not in the JSON-ready part)."""
@@ -44,12 +46,15 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
             check_sampler(kind)
     spec = datasets.spec(dataset, manual_dir=manual_dir, data_dir=data_dir)
     own = f"classifier:{spec.name}"
-    name, extract = features.network(network or own)
+    labeller = features.classifier(own) if model.conditional else None
+    if labeller is not None and network in (None, own):  # (its weights read once)
+        name, extract = own, features.features_model(labeller)
+    else:
+        name, extract = features.network(network or own)
     reference, labels = _images(data.load(
         spec, "test", 500, binarization=_levels(spec), labels=model.conditional,
         manual_dir=manual_dir, data_dir=data_dir), model.conditional)
     real = features.features_of(extract, reference)
-    labeller = features.classifier(own) if model.conditional else None
     fitted = dict(fitted or {})
     result = {"features": name, "n": n, "seed": seed,
               "reference": {"dataset": spec.name, "split": "test", "examples": len(real),
@@ -57,11 +62,14 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
               "samplers": {}}
     if model.conditional:
         result["labels"] = "the test split's, in order"
+    missing = [kind for kind in samplers if kind not in fitted]
+    if missing:
+        started = time.time()
+        fitted.update(fit_samplers(model, spec, missing, seed, binarization, manual_dir,
+                                   data_dir))
+        result["fit_seconds"] = time.time() - started
     for kind in samplers:
         started = time.time()
-        if kind not in fitted:
-            fitted.update(fit_samplers(model, spec, [kind], seed, binarization,
-                                       manual_dir, data_dir))
         wanted = None if labels is None else np.resize(labels, n)
         made = np.clip(np.concatenate([np.asarray(model.sample(
             min(500, n - start), seed=(seed, start), sampler=fitted[kind],
@@ -87,18 +95,19 @@ def fit_samplers(model, dataset, kinds, seed=0, binarization=None, manual_dir=No
                  data_dir=None):
     """``{kind: sampler}``: the samplers ``kinds`` of ``model`` (``zoo.samplers``) fitted
     on the codes of the first SAMPLER_IMAGES training images of ``dataset`` (a
-    DatasetSpec), read with ``binarization`` (None: as the model takes them: the
-    dataset's default for a Bernoulli decoder, else its levels), with their labels for a
-    conditional model."""
+    DatasetSpec; encoded once for all), read with ``binarization`` (None: as the model
+    takes them: the dataset's default for a Bernoulli decoder, else its levels), with
+    their labels for a conditional model."""
     if binarization is None and model.data_kind != "binary":
         binarization = _levels(dataset)
-    train = None
+    codes = None
     if set(kinds) - {"prior"}:  # (the prior is fitted on nothing)
         first = data.examples_in(dataset, "train", manual_dir, data_dir)
-        train = data.load(dataset, "train", 500, binarization=binarization, shuffle=False,
-                          labels=model.conditional, first=min(first, SAMPLER_IMAGES),
-                          manual_dir=manual_dir, data_dir=data_dir)
-    return {kind: fit_sampler(kind, model, train, seed=seed) for kind in kinds}
+        codes = codes_of(model, data.load(
+            dataset, "train", 500, binarization=binarization, shuffle=False,
+            labels=model.conditional, first=min(first, SAMPLER_IMAGES),
+            manual_dir=manual_dir, data_dir=data_dir))
+    return {kind: fit_codes(kind, model, codes, seed) for kind in kinds}
 
 
 def _levels(spec):

@@ -135,7 +135,7 @@ class Flow:
         import tf_keras
 
         codes = np.asarray(codes, np.float32)
-        flow = cls(codes.mean(0), codes.std(0) + 1e-6, fitted={"seed": seed})
+        flow = cls(*standardising(codes), fitted={"seed": seed})
         variables = [v for network in flow.networks for v in network.trainable_variables]
         optimizer = tf_keras.optimizers.legacy.Adam(1e-3)
 
@@ -194,9 +194,7 @@ class TwoStage:
         stage = cls({"name": "mlp_vae", "overrides": {
             "latent_dim": dimensions, "hidden_units": list(TWO_STAGE_UNITS),
             "input_shape": [dimensions, 1, 1], "likelihood": "gaussian"}},
-            *((codes.mean(0), codes.std(0) + 1e-6) if standardise
-              else (np.zeros(dimensions, np.float32), np.ones(dimensions, np.float32))),
-            fitted={"seed": seed})
+            *standardising(codes, standardise), fitted={"seed": seed})
         if kl_warmup_epochs:
             stage.model.compile(learning_rate=float(stage.model.optimizer.learning_rate),
                                 kl_warmup_steps=kl_warmup_epochs * -(-len(codes) // batch_size))
@@ -217,14 +215,30 @@ class TwoStage:
         return tf.reshape(tf.cast(drawn, tf.float32), [n, -1]) * self.scale + self.shift
 
 
+def standardising(codes, standardise=True):
+    """``(shift, scale)`` (float32, per dimension) that standardise ``codes`` (n, d): their
+    mean and standard deviation; ``standardise=False``: 0 and 1, leaving them as they are."""
+    codes = np.asarray(codes, np.float32)
+    if not standardise:
+        return np.zeros(codes.shape[1], np.float32), np.ones(codes.shape[1], np.float32)
+    return codes.mean(0), codes.std(0) + np.float32(1e-6)
+
+
 def fit(kind, model, images, seed=0, batch_size=500, components=GMM_COMPONENTS):
     """The sampler ``kind`` (one of SAMPLERS) of ``model``, fitted on the codes of
     ``images`` (an array, or a dataset of image batches or of (images, ...) batches; a
     conditional model's: of (images, labels) batches)."""
     check(kind)
+    codes = None if kind == "prior" else codes_of(model, images, batch_size)
+    return fit_codes(kind, model, codes, seed, components)
+
+
+def fit_codes(kind, model, codes, seed=0, components=GMM_COMPONENTS):
+    """The sampler ``kind`` of ``model`` fitted on ``codes`` (``codes_of``; None for the
+    prior), so that several samplers share one pass of the encoder."""
+    check(kind)
     if kind == "prior":
         return Prior(model)
-    codes = codes_of(model, images, batch_size)
     if kind == "flow":
         return Flow.fit(codes, seed)
     if kind == "two_stage":
@@ -292,9 +306,9 @@ def load(path):
         if kind == TwoStage.kind:
             count = sum(name.startswith("weight") for name in held.files)
             config = json.loads(str(held["config"]))
-            dimensions = config["overrides"]["latent_dim"]  # (before VERSION 2: as they were)
             shift, scale = ((held["shift"], held["scale"]) if "shift" in held.files else
-                            (np.zeros(dimensions, np.float32), np.ones(dimensions, np.float32)))
+                            standardising(  # (before VERSION 2: the codes as they were)
+                                np.zeros([1, config["overrides"]["latent_dim"]]), False))
             return TwoStage(config, shift, scale,
                             [held[f"weight{index}"] for index in range(count)], fitted)
         raise ConfigError(f"{path} holds a {kind} sampler, which the zoo does not read")

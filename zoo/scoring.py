@@ -99,25 +99,26 @@ def fitted_samplers(source, kinds):
         "model_weights": weights, "dataset": run["dataset"],
         "image_size": run.get("image_size"), "binarization": run["binarization"],
         "seed": run["seed"], "sampler_version": samplers.VERSION}))
+    paths = {kind: sampler_file(source, kind) if weights and kind != "prior" else None
+             for kind in kinds}
     found = {}
-    for kind in kinds:
-        path = sampler_file(source, kind) if weights and kind != "prior" else None
+    for kind, path in paths.items():
         if path and path.is_file():
             held = samplers.load(path)
             if all(held.fitted.get(key) == value for key, value in fitted_for.items()):
                 found[kind] = held
-                continue
-        found[kind] = fit_samplers(source.model, _spec(source), [kind], run["seed"],
-                                   run["binarization"], source.manual_dir,
-                                   source.data_dir)[kind]
-        if path:
-            found[kind].fitted.update(fitted_for)
+    missing = [kind for kind in kinds if kind not in found]
+    fitted = fit_samplers(source.model, _spec(source), missing, run["seed"],
+                          run["binarization"], source.manual_dir, source.data_dir)
+    for kind, sampler in fitted.items():
+        if paths[kind]:
+            sampler.fitted.update(fitted_for)
             try:
-                path.parent.mkdir(exist_ok=True)
-                samplers.save(found[kind], path)
+                paths[kind].parent.mkdir(exist_ok=True)
+                samplers.save(sampler, paths[kind])
             except OSError:  # a folder this user cannot write: fitted again next time
                 pass
-    return found
+    return {kind: found[kind] if kind in found else fitted[kind] for kind in kinds}
 
 
 def sampler_file(source, kind):
