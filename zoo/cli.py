@@ -549,7 +549,7 @@ def _parser():
     _image_size(plotting, "the run's or row's, else as stored")
     plotting.add_argument("--sampler", choices=["prior", "gmm", "flow", "two_stage"],
                           help="samples: the codes' sampler (default prior; the others are "
-                               "fitted on the training codes, kept in a run folder)")
+                               "fitted on the training codes and kept beside the model)")
     plotting.add_argument("--dims", type=_two_ints,
                           help="manifold: the two latent dimensions to sweep, e.g. 0,3")
     _data_options(plotting)
