@@ -19,6 +19,7 @@ SMALL = {
     "hvae_vamp": {"units": 32, "components": 10},
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},
     "iwae": {"hidden_units": (32,)},
+    "linnf_vae": {"hidden_units": (32,), "flows": 2, "context_dim": 8},
     "miwae": {"hidden_units": (32,), "k": 2, "m": 2},
     "piwae": {"hidden_units": (32,), "k": 2, "m": 2},
     "ciwae": {"hidden_units": (32,), "k": 4},

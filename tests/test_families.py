@@ -11,7 +11,7 @@ import tf_keras
 import zoo
 from small import small
 from zoo import pretrained
-from zoo.models import objectives
+from zoo.models import bijectors, objectives
 from zoo.models.objectives import ELBO, IWAE, BetaTC
 
 tfd = tfp.distributions
@@ -117,17 +117,21 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
     assert -300 < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50
 
 
-@pytest.mark.parametrize("name, step_units", [("iaf_vae", "made_units"),
-                                              ("nvp_vae", "coupling_units")])
+@pytest.mark.parametrize("name, step", [("iaf_vae", {"made_units": (8, 8)}),
+                                        ("nvp_vae", {"coupling_units": (8, 8)}),
+                                        ("linnf_vae", {"flow": "planar"}),
+                                        ("linnf_vae", {"flow": "radial"})],
+                         ids=["iaf", "nvp", "planar", "radial"])
 def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(
-        name, step_units, test_images):
-    model = zoo.get(name, latent_dim=3, hidden_units=(16,), flows=2, context_dim=4,
-                    **{step_units: (8, 8)})
+        name, step, test_images):
+    model = zoo.get(name, latent_dim=3, hidden_units=(16,), flows=2, context_dim=4, **step)
     posterior = model.encoder(test_images[:16]).tensor_distribution
     z0 = posterior.distribution.sample(seed=[3, 4])
     # Each step starts as the identity (only the permutation between them moves z): volume 1.
-    np.testing.assert_array_equal(posterior.bijector.forward_log_det_jacobian(z0, 1), 0.0)
-    np.testing.assert_array_equal(np.sort(posterior.bijector.forward(z0)), np.sort(z0))
+    np.testing.assert_allclose(posterior.bijector.forward_log_det_jacobian(z0, 1), 0.0,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.sort(posterior.bijector.forward(z0)), np.sort(z0),
+                               atol=1e-6)
     model.compile(learning_rate=0.05)  # a few big steps: the flow moves, its masks kept
     model.fit(test_images[:256], batch_size=64, verbose=0)
     posterior = model.encoder(test_images[:16]).tensor_distribution
@@ -144,6 +148,34 @@ def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(
     np.testing.assert_allclose(posterior.log_prob(fresh_z), by_hand, rtol=1e-4, atol=1e-4)
     terms = model.terms(test_images[:16], 4, SEED)  # and the model's own samples
     assert terms.log_posterior.shape == (4, 16) and np.isfinite(terms.kl).all()
+
+
+@pytest.mark.parametrize("flow", ["planar", "radial"])
+def test_planar_and_radial_steps_invert_and_match_their_jacobians_for_any_parameters(flow):
+    """Random parameters, one flow per row, some where the invertibility constraint acts
+    (w.u < -1; beta near -alpha): the log-determinant against the Jacobian by autodiff,
+    and the numerical (planar) or closed-form (radial) inverse against the forward map."""
+    rng = np.random.default_rng(7)
+    d, rows = 4, 12
+    scale = np.repeat([1.0, 4.0, -4.0], 4)[:, None].astype(np.float32)  # -4: constraint acts
+    if flow == "planar":
+        w = rng.normal(size=(rows, d)).astype(np.float32)
+        step = bijectors.Planar(scale * w + rng.normal(size=(rows, d)).astype(np.float32), w,
+                                rng.normal(size=rows).astype(np.float32))
+        assert (np.sum(step._w * step._u, -1) < -1).any()
+    else:
+        a = rng.normal(size=rows).astype(np.float32)
+        step = bijectors.Radial(rng.normal(size=(rows, d)).astype(np.float32), a,
+                                a + scale[:, 0])                           # beta near -alpha
+    z = tf.constant(rng.normal(size=(rows, d)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        y = step.forward(z)
+    _, log_det = np.linalg.slogdet(tape.batch_jacobian(y, z).numpy().astype(np.float64))
+    np.testing.assert_allclose(step.forward_log_det_jacobian(z, 1), log_det, atol=1e-4)
+    fresh_y = tf.constant(y.numpy())  # no cache: the inverse computed
+    np.testing.assert_allclose(step.inverse(fresh_y), z, atol=1e-4)
+    np.testing.assert_allclose(step.inverse_log_det_jacobian(fresh_y, 1), -log_det, atol=1e-3)
 
 
 def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoders(

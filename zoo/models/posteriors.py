@@ -13,7 +13,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from zoo import compat
-from zoo.models import replicas
+from zoo.models import bijectors, replicas
 
 tfd, tfpl = tfp.distributions, tfp.layers
 
@@ -102,8 +102,11 @@ class _ConditionalFlow(tfpl.DistributionLambda):
     Takes ``2 * event_size + context_size`` parameters: mu, sigma (softplus + 1e-5), then
     h. Every step starts as the identity (its network's output layer zeroed), so q(z|x)
     begins as the base Gaussian. A subclass makes a step's network (``_network``) and its
-    bijector given the context (``_bijector``). The KL against any prior is Monte Carlo.
+    bijector given the context (``_bijector``); ``permuted = False`` for steps that mix
+    every dimension, with no reversal between them. The KL against any prior is Monte Carlo.
     """
+
+    permuted = True
 
     def __init__(self, event_size, context_size, flows=2, hidden_units=(64, 64), **kwargs):
         for key in ("make_distribution_fn", "convert_to_tensor_fn"):
@@ -129,7 +132,7 @@ class _ConditionalFlow(tfpl.DistributionLambda):
                                           scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
         bijectors = []
         for index, network in enumerate(self.steps):
-            if index:
+            if index and self.permuted:
                 bijectors.append(tfp.bijectors.Permute(list(reversed(range(size)))))
             bijectors.append(self._bijector(network, context))
         return tfd.TransformedDistribution(base, tfp.bijectors.Chain(bijectors[::-1]))
@@ -189,6 +192,76 @@ class RealNVPFlow(_ConditionalFlow):
     def _bijector(self, network, context):
         return tfp.bijectors.RealNVP(num_masked=self._event_size // 2,
                                      shift_and_log_scale_fn=_Coupled(network, context))
+
+
+class _PerExampleFlow(_ConditionalFlow):
+    """A flow whose steps' parameters are a linear map of the context (through
+    ``hidden_units`` ELU layers first, if any): one flow per example. The map's kernel
+    starts at zero and its bias at the step's identity (``_identity``), so q(z|x) begins
+    as the base Gaussian; the dimensions are not reversed between steps."""
+
+    permuted = False
+
+    def __init__(self, event_size, context_size, flows=16, hidden_units=(), **kwargs):
+        super().__init__(event_size, context_size, flows=flows, hidden_units=hidden_units,
+                         **kwargs)
+
+    def _network(self, index):
+        network = tf_keras.Sequential(
+            [*[tf_keras.layers.Dense(units, activation="elu") for units in self.hidden_units],
+             tf_keras.layers.Dense(self._step_params, kernel_initializer="zeros",
+                                   bias_initializer=self._identity)],
+            name=f"{self._step_name}_{index}")
+        network.build((None, self._context_size))
+        return network
+
+
+class PlanarFlow(_PerExampleFlow):
+    """q(z|x) through ``flows`` planar steps (Rezende & Mohamed 2015), each a
+    ``zoo.models.bijectors.Planar`` whose ``(u, w, b)`` are a map of the context h(x)::
+
+        z_t = z_{t-1} + u_hat tanh(w.z_{t-1} + b),   log |det| = log(1 + tanh'(.) w.u_hat)
+
+    Each step starts as the identity: w drawn N(0, 1/d), ``u = log(e - 1) w / |w|^2``
+    (so ``u_hat = 0``), ``b = 0``. See ``_ConditionalFlow`` for the base and the parameters.
+    """
+
+    _step_name = "planar"
+
+    @property
+    def _step_params(self):
+        return 2 * self._event_size + 1
+
+    def _identity(self, shape, dtype=None):
+        w = tf_keras.initializers.RandomNormal(stddev=self._event_size ** -0.5)(
+            [self._event_size], dtype)
+        u = bijectors.U_IDENTITY * w / tf.reduce_sum(tf.square(w))
+        return tf.concat([u, w, tf.zeros([1], dtype)], 0)
+
+    def _bijector(self, network, context):
+        u, w, b = tf.split(network(context), [self._event_size, self._event_size, 1], -1)
+        return bijectors.Planar(u, w, b[..., 0])
+
+
+class RadialFlow(_PerExampleFlow):
+    """q(z|x) through ``flows`` radial steps (Rezende & Mohamed 2015), each a
+    ``zoo.models.bijectors.Radial`` whose ``(z0, a, b)`` are a map of the context h(x)::
+
+        z_t = z_{t-1} + beta (z_{t-1} - z0) / (alpha + |z_{t-1} - z0|)
+
+    Each step starts as the identity (``a = b = 0``: beta = 0) around ``z0 = 0``. See
+    ``_ConditionalFlow`` for the base and the parameters.
+    """
+
+    _step_name, _identity = "radial", "zeros"
+
+    @property
+    def _step_params(self):
+        return self._event_size + 2
+
+    def _bijector(self, network, context):
+        z0, a, b = tf.split(network(context), [self._event_size, 1, 1], -1)
+        return bijectors.Radial(z0, a[..., 0], b[..., 0])
 
 
 def flow_location(distribution):
