@@ -1,12 +1,16 @@
 """Every registered builder at a small size of the same structure: the same layers,
 posterior, prior, objective and likelihood as its defaults, with fewer units, filters, flow
-steps, mixture components and importance samples (and dip_vae and factor_vae a larger
-learning rate). Tests that check what a builder is made of (save, reload, replicas,
-export) build these; tracing and running them costs a fraction of the default widths."""
+steps, mixture components and importance samples (and dip_vae, factor_vae and
+annealed_vae a larger learning rate; annealed_vae a gamma of 10, which plain SGD
+survives). Tests that check what a builder is made of (save, reload, replicas, export)
+build these; tracing and running them costs a fraction of the default widths."""
 
 import zoo
 
 SMALL = {
+    "annealed_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),
+                     "gamma": 10.0, "c_max": 5.0, "iteration_threshold": 50,
+                     "learning_rate": 3e-3},  # gamma 1000 under plain SGD: a step too far
     "beta_tcvae": {"hidden_units": (32,)},
     "beta_vae": {"filters": (8, 16), "blocks": 1},  # blocks: the residual layers too
     "cnn_vae": {"filters": (8, 16), "blocks": 1},
@@ -15,6 +19,7 @@ SMALL = {
                 "learning_rate": 3e-3},  # its default, 1e-4, learns little in 100 steps
     "factor_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),
                    "discriminator_units": (32, 32), "learning_rate": 3e-3},
+    "hamiltonian_vae": {"hidden_units": (32,), "n_lf": 2},
     "hvae": {"units": 32},
     "hvae_vamp": {"units": 32, "components": 10},
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},
@@ -27,6 +32,7 @@ SMALL = {
     "mmd_vae": {"hidden_units": (32,)},
     "mog_vae": {"hidden_units": (32,), "components": 5},
     "nvp_vae": {"hidden_units": (32,), "flows": 2, "coupling_units": (16,), "context_dim": 8},
+    "svae": {"hidden_units": (32,)},
     "vamp_vae": {"hidden_units": (32,), "components": 10},
 }
 

@@ -11,7 +11,7 @@ import tf_keras
 import zoo
 from small import small
 from zoo import pretrained
-from zoo.models import bijectors, objectives
+from zoo.models import bijectors, hamiltonian, objectives, posteriors
 from zoo.models.objectives import ELBO, IWAE, BetaTC
 
 tfd = tfp.distributions
@@ -124,6 +124,7 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
                          ids=["iaf", "nvp", "planar", "radial"])
 def test_a_flow_posterior_log_prob_of_its_samples_matches_the_flows_jacobian(
         name, step, test_images):
+    tf_keras.utils.set_random_seed(0)  # the 4 big steps below move every flow (> 1 nat)
     model = zoo.get(name, latent_dim=3, hidden_units=(16,), flows=2, context_dim=4, **step)
     posterior = model.encoder(test_images[:16]).tensor_distribution
     z0 = posterior.distribution.sample(seed=[3, 4])
@@ -176,6 +177,81 @@ def test_planar_and_radial_steps_invert_and_match_their_jacobians_for_any_parame
     fresh_y = tf.constant(y.numpy())  # no cache: the inverse computed
     np.testing.assert_allclose(step.inverse(fresh_y), z, atol=1e-4)
     np.testing.assert_allclose(step.inverse_log_det_jacobian(fresh_y, 1), -log_det, atol=1e-3)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+def test_von_mises_fisher_codes_have_the_exact_mean_and_gradient_and_kl(d):
+    """The zoo's vMF sampler (Wood's proposals on the model's noise, implicit gradients in
+    kappa) against TFP's closed forms: E[mu.z] = A_d(kappa) (``mean()``) and its derivative
+    in kappa, and the analytic KL to the uniform prior against its Monte Carlo estimate
+    from the same codes."""
+    rng = np.random.default_rng(d)
+    mu = tf.math.l2_normalize(tf.constant(rng.normal(size=(4, d)), tf.float32), -1)
+    kappa = tf.constant([0.3, 2.0, 10.0, 80.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(kappa)
+        posterior = tfd.VonMisesFisher(mu, kappa)
+        z = posteriors.von_mises_fisher_codes(posterior, 40_000, SEED)   # (S, 4, d)
+        cosine = tf.reduce_mean(tf.reduce_sum(z * mu, -1), 0)
+        exact = tf.reduce_sum(posterior.mean() * mu, -1)
+    np.testing.assert_allclose(np.linalg.norm(z, axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(cosine, exact, atol=0.01)
+    np.testing.assert_allclose(tape.gradient(cosine, kappa), tape.gradient(exact, kappa),
+                               rtol=0.05, atol=1e-5)
+    # the direction's gradient: the codes' mean moves with mu as A_d(kappa) mu does
+    np.testing.assert_allclose(tf.reduce_mean(z, 0), posterior.mean(), atol=0.015)
+    prior = tfd.SphericalUniform(dimension=d)
+    monte_carlo = np.mean(posterior.log_prob(z) - prior.log_prob(z), 0)
+    np.testing.assert_allclose(tfd.kl_divergence(posterior, prior), monte_carlo,
+                               rtol=0.02, atol=0.01)
+
+
+def test_a_leapfrog_step_preserves_volume_and_retraces_itself_with_the_momentum_negated():
+    """``hamiltonian.leapfrog`` on a non-Gaussian log-density: the Jacobian of (z, rho) ->
+    (z', rho') has determinant 1, and a step from (z', -rho') lands on (z, -rho)."""
+    def gradient(z):  # log p(z) = -sum(z^4) / 4 - sum(z) ^ 2 / 2, its gradient by hand
+        return -z ** 3 - tf.reduce_sum(z, -1, keepdims=True), None
+
+    rng = np.random.default_rng(3)
+    state = tf.constant(rng.normal(size=(5, 6)), tf.float64)              # (z, rho), d = 3
+    with tf.GradientTape() as tape:
+        tape.watch(state)
+        z, rho, _ = hamiltonian.leapfrog(state[:, :3], state[:, 3:], 0.3, gradient)
+        moved = tf.concat([z, rho], -1)
+    np.testing.assert_allclose(np.linalg.det(tape.batch_jacobian(moved, state)), 1.0,
+                               rtol=1e-10)
+    assert np.abs(moved - state).max() > 0.1
+    back_z, back_rho, _ = hamiltonian.leapfrog(z, -rho, 0.3, gradient)
+    np.testing.assert_allclose(back_z, state[:, :3], atol=1e-12)
+    np.testing.assert_allclose(-back_rho, state[:, 3:], atol=1e-12)
+
+
+def test_the_hamiltonian_vaes_weights_average_to_p_x_computed_on_a_grid(test_images):
+    """Tempered leapfrog codes are importance weights of p(x) on the extended space (the
+    steps' volume, the tempering's beta_0^(d/2) and the momentum's densities accounted
+    for): their log-mean-exp over 20,000 draws is log p(x), which a 2-d code lets us sum
+    on a grid. A tempering left uncounted would be off by (d/2) log beta_0 = -1.2 nats."""
+    tf_keras.utils.set_random_seed(1)
+    model = zoo.get("hamiltonian_vae", latent_dim=2, hidden_units=(32,), n_lf=2, eps=0.2,
+                    beta_zero=0.3)
+    model.fit(test_images, batch_size=64, epochs=3, verbose=0)
+    x = test_images[:3]
+    posterior = model.encoder(x).tensor_distribution
+    log_px = []
+    for image, centre, width in zip(x, posterior.mean().numpy(),  # the posterior's +-8 sd
+                                    8 * posterior.stddev().numpy().max(1), strict=True):
+        grid = np.linspace(-width, width, 401, dtype=np.float32)
+        codes = centre + np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)   # (160801, 2)
+        log_joint = np.concatenate([  # log p(x|z) + log p(z) at each grid point
+            (model.decoder(part).log_prob(image) + model.prior.log_prob(part)).numpy()
+            for part in np.array_split(codes, 8)]).astype(np.float64)
+        log_px.append(logsumexp(log_joint, 0) + 2 * np.log(grid[1] - grid[0]))
+    log_weights = model.terms(x, 20_000, SEED).log_weights.numpy()        # (20000, 3)
+    estimate = logsumexp(log_weights, 0) - np.log(20_000)
+    np.testing.assert_allclose(estimate, log_px, atol=0.05)
+    moved = model.terms(x, 4, SEED).codes - posteriors.reparameterized_sample(
+        model.encoder(x), 4, SEED)
+    assert np.abs(moved).max() > 0.05  # the steps moved the codes
 
 
 def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoders(
@@ -348,6 +424,30 @@ def test_the_mmd_objective_is_the_unbiased_mmd_of_the_codes_and_prior_draws(
     # codes moved away from the prior: the kernels across vanish, the discrepancy grows
     far = model.objective.discrepancy(codes + 5.0, codes + 5.0, prior_codes)
     assert float(np.mean(far)) > estimate + 0.1
+
+
+def test_the_annealed_capacity_objective_holds_the_batch_kl_at_a_capacity_rising_with_steps(
+        test_images):
+    """Burgess et al.'s gamma |KL - C(t)| by hand, C(t) = c_max min(1, t / threshold), t the
+    model's step: read in evaluation, advanced first in a training step."""
+    x = test_images[:16]
+    model = small("annealed_vae", latent_dim=3, gamma=100.0, c_max=8.0,
+                  iteration_threshold=40)
+    terms = model.terms(x, 1, SEED)
+    batch_kl = float(np.mean(terms.kl))
+    for step, capacity in ((0, 0.0), (10, 2.0), (39, 7.8), (40, 8.0), (400, 8.0)):
+        model.step.assign(step)
+        values = model.objective(model, x, SEED)
+        np.testing.assert_allclose(values["capacity_gap"], abs(batch_kl - capacity), rtol=1e-5)
+        np.testing.assert_allclose(
+            values["loss"], terms.reconstruction + 100.0 * abs(batch_kl - capacity), rtol=1e-5)
+        np.testing.assert_allclose(values["neg_elbo"], terms.reconstruction + terms.kl,
+                                   rtol=1e-6)
+    model.step.assign(9)  # a training step takes the 10th step's capacity: 2 nats
+    values = model.objective_values(x, training=True)
+    assert int(model.step) == 10
+    kl = float(np.mean(values["kl"]))
+    np.testing.assert_allclose(values["capacity_gap"], abs(kl - 2.0), rtol=1e-5)
 
 
 def test_factor_vaes_objective_is_the_discriminators_density_ratio(test_images):

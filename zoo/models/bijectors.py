@@ -24,7 +24,22 @@ BISECTIONS = 60
 U_IDENTITY = float(np.log(np.e - 1))
 
 
-class Planar(tfp.bijectors.Bijector):
+class _VectorStep(tfp.bijectors.Bijector):
+    """A flow step on vectors (``forward_min_event_ndims=1``) whose tensor parameters,
+    named in ``names`` (the first sets the dtype), are kept as ``self._<name>``."""
+
+    def __init__(self, parameters, names, validate_args, name):
+        with tf.name_scope(name) as scope:
+            dtype = tf.convert_to_tensor(parameters[names[0]]).dtype
+            for key in names:
+                value = tf.convert_to_tensor(parameters[key], dtype=dtype, name=key)
+                setattr(self, f"_{key}", value)
+            super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
+                             parameters={k: v for k, v in parameters.items()
+                                         if k not in ("self", "__class__")}, name=scope)
+
+
+class Planar(_VectorStep):
     """``f(z) = z + u_hat tanh(w.z + b)``, in nats::
 
         log |det df/dz| = log(1 + (1 - tanh^2(w.z + b)) w.u_hat)
@@ -35,13 +50,7 @@ class Planar(tfp.bijectors.Bijector):
     """
 
     def __init__(self, u, w, b, validate_args=False, name="planar"):
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            self._u = tf.convert_to_tensor(u, name="u")
-            self._w = tf.convert_to_tensor(w, name="w", dtype=self._u.dtype)
-            self._b = tf.convert_to_tensor(b, name="b", dtype=self._u.dtype)
-            super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
-                             parameters=parameters, name=name)
+        super().__init__(dict(locals()), ("u", "w", "b"), validate_args, name)
 
     @classmethod
     def _parameter_properties(cls, dtype):
@@ -77,7 +86,7 @@ class Planar(tfp.bijectors.Bijector):
         return y - self._u_hat() * tf.tanh((low + high) / 2 + self._b)[..., None]
 
 
-class Radial(tfp.bijectors.Bijector):
+class Radial(_VectorStep):
     """``f(z) = z + beta (z - z0) / (alpha + r)``, ``r = |z - z0|``, in nats::
 
         log |det df/dz| = (d - 1) log(1 + beta / (alpha + r))
@@ -90,13 +99,7 @@ class Radial(tfp.bijectors.Bijector):
     """
 
     def __init__(self, z0, a, b, validate_args=False, name="radial"):
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            self._z0 = tf.convert_to_tensor(z0, name="z0")
-            self._a = tf.convert_to_tensor(a, name="a", dtype=self._z0.dtype)
-            self._b = tf.convert_to_tensor(b, name="b", dtype=self._z0.dtype)
-            super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
-                             parameters=parameters, name=name)
+        super().__init__(dict(locals()), ("z0", "a", "b"), validate_args, name)
 
     @classmethod
     def _parameter_properties(cls, dtype):

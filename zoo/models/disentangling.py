@@ -24,6 +24,14 @@ by its own Adam (1e-4, beta_1 0.5, beta_2 0.9: disentanglement_lib's) in the sam
 training step. Default gamma = 30, inside disentanglement_lib's study grid (10 to 100).
 The discriminator adds 5.0 million weights to the networks' 0.69 million, and its two
 passes to every step.
+
+AnnealedVAE (Burgess et al. 2018), ``objectives.AnnealedCapacity``::
+
+    loss(x) = -log p(x|z) + gamma * |KL - C(t)|,   C(t) = c_max * min(1, t / threshold)
+
+with KL the batch's mean and t the training step. Defaults: Burgess et al.'s dSprites
+setting (gamma = 1000, C to 25 nats over 100,000 steps; disentanglement_lib's study:
+c_max from 5 to 100); a shorter run sets ``iteration_threshold`` to its own length.
 """
 
 import tensorflow as tf
@@ -31,7 +39,7 @@ import tf_keras
 
 from zoo.models import networks
 from zoo.models.likelihoods import Likelihood
-from zoo.models.objectives import DIP, DIP_KINDS, FactorTC
+from zoo.models.objectives import DIP, DIP_KINDS, AnnealedCapacity, FactorTC
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  PositiveFloat, PositiveInt, Widths, one_of,
@@ -42,6 +50,8 @@ SPACE = {"latent_dim": IntRange(6, 16), "lambda_od": FloatRange(1.0, 50.0),
          "learning_rate": FloatRange(1e-4, 1e-3)}
 FACTOR_SPACE = {"latent_dim": IntRange(6, 16), "gamma": FloatRange(10.0, 100.0),
                 "learning_rate": FloatRange(1e-4, 1e-3)}
+ANNEALED_SPACE = {"latent_dim": IntRange(6, 16), "c_max": FloatRange(5.0, 100.0),
+                  "learning_rate": FloatRange(1e-4, 1e-3)}
 
 
 @register("dip_vae", space=SPACE)
@@ -54,11 +64,19 @@ def dip_vae(latent_dim: PositiveInt = 10, kind: one_of(*DIP_KINDS) = "i",
     """DIP-VAE (Kumar et al. 2018): the codes' covariance pushed toward the identity.
 
     On disentanglement_lib's 64x64 conv nets (``networks.locatello_conv``)."""
+    return locatello_vae(DIP(kind=kind, lambda_od=lambda_od,
+                             lambda_d=lambda_d_factor * lambda_od),
+                         latent_dim, filters, dense_units, input_shape, learning_rate,
+                         likelihood)
+
+
+def locatello_vae(objective, latent_dim, filters, dense_units, input_shape, learning_rate,
+                  likelihood):
+    """A VAE of ``objective`` on disentanglement_lib's conv nets, N(0, I) prior, compiled."""
     encoder, decoder = networks.locatello_conv(input_shape, latent_dim, likelihood,
                                                filters=filters, dense=dense_units)
-    model = VAE(encoder, decoder, StandardNormal(latent_dim),
-                objective=DIP(kind=kind, lambda_od=lambda_od, lambda_d=lambda_d_factor * lambda_od))
-    return compiled(model, learning_rate)
+    return compiled(VAE(encoder, decoder, StandardNormal(latent_dim), objective=objective),
+                    learning_rate)
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
@@ -134,3 +152,19 @@ def factor_vae(latent_dim: PositiveInt = 10, gamma: NonNegativeFloat = 30.0,
                       objective=FactorTC(gamma=gamma),
                       discriminator_learning_rate=discriminator_learning_rate)
     return compiled(model, learning_rate)
+
+
+@register("annealed_vae", space=ANNEALED_SPACE)
+def annealed_vae(latent_dim: PositiveInt = 10, gamma: NonNegativeFloat = 1000.0,
+                 c_max: NonNegativeFloat = 25.0, iteration_threshold: PositiveInt = 100_000,
+                 filters: Widths = networks.LOCATELLO_FILTERS,
+                 dense_units: PositiveInt = networks.LOCATELLO_DENSE,
+                 input_shape: ImageShape = (64, 64, 1), learning_rate: PositiveFloat = 1e-4,
+                 likelihood: Likelihood = "bernoulli"):
+    """AnnealedVAE (Burgess et al. 2018): the KL held at a capacity rising to c_max nats.
+
+    On disentanglement_lib's 64x64 conv nets (``networks.locatello_conv``)."""
+    return locatello_vae(AnnealedCapacity(gamma=gamma, c_max=c_max,
+                                          iteration_threshold=iteration_threshold),
+                         latent_dim, filters, dense_units, input_shape, learning_rate,
+                         likelihood)

@@ -18,7 +18,7 @@ mlp_vae's MLPs so that the effect of the flow alone is measured.
 from zoo.models import networks
 from zoo.models.likelihoods import Likelihood
 from zoo.models.posteriors import (InverseAutoregressiveFlow, PlanarFlow, RadialFlow,
-                                  RealNVPFlow)
+                                   RealNVPFlow)
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
                                  PositiveInt, Widths, one_of, register)
@@ -67,7 +67,7 @@ def nvp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
 
 @register("linnf_vae", space=LINNF_SPACE)
 def linnf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
-              flow: one_of("planar", "radial") = "planar", flows: PositiveInt = 16,
+              flow: one_of(*PER_EXAMPLE_FLOWS) = "planar", flows: PositiveInt = 16,
               context_dim: PositiveInt = 32, input_shape: ImageShape = (28, 28, 1),
               learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
     """mlp_vae with planar or radial flow steps per example (Rezende & Mohamed 2015)."""

@@ -11,7 +11,7 @@ An objective (a subclass of ``Objective``, whose docstring is the contract) maps
 the per-example ``loss`` the optimizer minimises, the metrics ``neg_elbo``,
 ``reconstruction`` and ``kl`` (the true, beta = 1 quantities), and any metrics of its own
 (``Objective.metrics``): ``BetaTC``'s total correlation, ``IWAE``'s effective sample size,
-``MMD``'s maximum mean discrepancy.
+``MMD``'s maximum mean discrepancy, ``AnnealedCapacity``'s gap to its capacity.
 """
 
 import dataclasses
@@ -351,6 +351,44 @@ class DIP(Objective):
         per_example = tf.fill(tf.shape(terms.kl), penalty)
         return {"loss": terms.reconstruction + warmup * terms.kl + per_example,
                 **elbo_values(terms), "dip_penalty": per_example}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnealedCapacity(Objective):
+    """The annealed-capacity objective (Burgess et al. 2018; disentanglement_lib's
+    AnnealedVAE): the KL held near a capacity C that rises with training::
+
+        loss(x_i) = -log p(x_i|z_i) + w * gamma * |KL - C(t)|
+        C(t) = c_max * min(1, t / iteration_threshold)
+
+    KL is the mean of KL(q(z|x) || p(z)) over the global batch, in nats, as
+    disentanglement_lib takes it (every replica's rows gathered, so N replicas compute
+    what one device does); the penalty is one number per batch, given to every example.
+    ``t`` is ``model.step``: the training steps taken, this one included in a training
+    step (the model advances it before the objective runs), so C follows a resumed run.
+    ``w`` is the KL warm-up factor. The metric ``capacity_gap`` is |KL - C(t)|, nats.
+    Defaults: Burgess et al.'s dSprites setting, gamma = 1000 and C rising to 25 nats over
+    100,000 steps.
+    """
+
+    gathers_rows = True
+    metrics = {"capacity_gap": "min"}
+
+    gamma: float = 1000.0
+    c_max: float = 25.0
+    iteration_threshold: int = 100_000
+
+    def capacity(self, step):
+        """C(t) in nats after ``step`` training steps."""
+        fraction = tf.cast(step, tf.float32) / float(self.iteration_threshold)
+        return self.c_max * tf.minimum(1.0, fraction)
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        batch_kl = tf.reduce_mean(replicas.gather_rows(terms.kl))
+        gap = tf.fill(tf.shape(terms.kl), tf.abs(batch_kl - self.capacity(model.step)))
+        return {"loss": terms.reconstruction + warmup * self.gamma * gap,
+                **elbo_values(terms), "capacity_gap": gap}
 
 
 @dataclasses.dataclass(frozen=True)

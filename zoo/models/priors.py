@@ -71,6 +71,20 @@ class StandardNormal(Prior):
                                           scale_diag=tf.ones(self.latent_dim))
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class SphericalUniform(Prior):
+    """``p(z)`` uniform on the unit sphere S^(latent_dim - 1) of R^latent_dim, TFP's
+    ``tfd.SphericalUniform``: the hyperspherical VAE's prior (Davidson et al. 2018), its
+    log-density minus the sphere's log-area. The KL against a von Mises-Fisher posterior
+    is analytic (TFP registers it). No trainable variables."""
+
+    def __init__(self, latent_dim, name="prior", **kwargs):
+        super().__init__(latent_dim, name=name, **kwargs)
+
+    def distribution(self):
+        return tfd.SphericalUniform(dimension=self.latent_dim)
+
+
 class DiagonalGaussianMixture(tfd.MixtureSameFamily):
     """TFP's ``MixtureSameFamily`` over ``MultivariateNormalDiag`` components (same
     constructor, same samples and moments) whose ``log_prob`` costs two matrix products.
