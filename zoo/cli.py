@@ -80,8 +80,10 @@ def list_models(args):
     from zoo import catalog
 
     if not args.pretrained and catalog.covers(args.imports):  # no TensorFlow needed
-        for name, entry in catalog.models().items():
-            print(f"{name:12s} {entry['description']}")
+        models = catalog.models()
+        width = _name_width(models)
+        for name, entry in models.items():
+            print(f"{name:{width}s} {entry['description']}")
             for described in entry["overrides"].values() if args.verbose else ():
                 print(f"{'':14s}{described}")
         return
@@ -93,16 +95,24 @@ def list_models(args):
 
         entries = pretrained.entries()
         width = max(len(repr(entry.weights)) for entry in entries)
+        names = _name_width([entry.builder for entry in entries])
         for entry in entries:
             result = results.row_of(pretrained.ROW_WEIGHTS / entry.filename) or {}
-            print(f"{entry.builder:12s} weights={entry.weights!r:{width}s} "
+            print(f"{entry.builder:{names}s} weights={entry.weights!r:{width}s} "
                   f"{_row_figures(result)}; row {entry.row}")
         return
-    for name, description in list_models().items():
-        print(f"{name:12s} {description}")
+    models = list_models()
+    width = _name_width(models)
+    for name, description in models.items():
+        print(f"{name:{width}s} {description}")
         if args.verbose:
             for field in builder(name).fields.values():
                 print(f"{'':14s}{field.describe()}")
+
+
+def _name_width(names):
+    """The column of model names: 12 characters, or the longest name's."""
+    return max(12, *map(len, names))
 
 
 def _row_figures(result):

@@ -90,6 +90,8 @@ ENTRIES = (
                sha256="c5d1928692a28985bb30c78948c30415d02458a1b472bd9a1d182161d19dc343"),
     Pretrained("iwae", "binarized_mnist", "iwae_gated", weights="binarized_mnist_gated",
                sha256="8c8b2a5929f34811cdc54927e7b9e1f1d535cf8f9493ebb21b29c64ebbdecc15"),
+    Pretrained("linnf_vae", "binarized_mnist", "linnf_vae",
+               sha256="129244b564bbbad6ebc4a84d588c672b40e9c3df383c6c9a76fbe04e534c9d70"),
     Pretrained("mlp_vae", "binarized_mnist", "mlp_vae",
                sha256="c0459a786dc1780c4c68c1c6001316b93477fccd15d40ea6b8420488f1eddd0f"),
     Pretrained("mlp_vae", "binarized_mnist", "mlp_vae_gated", weights="binarized_mnist_gated",
