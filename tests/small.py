@@ -19,7 +19,7 @@ SMALL = {
                 "learning_rate": 3e-3},  # its default, 1e-4, learns little in 100 steps
     "factor_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),
                    "discriminator_units": (32, 32), "learning_rate": 3e-3},
-    "hamiltonian_vae": {"hidden_units": (32,), "n_lf": 2},
+    "hamiltonian_vae": {"hidden_units": (32,), "n_lf": 1},
     "hvae": {"units": 32},
     "hvae_vamp": {"units": 32, "components": 10},
     "iaf_vae": {"hidden_units": (32,), "flows": 2, "made_units": (16,), "context_dim": 8},

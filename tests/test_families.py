@@ -229,26 +229,26 @@ def test_a_leapfrog_step_preserves_volume_and_retraces_itself_with_the_momentum_
 def test_the_hamiltonian_vaes_weights_average_to_p_x_computed_on_a_grid(test_images):
     """Tempered leapfrog codes are importance weights of p(x) on the extended space (the
     steps' volume, the tempering's beta_0^(d/2) and the momentum's densities accounted
-    for): their log-mean-exp over 20,000 draws is log p(x), which a 2-d code lets us sum
+    for): their log-mean-exp over 10,000 draws is log p(x), which a 2-d code lets us sum
     on a grid. A tempering left uncounted would be off by (d/2) log beta_0 = -1.2 nats."""
     tf_keras.utils.set_random_seed(1)
     model = zoo.get("hamiltonian_vae", latent_dim=2, hidden_units=(32,), n_lf=2, eps=0.2,
                     beta_zero=0.3)
     model.fit(test_images, batch_size=64, epochs=3, verbose=0)
-    x = test_images[:3]
+    x = test_images[:2]
     posterior = model.encoder(x).tensor_distribution
     log_px = []
     for image, centre, width in zip(x, posterior.mean().numpy(),  # the posterior's +-8 sd
                                     8 * posterior.stddev().numpy().max(1), strict=True):
-        grid = np.linspace(-width, width, 401, dtype=np.float32)
-        codes = centre + np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)   # (160801, 2)
+        grid = np.linspace(-width, width, 301, dtype=np.float32)
+        codes = centre + np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)    # (90601, 2)
         log_joint = np.concatenate([  # log p(x|z) + log p(z) at each grid point
             (model.decoder(part).log_prob(image) + model.prior.log_prob(part)).numpy()
-            for part in np.array_split(codes, 8)]).astype(np.float64)
+            for part in np.array_split(codes, 4)]).astype(np.float64)
         log_px.append(logsumexp(log_joint, 0) + 2 * np.log(grid[1] - grid[0]))
-    log_weights = model.terms(x, 20_000, SEED).log_weights.numpy()        # (20000, 3)
-    estimate = logsumexp(log_weights, 0) - np.log(20_000)
-    np.testing.assert_allclose(estimate, log_px, atol=0.05)
+    log_weights = model.terms(x, 10_000, SEED).log_weights.numpy()        # (10000, 2)
+    estimate = logsumexp(log_weights, 0) - np.log(10_000)
+    np.testing.assert_allclose(estimate, log_px, atol=0.1)
     moved = model.terms(x, 4, SEED).codes - posteriors.reparameterized_sample(
         model.encoder(x), 4, SEED)
     assert np.abs(moved).max() > 0.05  # the steps moved the codes
