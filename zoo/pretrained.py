@@ -102,6 +102,8 @@ ENTRIES = (
                sha256="cb7d0d63199c306a66409f8675dde41162e6cc73a4c1a2d73cf1a22af583c220"),
     Pretrained("nvp_vae", "binarized_mnist", "nvp_vae",
                sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52"),
+    Pretrained("svae", "binarized_mnist", "svae",
+               sha256="da7d2e51c99b6d8e12d738e5a3475a74c9ff685f362c0177eef79e547fa684b6"),
     Pretrained("vamp_vae", "binarized_mnist", "vamp_vae",
                sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044"),
     Pretrained("vamp_vae", "fashion_mnist", "vamp_vae_fashion_mnist",
