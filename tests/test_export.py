@@ -15,9 +15,11 @@ from zoo.cli import main
 from zoo.errors import ConfigError
 
 # One builder per code path: diagonal and full-covariance posteriors, a flow posterior, a
-# learned mixture prior, a hierarchical model with a VampPrior, a likelihood of 8-bit pixels;
-# each at its small size (small.py).
-BUILDERS = {"mlp_vae": {}, "cnn_vae": {}, "iaf_vae": {}, "mog_vae": {}, "hvae_vamp": {},
+# von Mises-Fisher posterior on the sphere, a learned mixture prior, a hierarchical model
+# with a VampPrior, leapfrog steps (gradients inside the served ELBO), a likelihood of
+# 8-bit pixels; each at its small size (small.py).
+BUILDERS = {"mlp_vae": {}, "cnn_vae": {}, "iaf_vae": {}, "svae": {}, "mog_vae": {},
+            "hvae_vamp": {}, "hamiltonian_vae": {},
             "mlp_vae_logistic": {"likelihood": "logistic_mixture"}}
 SEED = [3, 4]
 
@@ -33,7 +35,7 @@ results = {}
 for name, folder in json.loads(folders).items():
     signatures = tf.saved_model.load(folder).signatures
     codes = signatures["encode"](images=images)
-    location = codes.get("mean", codes.get("location"))
+    location = codes.get("mean", codes.get("location", codes.get("mean_direction")))
     outputs = {**{"encode/" + k: v for k, v in codes.items()},
                "decode/mean": signatures["decode"](codes=location)["mean"],
                **{"sample/" + k: v for k, v in signatures["sample"](
@@ -58,6 +60,10 @@ def live_outputs(model, images):
         encoded = {"location": tf.convert_to_tensor(posterior), "base_mean": base.mean(),
                    "base_scale_tril": base.scale.to_dense()}
         location = encoded["location"]
+    elif model.zoo_config["name"] == "svae":
+        encoded = {"mean_direction": distribution.mean_direction,
+                   "concentration": distribution.concentration}
+        location = encoded["mean_direction"]
     else:
         encoded = {"mean": distribution.mean(), "scale_tril": distribution.scale.to_dense()}
         location = encoded["mean"]

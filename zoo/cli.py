@@ -85,7 +85,7 @@ def list_models(args):
         for name, entry in models.items():
             print(f"{name:{width}s} {entry['description']}")
             for described in entry["overrides"].values() if args.verbose else ():
-                print(f"{'':14s}{described}")
+                print(f"{'':{width + 2}s}{described}")
         return
     from zoo.models import list_models
     from zoo.models.registry import builder
@@ -107,12 +107,12 @@ def list_models(args):
         print(f"{name:{width}s} {description}")
         if args.verbose:
             for field in builder(name).fields.values():
-                print(f"{'':14s}{field.describe()}")
+                print(f"{'':{width + 2}s}{field.describe()}")
 
 
 def _name_width(names):
     """The column of model names: 12 characters, or the longest name's."""
-    return max(12, *map(len, names))
+    return max(12, max(map(len, names), default=0))
 
 
 def _row_figures(result):

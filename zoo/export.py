@@ -13,7 +13,8 @@ float32 (batch, latent_dim); ``n`` an int32 scalar; ``seed`` int32 of shape [2]:
 seed gives the same numbers, in the export and in the live model (``model.terms``). For a
 flow posterior (iaf_vae) ``encode`` gives the flow's ``location`` (its base mean carried
 through the flow: the flow's mean has no closed form) and its base Gaussian
-(``base_mean``, ``base_scale_tril``). For a hierarchical model, codes are the top layer's,
+(``base_mean``, ``base_scale_tril``); for a von Mises-Fisher posterior (svae) its
+``mean_direction`` and ``concentration``. For a hierarchical model, codes are the top layer's,
 z2 (as ``model.encoder`` and ``model.decoder``); ``decode`` holds z1 at the mean of
 p(z1|z2), ``sample`` draws it (``model.generated``).
 
@@ -45,6 +46,9 @@ def _encode(model, images):
     if isinstance(distribution, tfd.MultivariateNormalLinearOperator):  # (TFP makes it a
         return {"mean": distribution.mean(),                            # flow: first)
                 "scale_tril": distribution.scale.to_dense()}
+    if isinstance(distribution, tfd.VonMisesFisher):
+        return {"mean_direction": distribution.mean_direction,
+                "concentration": distribution.concentration}
     base = distribution.distribution
     return {"location": flow_location(distribution), "base_mean": base.mean(),
             "base_scale_tril": base.scale.to_dense()}

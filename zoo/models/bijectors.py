@@ -64,8 +64,8 @@ class Planar(_VectorStep):
 
     def _u_hat(self):
         wu = tf.reduce_sum(self._w * self._u, -1, keepdims=True)
-        return self._u + (tf.nn.softplus(wu) - 1.0 - wu) * self._w / tf.reduce_sum(
-            tf.square(self._w), -1, keepdims=True)
+        return self._u + (tf.nn.softplus(wu) - 1.0 - wu) * self._w / tf.maximum(
+            tf.reduce_sum(tf.square(self._w), -1, keepdims=True), 1e-12)  # w = 0: no NaN
 
     def _forward(self, z):
         return z + self._u_hat() * tf.tanh(tf.reduce_sum(self._w * z, -1) + self._b)[..., None]

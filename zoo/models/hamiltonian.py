@@ -106,8 +106,9 @@ class HamiltonianVAE(VAE):
             z, rho, log_lik = leapfrog(z, rho, self.eps, gradient)
             next_root = tempering(k, self.n_lf, self.beta_zero)
             rho, root = rho * root / next_root, next_root
-        if log_lik is None:  # no steps: q(z|x)'s own codes
-            log_lik = gradient(z)[1]
+        if log_lik is None:  # no steps: q(z|x)'s own codes, decoded once
+            log_lik = log_likelihood(self.decode(tf.reshape(z, [-1, z.shape[-1]]), inputs,
+                                                 training), images, samples)
         log_end = prior.log_prob(z) + standard.log_prob(rho)
         return Terms(log_lik, log_end, log_start,
                      tf.reduce_mean(log_start - log_end, axis=0), posterior, z)

@@ -460,7 +460,8 @@ def von_mises_fisher_codes(distribution, samples, seed, groups=1):
     Gradients reach mu through the reflection, and kappa through w's implicit gradient
     (``von_mises_fisher_w``): exact, where the rejection sampler's own path would miss
     Naesseth et al.'s (2017) correction term."""
-    mu, kappa = distribution.mean_direction, distribution.concentration
+    mu = distribution.mean_direction
+    kappa = tf.broadcast_to(distribution.concentration, tf.shape(mu)[:-1])  # one per row
     rows, d = tf.shape(mu)[0], tf.shape(mu)[-1]
     m = tf.cast(d - 1, mu.dtype)
 
@@ -485,7 +486,8 @@ def von_mises_fisher_codes(distribution, samples, seed, groups=1):
     x0 = (1 - b) / (1 + b)
     c = fixed * x0 + m * tf.math.log1p(-tf.square(x0))
     proposals = (1 - (1 + b) * e) / (1 - (1 - b) * e)
-    accepted = fixed * proposals + m * tf.math.log1p(-x0 * proposals) - c >= tf.math.log(u)
+    accepted = (fixed * proposals + m * tf.math.log1p(-x0 * proposals) - c
+                >= tf.math.log1p(-u))                               # TFP's test, u -> 1 - u
     index = tf.where(tf.reduce_any(accepted, -1), tf.argmax(tf.cast(accepted, tf.int32), -1),
                      VMF_PROPOSALS - 1)
     w = von_mises_fisher_w(tf.gather(proposals, index, batch_dims=2), kappa, d)  # (S, batch)
@@ -508,10 +510,12 @@ def von_mises_fisher_w(w, kappa, d):
                                           ((1 - t^2) / (1 - w^2))^((d-3)/2) dt
 
     with ``A = E[t] = I_{d/2}(kappa) / I_{d/2-1}(kappa)``; the integral by
-    ``VMF_NODES``-point Gauss-Legendre in float64 over [max(-1, w - 40/kappa), w] (the
-    integrand falls by e^-40 below it), in s where t = a + (w - a) s^2 (so d = 2's
-    endpoint singularity at -1 is integrable; w kept 1e-12 inside +-1). Computed only when
-    a gradient is taken."""
+    ``VMF_NODES``-point Gauss-Legendre in float64 over [a, w], ``a = max(-1, min(w, t*) -
+    (40 + 2p) / kappa)`` with p = (d - 3)/2 and t* = 1 - p/kappa the density's peak (below
+    a, exp(kappa t) (1 - t^2)^p has fallen by about e^-40 from it), in s where
+    t = a + (w - a) s^2 (so d = 2's endpoint singularity at -1 is integrable; w kept 1e-12
+    inside +-1). Checked against the derivative of TFP's closed-form mean for d = 2 to 64.
+    Computed only when a gradient is taken."""
 
     def gradient(upstream):
         nodes, weights = np.polynomial.legendre.leggauss(VMF_NODES)
@@ -521,12 +525,14 @@ def von_mises_fisher_w(w, kappa, d):
         w64 = tf.clip_by_value(tf.cast(w, tf.float64)[..., None], -1 + 1e-12, 1 - 1e-12)
         half = tf.cast(d, tf.float64) / 2
         mean = tfp.math.bessel_ive(half, k64) / tfp.math.bessel_ive(half - 1, k64)
-        low = tf.maximum(w64 - 40.0 / k64, -1.0)
+        power_of = half - 1.5
+        mode = tf.minimum(w64, 1 - tf.maximum(power_of, 0.0) / k64)      # q's peak, if below w
+        low = tf.maximum(mode - (40.0 + 2 * tf.maximum(power_of, 0.0)) / k64, -1.0)
         step = (w64 - low) * tf.square(s)
         t = low + step                                                # (S, batch, nodes)
         dt = 2 * (w64 - low) * s * ds
         # 1 - t^2 as (1 - t)(1 + t), each from the interval's ends: exact near -1
-        power = tf.math.xlogy(half - 1.5, ((1 - low) - step) * ((1 + low) + step)
+        power = tf.math.xlogy(power_of, ((1 - low) - step) * ((1 + low) + step)
                               / ((1 - w64) * (1 + w64)))
         integral = tf.reduce_sum((t - mean) * tf.exp(k64 * (t - w64) + power) * dt, -1)
         dw_dkappa = tf.cast(-integral, w.dtype)
