@@ -49,6 +49,10 @@ class Pretrained:
 
 # Every row's weights, by builder: a row trained anew (zoo bench) gets its new SHA-256 here.
 ENTRIES = (
+    Pretrained("annealed_vae", "sprites", "sprites_annealed_vae",
+               sha256="48d04982b5814ff59533d8001264419148e46c0ccc7747b5f50af13cedd0e38a"),
+    Pretrained("annealed_vae", "sprites", "sprites_annealed_vae_seed1", weights="sprites_seed1",
+               sha256="d38845ea76226cf634ed05bc86fca18d51f8562eaa2235be6a93cad02311bb88"),
     Pretrained("beta_tcvae", "binarized_mnist", "beta_tcvae",
                sha256="27b465dc6a2a743aed9ba9cd1d0f5f1b887d5a712ef0ddc0755b437a23e15a63"),
     Pretrained("beta_tcvae", "sprites", "sprites_beta_tcvae",
