@@ -124,6 +124,9 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert result["parameters"] == reloaded.count_params()
     assert result["first_2000"]["examples"] == 2000
     assert result["first_2000"]["elbo_nats"] == second["first_2000"]["elbo_nats"]
+    assert None not in result["recipe_contents"].values()  # a TOML file's settings: re-read,
+    assert recipes.from_dict("tiny", result["recipe_contents"]).config == (      # the same run
+        recipes.load(tmp_path / "tiny.toml").config)
 
     board = (tmp_path / "first" / "LEADERBOARD.md").read_text()
     assert "## binarized_mnist (static)" in board

@@ -57,7 +57,11 @@ class Recipe:
         return self.plan.config
 
     def as_toml_dict(self):
-        return {**dataclasses.asdict(self.config), "reference": self.reference}
+        """The recipe as a TOML file holds it: the settings (those left unset, None, out:
+        TOML has no null) and the reference."""
+        settings = {key: value for key, value in dataclasses.asdict(self.config).items()
+                    if value is not None}
+        return {**settings, "reference": self.reference}
 
 
 def load(path, manual_dir=None, data_dir=None):
@@ -95,6 +99,8 @@ def from_dict(name, content, where="recipe", manual_dir=None, data_dir=None):
     if "model" not in content:
         raise ConfigError(f"{where}: missing key 'model' (a registered model name, e.g. "
                           "\"mlp_vae\")")
+    content = {key: value for key, value in content.items()  # None: left unset, as a
+               if value is not None or _FIELDS[key].default is not None}  # result file has it
     for key, value in content.items():
         kind = _kind(_FIELDS[key].type)
         if value is None or not isinstance(value, (list, int) if kind is tuple else kind) or (
