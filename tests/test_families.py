@@ -217,12 +217,14 @@ def test_a_leapfrog_step_preserves_volume_and_retraces_itself_with_the_momentum_
     state = tf.constant(rng.normal(size=(5, 6)), tf.float64)              # (z, rho), d = 3
     with tf.GradientTape() as tape:
         tape.watch(state)
-        z, rho, _ = hamiltonian.leapfrog(state[:, :3], state[:, 3:], 0.3, gradient)
+        z, rho, grad, _ = hamiltonian.leapfrog(state[:, :3], state[:, 3:],
+                                               gradient(state[:, :3])[0], 0.3, gradient)
         moved = tf.concat([z, rho], -1)
     np.testing.assert_allclose(np.linalg.det(tape.batch_jacobian(moved, state)), 1.0,
                                rtol=1e-10)
     assert np.abs(moved - state).max() > 0.1
-    back_z, back_rho, _ = hamiltonian.leapfrog(z, -rho, 0.3, gradient)
+    np.testing.assert_allclose(grad, gradient(z)[0])  # the next step's start
+    back_z, back_rho, _, _ = hamiltonian.leapfrog(z, -rho, grad, 0.3, gradient)
     np.testing.assert_allclose(back_z, state[:, :3], atol=1e-12)
     np.testing.assert_allclose(-back_rho, state[:, 3:], atol=1e-12)
 

@@ -46,15 +46,17 @@ InverseTemperature = Annotated[float, Check(float, lambda v: 0 < v <= 1,
 _MOMENTUM_NOISE = -3  # the stream of g, beside the codes' (see objectives.Objective)
 
 
-def leapfrog(z, rho, eps, gradient):
+def leapfrog(z, rho, grad, eps, gradient):
     """One leapfrog step of ``H(z, rho) = -log p(x, z) + |rho|^2 / 2``: half a step of
-    momentum, a whole one of position, half of momentum. ``gradient(z)`` is
-    ``(grad_z log p(x, z), what else it computed)``; returns ``(z, rho, what else)`` at the
-    new position. Volume-preserving and reversible (negating rho retraces it)."""
-    rho = rho + eps / 2 * gradient(z)[0]
+    momentum, a whole one of position, half of momentum. ``grad`` is grad_z log p(x, z) at
+    ``z``; ``gradient(z)`` is ``(grad_z log p(x, z), what else it computed)`` at a new
+    position. Returns ``(z, rho, grad, what else)`` at the new position, its gradient the
+    next step's start (one decoder pass a step). Volume-preserving and reversible
+    (negating rho retraces it)."""
+    rho = rho + eps / 2 * grad
     z = z + eps * rho
     grad, extra = gradient(z)
-    return z, rho + eps / 2 * grad, extra
+    return z, rho + eps / 2 * grad, grad, extra
 
 
 def tempering(k, steps, beta_zero):
@@ -101,14 +103,16 @@ class HamiltonianVAE(VAE):
             return tape.gradient(log_joint, codes), log_lik
 
         root = tempering(0, self.n_lf, self.beta_zero)
-        rho, log_lik = g / root, None
-        for k in range(1, self.n_lf + 1):
-            z, rho, log_lik = leapfrog(z, rho, self.eps, gradient)
-            next_root = tempering(k, self.n_lf, self.beta_zero)
-            rho, root = rho * root / next_root, next_root
-        if log_lik is None:  # no steps: q(z|x)'s own codes, decoded once
+        rho = g / root
+        if not self.n_lf:  # no steps: q(z|x)'s own codes, decoded once
             log_lik = log_likelihood(self.decode(tf.reshape(z, [-1, z.shape[-1]]), inputs,
                                                  training), images, samples)
+        else:
+            grad = gradient(z)[0]
+        for k in range(1, self.n_lf + 1):
+            z, rho, grad, log_lik = leapfrog(z, rho, grad, self.eps, gradient)
+            next_root = tempering(k, self.n_lf, self.beta_zero)
+            rho, root = rho * root / next_root, next_root
         log_end = prior.log_prob(z) + standard.log_prob(rho)
         return Terms(log_lik, log_end, log_start,
                      tf.reduce_mean(log_start - log_end, axis=0), posterior, z)
