@@ -34,6 +34,8 @@ SMALL = {
     "nvp_vae": {"hidden_units": (32,), "flows": 2, "coupling_units": (16,), "context_dim": 8},
     "svae": {"hidden_units": (32,)},
     "vamp_vae": {"hidden_units": (32,), "components": 10},
+    "vq_vae": {"filters": (8, 16), "blocks": 1, "codes": 8, "prior_filters": 8,
+               "prior_depth": 1, "prior_mixtures": 2},
 }
 
 

@@ -16,10 +16,11 @@ from zoo.errors import ConfigError
 
 # One builder per code path: diagonal and full-covariance posteriors, a flow posterior, a
 # von Mises-Fisher posterior on the sphere, a learned mixture prior, a hierarchical model
-# with a VampPrior, leapfrog steps (gradients inside the served ELBO), a likelihood of
-# 8-bit pixels; each at its small size (small.py).
+# with a VampPrior, leapfrog steps (gradients inside the served ELBO), a VQ-VAE (a point
+# mass, a PixelCNN prior drawn in a loop), a likelihood of 8-bit pixels; each at its small
+# size (small.py).
 BUILDERS = {"mlp_vae": {}, "cnn_vae": {}, "iaf_vae": {}, "svae": {}, "mog_vae": {},
-            "hvae_vamp": {}, "hamiltonian_vae": {},
+            "hvae_vamp": {}, "hamiltonian_vae": {}, "vq_vae": {},
             "mlp_vae_logistic": {"likelihood": "logistic_mixture"}}
 SEED = [3, 4]
 
@@ -35,7 +36,8 @@ results = {}
 for name, folder in json.loads(folders).items():
     signatures = tf.saved_model.load(folder).signatures
     codes = signatures["encode"](images=images)
-    location = codes.get("mean", codes.get("location", codes.get("mean_direction")))
+    location = codes.get("mean", codes.get("location", codes.get("mean_direction",
+                                                                 codes.get("codes"))))
     outputs = {**{"encode/" + k: v for k, v in codes.items()},
                "decode/mean": signatures["decode"](codes=location)["mean"],
                **{"sample/" + k: v for k, v in signatures["sample"](
@@ -64,6 +66,9 @@ def live_outputs(model, images):
         encoded = {"mean_direction": distribution.mean_direction,
                    "concentration": distribution.concentration}
         location = encoded["mean_direction"]
+    elif model.zoo_config["name"] == "vq_vae":
+        location = distribution.quantized
+        encoded = {"codes": location, "indices": model.encoder.layers[-1].nearest(location)}
     else:
         encoded = {"mean": distribution.mean(), "scale_tril": distribution.scale.to_dense()}
         location = encoded["mean"]

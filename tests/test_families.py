@@ -114,6 +114,12 @@ def test_the_importance_sampled_log_likelihood_is_above_the_elbo(name, load, tes
     # cnn_vae's feature maps; 100 at a time over 256 images held 7 GB)
     metrics = zoo.evaluate(model, test, samples=20, log_likelihood_samples=100, chunk=50,
                            verbose=0)
+    if name == "vq_vae":  # a point mass q: every sample the same code, the bound itself
+        assert "point mass" in metrics["log_likelihood_note"]
+        assert metrics["log_likelihood_nats"] == pytest.approx(metrics["elbo_nats"], abs=1e-3)
+        assert -300 < metrics["elbo_nats"] < -50
+        return
+    assert "log_likelihood_note" not in metrics
     assert -300 < metrics["elbo_nats"] < metrics["log_likelihood_nats"] < -50
 
 
@@ -255,6 +261,65 @@ def test_the_hamiltonian_vaes_weights_average_to_p_x_computed_on_a_grid(test_ima
     moved = model.terms(x, 4, SEED).codes - posteriors.reparameterized_sample(
         model.encoder(x), 4, SEED)
     assert np.abs(moved).max() > 0.05  # the steps moved the codes
+
+
+def test_vector_quantization_is_straight_through_with_its_codebook_and_commitment_by_hand():
+    """``posteriors.VectorQuantizer`` and ``objectives.VectorQuantization`` on a 2-position
+    grid of 2-d codes and 3 codebook vectors: the codes are the nearest vectors; with a
+    reconstruction term linear in the codes (-log p(x|z) = c.z), the loss's gradient at z_e
+    is c (straight through) + 2 beta (z_e - z_q), and at each codebook vector 2 (e_j - z_e)
+    summed over the positions that chose it; the prior's term reaches neither."""
+    quantizer = posteriors.VectorQuantizer(3, 2)
+    codebook = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 2.0]], np.float32)
+    quantizer.codebook.assign(codebook)
+    z_e = tf.Variable([[0.9, 1.2, 0.1, -0.2], [-0.8, 1.5, 0.7, 0.6]])  # 2 examples
+    chosen = np.array([[1, 0], [2, 1]])                                # nearest, by eye
+    c = tf.constant(np.random.default_rng(0).normal(size=(2, 4)), tf.float32)
+    log_prior = tf.Variable([-3.0, -4.0])                              # a stand-in p(k)
+    with tf.GradientTape(persistent=True) as tape:
+        posterior = quantizer(z_e)
+        z = posteriors.reparameterized_sample(posterior, 1, SEED)      # (1, 2, 4)
+        terms = objectives.Terms(-tf.reduce_sum(c * z, -1), log_prior[None],
+                                 posterior.log_prob(z), -log_prior, posterior, z)
+        values = objectives.VectorQuantization(commitment=0.5).values(terms)
+        loss = tf.reduce_sum(values["loss"])
+    z_q = codebook[chosen].reshape(2, 4)
+    np.testing.assert_array_equal(quantizer.nearest(z_e), chosen)
+    np.testing.assert_allclose(z[0], z_q, atol=1e-6)
+    np.testing.assert_allclose(posterior.log_prob(z), 0.0)             # q(k|x) = 1
+    np.testing.assert_allclose(values["quantization_error"],
+                               ((z_e.numpy() - z_q) ** 2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(values["neg_elbo"], (c * z_q).numpy().sum(1) + [3.0, 4.0],
+                               rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, z_e), c + 2 * 0.5 * (z_e - z_q),
+                               rtol=1e-5, atol=1e-6)
+    by_hand = np.zeros_like(codebook)
+    for vector, index in zip(z_e.numpy().reshape(4, 2), chosen.reshape(4), strict=True):
+        by_hand[index] += 2 * (codebook[index] - vector)
+    np.testing.assert_allclose(tape.gradient(loss, quantizer.codebook), by_hand, atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(loss, log_prior), [-1.0, -1.0])
+
+
+def test_the_pixel_cnn_prior_over_code_grids_sums_to_one_and_draws_codebook_codes():
+    """``priors.PixelCNNCodeGrid`` over a 2x2 grid of 3 codes, untrained: the probabilities
+    of all 3^4 grids sum to 1 (the masks hold from the start: without them the sum is
+    not 1), draws are codebook vectors, the same for the same seed, and their frequencies
+    match the probabilities."""
+    tf_keras.utils.set_random_seed(2)
+    quantizer = posteriors.VectorQuantizer(3, 2)
+    prior = zoo.models.priors.PixelCNNCodeGrid(quantizer, (2, 2), filters=8, depth=1,
+                                               mixtures=2).distribution()
+    grids = np.stack(np.meshgrid(*[range(3)] * 4, indexing="ij"), -1).reshape(-1, 4)
+    probabilities = np.exp(prior.log_prob(quantizer.embedded(grids)).numpy()
+                           .astype(np.float64))
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    draws = prior.sample(4000, seed=tf.constant([1, 2]))
+    np.testing.assert_array_equal(draws, prior.sample(4000, seed=tf.constant([1, 2])))
+    indices = quantizer.nearest(draws).numpy()
+    np.testing.assert_allclose(quantizer.embedded(indices), draws)
+    frequencies = np.bincount(indices @ [27, 9, 3, 1], minlength=81) / 4000
+    assert np.abs(frequencies - probabilities).max() < 0.03
+    assert probabilities.max() > 2 * probabilities.min()  # far from uniform: a real test
 
 
 def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoders(

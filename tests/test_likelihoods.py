@@ -92,7 +92,8 @@ def test_every_builder_takes_every_likelihood(name):
         assert model.likelihood_head.data == {
             "bernoulli": "binary", "continuous_bernoulli": "unit", "gaussian": "real",
             "logistic_mixture": "8bit"}[likelihood]
-        codes, labels = tf.zeros((3, 2)), np.zeros(3, np.int64)  # (labels: for a cvae)
+        # (labels: for a cvae; a VQ-VAE's codes are a grid of latent_dim-vectors)
+        codes, labels = tf.zeros((3, model.latent_dim)), np.zeros(3, np.int64)
         assert model.decode(codes, labels).mean().shape == (3, 28, 28, 1)
 
 

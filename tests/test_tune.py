@@ -1,6 +1,7 @@
 """Hyperparameter search with keras-tuner: spaces, real searches, resume, failures, workers."""
 
 import json
+import math
 import os
 import signal
 import socket
@@ -50,7 +51,9 @@ def test_every_builder_declares_a_space_whose_values_build_models(model):
             assert trial.overrides[name] == builder(model).field(name).parse(str(value))
             if name in ARCHITECTURE_FREE:
                 continue  # the same network whatever the value: built once, below
-            assert build(trial.overrides).latent_dim == trial.overrides["latent_dim"]
+            built_model = build(trial.overrides)  # a VQ-VAE's codes: a grid of latent_dim
+            positions = math.prod(getattr(built_model.prior_layer, "grid", (1,)))
+            assert built_model.latent_dim == trial.overrides["latent_dim"] * positions
     first = build(hypermodel.trial_plan(hyperparameters(space)).config.overrides)
     assert first.optimizer.learning_rate.numpy() == pytest.approx(
         hyperparameters(space).values["learning_rate"])

@@ -344,6 +344,8 @@ def _print_test(metrics, dataset):
     if "log_likelihood_nats" in metrics:
         print(f"test log p(x) on {dataset}: {metrics['log_likelihood_nats']:.2f} nats per "
               f"example (importance-sampled, K = {metrics['log_likelihood_samples']})")
+        if "log_likelihood_note" in metrics:
+            print(f"  ({metrics['log_likelihood_note']})")
     if "elbo_bits_per_dim" in metrics:
         bits = [f"-ELBO {metrics['elbo_bits_per_dim']:.4f}"]
         if "log_likelihood_bits_per_dim" in metrics:

@@ -109,6 +109,9 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
         metrics["objective_metrics"] = {name: metrics.pop(name) for name in declared}
     if log_likelihood_samples:
         metrics["log_likelihood_samples"] = log_likelihood_samples
+        note = getattr(posterior_layer(model), "likelihood_note", None)
+        if note:  # a point-mass posterior: the estimate is a bound (VectorQuantizer)
+            metrics["log_likelihood_note"] = note
     if model.data_kind == "8bit":  # probability masses: bits per dimension
         dimensions = math.prod(model.image_shape) * math.log(2)
         metrics["elbo_bits_per_dim"] = -metrics["elbo_nats"] / dimensions
@@ -116,6 +119,11 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
             metrics["log_likelihood_bits_per_dim"] = (-metrics["log_likelihood_nats"]
                                                       / dimensions)
     return metrics
+
+
+def posterior_layer(model):
+    """The encoder's last layer, its posterior layer (the zoo's networks end in one)."""
+    return model.encoder.layers[-1] if model.encoder.layers else None
 
 
 def own_metrics(model):

@@ -14,9 +14,10 @@ seed gives the same numbers, in the export and in the live model (``model.terms`
 flow posterior (iaf_vae) ``encode`` gives the flow's ``location`` (its base mean carried
 through the flow: the flow's mean has no closed form) and its base Gaussian
 (``base_mean``, ``base_scale_tril``); for a von Mises-Fisher posterior (svae) its
-``mean_direction`` and ``concentration``. For a hierarchical model, codes are the top layer's,
-z2 (as ``model.encoder`` and ``model.decoder``); ``decode`` holds z1 at the mean of
-p(z1|z2), ``sample`` draws it (``model.generated``).
+``mean_direction`` and ``concentration``; for a VQ-VAE's point mass its ``codes`` (z_q)
+and their codebook ``indices`` (int32, one per grid position). For a hierarchical model,
+codes are the top layer's, z2 (as ``model.encoder`` and ``model.decoder``); ``decode``
+holds z1 at the mean of p(z1|z2), ``sample`` draws it (``model.generated``).
 
 The functions are traced from the model's parts and hold its variables alone: no Keras
 layer is serialised, so nothing of zoo, Keras or TFP is needed to load them (``model.save``
@@ -49,6 +50,9 @@ def _encode(model, images):
     if isinstance(distribution, tfd.VonMisesFisher):
         return {"mean_direction": distribution.mean_direction,
                 "concentration": distribution.concentration}
+    if hasattr(distribution, "quantized"):  # a VQ-VAE's point mass (VectorQuantizer)
+        return {"codes": distribution.quantized,
+                "indices": model.encoder.layers[-1].nearest(distribution.quantized)}
     base = distribution.distribution
     return {"location": flow_location(distribution), "base_mean": base.mean(),
             "base_scale_tril": base.scale.to_dense()}

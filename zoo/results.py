@@ -198,6 +198,8 @@ def _row(result, reference, benchmarks):
     published = _published(reference)
     log_likelihood = (f"{-test['log_likelihood_nats']:.2f} ({test['log_likelihood_samples']})"
                       if "log_likelihood_nats" in test else "—")
+    if "log_likelihood_note" in test:  # a point-mass posterior: the bound, said so
+        log_likelihood += " (the bound -log p(x\\|z_q) - log p(z_q): q is a point mass)"
     elbo = f"{-test['elbo_nats']:.2f}"
     if "log_likelihood_bits_per_dim" in test:  # 8-bit pixels: bits per dimension as well
         log_likelihood += f"; {test['log_likelihood_bits_per_dim']:.3f} bits/dim"

@@ -97,28 +97,37 @@ def conv_stride(input_shape, filters, name):
     return stride
 
 
-def conv_encoder_body(filters, blocks):
+def conv_downsampling(filters, blocks):
     """A stride-2 3x3 ReLU convolution per entry of ``filters``, each followed by
-    ``blocks`` residual 3x3 convolutions (``ResidualConv2D``), then Flatten."""
-    return [*[layer for f in filters for layer in (
+    ``blocks`` residual 3x3 convolutions (``ResidualConv2D``)."""
+    return [layer for f in filters for layer in (
         layers.Conv2D(f, 3, strides=2, padding="same", activation="relu"),
-        *[ResidualConv2D(f) for _ in range(blocks)])], layers.Flatten()]
+        *[ResidualConv2D(f) for _ in range(blocks)])]
+
+
+def conv_upsampling(filters, channels, params_per_pixel, blocks):
+    """A stride-2 transposed convolution per entry of ``filters`` (reversed), each
+    followed by ``blocks`` residual 3x3 convolutions, a 3x3 convolution to the likelihood
+    head's parameters (``params_per_pixel`` per pixel and channel), then Flatten."""
+    return [*[layer for f in reversed(filters) for layer in (
+        layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu"),
+        *[ResidualConv2D(f) for _ in range(blocks)])],
+        layers.Conv2D(channels * params_per_pixel, 3, padding="same"), layers.Flatten()]
+
+
+def conv_encoder_body(filters, blocks):
+    """``conv_downsampling``, then Flatten."""
+    return [*conv_downsampling(filters, blocks), layers.Flatten()]
 
 
 def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks):
-    """Dense to the smallest feature map, a stride-2 transposed convolution per entry of
-    ``filters`` (reversed), each followed by ``blocks`` residual 3x3 convolutions, and a
-    3x3 convolution to the likelihood head's parameters, ``params_per_pixel`` per pixel
-    and channel."""
+    """Dense to the smallest feature map, then ``conv_upsampling`` to the likelihood
+    head's parameters."""
     height, width, channels = input_shape
     return [
         layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
         layers.Reshape((height // stride, width // stride, filters[-1])),
-        *[layer for f in reversed(filters) for layer in (
-            layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu"),
-            *[ResidualConv2D(f) for _ in range(blocks)])],
-        layers.Conv2D(channels * params_per_pixel, 3, padding="same"),
-        layers.Flatten(),
+        *conv_upsampling(filters, channels, params_per_pixel, blocks),
     ]
 
 

@@ -648,3 +648,36 @@ class MMD(Objective):
         if self.kernel == "rbf":
             return tf.exp(-squared / width)
         return width / (width + squared)
+
+
+@dataclasses.dataclass(frozen=True)
+class VectorQuantization(Objective):
+    """The VQ-VAE objective (van den Oord et al. 2017), with its prior learned alongside::
+
+        loss(x) = -log p(x|z_q) - w log p(k) + |sg[z_e] - z_q|^2
+                  + commitment * |z_e - sg[z_q]|^2
+
+    z_e is the encoder's output and z_q its nearest codebook vectors, k their indices
+    (``posteriors.VectorQuantizer``, whose codes reach the decoder straight-through). The
+    first term trains the decoder and, straight through z_q, the encoder; the second the
+    prior alone (k is discrete: nothing else has a gradient through it); the third the
+    codebook (its vectors move toward the encoder's outputs: a loss, not moving averages);
+    the fourth keeps the encoder near its codes. Squared distances are summed over the grid
+    and the code size (squared code units, added to nats as the paper adds them). q(k|x)
+    is a point mass, so ``kl`` is -log p(k) and ``neg_elbo`` -log p(x|z_q) - log p(k): the
+    bound the model reports. The metric ``quantization_error`` is |z_e - z_q|^2 per
+    example. ``w`` is the KL warm-up factor."""
+
+    metrics = {"quantization_error": "min"}
+
+    commitment: float = 0.25
+
+    def values(self, terms, warmup=1.0):
+        """``loss``, ``neg_elbo``, ``reconstruction``, ``kl`` and ``quantization_error``."""
+        posterior = compat.distribution_of(terms.posterior)
+        unquantized, quantized = posterior.unquantized, posterior.quantized
+        codebook = tf.reduce_sum((tf.stop_gradient(unquantized) - quantized) ** 2, -1)
+        commitment = tf.reduce_sum((unquantized - tf.stop_gradient(quantized)) ** 2, -1)
+        return {"loss": (terms.reconstruction + warmup * terms.kl + codebook
+                         + self.commitment * commitment),
+                **elbo_values(terms), "quantization_error": tf.stop_gradient(codebook)}

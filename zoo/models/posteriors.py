@@ -304,6 +304,71 @@ class RadialFlow(_PerExampleFlow):
         return bijectors.Radial(z0, a[..., 0], b[..., 0])
 
 
+def quantized_codes(distribution):
+    """A VQ-VAE posterior's codes z_q as a tensor: its nearest codebook vectors exactly
+    (the point mass's location, z_e + sg[z_q - z_e], may differ from them by rounding)."""
+    return distribution.quantized
+
+
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class VectorQuantizer(tfpl.DistributionLambda):
+    """q(k|x) of a VQ-VAE (van den Oord et al. 2017): the encoder's output z_e, read as
+    ``positions`` vectors of ``code_size``, each snapped to the nearest of ``codes``
+    codebook vectors e_j (squared Euclidean distance)::
+
+        k_i = argmin_j |z_e,i - e_j|^2,   z_q,i = e_(k_i)
+
+    A point mass: the distribution is ``tfd.Deterministic`` at ``z_e + sg[z_q - z_e]``,
+    whose value is z_q and whose gradient is z_e's (the straight-through estimator: the
+    decoder's gradient at z_q reaches the encoder as it is); its log-density at its own
+    codes is 0 (q(k|x) = 1), so the ELBO is ``log p(x|z_q) + log p(k)``, nats. The
+    distribution also carries ``unquantized`` (z_e) and ``quantized`` (z_q) for the
+    codebook and commitment terms (``objectives.VectorQuantization``). The codebook, a
+    weight of this layer, starts uniform in +-1/codes and trains by its loss term (no
+    moving averages). As a tensor, the layer's output is z_q (``quantized_codes``)."""
+
+    # what zoo.evaluate says of the importance-sampled log p(x) with this posterior
+    likelihood_note = ("q(z|x) is a point mass, so every importance sample is the same "
+                       "code: log p(x) here is the bound log p(x|z_q) + log p(z_q), the ELBO")
+
+    def __init__(self, codes, code_size, convert_to_tensor_fn=quantized_codes, **kwargs):
+        kwargs.pop("make_distribution_fn", None)
+        super().__init__(self._quantized, convert_to_tensor_fn, **kwargs)
+        self.codes, self.code_size = codes, code_size
+        self.codebook = self.add_weight(
+            name="codebook", shape=(codes, code_size),
+            initializer=tf_keras.initializers.RandomUniform(-1 / codes, 1 / codes))
+
+    def nearest(self, z):
+        """The index of the nearest codebook vector to each ``code_size`` chunk of ``z``
+        (..., positions * code_size): int32 (..., positions)."""
+        chunks = tf.reshape(z, [-1, self.code_size])
+        distances = (tf.reduce_sum(chunks ** 2, -1, keepdims=True)
+                     - 2 * tf.matmul(chunks, self.codebook, transpose_b=True)
+                     + tf.reduce_sum(self.codebook ** 2, -1))
+        return tf.reshape(tf.argmin(distances, -1, output_type=tf.int32),
+                          tf.concat([tf.shape(z)[:-1], [-1]], 0))
+
+    def embedded(self, indices):
+        """The codes (..., positions * code_size) of codebook ``indices`` (..., positions)."""
+        # a one-hot product, not a gather: the codebook's gradient is then a dense tensor,
+        # which Adam applies with its fused kernel (a gather's IndexedSlices take another)
+        vectors = tf.matmul(tf.one_hot(indices, self.codes, dtype=self.codebook.dtype),
+                            self.codebook)
+        return tf.reshape(vectors, tf.concat([tf.shape(indices)[:-1], [-1]], 0))
+
+    def _quantized(self, unquantized):
+        quantized = self.embedded(self.nearest(unquantized))
+        distribution = tfd.Independent(tfd.Deterministic(
+            unquantized + tf.stop_gradient(quantized - unquantized)), 1)
+        distribution.unquantized, distribution.quantized = unquantized, quantized
+        return distribution
+
+    def get_config(self):
+        return {"codes": self.codes, "code_size": self.code_size, "name": self.name,
+                "dtype": self.dtype}
+
+
 def flow_location(distribution):
     """The base distribution's mean carried through the flow: a flow posterior's centre
     (its mean has no closed form)."""
@@ -375,9 +440,10 @@ def reparameterized_sample(posterior, samples, seed, groups=1):
     do not depend on how many replicas share the batch. ``f`` is the location-scale map of
     a Gaussian (``loc + scale @ eps``), composed with the bijector of a
     ``TransformedDistribution`` (a flow posterior); a von Mises-Fisher posterior's codes
-    are ``von_mises_fisher_codes``. ``groups``: the posterior's batch is
-    that many blocks of the replica's rows, one after the other (a lower layer's posterior
-    given each of ``groups`` samples of the layer above, in a hierarchical model).
+    are ``von_mises_fisher_codes``; a point mass's (``VectorQuantizer``), its location.
+    ``groups``: the posterior's batch is that many blocks of the replica's rows, one after
+    the other (a lower layer's posterior given each of ``groups`` samples of the layer
+    above, in a hierarchical model).
     """
     distribution = compat.distribution_of(posterior)
     if isinstance(distribution, tfd.Independent):
@@ -393,10 +459,13 @@ def reparameterized_sample(posterior, samples, seed, groups=1):
             reparameterized_sample(distribution.distribution, samples, seed, groups))
     if isinstance(distribution, tfd.VonMisesFisher):
         return von_mises_fisher_codes(distribution, samples, seed, groups)
+    if isinstance(distribution, tfd.Deterministic):  # a point mass: its codes, S times
+        return tf.broadcast_to(distribution.loc, tf.concat(
+            [[samples], tf.shape(distribution.loc)], 0))
     raise NotImplementedError(
         f"a {type(distribution).__name__} posterior has no reparameterized sampler here; "
-        "use a Gaussian posterior layer, a TransformedDistribution over one (a flow), or "
-        "a von Mises-Fisher one")
+        "use a Gaussian posterior layer, a TransformedDistribution over one (a flow), "
+        "a von Mises-Fisher one or a point mass (a VectorQuantizer)")
 
 
 def _is_flow(distribution):

@@ -183,3 +183,97 @@ class VampPrior(Prior):
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}
+
+
+class PixelCNNCodes(tfd.Distribution):
+    """p(z) over a VQ-VAE's codes (``posteriors.VectorQuantizer``): TFP's ``tfd.PixelCNN``
+    over the (height, width) grid of codebook indices, each code its indices' codebook
+    vectors, flattened. ``log_prob(z)`` is the PixelCNN's log-probability of the nearest
+    indices to z (nats; z_q's own indices for the model's codes). ``sample(n, seed)`` draws
+    the grid position by position in raster order, each from the network's conditional
+    at the grid drawn so far, with stateless draws from ``seed`` (TFP's own sampler draws
+    statefully), and returns the indices' codebook vectors."""
+
+    def __init__(self, pixel_cnn, quantizer, grid, name="PixelCNNCodes"):
+        parameters = dict(locals())
+        self.pixel_cnn, self.quantizer, self.grid = pixel_cnn, quantizer, tuple(grid)
+        super().__init__(dtype=tf.float32, reparameterization_type=tfd.NOT_REPARAMETERIZED,
+                         validate_args=False, allow_nan_stats=True, parameters=parameters,
+                         name=name)
+
+    @property
+    def _size(self):
+        return self.grid[0] * self.grid[1] * self.quantizer.code_size
+
+    def _batch_shape(self):
+        return tf.TensorShape([])
+
+    def _batch_shape_tensor(self):
+        return tf.constant([], tf.int32)
+
+    def _event_shape(self):
+        return tf.TensorShape([self._size])
+
+    def _event_shape_tensor(self):
+        return tf.constant([self._size], tf.int32)
+
+    def _log_prob(self, z):
+        indices = self.quantizer.nearest(z)                                  # (..., h * w)
+        grids = tf.reshape(tf.cast(indices, self.dtype), [-1, *self.grid, 1])
+        return tf.reshape(self.pixel_cnn.log_prob(grids), tf.shape(indices)[:-1])
+
+    def _sample_n(self, n, seed=None):
+        seed = tf.zeros([2], tf.int32) if seed is None else tf.cast(seed, tf.int32)
+        positions, high = self.grid[0] * self.grid[1], self.quantizer.codes - 1
+
+        def position(index, grids):
+            params = self.pixel_cnn.network(2.0 * grids / high - 1.0, training=False)
+            # TFP's per-position mixture over the indices (what its log_prob uses)
+            mixture = self.pixel_cnn._make_mixture_dist(*params).distribution  # noqa: SLF001
+            drawn = mixture.sample(seed=tf.random.experimental.stateless_fold_in(seed, index))
+            at = tf.one_hot(index, positions)[None, :, None]                  # (1, h*w, 1)
+            flat = tf.reshape(grids, [n, positions, 1])
+            flat = flat * (1 - at) + tf.reshape(drawn, [n, positions, 1]) * at
+            return index + 1, tf.reshape(flat, [n, *self.grid, 1])
+
+        _, grids = tf.while_loop(lambda index, _: index < positions, position,
+                                 (0, tf.zeros([n, *self.grid, 1], self.dtype)))
+        return self.quantizer.embedded(tf.reshape(tf.cast(grids, tf.int32), [n, positions]))
+
+
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class PixelCNNCodeGrid(Prior):
+    """A VQ-VAE's prior p(k) (van den Oord et al. 2017): TFP's ``tfd.PixelCNN`` (PixelCNN++,
+    Salimans et al. 2017) over the ``grid`` of codebook indices of ``quantizer`` (the
+    model's ``posteriors.VectorQuantizer``, shared), as a distribution over the codes
+    (``PixelCNNCodes``). Each index is modelled as TFP's PixelCNN models a pixel: a
+    discretized mixture of ``mixtures`` logistics over 0..codes-1, from ``depth`` gated
+    residual layers (``depth``) of ``filters`` (one resolution; no dropout, no weight normalisation,
+    so draws are the model's own stateless noise). ``latent_dim``: the codes' size, grid
+    positions times the code size.
+
+    TFP keeps the network autoregressive by kernel constraints, which an optimizer applies
+    after each update: the masks are applied once here, so that the prior is a normalised
+    distribution from the start (before any training step)."""
+
+    def __init__(self, quantizer, grid, filters=64, depth=5, mixtures=5, name="prior",
+                 **kwargs):
+        super().__init__(grid[0] * grid[1] * quantizer.code_size, name=name, **kwargs)
+        self.quantizer, self.grid = quantizer, tuple(grid)
+        self.filters, self.depth, self.mixtures = filters, depth, mixtures
+        pixel_cnn = tfd.PixelCNN(
+            image_shape=(*self.grid, 1), num_resnet=depth, num_hierarchies=1,
+            num_filters=filters, num_logistic_mix=mixtures, dropout_p=0.0,
+            use_weight_norm=False, use_data_init=False, high=quantizer.codes - 1, low=0)
+        object.__setattr__(self, "pixel_cnn", pixel_cnn)  # its network is tracked below
+        self.network = pixel_cnn.network
+        for layer in self.network.submodules:
+            if getattr(layer, "kernel_constraint", None) is not None:
+                layer.kernel.assign(layer.kernel_constraint(layer.kernel))
+
+    def distribution(self):
+        return PixelCNNCodes(self.pixel_cnn, self.quantizer, self.grid)
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid, "filters": self.filters,
+                "depth": self.depth, "mixtures": self.mixtures}
