@@ -305,8 +305,8 @@ class RadialFlow(_PerExampleFlow):
 
 
 def quantized_codes(distribution):
-    """A VQ-VAE posterior's codes z_q as a tensor: its nearest codebook vectors exactly
-    (the point mass's location, z_e + sg[z_q - z_e], may differ from them by rounding)."""
+    """A VQ-VAE posterior's codes z_q as a tensor: its codebook vectors themselves (the
+    point mass's location, z_e + sg[z_q - z_e], may differ from them by rounding)."""
     return distribution.quantized
 
 
@@ -351,10 +351,9 @@ class VectorQuantizer(tfpl.DistributionLambda):
 
     def embedded(self, indices):
         """The codes (..., positions * code_size) of codebook ``indices`` (..., positions)."""
-        # a one-hot product, not a gather: the codebook's gradient is then a dense tensor,
-        # which Adam applies with its fused kernel (a gather's IndexedSlices take another)
-        vectors = tf.matmul(tf.one_hot(indices, self.codes, dtype=self.codebook.dtype),
-                            self.codebook)
+        # a gather, exact on every device (a one-hot product would round the vectors where
+        # matrix products run in TensorFloat-32, as on recent GPUs)
+        vectors = tf.gather(self.codebook, indices)
         return tf.reshape(vectors, tf.concat([tf.shape(indices)[:-1], [-1]], 0))
 
     def _quantized(self, unquantized):

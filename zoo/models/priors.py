@@ -191,7 +191,8 @@ class PixelCNNCodes(tfd.Distribution):
     vectors, flattened. ``log_prob(z)`` is the PixelCNN's log-probability of the nearest
     indices to z (nats; z_q's own indices for the model's codes). ``sample(n, seed)`` draws
     the grid position by position in raster order, each from the network's conditional
-    at the grid drawn so far, with stateless draws from ``seed`` (TFP's own sampler draws
+    at the grid drawn so far, with stateless draws from ``seed`` (an int or a stateless
+    pair: the same draws for the same seed; None draws a seed; TFP's own sampler draws
     statefully), and returns the indices' codebook vectors."""
 
     def __init__(self, pixel_cnn, quantizer, grid, name="PixelCNNCodes"):
@@ -223,7 +224,7 @@ class PixelCNNCodes(tfd.Distribution):
         return tf.reshape(self.pixel_cnn.log_prob(grids), tf.shape(indices)[:-1])
 
     def _sample_n(self, n, seed=None):
-        seed = tf.zeros([2], tf.int32) if seed is None else tf.cast(seed, tf.int32)
+        seed = tfp.random.sanitize_seed(seed)  # an int, a pair, or None (a random one)
         positions, high = self.grid[0] * self.grid[1], self.quantizer.codes - 1
 
         def position(index, grids):
@@ -241,16 +242,16 @@ class PixelCNNCodes(tfd.Distribution):
         return self.quantizer.embedded(tf.reshape(tf.cast(grids, tf.int32), [n, positions]))
 
 
-@tf_keras.utils.register_keras_serializable(package="zoo")
 class PixelCNNCodeGrid(Prior):
     """A VQ-VAE's prior p(k) (van den Oord et al. 2017): TFP's ``tfd.PixelCNN`` (PixelCNN++,
     Salimans et al. 2017) over the ``grid`` of codebook indices of ``quantizer`` (the
     model's ``posteriors.VectorQuantizer``, shared), as a distribution over the codes
     (``PixelCNNCodes``). Each index is modelled as TFP's PixelCNN models a pixel: a
-    discretized mixture of ``mixtures`` logistics over 0..codes-1, from ``depth`` gated
-    residual layers (``depth``) of ``filters`` (one resolution; no dropout, no weight normalisation,
-    so draws are the model's own stateless noise). ``latent_dim``: the codes' size, grid
-    positions times the code size.
+    discretized mixture of ``mixtures`` logistics over 0..codes-1, from gated residual
+    layers of ``filters``, ``depth`` of them on each of its stacks' two passes (one
+    resolution; no dropout, no weight normalisation, so draws are the model's own
+    stateless noise). Its ``latent_dim`` is the codes' size: grid positions times the
+    code size.
 
     TFP keeps the network autoregressive by kernel constraints, which an optimizer applies
     after each update: the masks are applied once here, so that the prior is a normalised
