@@ -108,6 +108,8 @@ ENTRIES = (
                sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52"),
     Pretrained("svae", "binarized_mnist", "svae",
                sha256="da7d2e51c99b6d8e12d738e5a3475a74c9ff685f362c0177eef79e547fa684b6"),
+    Pretrained("vq_vae", "binarized_mnist", "vq_vae",
+               sha256="fa52589ad7500bf935504284040944d4baf0fb68e87a76ed98926fb6a3a9c6f2"),
     Pretrained("vamp_vae", "binarized_mnist", "vamp_vae",
                sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044"),
     Pretrained("vamp_vae", "fashion_mnist", "vamp_vae_fashion_mnist",

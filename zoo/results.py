@@ -171,10 +171,11 @@ def _untrained_section(repo, results):
     if not found:
         return []
     lines = ["", "## Recipes not trained here", "",
-             "Committed recipes without a result file: their data could not be had where the "
-             "rows above were trained (tfds cannot download there). `zoo bench "
-             "recipes/NAME.toml` trains one where its data are (`--data-dir`) and writes its "
-             "row.", "", "| recipe | model (family) | dataset | budget | published |",
+             "Committed recipes without a result file: a row not finished yet, or one whose "
+             "data could not be had where the rows above were trained (tfds cannot download "
+             "there). `zoo bench recipes/NAME.toml` trains one where its data are "
+             "(`--data-dir`) and writes its row.", "",
+             "| recipe | model (family) | dataset | budget | published |",
              "|---|---|---|---|---|"]
     for path in found:
         recipe = recipes.load(path)
