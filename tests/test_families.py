@@ -302,6 +302,15 @@ def test_vector_quantization_is_straight_through_with_its_codebook_and_commitmen
     np.testing.assert_allclose(tape.gradient(loss, log_prior), [-1.0, -1.0])
 
 
+def test_vector_quantization_with_another_posterior_is_one_line(test_images):
+    model = small("mlp_vae", latent_dim=2)
+    terms = model.terms(test_images[:2], 1, SEED)
+    with pytest.raises(zoo.ZooError, match="VectorQuantization takes a VQ-VAE's posterior, "
+                       "not a MultivariateNormalDiag: end the encoder in a "
+                       r"posteriors.VectorQuantizer \(as vq_vae does\), or use ELBO"):
+        objectives.VectorQuantization().values(terms)
+
+
 def test_the_pixel_cnn_prior_over_code_grids_sums_to_one_and_draws_codebook_codes():
     """``priors.PixelCNNCodeGrid`` over a 2x2 grid of 3 codes, untrained: the probabilities
     of all 3^4 grids sum to 1 (the masks hold from the start: without them the sum is

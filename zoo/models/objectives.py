@@ -675,6 +675,10 @@ class VectorQuantization(Objective):
     def values(self, terms, warmup=1.0):
         """``loss``, ``neg_elbo``, ``reconstruction``, ``kl`` and ``quantization_error``."""
         posterior = compat.distribution_of(terms.posterior)
+        if not hasattr(posterior, "quantized"):
+            raise ConfigError(f"VectorQuantization takes a VQ-VAE's posterior, not a "
+                              f"{type(posterior).__name__}: end the encoder in a "
+                              "posteriors.VectorQuantizer (as vq_vae does), or use ELBO")
         unquantized, quantized = posterior.unquantized, posterior.quantized
         codebook = tf.reduce_sum((tf.stop_gradient(unquantized) - quantized) ** 2, -1)
         commitment = tf.reduce_sum((unquantized - tf.stop_gradient(quantized)) ** 2, -1)
