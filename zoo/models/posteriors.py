@@ -592,7 +592,7 @@ def von_mises_fisher_w(w, kappa, d):
         k64 = tf.cast(kappa, tf.float64)[..., None]
         w64 = tf.clip_by_value(tf.cast(w, tf.float64)[..., None], -1 + 1e-12, 1 - 1e-12)
         half = tf.cast(d, tf.float64) / 2
-        mean = tfp.math.bessel_ive(half, k64) / tfp.math.bessel_ive(half - 1, k64)
+        mean = tfp.math.bessel_iv_ratio(half, k64)                   # I_{d/2} / I_{d/2-1}
         power_of = half - 1.5
         mode = tf.minimum(w64, 1 - tf.maximum(power_of, 0.0) / k64)      # q's peak, if below w
         low = tf.maximum(mode - (40.0 + 2 * tf.maximum(power_of, 0.0)) / k64, -1.0)
