@@ -11,6 +11,9 @@ reconstruction + analytic KL against N(0, I), nats per example):
   ``zoo.train`` runs it by default;
 - ``zoo fit xla``: the same with ``compile(jit_compile=True)``;
 - ``zoo fit det``: the same with ``deterministic = true`` (TensorFlow's deterministic ops);
+- ``zoo fit mixed``: the same model built under ``mixed_bfloat16`` (``zoo train
+  --mixed-precision``: the networks in bfloat16, the distributions and loss in float32;
+  ``zoo.precision``), whether or not the machine computes bfloat16 natively;
 - ``zoo fit const``: the same model on one constant batch repeated (no input pipeline);
 - ``tf loop``: plain tf_keras layers and a ``tf.function`` GradientTape step (the TF
   tutorials' CVAE loop) on the same ``zoo.data.load`` pipeline;
@@ -52,8 +55,8 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's zoo (also in the spawned
 from zoo import quiet  # noqa: E402  (imports no TensorFlow)
 
 quiet.legacy_keras()  # this process and its spawned workers start without Keras 3
-CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit det", "zoo fit const", "tf loop",
-              "torch loop")
+CONTENDERS = ("zoo fit", "zoo fit xla", "zoo fit det", "zoo fit mixed", "zoo fit const",
+              "tf loop", "torch loop")
 LEARNING_RATE = 1e-3
 # One epoch of binarized_mnist at batch 128 for mlp_vae, so a timed ``fit`` call carries its
 # set-up (callbacks, iterator) as one epoch of real training does; cnn_vae's steps are long
@@ -169,15 +172,16 @@ class ZooFit:
     """``zoo.get(model)`` trained with ``fit`` on the zoo's pipeline (or a constant batch)."""
 
     def __init__(self, model, batch_size, manual_dir, jit_compile=False, constant=False,
-                 deterministic=False):
+                 deterministic=False, mixed=False):
         import tensorflow as tf
 
         import zoo
-        from zoo import data
+        from zoo import data, precision
 
         if deterministic:  # as zoo.train does; process-wide
             tf.config.experimental.enable_op_determinism()
-        self.model = zoo.get(model)
+        with precision.policy(precision.POLICY if mixed else None):
+            self.model = zoo.get(model)
         if jit_compile:
             self.model.compile(optimizer=self.model.optimizer, jit_compile=True)
         self.pipeline = data.load("binarized_mnist", "train", batch_size, manual_dir=manual_dir)
@@ -368,7 +372,8 @@ def make_contender(name, model, batch_size, manual_dir):
     if name == "torch loop":
         return TorchLoop(model, batch_size, manual_dir)
     return ZooFit(model, batch_size, manual_dir, jit_compile=name == "zoo fit xla",
-                  constant=name == "zoo fit const", deterministic=name == "zoo fit det")
+                  constant=name == "zoo fit const", deterministic=name == "zoo fit det",
+                  mixed=name == "zoo fit mixed")
 
 
 def worker(connection, name, model, batch_size, manual_dir):
@@ -483,13 +488,14 @@ RATIOS = {"zoo / tf loop": ("zoo fit", "tf loop"),
           "zoo / torch loop": ("zoo fit", "torch loop"),
           "xla / zoo": ("zoo fit xla", "zoo fit"),
           "deterministic / zoo": ("zoo fit det", "zoo fit"),
+          "mixed / zoo": ("zoo fit mixed", "zoo fit"),
           "data / constant batch": ("zoo fit", "zoo fit const")}
 
 
 # ---------------------------------------------------------------- report
 def table(results):
     """THROUGHPUT.md from result dicts: one row per (hardware, model)."""
-    rates = ("zoo fit", "zoo fit xla", "tf loop", "torch loop")
+    rates = ("zoo fit", "zoo fit xla", "zoo fit mixed", "tf loop", "torch loop")
     columns = ["hardware", "model", "batch", *rates, *RATIOS,
                "peak RSS zoo / torch (MiB)", "commit"]
     lines = ["# Training throughput", "",

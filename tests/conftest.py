@@ -120,16 +120,21 @@ def registered_names():
             unregister(name)
 
 
-# The files that take longest (minutes of one worker), started first: pytest-xdist hands
-# each worker whole files in collection order, and a long file drawn last would leave the
-# other worker idle while it runs. (`python -m pytest --durations=0` shows the times.)
-LONGEST_FIRST = ("test_resume.py", "test_families.py", "test_tune.py", "test_distribute.py",
-                 "test_train.py", "test_saving.py", "test_mirrored.py", "test_damage.py",
-                 "test_likelihoods.py",
-                 "test_readme.py", "test_data.py", "test_models.py", "test_bench.py",
-                 "test_tuners.py", "test_plugins.py", "test_cli.py", "test_evaluate.py",
-                 "test_export.py", "test_throughput.py", "test_disentanglement.py",
-                 "test_pretrained.py", "test_plot.py")
+# Every file by its seconds of one worker in the suite at 1de0d4b (the JUnit report of
+# `python -m pytest --junitxml=...`; test_precision.py estimated), longest first: pytest-
+# xdist hands each worker whole files in this order (setup.cfg's --no-loadscope-reorder;
+# by default it orders them by their number of tests), and a long file drawn last would
+# leave the other worker idle while it runs. A file not listed runs last.
+LONGEST_FIRST = ("test_mirrored.py", "test_own_data.py", "test_families.py", "test_resume.py",
+                 "test_saving.py", "test_generation.py", "test_distribute.py", "test_tune.py",
+                 "test_export.py", "test_damage.py", "test_readme.py", "test_train.py",
+                 "test_models.py",
+                 "test_pretrained.py", "test_data.py", "test_plugins.py", "test_likelihoods.py",
+                 "test_tuners.py", "test_bench.py", "test_precision.py",
+                 "test_disentanglement.py", "test_throughput.py", "test_plot.py", "test_cli.py",
+                 "test_evaluate.py", "test_registry.py", "test_sources.py",
+                 "test_conditional.py", "test_objectives.py", "test_step_profile.py",
+                 "test_style.py", "test_compat.py", "test_sample_quality.py")
 
 
 def pytest_collection_modifyitems(items):

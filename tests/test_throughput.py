@@ -47,13 +47,13 @@ def test_the_benchmark_writes_its_result_file_and_table(tmp_path, manual_dir):
     out, table = tmp_path / "results" / "throughput-test.json", tmp_path / "T.md"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", "mlp_vae", "--steps", "3", "--rounds", "2",
-         "--contenders", "zoo fit", "tf loop", "--manual-dir",
+         "--contenders", "zoo fit", "tf loop", "zoo fit mixed", "--manual-dir",
          str(manual_dir), "--out", str(out), "--table", str(table)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     section = result["models"]["mlp_vae"]
-    for name in ("zoo fit", "tf loop"):
+    for name in ("zoo fit", "tf loop", "zoo fit mixed"):
         contender = section["contenders"][name]
         assert len(contender["rounds_examples_per_second"]) == 2
         assert contender["examples_per_second"] > 0 and contender["peak_rss_mib"] > 100
@@ -65,6 +65,9 @@ def test_the_benchmark_writes_its_result_file_and_table(tmp_path, manual_dir):
     assert section["round_ratios"]["zoo / tf loop"] == pytest.approx(
         [a / b for a, b in zip(section["contenders"]["zoo fit"]["rounds_examples_per_second"],
                                tf_rounds, strict=True)])
+    assert section["ratios"]["mixed / zoo"] == pytest.approx(
+        section["contenders"]["zoo fit mixed"]["examples_per_second"]
+        / section["contenders"]["zoo fit"]["examples_per_second"])
     assert section["pipeline_alone_examples_per_second"] > 0
     assert result["environment"]["git_commit"] and "throughput.py" in (
         result["environment"]["command"])

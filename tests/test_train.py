@@ -170,7 +170,7 @@ def test_the_same_run_may_reuse_its_folder_but_another_run_may_not(finished_run,
     runs.claim(older, before, overwrite=True)  # the same run: it resumes
     assert (older / runs.BACKUP).is_dir()
     for field, value in (("monitor", "val_loss"), ("train_examples", 500),
-                         ("eval_examples", 500)):
+                         ("eval_examples", 500), ("mixed_precision", True)):
         with pytest.raises(RunDirError, match=rf"its {field}: "):
             runs.check_claim(older, {**before, field: value})
 

@@ -161,7 +161,8 @@ def train(args):
                        batch_size=args.batch_size, seed=args.seed,
                        eval_samples=args.eval_samples, kl_warmup_epochs=args.kl_warmup_epochs,
                        deterministic=args.deterministic,
-                       jit_compile=args.jit_compile, train_examples=args.train_examples,
+                       jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
+                       train_examples=args.train_examples,
                        eval_examples=args.eval_examples, image_size=args.image_size)
     out = pathlib.Path(args.out or pathlib.Path("runs") / f"{args.model}-"
                        f"{datasets.short_name(args.dataset)}")
@@ -510,6 +511,10 @@ def _parser():
                                "the same seed, also across processes")
     training.add_argument("--jit-compile", action="store_true",
                           help="compile the training step with XLA")
+    training.add_argument("--mixed-precision", action="store_true",
+                          help="the networks compute in bfloat16 (float32 weights), the "
+                               "distributions and objective in float32, where the machine "
+                               "computes bfloat16 natively; else float32, said in one line")
     _replica_option(training)
     training.add_argument("--out", help="run folder (None: runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",

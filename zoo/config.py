@@ -9,7 +9,7 @@ import dataclasses
 import functools
 import os
 
-from zoo import data, datasets
+from zoo import data, datasets, precision
 from zoo.errors import ConfigError, require_int
 from zoo.models.registry import Builder, builder
 
@@ -50,6 +50,11 @@ class RunConfig:
     dynamic binarization and the posterior noise are stateless functions of the seed and
     the step, and the optimizers are tf_keras's fused ones (see zoo.models.vae).
     ``jit_compile``: compile the training and evaluation steps with XLA.
+    ``mixed_precision``: build the model under Keras's ``mixed_bfloat16`` policy where the
+    machine computes bfloat16 natively: the encoder's and decoder's bodies compute in
+    bfloat16 with float32 weights, the distributions, KL and objective in float32
+    (``zoo.precision``); where it does not, the run says so in one line and trains in
+    float32. The run's metrics record the policy it trained under (``dtype_policy``).
     ``train_examples``: train on the first this many examples of the train split (a quick
     run, a learning curve; 0: all of them).
     ``eval_examples``: validate every epoch and test at the end on the first this many
@@ -76,6 +81,7 @@ class RunConfig:
     monitor: str = "val_neg_elbo"
     deterministic: bool = False
     jit_compile: bool = False
+    mixed_precision: bool = False
     train_examples: int = 0
     eval_examples: int = 0
     image_size: tuple = None
@@ -101,7 +107,7 @@ class RunConfig:
         for name in ("seed", "log_likelihood_samples", "kl_warmup_epochs",
                      "early_stopping_patience", "train_examples", "eval_examples"):
             require_int(name, getattr(self, name), minimum=0)
-        for name in ("deterministic", "jit_compile"):
+        for name in ("deterministic", "jit_compile", "mixed_precision"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES),
@@ -263,10 +269,23 @@ class Plan:
                                          if name not in self.config.overrides})
         return {**implied, **self.config.overrides}  # (the run's: checked when resolved)
 
+    @functools.cached_property
+    def precision(self):
+        """``(policy, note)``: the Keras dtype policy the run's model is built under --
+        ``mixed_bfloat16`` where ``mixed_precision`` is set and the machine computes
+        bfloat16 natively, ``float32`` where it is set and the machine does not (``note``
+        then says why, in one line), None where it is not set (the global policy, as the
+        caller left it) -- resolved once."""
+        if not self.settings.mixed_precision:
+            return None, None
+        note = precision.unsupported()
+        return ("float32" if note else precision.POLICY), note
+
     def model(self, training_examples=None, from_data=True):
-        """The run's model (built in the caller's strategy scope), with
-        ``model_overrides(training_examples, from_data)``."""
-        return self.builder.model(self.model_overrides(training_examples, from_data))
+        """The run's model (built in the caller's strategy scope and under its
+        ``precision`` policy), with ``model_overrides(training_examples, from_data)``."""
+        with precision.policy(self.precision[0]):
+            return self.builder.model(self.model_overrides(training_examples, from_data))
 
     def _first(self, split):
         settings = self.settings

@@ -8,7 +8,7 @@ import datetime
 import math
 import pathlib
 
-from zoo import files, provenance, recipes
+from zoo import files, provenance, recipes, runs
 from zoo.datasets import image_size_of
 from zoo.errors import ConfigError
 
@@ -237,9 +237,10 @@ def _disentanglement_section(results):
     if not results:
         return []
     groups = {}
-    for result in results:
+    for result in results:  # (a later field at its earlier value: as a file without it)
         setting = {k: v for k, v in result["recipe_contents"].items()
-                   if k not in ("seed", "reference")}
+                   if k not in ("seed", "reference")
+                   and not (k in runs.LATER_FIELDS and v == runs.LATER_FIELDS[k])}
         groups.setdefault(repr(sorted(setting.items(), key=str)), []).append(result)
     lines = ["", "## Disentanglement on sprites", "",
              "The six metrics of disentanglement_lib (`zoo.disentanglement`) on the encoder's "

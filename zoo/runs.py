@@ -226,7 +226,7 @@ def _continue(folder):
 # RunConfig fields added after run folders were first written, with the value every run
 # had before them: a run.json without one is the same run as a config holding that value.
 LATER_FIELDS = {"monitor": "val_neg_elbo", "train_examples": 0, "eval_examples": 0,
-                "image_size": None}
+                "image_size": None, "mixed_precision": False}
 
 
 def recorded_run(folder):

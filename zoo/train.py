@@ -137,6 +137,8 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
     environment = provenance.environment()  # the code that runs: the commit now, not at the end
     replicas = {"strategy": strategy_name(distribution),
                 "replicas": distribution.num_replicas_in_sync}
+    if verbose != 0 and plan.precision[1]:
+        print(plan.precision[1])
     if verbose != 0 and replicas["replicas"] > 1:
         print(f"training on {replicas['replicas']} replicas ({replicas['strategy']}); the "
               f"global batch of {config.batch_size} is split over them")
@@ -171,7 +173,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
                "run": record, "data": {**plan.dataset.describe(), "read_from": plan.read_from},
                "environment": environment,
-               "distribution": replicas}
+               "distribution": replicas, "dtype_policy": model.dtype_policy.name}
     if "continued_from" in epoch_log.record:  # earlier ends of this run, first to last
         metrics["continued_from"] = epoch_log.record["continued_from"]
     if folder:

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from zoo import compat
+from zoo import compat, precision
 from zoo.errors import ConfigError, did_you_mean
 from zoo.models.registry import one_of
 
@@ -48,7 +48,8 @@ class IndependentBernoulli(tfpl.IndependentBernoulli):
 
     def __init__(self, event_shape, **kwargs):
         kwargs.pop("convert_to_tensor_fn", None)
-        super().__init__(event_shape, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs)
+        super().__init__(event_shape, convert_to_tensor_fn=tfd.Distribution.mean,
+                         **precision.distribution_kwargs(kwargs))
         self._event_shape_config = [int(size) for size in event_shape]
 
     @property
@@ -70,7 +71,8 @@ class _Head(tfpl.DistributionLambda):
     def __init__(self, image_shape, **kwargs):
         for key in ("make_distribution_fn", "convert_to_tensor_fn"):
             kwargs.pop(key, None)
-        super().__init__(self._distribution, type(self).location, **kwargs)
+        super().__init__(self._distribution, type(self).location,
+                         **precision.distribution_kwargs(kwargs))
         self.image_shape = tuple(int(size) for size in image_shape)
 
     @property

@@ -10,6 +10,7 @@ their place in the model, not by layer name.
 import tf_keras
 from tf_keras import layers
 
+from zoo import precision
 from zoo.errors import OverrideError
 from zoo.models.likelihoods import head
 from zoo.models.posteriors import MultivariateNormalDiag
@@ -200,11 +201,12 @@ DISCRIMINATOR_UNITS = (1000,) * 6
 
 def discriminator(latent_dim, units=DISCRIMINATOR_UNITS):
     """Codes (batch, ``latent_dim``) -> two logits: dense layers of ``units`` with leaky
-    ReLUs (slope 0.2), then Dense(2) (FactorVAE's discriminator, ``objectives.FactorTC``)."""
+    ReLUs (slope 0.2), then Dense(2) (FactorVAE's discriminator, ``objectives.FactorTC``);
+    the logits in float32 under mixed precision, as the objective's log-softmax takes them."""
     return tf_keras.Sequential([
         layers.InputLayer((latent_dim,)),
         *[layer for width in units for layer in (layers.Dense(width), layers.LeakyReLU(0.2))],
-        layers.Dense(2)], name="discriminator")
+        layers.Dense(2, dtype=precision.distribution_dtype())], name="discriminator")
 
 
 def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from zoo import compat
+from zoo import compat, precision
 from zoo.models import bijectors, replicas
 
 tfd, tfpl = tfp.distributions, tfp.layers
@@ -41,7 +41,8 @@ class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
 
     def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
         kwargs.pop("make_distribution_fn", None)
-        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn, **kwargs)
+        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn,
+                         **precision.distribution_kwargs(kwargs))
         self._event_size = event_size
 
     @staticmethod
@@ -74,7 +75,8 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
         kwargs.pop("make_distribution_fn", None)
         # TFP's __init__ hard-wires its own ``new``; set up the DistributionLambda directly.
         compat.init_distribution_lambda(self, _Maker(type(self).new, event_size),
-                                        convert_to_tensor_fn, **kwargs)
+                                        convert_to_tensor_fn,
+                                        **precision.distribution_kwargs(kwargs))
         self._event_size = event_size
 
     @staticmethod
@@ -114,7 +116,8 @@ class VonMisesFisher(_Sized, tfpl.DistributionLambda):
 
     def __init__(self, event_size, convert_to_tensor_fn=mean_direction, **kwargs):
         kwargs.pop("make_distribution_fn", None)
-        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn, **kwargs)
+        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn,
+                         **precision.distribution_kwargs(kwargs))
         self._event_size = event_size
 
     @staticmethod
@@ -151,10 +154,11 @@ class _ConditionalFlow(tfpl.DistributionLambda):
     def __init__(self, event_size, context_size, flows=2, hidden_units=(64, 64), **kwargs):
         for key in ("make_distribution_fn", "convert_to_tensor_fn"):
             kwargs.pop(key, None)
-        super().__init__(self._distribution, flow_location, **kwargs)
+        super().__init__(self._distribution, flow_location, **precision.distribution_kwargs(kwargs))
         self._event_size, self._context_size = event_size, context_size
         self.flows, self.hidden_units = flows, tuple(hidden_units)
-        self.steps = [self._network(index) for index in range(flows)]
+        with precision.policy(self.dtype_policy):  # the steps' networks: the layer's dtype
+            self.steps = [self._network(index) for index in range(flows)]
 
     @staticmethod
     def params_size(event_size, context_size):
@@ -333,7 +337,8 @@ class VectorQuantizer(tfpl.DistributionLambda):
 
     def __init__(self, codes, code_size, convert_to_tensor_fn=quantized_codes, **kwargs):
         kwargs.pop("make_distribution_fn", None)
-        super().__init__(self._quantized, convert_to_tensor_fn, **kwargs)
+        super().__init__(self._quantized, convert_to_tensor_fn,
+                         **precision.distribution_kwargs(kwargs))
         self.codes, self.code_size = codes, code_size
         self.codebook = self.add_weight(
             name="codebook", shape=(codes, code_size),

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from zoo import compat
+from zoo import compat, precision
 
 tfd = tfp.distributions
 
@@ -44,7 +44,7 @@ class Prior(tf_keras.layers.Layer):
     Laplace(latent_dim))``."""
 
     def __init__(self, latent_dim, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**precision.distribution_kwargs(kwargs))
         self.latent_dim = latent_dim
 
     def distribution(self):
@@ -262,10 +262,11 @@ class PixelCNNCodeGrid(Prior):
         super().__init__(grid[0] * grid[1] * quantizer.code_size, name=name, **kwargs)
         self.quantizer, self.grid = quantizer, tuple(grid)
         self.filters, self.depth, self.mixtures = filters, depth, mixtures
-        pixel_cnn = tfd.PixelCNN(
-            image_shape=(*self.grid, 1), num_resnet=depth, num_hierarchies=1,
-            num_filters=filters, num_logistic_mix=mixtures, dropout_p=0.0,
-            use_weight_norm=False, use_data_init=False, high=quantizer.codes - 1, low=0)
+        with precision.policy(self.dtype_policy):  # its network: the layer's dtype
+            pixel_cnn = tfd.PixelCNN(
+                image_shape=(*self.grid, 1), num_resnet=depth, num_hierarchies=1,
+                num_filters=filters, num_logistic_mix=mixtures, dropout_p=0.0,
+                use_weight_norm=False, use_data_init=False, high=quantizer.codes - 1, low=0)
         object.__setattr__(self, "pixel_cnn", pixel_cnn)  # its network is tracked below
         self.network = pixel_cnn.network
         for layer in self.network.submodules:

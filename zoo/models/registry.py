@@ -184,6 +184,8 @@ class Builder:
         model.zoo_config = {"name": self.name, "overrides": overrides}
         if self.build.__module__ != "__main__":  # a script's own builders: not importable
             model.zoo_config["module"] = self.build.__module__
+        if model.dtype_policy.name != "float32":  # built under a global mixed policy
+            model.zoo_config["dtype_policy"] = model.dtype_policy.name
         return model
 
 
@@ -256,7 +258,8 @@ def get(name, **overrides):
     """Builds the registered model ``name`` with ``overrides`` and returns it, compiled.
 
     The returned model carries ``model.zoo_config = {"name": ..., "overrides": {...},
-    "module": ...}``, all ``rebuild`` needs to make it again. (``zoo.get`` also takes
+    "module": ...}`` (and ``"dtype_policy"`` where Keras's global policy was not float32,
+    ``zoo.precision``), all ``rebuild`` needs to make it again. (``zoo.get`` also takes
     ``weights=``: ``zoo.pretrained.get``.)
     """
     entry = builder(name)
@@ -276,7 +279,10 @@ def rebuild(config):
             plugins.import_module(module, f"it registered the model '{name}'")
         except ConfigError as error:
             raise UnknownModelError(f"unknown model '{name}': {error}") from None
-    return get(name, **config["overrides"])
+    from zoo import precision  # (TensorFlow's: imported once a model is built)
+    # the policy it was built under (none recorded: float32, whatever the global one)
+    with precision.policy(config.get("dtype_policy") or "float32"):
+        return get(name, **config["overrides"])
 
 
 def list_models():

@@ -106,7 +106,9 @@ class VAE(KerasSteps):
 
     def __init__(self, encoder, decoder, prior_layer, objective=ELBO(), seed=None,
                  build_now=True, **kwargs):
-        super().__init__(**kwargs)
+        # the images as given, also under a mixed policy (where Keras would cast a
+        # subclassed model's inputs to bfloat16); the encoder's layers cast their own
+        super().__init__(**{"autocast": False, **kwargs})
         objectives.check(objective)
         self.encoder, self.decoder, self.prior_layer = encoder, decoder, prior_layer
         self.objective = objective
@@ -383,15 +385,19 @@ class VAE(KerasSteps):
             raise ConfigError(_HAND_BUILT)
         config = {"builder": self.zoo_config["name"],
                   "overrides": dict(self.zoo_config["overrides"]), "seed": self.seed}
-        if "module" in self.zoo_config:  # a plugin's builder: imported again on load
-            config["module"] = self.zoo_config["module"]
+        # a plugin's builder's module (imported again on load); the mixed policy it was
+        # built under (rebuilt under it)
+        for key in ("module", "dtype_policy"):
+            if key in self.zoo_config:
+                config[key] = self.zoo_config[key]
         return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from zoo.models import registry  # with every family registered
         model = registry.rebuild({"name": config["builder"], "overrides": config["overrides"],
-                                  "module": config.get("module")})
+                                  "module": config.get("module"),
+                                  "dtype_policy": config.get("dtype_policy")})
         model.reseeded(config["seed"])
         return model
 
