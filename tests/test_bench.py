@@ -251,6 +251,12 @@ def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_wide
     assert "min test, AMD EPYC (2 cores, AVX2) |" in row["avx2"]
     assert "min test, AMD EPYC (2 cores, AVX-512) |" in row["avx512"]
     assert "min test, Neoverse (2 cores, no AVX) |" in row["arm"]
+    assert " min training + " in row["avx512"]  # float32: nothing said
+    result.update(recipe="mixed", dtype_policy="mixed_bfloat16")  # zoo train --mixed-precision
+    (tmp_path / "results" / "mixed.json").write_text(json.dumps(result))
+    assert " min training in mixed_bfloat16 + " in next(
+        line for line in results.leaderboard(tmp_path).splitlines()
+        if line.startswith("| mixed |"))
 
 
 def test_a_sprites_row_keeps_its_disentanglement_and_its_seeds_share_a_line(tmp_path,

@@ -81,4 +81,3 @@ def test_native_bfloat16_is_found_from_the_cpu_flags_and_gpu_capabilities():
     assert precision.unsupported(gpus=[(8, 0), (7, 5)], flags={"avx512_bf16"}) == (
         "a GPU of compute capability (7, 5) has no native bfloat16 (8.0 or later has): "
         "training in float32")
-    assert precision.cpu_flags("/no/such/cpuinfo") == set()

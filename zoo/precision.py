@@ -16,13 +16,14 @@ sets the global policy themselves before ``zoo.get`` gets the same split.
 """
 
 import contextlib
-import pathlib
 
 import tensorflow as tf
 import tf_keras
 
+from zoo import provenance
+
 POLICY = "mixed_bfloat16"
-CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names for native bfloat16
+CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's (provenance.VECTOR_EXTENSIONS)
 
 
 def distribution_dtype():
@@ -55,16 +56,6 @@ def policy(name):
             None if before.name == tf_keras.backend.floatx() else before)
 
 
-def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """The flags of the first CPU in ``cpuinfo`` (an empty set where it cannot be read)."""
-    try:
-        text = pathlib.Path(cpuinfo).read_text()
-    except OSError:
-        return set()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
-
-
 def unsupported(gpus=None, flags=None):
     """Why this machine cannot train in bfloat16 natively, in one line, or None where it
     can: on GPUs, every GPU of compute capability 8.0 or later; else a CPU with one of
@@ -78,8 +69,8 @@ def unsupported(gpus=None, flags=None):
         return (None if not old else
                 f"a GPU of compute capability {old[0]} has no native bfloat16 (8.0 or later "
                 "has): training in float32")
-    flags = cpu_flags() if flags is None else flags
-    if flags & set(CPU_FLAGS):
+    flags = provenance.cpu_flags() if flags is None else flags
+    if set(flags or ()) & set(CPU_FLAGS):
         return None
     return ("this CPU has no bfloat16 instructions (no avx512_bf16 or amx_bf16 in "
             "/proc/cpuinfo): training in float32")

@@ -51,7 +51,14 @@ def _version(name):
 
 # The vector instruction sets TensorFlow's CPU kernels use: two machines that report one
 # model name ("AMD EPYC", 2 cores) can differ by them, and by several times in training speed.
-VECTOR_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+VECTOR_EXTENSIONS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+                     "amx_bf16")
+
+
+def cpu_flags():
+    """Which of ``VECTOR_EXTENSIONS`` this machine's CPU has (None where /proc/cpuinfo is
+    not there to say)."""
+    return _cpu()["cpu_flags"]
 
 
 def _cpu():

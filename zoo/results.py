@@ -213,8 +213,10 @@ def _row(result, reference, benchmarks):
                  if recipe.get("train_examples") else "") + ", "
               + (f"tested on the first {test['examples']} test examples, "
                  if recipe.get("eval_examples") else "")
-              + f"{result['train_seconds'] / 60:.0f} min training + "
-              f"{result['eval_seconds'] / 60:.1f} min test, {hardware}")
+              + f"{result['train_seconds'] / 60:.0f} min training"
+              + (f" in {result['dtype_policy']}"  # mixed precision (zoo.precision)
+                 if result.get("dtype_policy", "float32") != "float32" else "")
+              + f" + {result['eval_seconds'] / 60:.1f} min test, {hardware}")
     family = _family(recipe["model"])
     parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
