@@ -43,11 +43,11 @@ def test_every_pretrained_model_gives_the_elbo_its_result_file_records(entry, ma
 def test_zoo_list_shows_the_pretrained_models_and_their_numbers(capsys):
     main(["list", "--pretrained"])
     out = capsys.readouterr().out
-    assert "mlp_vae      weights='binarized_mnist'       -log p(x) 88.82 nats (K = 5000)" in out
-    assert ("cnn_vae      weights='fashion_mnist_8bit'    -log p(x) 1821.60 nats (K = 1000), "
+    assert "mlp_vae         weights='binarized_mnist'       -log p(x) 88.82 nats (K = 5000)" in out
+    assert ("cnn_vae         weights='fashion_mnist_8bit'    -log p(x) 1821.60 nats (K = 1000), "
             "3.352 bits/dim; row cnn_vae_fashion_mnist_8bit") in out
-    assert "iwae         weights='binarized_mnist_gated' -log p(x) 87.40 nats (K = 5000)" in out
-    assert ("dip_vae      weights='sprites'               -ELBO 116.97 nats, MIG 0.014; "
+    assert "iwae            weights='binarized_mnist_gated' -log p(x) 87.40 nats (K = 5000)" in out
+    assert ("dip_vae         weights='sprites'               -ELBO 116.97 nats, MIG 0.014; "
             "row sprites_dip_vae") in out  # no importance sampling on sprites
     lines = out.splitlines()
     assert len(lines) == len(pretrained.entries())

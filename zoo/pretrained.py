@@ -86,6 +86,8 @@ ENTRIES = (
                sha256="9dc906f3fac82ca4571f96ef1b0ddbfa3dcce40c232207f3e8b025981cd2d5ce"),
     Pretrained("factor_vae", "sprites", "sprites_factor_vae_seed1", weights="sprites_seed1",
                sha256="8a40118cb57e3ef35d1e6f957d5d691c8171b8542cc321b6f43acb8b46a02754"),
+    Pretrained("hamiltonian_vae", "binarized_mnist", "hamiltonian_vae",
+               sha256="0cf88a34b8327ef7463cc219c3fafe1838725315a65207005b3a54e6556568d1"),
     Pretrained("hvae_vamp", "binarized_mnist", "hvae_vamp",
                sha256="91d799ddcd4095843081b4b14652a1b7c676eef70938ff64036ebca3b08be0fa"),
     Pretrained("iaf_vae", "binarized_mnist", "iaf_vae",
