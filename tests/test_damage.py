@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -173,3 +174,27 @@ def test_a_full_file_system_is_recognised_behind_the_error_h5py_raises_at_close(
         assert files.no_space(error)
     assert not files.no_space(RuntimeError("unable to extend file properly"))
     assert not files.no_space(OSError(errno.EACCES, "Permission denied"))
+
+
+def test_two_writers_of_one_file_at_once_each_rename_a_whole_file_of_their_own(tmp_path):
+    """A search's chief and workers claim its folder at once (zoo_search.json): both write
+    their temporary file before either renames it; each rename finds its own."""
+    target, both_written = tmp_path / "zoo_search.json", threading.Barrier(2)
+    errors = []
+
+    def write(value):
+        try:
+            with files.atomic_path(target) as partial:
+                partial.write_text(json.dumps({"writer": value}))
+                both_written.wait(timeout=60)  # neither renames before both have written
+        except OSError as error:
+            errors.append(error)
+
+    writers = [threading.Thread(target=write, args=(value,)) for value in (1, 2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert errors == []
+    assert json.loads(target.read_text())["writer"] in (1, 2)  # one whole file
+    assert [path.name for path in tmp_path.iterdir()] == ["zoo_search.json"]  # no leftover

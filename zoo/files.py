@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pathlib
+import threading
 
 from zoo.errors import ConfigError, NoSpaceError, RunDirError
 
@@ -34,10 +35,14 @@ def writing(path):
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds.
-    A full file system is a NoSpaceError naming ``path`` (h5py's own says errno 28 in 600
+    The temporary name is the process's and thread's own: processes writing one file at once
+    (a search's chief and workers claiming its folder) each rename a whole file of their own
+    (a shared name once lost one of them its file between the other's write and rename). A
+    full file system is a NoSpaceError naming ``path`` (h5py's own says errno 28 in 600
     characters of HDF5 text)."""
     path = pathlib.Path(path)
-    partial = path.with_name(f".partial.{path.name}")  # same suffix: Keras reads it
+    # (the same suffix: Keras reads it)
+    partial = path.with_name(f".partial.{os.getpid()}.{threading.get_ident()}.{path.name}")
     try:
         yield partial
         os.replace(partial, path)
