@@ -120,7 +120,7 @@ def registered_names():
             unregister(name)
 
 
-# Every file by its seconds of one worker in the suite at 1de0d4b (the JUnit report of
+# Every file by its seconds of one worker in the suite at 24aff33 (the JUnit report of
 # `python -m pytest --junitxml=...`; test_precision.py estimated), longest first: pytest-
 # xdist hands each worker whole files in this order (setup.cfg's --no-loadscope-reorder;
 # by default it orders them by their number of tests), and a long file drawn last would

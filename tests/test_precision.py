@@ -11,7 +11,8 @@ import tf_keras
 import zoo
 from conftest import as_batch
 from small import small
-from zoo import precision
+from zoo import files, precision, runs
+from zoo.cli import main
 
 SEED = tf.constant([5, 6], tf.int64)
 
@@ -54,21 +55,31 @@ def test_every_builder_computes_its_networks_in_bfloat16_and_its_objective_in_fl
                for g in gradients)
 
 
-def test_a_run_trained_mixed_records_its_policy_and_reloads_under_it(manual_dir, tmp_path):
-    config = zoo.RunConfig(model="mlp_vae", overrides={"hidden_units": (32,), "latent_dim": 4},
-                           epochs=2, train_examples=256, eval_examples=128,
-                           mixed_precision=True)
-    model, metrics = zoo.train(config, tmp_path / "run", manual_dir=manual_dir, verbose=0)
+def test_zoo_train_mixed_precision_records_its_policy_and_reloads_under_it(
+        manual_dir, tmp_path, capsys):
+    """The command line's flag through zoo.train: 2 epochs; the policy in metrics.json and
+    model.json, the global policy as it was, the run folder rebuilt under its policy."""
+    main(["train", "mlp_vae", "--latent-dim", "4", "--set", "hidden_units=32", "--epochs", "2",
+          "--train-examples", "256", "--eval-examples", "128", "--mixed-precision",
+          "--manual-dir", str(manual_dir), "--out", str(tmp_path / "run")])
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # nothing left set
-    # where the machine has no native bfloat16 the run says so and trains in float32
-    expected = "float32" if precision.unsupported() else precision.POLICY
-    assert metrics["dtype_policy"] == model.dtype_policy.name == expected
-    assert metrics["run"]["mixed_precision"] is True
-    assert model.encoder.layers[1].compute_dtype == expected.removeprefix("mixed_")
+    # where the machine has no native bfloat16 the run says so in one line, in float32
+    note = precision.unsupported()
+    expected = "float32" if note else precision.POLICY
+    out = capsys.readouterr().out
+    assert (note in out) if note else "training in float32" not in out
+    metrics = files.read_json(tmp_path / "run" / runs.METRICS)
+    assert metrics["dtype_policy"] == expected and metrics["run"]["mixed_precision"] is True
+    assert len(metrics["history"]["val_neg_elbo"]) == 2
     reloaded = zoo.load(tmp_path / "run")
     assert reloaded.dtype_policy.name == expected
-    images = next(iter(config.plan(manual_dir).load("test")))
-    assert zoo.evaluate(reloaded, images, verbose=0) == zoo.evaluate(model, images, verbose=0)
+    assert reloaded.encoder.layers[1].compute_dtype == expected.removeprefix("mixed_")
+    assert reloaded.encoder.layers[-1].compute_dtype == "float32"
+    config = zoo.RunConfig.of_settings(metrics["run"])
+    test = config.plan(manual_dir).load("test")
+    again = zoo.evaluate(reloaded, test, samples=config.eval_samples, seed=config.seed,
+                         verbose=0)
+    assert again["elbo_nats"] == metrics["test"]["elbo_nats"]  # the run's own test line
 
 
 def test_native_bfloat16_is_found_from_the_cpu_flags_and_gpu_capabilities():
