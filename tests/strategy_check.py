@@ -20,12 +20,18 @@ import tf_keras  # noqa: E402
 from small import SMALL  # noqa: E402
 
 
+# a builder that trains in stages by epoch: the second stage in the second epoch
+STAGES = {"vq_vae": {"prior_epochs": 1}}
+
+
 def config(name):
     """``name`` at its small size with 4 latents, trained by SGD at 0.002 (at the small
-    size's own rate where it sets one): Adam divides by each gradient's root mean square
+    size's own rate where it sets one; vq_vae's prior trains after its autoencoder, in
+    the second epoch: STAGES): Adam divides by each gradient's root mean square
     and so amplifies the replicas' rounding, and so does a larger rate (at 0.005 the conv
     builders moved a weight by 1.07 in ten steps, and ended 2e-3 of that apart)."""
-    overrides = {"learning_rate": 0.002, **SMALL[name], "latent_dim": 4}
+    overrides = {"learning_rate": 0.002, **SMALL[name], "latent_dim": 4,
+                 **STAGES.get(name, {})}
     return zoo.RunConfig(model=name, overrides=overrides, dataset="fashion_mnist", epochs=2,
                          batch_size=64, eval_samples=1, optimizer="sgd", train_examples=259,
                          eval_examples=67)

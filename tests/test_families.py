@@ -336,6 +336,51 @@ def test_the_pixel_cnn_prior_over_code_grids_sums_to_one_and_draws_codebook_code
     assert probabilities.max() > 2 * probabilities.min()  # far from uniform: a real test
 
 
+def test_the_vq_vae_trains_its_prior_after_the_autoencoder_on_its_frozen_codes(
+        test_images, tmp_path):
+    """vq_vae's stages over a fit of 3 epochs with prior_epochs=1: epochs 1-2 move the
+    autoencoder and not the prior, epoch 3 the prior alone (at its full rate, the cosine's
+    start) on the last codes, fitting them better; every step counted by the model's
+    optimizer, the prior's own only in its epoch; both optimizers' states kept in a .keras
+    file; a fit of 1 epoch is refused."""
+    x = test_images[:128]
+    model = small("vq_vae", prior_epochs=1, prior_learning_rate=3e-3)
+    snapshots = [[v.numpy().copy() for v in (*model.autoencoder_variables,
+                                             *model.prior_variables)]]
+    every_epoch = tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+        snapshots.append([v.numpy().copy() for v in (*model.autoencoder_variables,
+                                                     *model.prior_variables)])))
+    history = model.fit(x, batch_size=32, epochs=3, verbose=0, callbacks=[every_epoch])
+    count = len(model.autoencoder_variables)
+
+    def moved(before, after, part):
+        pairs = zip(before[:count], after[:count], strict=True) if part == "autoencoder" \
+            else zip(before[count:], after[count:], strict=True)
+        return [bool((a != b).any()) for a, b in pairs]
+
+    for epoch in (1, 2):
+        assert all(moved(snapshots[epoch - 1], snapshots[epoch], "autoencoder"))
+        assert not any(moved(snapshots[epoch - 1], snapshots[epoch], "prior"))
+    assert not any(moved(snapshots[2], snapshots[3], "autoencoder"))
+    assert all(moved(snapshots[2], snapshots[3], "prior"))
+    assert model.optimizer.iterations.numpy() == 12 and model.step.numpy() == 12
+    assert model.prior_optimizer.iterations.numpy() == 4
+    assert model.prior_optimizer.lr.numpy() == pytest.approx(3e-3)
+    kl = history.history["kl"]  # -log p(k): the third epoch's prior fits the frozen codes
+    assert kl[2] < kl[1] - 1.0
+    model.save(tmp_path / "vq.keras")
+    loaded = tf_keras.models.load_model(tmp_path / "vq.keras")
+    assert loaded.prior_epochs == 1 and len(loaded.prior_optimizer.weights) > 1
+    for mine, theirs in zip((*model.optimizer.weights, *model.prior_optimizer.weights),
+                            (*loaded.optimizer.weights, *loaded.prior_optimizer.weights),
+                            strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(zoo.ZooError, match="trains its prior alone in the last prior_epochs=1 "
+                       r"epochs of a fit, after the autoencoder: fit it for more than 1 "
+                       r"epochs \(not 1\)"):
+        model.fit(x, batch_size=32, epochs=1, verbose=0)
+
+
 def test_dreg_keeps_the_bound_and_the_decoder_gradient_and_reweights_the_encoders(
         test_images):
     """DReG (Tucker et al. 2018) by hand: the encoder's gradient is that of

@@ -1,11 +1,11 @@
-"""Training that survives a crash: runs of six families stopped in epoch 3 resume and end
+"""Training that survives a crash: runs of seven families stopped in epoch 3 resume and end
 with the numbers of runs never stopped; and the determinism benchmark.
 
 A `zoo train` killed by SIGKILL in a process of its own, where nothing of the process
 survives but the run folder, is test_distribute.py's (mlp_vae on 2 replicas). The families
 here resume in this process, from a run folder as a crash in epoch 3 leaves it (the epochs
 finished before backed up, no model.h5): beta_vae's run stops by an exception a
-callback raises mid-epoch; for the other five, a callback copies the folder of the run
+callback raises mid-epoch; for the other six, a callback copies the folder of the run
 never stopped at the same point, while that run goes on to be their reference (the folder
 on disk is all a crash leaves, and a run not made twice saves a third of the test). The
 resumed run is a new ``zoo.train`` call, which builds and seeds everything anew as a new
@@ -35,7 +35,8 @@ SHORT = {"epochs": 3, "kl_warmup_epochs": 3, "train_examples": 2000, "eval_examp
 # One run per way a family keeps state: the beta of a warm-up (beta_vae), objective (iwae),
 # two layers under a learned prior (hvae_vamp: vamp_vae's VampPrior layer on the top layer),
 # flow (iaf_vae), labelled batches (cvae), a discriminator with an optimizer of its own
-# (factor_vae).
+# (factor_vae), a stage by epoch with a second optimizer (vq_vae: epoch 3 trains its prior
+# alone).
 FAMILIES = {
     "beta_vae": {"latent_dim": 2, "filters": [8, 16]},
     "iwae": {"latent_dim": 2, "hidden_units": [64, 64], "k": 3},
@@ -44,6 +45,8 @@ FAMILIES = {
     "cvae": {"latent_dim": 2, "hidden_units": [64]},
     "factor_vae": {"latent_dim": 2, "filters": [4, 4, 8, 8], "dense_units": 16,
                    "discriminator_units": [32, 32], "input_shape": [28, 28, 1]},
+    "vq_vae": {"latent_dim": 4, "filters": [8, 16], "blocks": 0, "codes": 8,
+               "prior_filters": 8, "prior_depth": 1, "prior_mixtures": 2, "prior_epochs": 1},
 }
 
 

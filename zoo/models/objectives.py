@@ -652,7 +652,7 @@ class MMD(Objective):
 
 @dataclasses.dataclass(frozen=True)
 class VectorQuantization(Objective):
-    """The VQ-VAE objective (van den Oord et al. 2017), with its prior learned alongside::
+    """The VQ-VAE objective (van den Oord et al. 2017), autoencoder and prior together::
 
         loss(x) = -log p(x|z_q) - w log p(k) + |sg[z_e] - z_q|^2
                   + commitment * |z_e - sg[z_q]|^2
@@ -666,7 +666,9 @@ class VectorQuantization(Objective):
     and the code size (squared code units, added to nats as the paper adds them). q(k|x)
     is a point mass, so ``kl`` is -log p(k) and ``neg_elbo`` -log p(x|z_q) - log p(k): the
     bound the model reports. The metric ``quantization_error`` is |z_e - z_q|^2 per
-    example. ``w`` is the KL warm-up factor."""
+    example. ``w`` is the KL warm-up factor. ``vq.VQVAE`` trains the prior after the
+    autoencoder: the loss over the autoencoder's variables, then -log p(k) over the
+    prior's."""
 
     metrics = {"quantization_error": "min"}
 
