@@ -10,7 +10,7 @@ import tf_keras
 
 import zoo
 from conftest import as_batch
-from small import small
+from small import DISTINCT, small
 from zoo import files, precision, runs
 from zoo.cli import main
 
@@ -26,7 +26,7 @@ def objective_and_gradients(model, inputs):
     return values, tape.gradient(loss, model.trainable_variables)
 
 
-@pytest.mark.parametrize("name", sorted(zoo.list()))
+@pytest.mark.parametrize("name", DISTINCT)
 def test_every_builder_computes_its_networks_in_bfloat16_and_its_objective_in_float32(
         name, test_images):
     with precision.policy(precision.POLICY):

@@ -1,15 +1,18 @@
 """The registry: names, descriptions, override validation, user-registered builders."""
 
+import dataclasses
 import re
 from typing import Literal
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_probability as tfp
+import tf_keras
 
 import zoo
 from conftest import as_batch
-from small import SMALL, small
+from small import ALIASES, SMALL, small
 from zoo import catalog
 from zoo.errors import OverrideError, UnknownModelError, ZooError
 from zoo.models.registry import PositiveInt, builder, register, unregister
@@ -37,6 +40,36 @@ def test_every_builder_has_a_small_size_for_the_tests_and_it_builds():
         assert model.built and weights
         model(as_batch(model, images))
         assert [weight.name for weight in model.weights] == weights, name
+
+
+@pytest.mark.parametrize("name", ALIASES)
+def test_a_builder_that_is_another_with_one_override_builds_that_model(name):
+    """small.ALIASES (the per-builder tests of what a model is made of take the other
+    builder for these): from one seed, the same layers in the same order, the same weights,
+    parts and objective class, the objective differing by the override alone, and the
+    same loss at the other builder's value of it."""
+    other, override = ALIASES[name]
+    tf_keras.utils.set_random_seed(3)
+    model = small(name, latent_dim=3, **{override: 2.5})
+    tf_keras.utils.set_random_seed(3)
+    reference = small(other, latent_dim=3)
+
+    def parts(vae):
+        return [[(type(layer), layer.output_shape) for layer in part.layers]
+                for part in (vae.encoder, vae.decoder)] + [type(vae.prior_layer)]
+
+    assert parts(model) == parts(reference)
+    for mine, theirs in zip(model.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert type(model.objective) is type(reference.objective)
+    assert model.objective == dataclasses.replace(reference.objective, **{override: 2.5})
+    assert getattr(reference.objective, override) != 2.5
+    images = (np.random.default_rng(0).random((4, 28, 28, 1)) < 0.5).astype(np.float32)
+    again = dataclasses.replace(model.objective, **{override: getattr(reference.objective,
+                                                                      override)})
+    seed = tf.constant([1, 2], tf.int64)
+    np.testing.assert_array_equal(again(model, images, seed)["loss"],
+                                  reference.objective(reference, images, seed)["loss"])
 
 
 def test_unknown_model_names_the_closest_match_and_the_registered_ones():

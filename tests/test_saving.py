@@ -9,14 +9,14 @@ import tf_keras
 
 import zoo
 from conftest import as_batch, functions_run_eagerly
-from small import small
+from small import DISTINCT, small
 from zoo.errors import ConfigError
 from zoo.models import networks
 from zoo.models.priors import StandardNormal
 from zoo.models.vae import VAE
 
 
-@pytest.mark.parametrize("name", sorted(zoo.list()))
+@pytest.mark.parametrize("name", DISTINCT)
 def test_every_builder_round_trips_through_a_keras_file_and_a_run_folder_and_trains_on_alike(
         name, test_images, tmp_path):
     """``model.save("m.keras")`` + ``load_model``, and ``zoo.save`` + ``zoo.load`` (the run
