@@ -22,9 +22,12 @@ from small import SMALL  # noqa: E402
 
 # a builder that trains in stages by epoch: the second stage in the second epoch
 STAGES = {"vq_vae": {"prior_epochs": 1}}
+# a builder also trained in mixed precision (mixed_bfloat16 where the CPU computes
+# bfloat16, else float32 with its one-line note), reported as "cnn_vae:mixed_precision"
+MIXED = "cnn_vae"
 
 
-def config(name):
+def config(name, **settings):
     """``name`` at its small size with 4 latents, trained by SGD at 0.002 (at the small
     size's own rate where it sets one; vq_vae's prior trains after its autoencoder, in
     the second epoch: STAGES): Adam divides by each gradient's root mean square
@@ -34,25 +37,42 @@ def config(name):
                  **STAGES.get(name, {})}
     return zoo.RunConfig(model=name, overrides=overrides, dataset="fashion_mnist", epochs=2,
                          batch_size=64, eval_samples=1, optimizer="sgd", train_examples=259,
-                         eval_examples=67)
+                         eval_examples=67, **settings)
 
 
-def trained(name, strategy, manual_dir):
-    """``(trainable variables, metrics)`` of ``zoo.train`` of ``config(name)`` inside
+def trained(run, strategy, manual_dir):
+    """``(trainable variables, metrics)`` of ``zoo.train`` of the RunConfig ``run`` inside
     ``strategy``: the history of its 2 epochs (training and validation terms, each the
     mean over the epoch's examples, reduced over the replicas) and its test metrics."""
     with strategy.scope():
-        model, metrics = zoo.train(config(name), manual_dir=manual_dir, verbose=0)
+        model, metrics = zoo.train(run, manual_dir=manual_dir, verbose=0)
     return [variable.numpy() for variable in model.trainable_variables], metrics
 
 
-def initial(name):
-    """The trainable variables ``zoo.train`` starts ``config(name)`` from (its seed, then
-    the builder with the overrides the run implies)."""
-    plan = config(name).plan()
+def initial(run):
+    """The trainable variables ``zoo.train`` starts ``run`` from (its seed, then the
+    builder with the overrides the run implies)."""
+    plan = run.plan()
     tf_keras.utils.set_random_seed(plan.config.seed)
-    model = plan.model(259)
+    model = plan.model(259)  # under the run's policy
     return [variable.numpy() for variable in model.trainable_variables]
+
+
+def compared(run, single, mirrored, manual_dir):
+    """``run`` trained under ``single`` and under ``mirrored``: how far apart they ended,
+    how far they moved, and both histories, test metrics, steps and strategies."""
+    started = time.perf_counter()
+    before = initial(run)
+    w1, metrics1 = trained(run, single, manual_dir)
+    w2, metrics2 = trained(run, mirrored, manual_dir)
+    return {
+        "weights_max_abs_diff": max(float(abs(a - b).max())
+                                    for a, b in zip(w1, w2, strict=True)),
+        "weights_moved": max(float(abs(a - b).max())
+                             for a, b in zip(w1, before, strict=True)),
+        **{key: {"single": metrics1[key], "mirrored": metrics2[key]}
+           for key in ("history", "test", "optimizer_steps", "distribution", "dtype_policy")},
+        "seconds": time.perf_counter() - started}
 
 
 def main(manual_dir, names):
@@ -67,18 +87,10 @@ def main(manual_dir, names):
             "run": int(gathering._steps_per_execution.numpy()),
             "saved": gathering.get_compile_config()["steps_per_execution"]}
     for name in names:
-        started = time.perf_counter()
-        before = initial(name)
-        w1, metrics1 = trained(name, single, manual_dir)
-        w2, metrics2 = trained(name, mirrored, manual_dir)
-        report[name] = {
-            "weights_max_abs_diff": max(float(abs(a - b).max())
-                                        for a, b in zip(w1, w2, strict=True)),
-            "weights_moved": max(float(abs(a - b).max())
-                                 for a, b in zip(w1, before, strict=True)),
-            **{key: {"single": metrics1[key], "mirrored": metrics2[key]}
-               for key in ("history", "test", "optimizer_steps", "distribution")},
-            "seconds": time.perf_counter() - started}
+        report[name] = compared(config(name), single, mirrored, manual_dir)
+    if MIXED in names:
+        report[f"{MIXED}:mixed_precision"] = compared(config(MIXED, mixed_precision=True),
+                                                      single, mirrored, manual_dir)
     print(json.dumps(report))
 
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from processes import finished
+from zoo import precision
 from small import DISTINCT
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -42,20 +43,44 @@ def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_wa
 
 @pytest.mark.parametrize("name", DISTINCT)
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
-    report = mirrored_report[name]
     assert mirrored_report["replicas"] == 2
-    assert report["distribution"]["mirrored"] == {"strategy": "MirroredStrategy", "replicas": 2}
-    assert report["optimizer_steps"] == {"single": 10, "mirrored": 10}
-    assert report["weights_moved"] > 0.01  # ten real SGD steps, each epoch's last of 3 rows
     # Two half-batch gradient sums round other than one whole-batch sum: seen up to 5.7e-5
     # of the movement (beta_vae), the histories within 1e-5. Replicas that saw other data
     # than one device (each its own draw of dynamic binarization) ended 0.13 apart.
-    assert report["weights_max_abs_diff"] < 1e-3 * report["weights_moved"]
+    trained_alike(mirrored_report[name], weights=1e-3, terms=1e-4, elbo=1e-5)
+
+
+def test_mixed_precision_replicas_train_like_one_device(mirrored_report):
+    """cnn_vae built under mixed_bfloat16 (float32 where this CPU has no bfloat16
+    instructions) on 2 replicas and on one device. bfloat16 keeps 8 significant bits: a
+    float32 sum that rounds other than another by one bit in a half batch can move a
+    bfloat16 value by 0.4%, so the replicas end near, not at, one device (when this test
+    was written: the weights 5.3% of their movement apart, the histories within 0.75%, the
+    test ELBOs 0.28 nats, 0.06%). A wrong scaling (of the loss by the replicas, of the KL)
+    is 100% apart."""
+    report = mirrored_report["cnn_vae:mixed_precision"]
+    policy = "float32" if precision.unsupported() else precision.POLICY
+    assert report["dtype_policy"] == {"single": policy, "mirrored": policy}
+    if policy == "float32":
+        trained_alike(report, weights=1e-3, terms=1e-4, elbo=1e-5)
+    else:
+        trained_alike(report, weights=0.15, terms=0.02, elbo=5e-3)
+
+
+def trained_alike(report, weights, terms, elbo):
+    """``report`` (strategy_check.compared's): both runs took their ten steps, moved the
+    weights and ended within ``weights`` of that movement, every epoch's training and
+    validation terms within ``terms`` of each other and the test ELBOs within ``elbo``
+    (relative), on the same test examples."""
+    assert report["distribution"]["mirrored"] == {"strategy": "MirroredStrategy", "replicas": 2}
+    assert report["optimizer_steps"] == {"single": 10, "mirrored": 10}
+    assert report["weights_moved"] > 0.01  # ten real SGD steps, each epoch's last of 3 rows
+    assert report["weights_max_abs_diff"] < weights * report["weights_moved"]
     single, mirrored = report["history"]["single"], report["history"]["mirrored"]
     assert mirrored.keys() == single.keys() >= {"loss", "reconstruction", "kl", "val_loss"}
     for term, values in single.items():  # the KL is scaled alike under replicas
         assert len(values) == 2
-        assert mirrored[term] == pytest.approx(values, rel=1e-4, abs=1e-6), term
+        assert mirrored[term] == pytest.approx(values, rel=terms, abs=1e-6), term
     test = report["test"]
     assert test["mirrored"]["examples"] == test["single"]["examples"] == 67
-    assert test["mirrored"]["elbo_nats"] == pytest.approx(test["single"]["elbo_nats"], rel=1e-5)
+    assert test["mirrored"]["elbo_nats"] == pytest.approx(test["single"]["elbo_nats"], rel=elbo)

@@ -111,7 +111,7 @@ ENTRIES = (
     Pretrained("svae", "binarized_mnist", "svae",
                sha256="da7d2e51c99b6d8e12d738e5a3475a74c9ff685f362c0177eef79e547fa684b6"),
     Pretrained("vq_vae", "binarized_mnist", "vq_vae",
-               sha256="7eeba6f80c1ab0efd8724d3d59ee40d957c793a0fd5dbe1209a4a15e71aa04e4"),
+               sha256="64469a94bfeaa62bf6e1ca9dbe0df5ff88646e4b1fa25acbf8d382c88d920f7b"),
     Pretrained("vamp_vae", "binarized_mnist", "vamp_vae",
                sha256="044fa2f69bbc434f1027e5b99fa722df84778d04b477e91dfdbabd76fd2ff044"),
     Pretrained("vamp_vae", "fashion_mnist", "vamp_vae_fashion_mnist",
