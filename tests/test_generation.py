@@ -106,6 +106,8 @@ def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
     main(argv)
     printed = capsys.readouterr().out
     assert "(the test ELBO is not evaluated with --generation alone" in printed
+    assert "fitting the gmm sampler on the codes of 3000 training images" in printed
+    assert "300/300 [====" in printed  # each sampler's draws: a bar
     for kind in ("prior", "gmm"):
         assert f"{kind}: FID " in printed and "(classifier:fashion_mnist features, 300 " \
                                                "samples)" in printed
@@ -117,6 +119,7 @@ def test_zoo_eval_generation_scores_prior_and_gmm_and_keeps_the_fitted_mixture(
     fitted_at = mixture.stat().st_mtime_ns
     main(argv)  # again: the mixture reused, the same numbers
     assert mixture.stat().st_mtime_ns == fitted_at
+    assert "fitting the gmm" not in capsys.readouterr().out
     again = json.loads((tmp_path / "run" / "generation.json").read_text())[key]
     assert again["samplers"]["gmm"]["fid"] == recorded["samplers"]["gmm"]["fid"]
     assert again["samplers"]["prior"]["precision"] == recorded["samplers"]["prior"][

@@ -23,6 +23,7 @@ puts in the class they were made for.
 import time
 
 import numpy as np
+import tf_keras
 
 from zoo import data, datasets, features, sample_quality
 from zoo.samplers import check as check_sampler, codes_of, fit_codes
@@ -66,15 +67,20 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
     if missing:
         started = time.time()
         fitted.update(fit_samplers(model, spec, missing, seed, binarization, manual_dir,
-                                   data_dir))
+                                   data_dir, verbose))
         result["fit_seconds"] = time.time() - started
     for kind in samplers:
         started = time.time()
         wanted = None if labels is None else np.resize(labels, n)
-        made = np.clip(np.concatenate([np.asarray(model.sample(
-            min(500, n - start), seed=(seed, start), sampler=fitted[kind],
-            labels=None if wanted is None else wanted[start:start + 500],
-            mean=_levels(spec) == "none")) for start in range(0, n, 500)]), 0.0, 1.0)
+        progress = tf_keras.utils.Progbar(n, verbose=verbose, unit_name="image")
+        made = []
+        for start in range(0, n, 500):  # a PixelCNN prior draws for minutes: a bar
+            made.append(np.asarray(model.sample(
+                min(500, n - start), seed=(seed, start), sampler=fitted[kind],
+                labels=None if wanted is None else wanted[start:start + 500],
+                mean=_levels(spec) == "none")))
+            progress.add(len(made[-1]))
+        made = np.clip(np.concatenate(made), 0.0, 1.0)
         fake = features.features_of(extract, made)
         scores = {**sample_quality.frechet_distance(real, fake),
                   **sample_quality.precision_recall(real, fake)}
@@ -92,21 +98,26 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
 
 
 def fit_samplers(model, dataset, kinds, seed=0, binarization=None, manual_dir=None,
-                 data_dir=None):
+                 data_dir=None, verbose=0):
     """``{kind: sampler}``: the samplers ``kinds`` of ``model`` (``zoo.samplers``) fitted
     on the codes of the first SAMPLER_IMAGES training images of ``dataset`` (a
     DatasetSpec; encoded once for all), read with ``binarization`` (None: as the model
     takes them: the dataset's default for a Bernoulli decoder, else its levels), with
-    their labels for a conditional model."""
+    their labels for a conditional model. ``verbose``: a line before the fitting, which
+    sklearn does without a word (minutes for a mixture of large codes)."""
     if binarization is None and model.data_kind != "binary":
         binarization = _levels(dataset)
     codes = None
     if set(kinds) - {"prior"}:  # (the prior is fitted on nothing)
-        first = data.examples_in(dataset, "train", manual_dir, data_dir)
+        first = min(data.examples_in(dataset, "train", manual_dir, data_dir),
+                    SAMPLER_IMAGES)
+        if verbose:
+            print(f"fitting the {', '.join(kind for kind in kinds if kind != 'prior')} "
+                  f"sampler on the codes of {first} training images")
         codes = codes_of(model, data.load(
             dataset, "train", 500, binarization=binarization, shuffle=False,
-            labels=model.conditional, first=min(first, SAMPLER_IMAGES),
-            manual_dir=manual_dir, data_dir=data_dir))
+            labels=model.conditional, first=first, manual_dir=manual_dir,
+            data_dir=data_dir))
     return {kind: fit_codes(kind, model, codes, seed) for kind in kinds}
 
 

@@ -59,7 +59,7 @@ def disentanglement_scores(source, metrics=None, points=None):
                  "environment": environment} for metric, values in scores.items()})
 
 
-def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
+def generation_scores(source, n=10_000, network=None, record=False, kinds=None, verbose=1):
     """FID and precision/recall of ``n`` images per sampler (``zoo.generation``) of a saved
     model (a ``zoo.sources.Source``) against its dataset's test split; ``kinds``: the
     samplers (default prior and gmm), kept beside the model's file (``sampler_file``;
@@ -73,8 +73,9 @@ def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
     check_generation(source, network, kinds)
     spec = _spec(source)
     result = generation(source.model, spec, kinds, n=n, seed=run["seed"], network=network,
-                        fitted=fitted_samplers(source, kinds),
-                        manual_dir=source.manual_dir, data_dir=source.data_dir)
+                        fitted=fitted_samplers(source, kinds, verbose),
+                        manual_dir=source.manual_dir, data_dir=source.data_dir,
+                        verbose=verbose)
     del result["fitted"]
     if record:
         return result, results.record_generation(source.row, result)
@@ -86,7 +87,7 @@ def generation_scores(source, n=10_000, network=None, record=False, kinds=None):
         {**result, "model_weights": weights, "environment": provenance.environment()})
 
 
-def fitted_samplers(source, kinds):
+def fitted_samplers(source, kinds, verbose=0):
     """The samplers ``kinds`` (``zoo.samplers``) of a saved model (a ``zoo.sources.Source``)
     on its run's training codes (``zoo.generation.fit_samplers``; read as the run did:
     binarization, image size, seed): the kept ones (``sampler_file``) where they were
@@ -109,7 +110,7 @@ def fitted_samplers(source, kinds):
                 found[kind] = held
     missing = [kind for kind in kinds if kind not in found]
     fitted = fit_samplers(source.model, _spec(source), missing, run["seed"],
-                          run["binarization"], source.manual_dir, source.data_dir)
+                          run["binarization"], source.manual_dir, source.data_dir, verbose)
     for kind, sampler in fitted.items():
         if paths[kind]:
             sampler.fitted.update(fitted_for)
