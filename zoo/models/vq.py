@@ -155,8 +155,10 @@ def vq_vae(latent_dim: PositiveInt = 16, codes: Codebook = 64, filters: Widths =
            prior_mixtures: PositiveInt = 5, prior_epochs: NonNegativeInt = 0,
            prior_learning_rate: PositiveFloat = 1e-3, input_shape: ImageShape = (28, 28, 1),
            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
-    """VQ-VAE (van den Oord et al. 2017): a grid of codebook codes, a PixelCNN prior trained
-    with the autoencoder (``prior_epochs=0``) or after it, in a fit's last prior_epochs."""
+    """VQ-VAE (van den Oord et al. 2017): a grid of codebook codes, a PixelCNN prior.
+
+    The prior trains with the autoencoder (``prior_epochs=0``) or after it, in a fit's
+    last ``prior_epochs`` epochs (``VQVAE``)."""
     stride = networks.conv_stride(input_shape, filters, "vq_vae")
     grid = (input_shape[0] // stride, input_shape[1] // stride)
     quantizer = VectorQuantizer(codes, latent_dim, name="q_z_given_x")
