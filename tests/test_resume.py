@@ -35,8 +35,8 @@ SHORT = {"epochs": 3, "kl_warmup_epochs": 3, "train_examples": 2000, "eval_examp
 # One run per way a family keeps state: the beta of a warm-up (beta_vae), objective (iwae),
 # two layers under a learned prior (hvae_vamp: vamp_vae's VampPrior layer on the top layer),
 # flow (iaf_vae), labelled batches (cvae), a discriminator with an optimizer of its own
-# (factor_vae), a stage by epoch with a second optimizer (vq_vae: epoch 3 trains its prior
-# alone).
+# (factor_vae), a stage by epoch with a second optimizer (vq_vae: epochs 2-3 train its prior
+# alone, so the run resumes with the prior's optimizer state from epoch 2).
 FAMILIES = {
     "beta_vae": {"latent_dim": 2, "filters": [8, 16]},
     "iwae": {"latent_dim": 2, "hidden_units": [64, 64], "k": 3},
@@ -46,7 +46,7 @@ FAMILIES = {
     "factor_vae": {"latent_dim": 2, "filters": [4, 4, 8, 8], "dense_units": 16,
                    "discriminator_units": [32, 32], "input_shape": [28, 28, 1]},
     "vq_vae": {"latent_dim": 4, "filters": [8, 16], "blocks": 0, "codes": 8,
-               "prior_filters": 8, "prior_depth": 1, "prior_mixtures": 2, "prior_epochs": 1},
+               "prior_filters": 8, "prior_depth": 1, "prior_mixtures": 2, "prior_epochs": 2},
 }
 
 

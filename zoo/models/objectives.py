@@ -666,9 +666,9 @@ class VectorQuantization(Objective):
     and the code size (squared code units, added to nats as the paper adds them). q(k|x)
     is a point mass, so ``kl`` is -log p(k) and ``neg_elbo`` -log p(x|z_q) - log p(k): the
     bound the model reports. The metric ``quantization_error`` is |z_e - z_q|^2 per
-    example. ``w`` is the KL warm-up factor. ``vq.VQVAE`` trains the prior after the
-    autoencoder: the loss over the autoencoder's variables, then -log p(k) over the
-    prior's."""
+    example. ``w`` is the KL warm-up factor. ``vq.VQVAE`` built with ``prior_epochs`` > 0
+    trains the prior after the autoencoder: this loss over the autoencoder's variables,
+    then -log p(k) over the prior's."""
 
     metrics = {"quantization_error": "min"}
 

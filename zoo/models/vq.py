@@ -54,8 +54,8 @@ class VQVAE(VAE):
 
     1. epochs 0 .. E - ``prior_epochs`` - 1: the autoencoder (encoder, codebook, decoder)
        by the model's optimizer (``compile``; a run's learning-rate schedule is its), on
-       the objective's loss; the prior is not trained (its term has no gradient there:
-       the codes' indices are discrete);
+       the objective's loss; the prior is not trained (and its term sends no gradient to
+       the autoencoder: the codes' indices are discrete);
     2. the last ``prior_epochs`` epochs: the prior alone, on -log p(k) of the codes of the
        frozen autoencoder, by ``prior_optimizer`` (``ADAM``), its rate
        ``prior_learning_rate`` annealed by a cosine over those epochs. The model's
@@ -65,7 +65,9 @@ class VQVAE(VAE):
     The stage is the epoch's (``PriorStage``, which ``fit`` adds), so a resumed run trains
     as one never stopped, and more epochs on a finished run train the prior further (as
     many as ``prior_epochs``). A fit of no more than ``prior_epochs`` epochs is refused.
-    The training step of each stage is traced when its first epoch begins.
+    The training step of each stage is traced when its first epoch begins; the stage
+    stays as the last fit left it (``train_on_batch`` after a fit that ended in the prior's
+    epochs trains the prior).
     ``prior_epochs=0`` trains both in every step, by the model's optimizer, as a
     GradientTape loop of one's own on ``objective_values(x, training=True)["loss"]`` does.
     Both optimizers' states are kept in a ``.keras`` file and in a run's checkpoints."""
