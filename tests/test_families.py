@@ -345,13 +345,13 @@ def test_the_vq_vae_trains_its_prior_after_the_autoencoder_on_its_frozen_codes(
     file; a fit of 1 epoch is refused."""
     x = test_images[:128]
     model = small("vq_vae", prior_epochs=1, prior_learning_rate=3e-3)
-    snapshots = [[v.numpy().copy() for v in (*model.autoencoder_variables,
+    snapshots = [[v.numpy().copy() for v in (*model.optimizer_variables,
                                              *model.prior_variables)]]
     every_epoch = tf_keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
-        snapshots.append([v.numpy().copy() for v in (*model.autoencoder_variables,
+        snapshots.append([v.numpy().copy() for v in (*model.optimizer_variables,
                                                      *model.prior_variables)])))
     history = model.fit(x, batch_size=32, epochs=3, verbose=0, callbacks=[every_epoch])
-    count = len(model.autoencoder_variables)
+    count = len(model.optimizer_variables)
 
     def moved(before, after, part):
         pairs = zip(before[:count], after[:count], strict=True) if part == "autoencoder" \
@@ -620,9 +620,9 @@ def test_factor_vaes_step_trains_the_discriminator_with_its_own_optimizer(test_i
         values = twin.objective_values(x, training=True)
         loss = tf.reduce_mean(values["loss"])
         discriminator_loss = tf.reduce_mean(values["discriminator_loss"])
-    theirs = twin.discriminator.trainable_variables
+    theirs, mine = twin.discriminator.trainable_variables, twin.optimizer_variables
     expected = {variable.ref(): (variable - 0.1 * gradient).numpy() for variable, gradient in
-                zip(twin.vae_variables, tape.gradient(loss, twin.vae_variables), strict=True)}
+                zip(mine, tape.gradient(loss, mine), strict=True)}
     expected.update({variable.ref(): (variable - 0.2 * gradient).numpy() for variable, gradient
                      in zip(theirs, tape.gradient(discriminator_loss, theirs), strict=True)})
     assert len(expected) == len(model.trainable_variables)

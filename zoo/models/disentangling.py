@@ -106,16 +106,8 @@ class FactorVAE(VAE):
                                             beta_2=0.9)
         self.build((None, *self.image_shape))
 
-    @property
-    def vae_variables(self):
-        """The trainable variables but the discriminator's: the model's optimizer's."""
-        theirs = {variable.ref() for variable in self.discriminator.trainable_variables}
-        return [v for v in self.trainable_variables if v.ref() not in theirs]
-
-    def stepped_optimizers(self):
-        return [*[(key, optimizer, self.vae_variables)
-                  for key, optimizer, _ in super().stepped_optimizers()],
-                ("discriminator_optimizer", self.discriminator_optimizer,
+    def own_optimizers(self):
+        return [("discriminator_optimizer", self.discriminator_optimizer,
                  self.discriminator.trainable_variables)]
 
     def train_step(self, data):
@@ -128,7 +120,7 @@ class FactorVAE(VAE):
             values = self.objective_values(inputs, training=True)
             loss = global_mean(values["loss"]) + self._regularization()
             discriminator_loss = global_mean(values["discriminator_loss"])
-        self.optimizer.minimize(loss, self.vae_variables, tape=tape)
+        self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
         self.discriminator_optimizer.minimize(
             discriminator_loss, self.discriminator.trainable_variables, tape=tape)
         return self._tracked(values)

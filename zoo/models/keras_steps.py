@@ -27,8 +27,8 @@ class KerasSteps(tf_keras.Model):
 
     - the subclass provides ``trackers``, the metrics (``tf_keras.metrics.Mean``) its steps
       report, in order; ``compile_settings()``, the keyword arguments of its ``compile``
-      besides the optimizer, as a ``.keras`` file keeps them; and may extend
-      ``stepped_optimizers()`` with an optimizer of its own;
+      besides the optimizer, as a ``.keras`` file keeps them; and may name parts it trains
+      with optimizers of their own (``own_optimizers()``);
     - it calls ``create_optimizer_variables()`` before a ``fit`` (the slots made under the
       model's strategy) and ``drop_step_functions()`` when what a traced step holds changes
       (the noise seed)."""
@@ -49,14 +49,26 @@ class KerasSteps(tf_keras.Model):
                      **settings)
         self._optimizer_from_file = True  # the file's optimizer: its state comes next
 
+    def own_optimizers(self):
+        """``(key, optimizer, variables)`` of each part the model trains with an optimizer
+        of its own (FactorVAE's discriminator, a VQ-VAE's prior trained after it); ``key``
+        names its state in a ``.keras`` file. None here."""
+        return []
+
+    @property
+    def optimizer_variables(self):
+        """The trainable variables Keras's ``optimizer`` trains: all but those of the parts
+        with optimizers of their own (``own_optimizers``)."""
+        theirs = {variable.ref() for _, _, variables in self.own_optimizers()
+                  for variable in variables}
+        return [v for v in self.trainable_variables if v.ref() not in theirs]
+
     def stepped_optimizers(self):
         """``(key, optimizer, variables)`` of each optimizer a training step applies: Keras's
-        ``optimizer`` over the trainable variables, once compiled. A model that trains a part
-        with an optimizer of its own (FactorVAE's discriminator) adds it, and ``key`` names
-        its state in a ``.keras`` file."""
-        if not compat.is_compiled(self):
-            return []
-        return [("legacy_optimizer", self.optimizer, self.trainable_variables)]
+        ``optimizer`` over ``optimizer_variables``, once compiled, then ``own_optimizers``."""
+        model = ([("legacy_optimizer", self.optimizer, self.optimizer_variables)]
+                 if compat.is_compiled(self) else [])
+        return [*model, *self.own_optimizers()]
 
     def save_own_variables(self, store):
         """The ``.keras`` weights of the model itself (``step``) and, for each legacy

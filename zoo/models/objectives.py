@@ -102,7 +102,7 @@ class Objective:
     training)`` (p(x|z)), ``model.prior`` (p(z), a TFP distribution; a learned prior's
     variables train with the model), ``model.images_of(inputs)``, and a part it trains
     itself, such as FactorVAE's ``model.discriminator`` (a model that owns it adds its
-    optimizer in ``stepped_optimizers``). Every draw is stateless, from ``seed`` or a seed
+    optimizer in ``own_optimizers``). Every draw is stateless, from ``seed`` or a seed
     derived from it, ``tf.random.experimental.stateless_fold_in(seed, k)`` with a constant
     ``k`` other than the ones the model uses (``MMD`` draws the prior with ``k = -1``,
     ``FactorVAE`` permutes with ``-2``): a resumed run then draws what a run never stopped

@@ -84,18 +84,12 @@ class VQVAE(VAE):
         """The prior network's trainable variables (not the codebook it reads)."""
         return self.prior_layer.network.trainable_variables
 
-    @property
-    def autoencoder_variables(self):
-        """The trainable variables but the prior's: the model's optimizer's."""
-        prior = {variable.ref() for variable in self.prior_variables}
-        return [v for v in self.trainable_variables if v.ref() not in prior]
-
-    def stepped_optimizers(self):
+    def own_optimizers(self):
+        """The prior's, where it trains after the autoencoder (the model's optimizer then
+        trains the autoencoder alone: ``optimizer_variables``)."""
         if not self.prior_epochs:
-            return super().stepped_optimizers()
-        return [*[(key, optimizer, self.autoencoder_variables)
-                  for key, optimizer, _ in super().stepped_optimizers()],
-                ("prior_optimizer", self.prior_optimizer, self.prior_variables)]
+            return []
+        return [("prior_optimizer", self.prior_optimizer, self.prior_variables)]
 
     def train_step(self, data):
         """One step of the epoch's stage: the autoencoder's loss over its variables, or the
@@ -113,7 +107,7 @@ class VQVAE(VAE):
             with tf.control_dependencies([loss]):
                 self.optimizer.iterations.assign_add(1)
         else:
-            self.optimizer.minimize(loss, self.autoencoder_variables, tape=tape)
+            self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
         return self._tracked(values)
 
     def fit(self, *args, callbacks=None, **kwargs):
