@@ -40,31 +40,31 @@ def config(name, **settings):
                          eval_examples=67, **settings)
 
 
-def trained(run, strategy, manual_dir):
+def trained(run, strategy, manual_dir, callbacks=()):
     """``(trainable variables, metrics)`` of ``zoo.train`` of the RunConfig ``run`` inside
     ``strategy``: the history of its 2 epochs (training and validation terms, each the
     mean over the epoch's examples, reduced over the replicas) and its test metrics."""
     with strategy.scope():
-        model, metrics = zoo.train(run, manual_dir=manual_dir, verbose=0)
+        model, metrics = zoo.train(run, manual_dir=manual_dir, verbose=0,
+                                   callbacks=list(callbacks))
     return [variable.numpy() for variable in model.trainable_variables], metrics
 
 
-def initial(run):
-    """The trainable variables ``zoo.train`` starts ``run`` from (its seed, then the
-    builder with the overrides the run implies)."""
-    plan = run.plan()
-    tf_keras.utils.set_random_seed(plan.config.seed)
-    model = plan.model(259)  # under the run's policy
-    return [variable.numpy() for variable in model.trainable_variables]
+class Initial(tf_keras.callbacks.Callback):
+    """The trainable variables a run starts from, as training begins."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [variable.numpy() for variable in self.model.trainable_variables]
 
 
 def compared(run, single, mirrored, manual_dir):
     """``run`` trained under ``single`` and under ``mirrored``: how far apart they ended,
     how far they moved, and both histories, test metrics, steps and strategies."""
     started = time.perf_counter()
-    before = initial(run)
-    w1, metrics1 = trained(run, single, manual_dir)
+    initial = Initial()
+    w1, metrics1 = trained(run, single, manual_dir, [initial])
     w2, metrics2 = trained(run, mirrored, manual_dir)
+    before = initial.weights
     return {
         "weights_max_abs_diff": max(float(abs(a - b).max())
                                     for a, b in zip(w1, w2, strict=True)),

@@ -17,10 +17,11 @@ from zoo.errors import ConfigError
 # One builder per code path: diagonal and full-covariance posteriors, a flow posterior, a
 # von Mises-Fisher posterior on the sphere, a learned mixture prior, a hierarchical model
 # with a VampPrior, leapfrog steps (gradients inside the served ELBO), a VQ-VAE (a point
-# mass, a PixelCNN prior drawn in a loop), a likelihood of 8-bit pixels; each at its small
-# size (small.py).
+# mass, a PixelCNN prior drawn in a loop), an autoencoder (codes without a density: its
+# reconstruction served in place of an ELBO), a likelihood of 8-bit pixels; each at its
+# small size (small.py).
 BUILDERS = {"mlp_vae": {}, "cnn_vae": {}, "iaf_vae": {}, "svae": {}, "mog_vae": {},
-            "hvae_vamp": {}, "hamiltonian_vae": {}, "vq_vae": {},
+            "hvae_vamp": {}, "hamiltonian_vae": {}, "vq_vae": {}, "rae_gp": {},
             "mlp_vae_logistic": {"likelihood": "logistic_mixture"}}
 SEED = [3, 4]
 
@@ -42,8 +43,9 @@ for name, folder in json.loads(folders).items():
                "decode/mean": signatures["decode"](codes=location)["mean"],
                **{"sample/" + k: v for k, v in signatures["sample"](
                    n=tf.constant(5), seed=seed).items()},
-               **{"elbo/" + k: v for k, v in signatures["elbo"](
-                   images=images, seed=seed).items()}}
+               **{name + "/" + k: v for name in ("elbo", "reconstruction")
+                  if name in signatures
+                  for k, v in signatures[name](images=images, seed=seed).items()}}
     for key, value in outputs.items():
         results[name + "|" + key] = value.numpy()
 np.savez(out, **results)
@@ -69,6 +71,9 @@ def live_outputs(model, images):
     elif model.zoo_config["name"] == "vq_vae":
         location = distribution.quantized
         encoded = {"codes": location, "indices": model.encoder.layers[-1].nearest(location)}
+    elif not model.has_elbo:  # an autoencoder's point mass
+        location = distribution.mean()
+        encoded = {"codes": location}
     else:
         encoded = {"mean": distribution.mean(), "scale_tril": distribution.scale.to_dense()}
         location = encoded["mean"]
@@ -78,9 +83,12 @@ def live_outputs(model, images):
     outputs = {**{"encode/" + k: v for k, v in encoded.items()},
                "decode/mean": model.reconstruct(images),
                "sample/codes": codes, "sample/mean": model.sample(5, seed=SEED),
-               "sample/images": model.sample(5, seed=SEED, mean=False),
-               "elbo/elbo": -(terms.reconstruction + terms.kl),
-               "elbo/reconstruction": terms.reconstruction, "elbo/kl": terms.kl}
+               "sample/images": model.sample(5, seed=SEED, mean=False)}
+    if model.has_elbo:
+        outputs.update({"elbo/elbo": -(terms.reconstruction + terms.kl),
+                        "elbo/reconstruction": terms.reconstruction, "elbo/kl": terms.kl})
+    else:
+        outputs["reconstruction/reconstruction"] = terms.reconstruction
     return {key: np.asarray(value) for key, value in outputs.items()}
 
 
@@ -104,6 +112,8 @@ def test_exported_signatures_match_the_live_model_in_a_process_without_zoo(
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []  # none of them imported
     served = np.load(tmp_path / "served.npz")
     for name in BUILDERS:
+        assert {key.split("|")[1] for key in served.files if key.startswith(name + "|")} == (
+            set(expected[name]))  # an autoencoder: reconstruction, no elbo
         for key, value in expected[name].items():
             np.testing.assert_allclose(served[f"{name}|{key}"], value, rtol=1e-5, atol=1e-5,
                                        err_msg=f"{name} {key}")

@@ -15,7 +15,7 @@ from conftest import as_batch
 from small import ALIASES, SMALL, small
 from zoo import catalog
 from zoo.errors import OverrideError, UnknownModelError, ZooError
-from zoo.models.registry import PositiveInt, builder, register, unregister
+from zoo.models.registry import PositiveInt, builder, builders, register, unregister
 
 tfpl = tfp.layers
 
@@ -144,6 +144,32 @@ def test_users_register_their_own_builder(registered_names):
     assert model.latent_dim == 3 and model.zoo_config["name"] == "test_tiny_vae"
     with pytest.raises(ValueError, match="already registered"):
         register("test_tiny_vae")(tiny)
+
+
+def test_a_builder_says_whether_its_model_has_an_elbo_and_is_held_to_it(registered_names):
+    """register(..., elbo=False) for an autoencoder's point-mass codes: runs watch val_loss;
+    a builder registered otherwise than its model is refused when it builds, in one line."""
+    registered_names.extend(["test_no_elbo", "test_says_elbo"])
+
+    @register("test_no_elbo", elbo=False)
+    def no_elbo(latent_dim: PositiveInt = 2):
+        """An autoencoder."""
+        return small("ae", latent_dim=latent_dim)
+
+    @register("test_says_elbo")
+    def says_elbo(latent_dim: PositiveInt = 2):
+        """An autoencoder registered as if it had an ELBO."""
+        return small("ae", latent_dim=latent_dim)
+
+    assert not zoo.get("test_no_elbo").has_elbo
+    assert builder("test_no_elbo").monitor == "val_loss"
+    assert builder("mlp_vae").monitor == "val_neg_elbo"
+    with pytest.raises(TypeError, match="test_says_elbo: its model has no ELBO .* register "
+                                        "it with elbo=False"):
+        zoo.get("test_says_elbo")
+    assert sorted(name for name, entry in builders().items()
+                  if not entry.elbo and not name.startswith("test_")) == [
+        "aae", "ae", "rae_gp", "rae_l2", "wae_mmd"]
 
 
 def test_a_builder_without_checkable_annotations_or_defaults_is_refused_at_registration(

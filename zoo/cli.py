@@ -126,8 +126,10 @@ def _row_figures(result):
     if "log_likelihood_nats" in test:
         figures = (f"-log p(x) {-test['log_likelihood_nats']:.2f} nats "
                    f"(K = {test['log_likelihood_samples']})")
-    else:
+    elif "elbo_nats" in test:
         figures = f"-ELBO {-test['elbo_nats']:.2f} nats"
+    else:  # an autoencoder's: no likelihood
+        figures = f"reconstruction {test['reconstruction_nats']:.2f} nats (no ELBO)"
     if "log_likelihood_bits_per_dim" in test:
         figures += f", {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
     if "disentanglement" in result:
@@ -223,11 +225,11 @@ def export(args):
     from zoo.sources import kind, resolve
 
     kind(args.source, args.imports)
-    from zoo.export import SIGNATURES, export
+    from zoo.export import export, signatures
 
     model = resolve(args.source, fitting=False).model  # (exporting reads no data)
     folder = export(model, args.out, overwrite=args.overwrite)
-    print(f"wrote {folder}: a SavedModel with signatures {', '.join(SIGNATURES)} "
+    print(f"wrote {folder}: a SavedModel with signatures {', '.join(signatures(model))} "
           "(tf.saved_model.load; no zoo needed)")
 
 
@@ -339,9 +341,14 @@ def bench(args):
 
 
 def _print_test(metrics, dataset):
-    print(f"test ELBO on {dataset}: {metrics['elbo_nats']:.2f} nats per example "
-          f"(reconstruction {metrics['reconstruction_nats']:.2f}, KL {metrics['kl_nats']:.2f}; "
-          f"{metrics['examples']} examples, {metrics['samples']} posterior samples each)")
+    if "no_likelihood" in metrics:  # an autoencoder's point-mass codes
+        print(f"test reconstruction on {dataset}: {metrics['reconstruction_nats']:.2f} nats "
+              f"per example ({metrics['examples']} examples); {metrics['no_likelihood']}")
+    else:
+        print(f"test ELBO on {dataset}: {metrics['elbo_nats']:.2f} nats per example "
+              f"(reconstruction {metrics['reconstruction_nats']:.2f}, KL "
+              f"{metrics['kl_nats']:.2f}; {metrics['examples']} examples, "
+              f"{metrics['samples']} posterior samples each)")
     if "log_likelihood_nats" in metrics:
         print(f"test log p(x) on {dataset}: {metrics['log_likelihood_nats']:.2f} nats per "
               f"example (importance-sampled, K = {metrics['log_likelihood_samples']})")

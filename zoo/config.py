@@ -35,8 +35,9 @@ class RunConfig:
     ``monitor``: the validation number that the plateau schedule, early stopping and the
     run folder's best weights watch: ``val_neg_elbo``, the -ELBO in nats, or ``val_loss``,
     the model's own objective at full KL weight (the k-sample bound for an IWAE, the
-    beta-weighted loss for a beta-VAE). ``optimizer``: one of OPTIMIZERS, with the model's
-    ``learning_rate`` override.
+    beta-weighted loss for a beta-VAE); None: the builder's (``Builder.monitor``: the
+    -ELBO, or the loss of a model without one, an autoencoder's), recorded as resolved.
+    ``optimizer``: one of OPTIMIZERS, with the model's ``learning_rate`` override.
     ``log_likelihood_samples``: K for the test log-likelihood (0: not estimated).
     ``batch_size``: examples per (global) batch; None: BATCH_SIZE (128), or
     SMALL_DATA_BATCH_SIZE (32, Keras's default) for a dataset the zoo does not name trained
@@ -78,7 +79,7 @@ class RunConfig:
     learning_rate_schedule: str = "constant"
     kl_warmup_epochs: int = 0
     early_stopping_patience: int = 0
-    monitor: str = "val_neg_elbo"
+    monitor: str = None
     deterministic: bool = False
     jit_compile: bool = False
     mixed_precision: bool = False
@@ -112,7 +113,8 @@ class RunConfig:
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name, choices in (("optimizer", OPTIMIZERS), ("learning_rate_schedule", SCHEDULES),
                               ("monitor", MONITORS)):
-            if getattr(self, name) not in choices:
+            if getattr(self, name) not in choices and (name, getattr(self, name)) != (
+                    "monitor", None):
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, "
                                   f"got {getattr(self, name)!r}")
         return Plan.of(self, builder(self.model), manual_dir, data_dir)
@@ -142,8 +144,12 @@ class Plan:
     def of(cls, settings, entry, manual_dir=None, data_dir=None):
         """The Plan of ``settings`` (a RunConfig whose settings are checked) with its Builder
         ``entry``: its overrides and image size checked."""
+        if settings.monitor == "val_neg_elbo" and not entry.elbo:
+            raise ConfigError(f"monitor val_neg_elbo: {entry.name} has no ELBO (its codes are "
+                              "a point mass); leave monitor unset or use val_loss")
         settings = dataclasses.replace(settings, overrides=entry.validate(settings.overrides),
-                                       image_size=datasets.image_size_of(settings.image_size))
+                                       image_size=datasets.image_size_of(settings.image_size),
+                                       monitor=settings.monitor or entry.monitor)
         return cls(settings, entry, manual_dir, data_dir)
 
     @property

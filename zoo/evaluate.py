@@ -48,7 +48,11 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
              log_likelihood_samples=None, chunk=100, objective_metrics=True):
     """Returns ``{"elbo_nats", "reconstruction_nats", "kl_nats", "examples", "samples"}``,
     and ``"log_likelihood_nats"``, ``"log_likelihood_samples"`` with
-    ``log_likelihood_samples``; all in nats per example. For a likelihood of 8-bit pixels
+    ``log_likelihood_samples``; all in nats per example. A model without a bound (an
+    autoencoder whose codes are a point mass: ``model.has_elbo`` False) has neither an
+    ELBO nor a log p(x): it returns ``"reconstruction_nats"`` (-log p(x|z) at the code),
+    ``"examples"``, ``"samples"`` and ``"no_likelihood"``, one line saying why, whatever
+    ``log_likelihood_samples`` asks. For a likelihood of 8-bit pixels
     (the logistic mixture, a probability mass) also ``"elbo_bits_per_dim"`` and
     ``"log_likelihood_bits_per_dim"``: -nats / (D ln 2), D pixels times channels. For an
     objective that declares metrics of its own (``Objective.metrics``: beta_tcvae's
@@ -76,8 +80,11 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
         dataset = tf.data.Dataset.from_tensor_slices(dataset).batch(batch_size)
 
     declared = own_metrics(model) if objective_metrics else []
+    bound = model.has_elbo
+    if not bound:  # a point mass on a continuous space: no KL, no ELBO, no log p(x)
+        log_likelihood_samples = None
     step = evaluation_step(model, samples, log_likelihood_samples, chunk, declared)
-    names = ["reconstruction_nats", "kl_nats"]
+    names = ["reconstruction_nats"] + (["kl_nats"] if bound else [])
     names += ["log_likelihood_nats"] if log_likelihood_samples else []
     names += declared
     totals = np.zeros(len(names))
@@ -85,8 +92,10 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
     batches = int(dataset.cardinality())
     # The bar shows the running means over the examples so far, as the result reports them
     # (Keras's own average of the batches' means weights a short last batch as a full one).
+    headline = "-elbo" if bound else "recon"
     progress = tf_keras.utils.Progbar(batches if batches > 0 else None, verbose=verbose,
-                                      unit_name="batch", stateful_metrics=["-elbo", "log p(x)"])
+                                      unit_name="batch",
+                                      stateful_metrics=[headline, "log p(x)"])
     with reported_as_data_errors("evaluation data", model.data_kind):
         for index, batch in enumerate(dataset):
             inputs = model.model_inputs(*batch) if isinstance(batch, tuple) else (
@@ -96,25 +105,30 @@ def evaluate(model, dataset, samples=1, seed=0, verbose=1, batch_size=128,
             terms = step(inputs, batch_seed)
             totals += [np.sum(term, dtype=np.float64) for term in terms]
             examples += int(model.images_of(inputs).shape[0])
-            shown = [("-elbo", (totals[0] + totals[1]) / examples)]
+            shown = [(headline, (totals[0] + (totals[1] if bound else 0.0)) / examples)]
             shown += [("log p(x)", totals[2] / examples)] if log_likelihood_samples else []
             progress.update(index + 1, shown)
     if examples == 0:
         raise ConfigError("the evaluation dataset is empty")
     metrics = {name: float(total) / examples
                for name, total in zip(names, totals, strict=True)}
-    metrics["elbo_nats"] = -(metrics["reconstruction_nats"] + metrics["kl_nats"])
+    if bound:
+        metrics["elbo_nats"] = -(metrics["reconstruction_nats"] + metrics["kl_nats"])
     metrics.update(examples=examples, samples=samples)
     if declared:
         metrics["objective_metrics"] = {name: metrics.pop(name) for name in declared}
+    note = getattr(posterior_layer(model), "likelihood_note", None)
     if log_likelihood_samples:
         metrics["log_likelihood_samples"] = log_likelihood_samples
-        note = getattr(posterior_layer(model), "likelihood_note", None)
         if note:  # a point-mass posterior: the estimate is a bound (VectorQuantizer)
             metrics["log_likelihood_note"] = note
+    if not bound:  # why there is none (PointMass)
+        metrics["no_likelihood"] = note or (f"no log p(x): {type(model.objective).__name__} "
+                                            "reports no bound")
     if model.data_kind == "8bit":  # probability masses: bits per dimension
         dimensions = math.prod(model.image_shape) * math.log(2)
-        metrics["elbo_bits_per_dim"] = -metrics["elbo_nats"] / dimensions
+        if bound:
+            metrics["elbo_bits_per_dim"] = -metrics["elbo_nats"] / dimensions
         if "log_likelihood_nats" in metrics:
             metrics["log_likelihood_bits_per_dim"] = (-metrics["log_likelihood_nats"]
                                                       / dimensions)
@@ -150,6 +164,7 @@ def evaluation_step(model, samples, log_likelihood_samples, chunk, declared=()):
         @tf.function
         def step(inputs, batch_seed):
             terms = elbo_terms(model, inputs, samples, batch_seed)
+            terms = terms if model.has_elbo else terms[:1]  # no KL without a density
             if log_likelihood_samples is not None:
                 importance_seed = tf.random.experimental.stateless_fold_in(batch_seed, -1)
                 terms += (log_likelihood(model, inputs, log_likelihood_samples,
@@ -191,12 +206,13 @@ def log_likelihood(model, inputs, samples, seed, chunk=100):
 
 
 def subset_metrics(model, plan):
-    """The test ELBO (nats) of the first 2,000 test images of a row's data (``plan``, its
-    run resolved once), one code per image drawn with seed 0: a quick, exact check that a
-    row's weights are the row's (kept in its result file)."""
+    """The test ELBO and reconstruction (nats) of the first 2,000 test images of a row's
+    data (``plan``, its run resolved once), one code per image drawn with seed 0 (a model
+    without a bound: the reconstruction alone): a quick, exact check that a row's weights
+    are the row's (kept in its result file)."""
     test = data.load(plan.dataset, "test", SUBSET, binarization=plan.config.binarization,
                      seed=plan.config.seed, labels=model.conditional,
                      manual_dir=plan.manual_dir, data_dir=plan.data_dir).take(1)
     metrics = evaluate(model, test, samples=1, seed=0, verbose=0, objective_metrics=False)
-    return {"elbo_nats": metrics["elbo_nats"], "examples": metrics["examples"], "samples": 1,
-            "seed": 0}
+    return {**{name: metrics[name] for name in ("elbo_nats", "reconstruction_nats")
+               if name in metrics}, "examples": metrics["examples"], "samples": 1, "seed": 0}

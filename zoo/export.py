@@ -8,6 +8,9 @@ in a Python without zoo (or TFP), serves::
     sample(n, seed)       -> codes, mean, images   z ~ p(z), E[x|z], x ~ p(x|z) (model.sample)
     elbo(images, seed)    -> elbo, reconstruction, kl      nats per example, 1 code each
 
+(an autoencoder without an ELBO, its codes a point mass: ``reconstruction(images, seed)
+-> reconstruction`` in place of ``elbo``, and ``encode`` gives its ``codes``).
+
 ``images`` are float32 (batch, height, width, channels) in the model's format; ``codes``
 float32 (batch, latent_dim); ``n`` an int32 scalar; ``seed`` int32 of shape [2]: the same
 seed gives the same numbers, in the export and in the live model (``model.terms``). For a
@@ -38,7 +41,13 @@ from zoo.errors import ConfigError
 from zoo.models.posteriors import flow_location
 
 tfd = tfp.distributions
-SIGNATURES = ("encode", "decode", "sample", "elbo")
+SIGNATURES = ("encode", "decode", "sample", "elbo")  # "reconstruction" for "elbo" without one
+
+
+def signatures(model):
+    """The export's signatures of ``model``: SIGNATURES, or, for a model without an ELBO,
+    ``reconstruction`` in place of ``elbo``."""
+    return SIGNATURES if model.has_elbo else (*SIGNATURES[:-1], "reconstruction")
 
 
 def _encode(model, images):
@@ -53,6 +62,8 @@ def _encode(model, images):
     if hasattr(distribution, "quantized"):  # a VQ-VAE's point mass (VectorQuantizer)
         return {"codes": distribution.quantized,
                 "indices": model.encoder.layers[-1].nearest(distribution.quantized)}
+    if not model.has_elbo:  # an autoencoder's point mass (PointMass)
+        return {"codes": distribution.mean()}
     base = distribution.distribution
     return {"location": flow_location(distribution), "base_mean": base.mean(),
             "base_scale_tril": base.scale.to_dense()}
@@ -76,6 +87,11 @@ def _elbo(model, images, seed):
             "kl": terms.kl}
 
 
+def _reconstruction(model, images, seed):
+    terms = model.terms(images, 1, tf.cast(seed, tf.int64))
+    return {"reconstruction": terms.reconstruction}
+
+
 def _served(model):
     """A tf.Module holding the model's variables alone (no Keras object, which
     tf.saved_model.save would serialise) and the four functions, traced from the model."""
@@ -85,9 +101,11 @@ def _served(model):
     n = tf.TensorSpec([], tf.int32, name="n")
     served = tf.Module(name="zoo_export")
     served.model_variables = list(model.variables)
-    for name, function, specs in [("encode", _encode, [images]), ("decode", _decode, [codes]),
-                                  ("sample", _sample, [n, seed]),
-                                  ("elbo", _elbo, [images, seed])]:
+    functions = {"encode": (_encode, [images]), "decode": (_decode, [codes]),
+                 "sample": (_sample, [n, seed]), "elbo": (_elbo, [images, seed]),
+                 "reconstruction": (_reconstruction, [images, seed])}
+    for name in signatures(model):
+        function, specs = functions[name]
         setattr(served, name, tf.function(functools.partial(function, model),
                                           input_signature=specs))
     return served
@@ -115,7 +133,7 @@ def export(model, folder, overwrite=False):
         with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as temp:
             written = pathlib.Path(temp) / "saved_model"
             tf.saved_model.save(served, str(written), signatures={
-                name: getattr(served, name).get_concrete_function() for name in SIGNATURES})
+                name: getattr(served, name).get_concrete_function() for name in signatures(model)})
             if folder.exists():
                 shutil.rmtree(folder)
             written.rename(folder)

@@ -259,8 +259,9 @@ def _run_title(run, metrics=None):
         title += f" (first {run['train_examples']:,} training images)"
     if metrics:
         epochs, test = metrics["epochs_run"], metrics["test"]
-        title += (f", {epochs} epoch{'s' * (epochs != 1)}, test ELBO "
-                  f"{test['elbo_nats']:.1f} nats")
+        title += f", {epochs} epoch{'s' * (epochs != 1)}, " + (
+            f"test ELBO {test['elbo_nats']:.1f} nats" if "elbo_nats" in test
+            else f"test reconstruction {test['reconstruction_nats']:.1f} nats")
         if "elbo_bits_per_dim" in test:
             title += f" ({test['elbo_bits_per_dim']:.3f} bits/dim)"
         if run.get("eval_examples"):
@@ -323,8 +324,10 @@ class SampleGridSummary(tf_keras.callbacks.Callback):
 def _grid_png(model, grid, title, epoch, logs):
     logs = logs or {}
     nats = ""
-    if "val_reconstruction" in logs:
+    if "val_kl" in logs:
         nats = f", validation -ELBO {logs['val_reconstruction'] + logs['val_kl']:.1f} nats"
+    elif "val_reconstruction" in logs:  # an autoencoder's
+        nats = f", validation reconstruction {logs['val_reconstruction']:.1f} nats"
     figure = grid.figure(model, f"{title}: epoch {epoch + 1}{nats}")
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)

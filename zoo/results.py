@@ -101,7 +101,7 @@ def leaderboard(benchmarks=BENCHMARKS):
         "[reference].",
     ]
     by_dataset = {}
-    for result in results:
+    for result in (r for r in results if "elbo_nats" in best_test(r)):
         recipe = result["recipe_contents"]
         at = _at(image_size_of(recipe.get("image_size")))  # another size: a table apart
         by_dataset.setdefault(f"{recipe['dataset']}{at} ({recipe['binarization']})",
@@ -114,6 +114,8 @@ def leaderboard(benchmarks=BENCHMARKS):
         rows.sort(key=lambda r: -best_test(r).get("log_likelihood_nats", -math.inf))
         lines += [_row(result, _reference(result, benchmarks.parent), benchmarks)
                   for result in rows]
+    lines += _autoencoder_section([r for r in results if "elbo_nats" not in best_test(r)],
+                                  benchmarks)
     lines += _generation_section(results)
     lines += _disentanglement_section([r for r in results if "disentanglement" in r])
     lines += _untrained_section(benchmarks.parent, results)
@@ -191,6 +193,34 @@ def _at(image_size):
     return f" at {image_size[0]}x{image_size[1]}" if image_size else ""
 
 
+def _autoencoder_section(results, benchmarks):
+    """The rows of models without a likelihood (autoencoders whose codes are a point mass):
+    their test reconstruction, -log p(x|z) at the code in nats, and their objective's own
+    metrics; their samples are in the sample-quality tables."""
+    if not results:
+        return []
+    lines = ["", "## Autoencoders without a likelihood", "",
+             "Their codes are a point mass, which has no density on a continuous code space: "
+             "no KL, no ELBO, no log p(x). Test reconstruction: -log p(x\\|z) at the code, "
+             "nats per example, lower is better (the decoder's likelihood, as the rows above "
+             "report it); the objective's own metrics in their units. Judge them by their "
+             "samples (sample quality below).", "",
+             "| row | model (family) | dataset | reconstruction | objective's metrics "
+             "| budget | parameters | commit | weights |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for result in sorted(results, key=lambda r: best_test(r)["reconstruction_nats"]):
+        test, recipe = best_test(result), result["recipe_contents"]
+        own = ", ".join(f"{name} {value:.4g}"
+                        for name, value in test.get("objective_metrics", {}).items()) or "—"
+        lines.append(f"| {result['recipe']} | {recipe['model']} ({_family(recipe['model'])}) "
+                     f"| {recipe['dataset']}{_at(image_size_of(recipe.get('image_size')))} "
+                     f"({recipe['binarization']}) | {test['reconstruction_nats']:.2f} | {own} "
+                     f"| {_budget(result, test)} | {_parameters(result)} "
+                     f"| {(result['environment']['git_commit'] or '?')[:7]} "
+                     f"| `{benchmarks.resolve().name}/weights/{result['recipe']}.h5` |")
+    return lines
+
+
 def _row(result, reference, benchmarks):
     """A row of its dataset's table; the weights file named from the leaderboard's folder
     (``benchmarks/weights/ROW.h5``), whatever path the run was given."""
@@ -206,23 +236,31 @@ def _row(result, reference, benchmarks):
         log_likelihood += f"; {test['log_likelihood_bits_per_dim']:.3f} bits/dim"
     if "elbo_bits_per_dim" in test:
         elbo += f"; {test['elbo_bits_per_dim']:.3f} bits/dim"
-    hardware = ", ".join(environment["gpus"]) or (
-        f"{environment['cpu']} ({environment['cpu_count']} cores{_vector_unit(environment)})")
-    budget = (f"{result['epochs_run']}/{recipe['epochs']} epochs"
-              + (f" of the first {recipe['train_examples']} train examples"
-                 if recipe.get("train_examples") else "") + ", "
-              + (f"tested on the first {test['examples']} test examples, "
-                 if recipe.get("eval_examples") else "")
-              + f"{result['train_seconds'] / 60:.0f} min training"
-              + (f" in {result['dtype_policy']}"  # mixed precision (zoo.precision)
-                 if result.get("dtype_policy", "float32") != "float32" else "")
-              + f" + {result['eval_seconds'] / 60:.1f} min test, {hardware}")
     family = _family(recipe["model"])
-    parameters = (f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—")
     return (f"| {result['recipe']} | {recipe['model']} ({family}) | {log_likelihood} "
-            f"| {elbo} | {published} | {budget} | {parameters} "
+            f"| {elbo} | {published} | {_budget(result, test)} | {_parameters(result)} "
             f"| {(environment['git_commit'] or '?')[:7]} "
             f"| `{benchmarks.resolve().name}/weights/{result['recipe']}.h5` |")
+
+
+def _parameters(result):
+    return f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—"
+
+
+def _budget(result, test):
+    """A row's budget: epochs, examples, minutes of training and test, its hardware."""
+    recipe, environment = result["recipe_contents"], result["environment"]
+    hardware = ", ".join(environment["gpus"]) or (
+        f"{environment['cpu']} ({environment['cpu_count']} cores{_vector_unit(environment)})")
+    return (f"{result['epochs_run']}/{recipe['epochs']} epochs"
+            + (f" of the first {recipe['train_examples']} train examples"
+               if recipe.get("train_examples") else "") + ", "
+            + (f"tested on the first {test['examples']} test examples, "
+               if recipe.get("eval_examples") else "")
+            + f"{result['train_seconds'] / 60:.0f} min training"
+            + (f" in {result['dtype_policy']}"  # mixed precision (zoo.precision)
+               if result.get("dtype_policy", "float32") != "float32" else "")
+            + f" + {result['eval_seconds'] / 60:.1f} min test, {hardware}")
 
 
 # The scores of the disentanglement table: (metric, score, column heading)

@@ -1,13 +1,14 @@
 """Hyperparameter search with keras-tuner over a builder's search space.
 
-The objective is the validation -ELBO in nats per example (``val_neg_elbo``, minimised),
-the best epoch of each trial. Each builder declares its space beside it (``register(...,
-space=...)``); the batch size is searched too, unless the data come batched. ``ranges``
-name what to search: then only those, each with the given range or, named alone, the
-builder's. The search is a ``ZooHyperModel`` (build = the builder with the trial's values;
-fit = ``model.fit`` on the run's data) run by a tuner of ``zoo.tuners``: keras-tuner's own
-classes made to take tf_keras models, the same ones a user's own build function uses
-(one code path).
+The objective is the run's monitor, minimised at the best epoch of each trial: the
+validation -ELBO in nats per example (``val_neg_elbo``), or, for a model without an ELBO
+(an autoencoder's point-mass codes), its validation loss (``val_loss``). Each builder
+declares its space beside it (``register(..., space=...)``); the batch size is searched
+too, unless the data come batched. ``ranges`` name what to search: then only those, each
+with the given range or, named alone, the builder's. The search is a ``ZooHyperModel``
+(build = the builder with the trial's values; fit = ``model.fit`` on the run's data) run by
+a tuner of ``zoo.tuners``: keras-tuner's own classes made to take tf_keras models, the same
+ones a user's own build function uses (one code path).
 
 keras-tuner records a trial that raises as INVALID and says nothing until three in a row
 fail; ``tune`` reports every failed trial with its error and raises ``TuneError`` when no
@@ -36,7 +37,6 @@ from zoo.config import RunConfig
 from zoo.devices import active_strategy
 from zoo.train import compiled, run_callbacks, training_data
 
-OBJECTIVE = "val_neg_elbo"
 BATCH_SIZES = Choice(("64", "128", "256"))
 TUNERS = {"random": tuners.RandomSearch, "bayesian": tuners.BayesianOptimization,
           "hyperband": tuners.Hyperband}
@@ -238,7 +238,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     if own_data:
         if train is None or validation is None:
             raise ConfigError("pass both train and validation (the objective is the "
-                              "validation -ELBO), or neither to use a named dataset")
+                              "validation -ELBO or loss), or neither to use a named dataset")
         for setting, value in (("train_examples", train_examples),
                                ("eval_examples", eval_examples)):
             if value:
@@ -277,7 +277,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
     # process.
     random.seed(seed)
     try:  # keras-tuner builds a model with the space's first values, to look at it
-        search = TUNERS[tuner](hypermodel, keras_tuner.Objective(OBJECTIVE, direction="min"),
+        search = TUNERS[tuner](hypermodel, keras_tuner.Objective(config.monitor, direction="min"),
                                hyperparameters=hyperparameters(space), tune_new_entries=False,
                                seed=seed, directory=str(directory), project_name=project,
                                distribution_strategy=active_strategy(), **budget)
@@ -295,7 +295,7 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
             raise
     if compat.is_tuner_worker():
         return SearchResult(search, space, [])  # a worker: the chief holds the results
-    result = SearchResult(search, space, _trial_rows(search))
+    result = SearchResult(search, space, _trial_rows(search, config.monitor))
     if not any(row["status"] == "COMPLETED" for row in result.trials):
         raise TuneError(f"no trial completed; {_first_error(result.trials)}")
     if not own_data:
@@ -338,11 +338,11 @@ def _claim(folder, identity, overwrite):
     files.write_json(marker, identity)
 
 
-def _trial_rows(search):
+def _trial_rows(search, name):
     rows = []
     for trial in sorted(search.oracle.trials.values(), key=lambda t: int(t.trial_id)):
-        objective = trial.metrics.get_best_value(OBJECTIVE) if trial.metrics.exists(
-            OBJECTIVE) else None
+        objective = trial.metrics.get_best_value(name) if trial.metrics.exists(
+            name) else None
         error = (trial.message or "").strip().splitlines()
         rows.append({"trial": trial.trial_id, "status": str(trial.status),
                      "objective": None if objective is None or math.isnan(objective)

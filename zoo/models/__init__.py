@@ -5,8 +5,8 @@ those of installed plugins and ``ZOO_PLUGINS`` (``plugins``)."""
 
 # Each family registers its builders on import.
 from zoo.models import (  # noqa: F401
-    conditional, disentangling, flows, hamiltonian, hierarchical, hyperspherical, infovae,
-    iwae, learned_priors, tcvae, vanilla, vq)
+    autoencoders, conditional, disentangling, flows, hamiltonian, hierarchical,
+    hyperspherical, infovae, iwae, learned_priors, perceptual, tcvae, vanilla, vq)
 from zoo.models.registry import get, list_models, register
 
 from zoo import plugins  # noqa: E402 - after the zoo's own: plugins may use them

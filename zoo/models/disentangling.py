@@ -34,17 +34,17 @@ setting (gamma = 1000, C to 25 nats over 100,000 steps; disentanglement_lib's st
 c_max from 5 to 100); a shorter run sets ``iteration_threshold`` to its own length.
 """
 
-import tensorflow as tf
 import tf_keras
 
 from zoo.models import networks
+from zoo.models.adversarial import Discriminated
 from zoo.models.likelihoods import Likelihood
 from zoo.models.objectives import DIP, DIP_KINDS, AnnealedCapacity, FactorTC
 from zoo.models.priors import StandardNormal
 from zoo.models.registry import (FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  PositiveFloat, PositiveInt, Widths, one_of,
                                  register)
-from zoo.models.vae import ADAM, VAE, compiled, global_mean
+from zoo.models.vae import VAE, compiled
 
 SPACE = {"latent_dim": IntRange(6, 16), "lambda_od": FloatRange(1.0, 50.0),
          "learning_rate": FloatRange(1e-4, 1e-3)}
@@ -80,50 +80,23 @@ def locatello_vae(objective, latent_dim, filters, dense_units, input_shape, lear
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
-class FactorVAE(VAE):
-    """A VAE with a ``discriminator`` of its codes (codes -> two logits), which an optimizer
-    of its own, ``discriminator_optimizer`` (``ADAM`` at ``discriminator_learning_rate``,
-    beta_1 0.5, beta_2 0.9), trains inside the model's one training step; the model's
-    optimizer (``compile``) trains the encoder and decoder only. A run's learning-rate
-    schedule is that optimizer's; the discriminator's rate stays constant
-    (disentanglement_lib's rates are all constant). Objective: ``objectives.FactorTC``.
-    Both optimizers' states are kept in a ``.keras`` file and in a run's checkpoints. A
-    GradientTape loop of one's own gets the VAE's loss from ``objective_values`` and
-    ``discriminator_loss`` beside it, to minimise over ``discriminator.trainable_variables``.
-
-    A leaderboard row's weights file leaves the discriminator out (5.0 M weights, 20 MB as
-    float32 at the default units: over a row file's 10 MiB): the row's model encodes,
-    decodes and gives its ELBO as trained; fine-tuning it trains a new discriminator from
-    its start."""
+class FactorVAE(Discriminated):
+    """A VAE with a ``discriminator`` of its codes (codes -> two logits) trained by an Adam
+    of its own inside the model's one training step (``adversarial.Discriminated``), at
+    ``discriminator_learning_rate`` with beta_1 0.5, beta_2 0.9 (disentanglement_lib's);
+    the model's optimizer trains the encoder and decoder. Objective: ``objectives.
+    FactorTC``. A leaderboard row's weights file leaves the discriminator out (5.0 M
+    weights, 20 MB as float32 at the default units: over a row file's 10 MiB): the row's
+    model encodes, decodes and gives its ELBO as trained; fine-tuning it trains a new
+    discriminator from its start."""
 
     ROW_LEAVES_OUT = ("discriminator",)
 
     def __init__(self, encoder, decoder, prior_layer, discriminator, objective=FactorTC(),
                  discriminator_learning_rate=1e-4, **kwargs):
-        super().__init__(encoder, decoder, prior_layer, objective, build_now=False, **kwargs)
-        self.discriminator = discriminator
-        self.discriminator_optimizer = ADAM(discriminator_learning_rate, beta_1=0.5,
-                                            beta_2=0.9)
-        self.build((None, *self.image_shape))
-
-    def own_optimizers(self):
-        return [("discriminator_optimizer", self.discriminator_optimizer,
-                 self.discriminator.trainable_variables)]
-
-    def train_step(self, data):
-        """Kim & Mnih's Algorithm 1, both updates from one forward pass: the VAE's loss
-        (reconstruction, KL and gamma times the discriminator's TC estimate) over the
-        encoder and decoder, the discriminator's cross-entropy over the discriminator,
-        each averaged over the global batch."""
-        inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
-        with tf.GradientTape(persistent=True) as tape:
-            values = self.objective_values(inputs, training=True)
-            loss = global_mean(values["loss"]) + self._regularization()
-            discriminator_loss = global_mean(values["discriminator_loss"])
-        self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
-        self.discriminator_optimizer.minimize(
-            discriminator_loss, self.discriminator.trainable_variables, tape=tape)
-        return self._tracked(values)
+        super().__init__(encoder, decoder, prior_layer, discriminator, objective,
+                         discriminator_learning_rate, discriminator_betas=(0.5, 0.9),
+                         **kwargs)
 
 
 @register("factor_vae", space=FACTOR_SPACE)

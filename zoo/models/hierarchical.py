@@ -102,7 +102,7 @@ class HierarchicalVAE(VAE):
         return Terms(log_likelihood(rv_x, x, samples),
                      log_upper_prior + log_lower_prior,
                      log_upper_posterior + log_lower_posterior,
-                     upper_kl + lower_kl, upper, z2_samples)
+                     upper_kl + lower_kl, upper, z2_samples, rv_x)
 
 
 def _mean_decoder(conditional_prior, likelihood):

@@ -7,9 +7,10 @@ objective ``objectives.MMD``::
     loss(x) = -log p(x|z) + (1 - alpha) KL(q(z|x) || p(z)) + (alpha + lam - 1) MMD^2(q(z), p(z))
 
 in nats per example but for the MMD term (a squared distance of kernel means, estimated on
-the batch). ``alpha = 1`` drops the KL (the MMD-VAE); the default ``alpha = 0, lam = 100``
-keeps the whole KL and adds 99 times the MMD. The metric ``mmd`` is tracked beside the
-ELBO's terms.
+the batch). ``alpha = 1`` drops the KL (the MMD-VAE: ``wae_mmd``'s objective on codes drawn
+from a Gaussian q(z|x) rather than a point mass, its stochastic cousin); the default
+``alpha = 0, lam = 100`` keeps the whole KL and adds 99 times the MMD. The metric ``mmd``
+is tracked beside the ELBO's terms.
 """
 
 from zoo.models import networks

@@ -218,3 +218,16 @@ def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None
     return (encoder(input_shape, mlp_encoder_body(hidden_units, activation), posterior),
             decoder(latent_dim, mlp_decoder_body(hidden_units, output.num_params, activation),
                     output))
+
+
+def conv(input_shape, filters, blocks, latent_dim, posterior, likelihood="bernoulli",
+         name="model"):
+    """``(encoder, decoder)``: stride-2 convolutions of ``filters`` (``blocks`` residual
+    ones after each), the ``posterior`` layer; a dense layer to the smallest feature map,
+    transposed convolutions back, the ``likelihood`` head (``name``: the builder's, for its
+    one-line refusal of an image size the strides do not divide)."""
+    stride = conv_stride(input_shape, filters, name)
+    images_to_codes = encoder(input_shape, conv_encoder_body(filters, blocks), posterior)
+    output = head(likelihood, input_shape)
+    return images_to_codes, decoder(latent_dim, conv_decoder_body(
+        filters, input_shape, stride, output.params_per_pixel, blocks), output)

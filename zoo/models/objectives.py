@@ -12,6 +12,12 @@ the per-example ``loss`` the optimizer minimises, the metrics ``neg_elbo``,
 ``reconstruction`` and ``kl`` (the true, beta = 1 quantities), and any metrics of its own
 (``Objective.metrics``): ``BetaTC``'s total correlation, ``IWAE``'s effective sample size,
 ``MMD``'s maximum mean discrepancy, ``AnnealedCapacity``'s gap to its capacity.
+
+An autoencoder whose codes are a point mass on a continuous space (``posteriors.PointMass``)
+has no ELBO: q(z|x) has no density there, so neither the KL nor an importance-sampled log
+p(x) exists. Its objectives (``Reconstruction``, ``RAE``, ``WAE``) say so with ``has_elbo =
+False`` and return ``loss``, ``reconstruction`` (-log p(x|z) at the code, nats) and their
+metrics, no ``neg_elbo`` nor ``kl``.
 """
 
 import dataclasses
@@ -22,7 +28,7 @@ import tensorflow_probability as tfp
 
 from zoo import compat
 from zoo.errors import ConfigError
-from zoo.models import replicas
+from zoo.models import replicas, similarity
 
 tfd = tfp.distributions
 
@@ -40,7 +46,8 @@ def kl_divergence(posterior, prior, log_posterior, log_prior):
 class Terms:
     """Per-sample terms of a batch: ``(samples, batch)`` tensors, and the KL ``(batch,)``;
     with the posterior q(z|x) and the codes ``(samples, batch, latent)`` they came from
-    (of the top layer in a hierarchical model)."""
+    (of the top layer in a hierarchical model), and ``decoded``, p(x|z) of those codes
+    (rows sample-major: samples * batch; None where a model does not give it)."""
 
     log_likelihood: tf.Tensor
     log_prior: tf.Tensor
@@ -48,6 +55,7 @@ class Terms:
     kl: tf.Tensor
     posterior: object = None
     codes: tf.Tensor = None
+    decoded: object = None
 
     @property
     def log_weights(self):
@@ -62,6 +70,8 @@ class Terms:
 
 # What every objective returns, per example; an objective's own ``metrics`` come after.
 VALUES = ("loss", "neg_elbo", "reconstruction", "kl")
+# What an objective without a bound returns (``Objective.has_elbo`` False: an autoencoder's)
+UNBOUNDED_VALUES = ("loss", "reconstruction")
 DIRECTIONS = ("min", "max")
 # Every metric an objective class declares -> whether it is better low or high ("min",
 # "max"): what a tuner minimises or maximises when asked for it (``zoo.tuners``).
@@ -80,6 +90,11 @@ class Objective:
     - ``neg_elbo``, ``reconstruction``, ``kl``: the true (beta = 1) quantities, as
       ``elbo_values(terms)`` gives them;
     - one entry per name in ``metrics``, and nothing else.
+
+    An objective with ``has_elbo = False`` (an autoencoder's: its codes a point mass on a
+    continuous space, without a density, so without a KL or an ELBO) returns ``loss``,
+    ``reconstruction`` and its metrics alone (``UNBOUNDED_VALUES``); the model then reports
+    no ELBO and no log p(x), and watches ``val_loss``.
 
     ``inputs`` are the model's (images; ``(images, labels)`` for a conditional model),
     ``seed`` a shape-[2] int64 tensor for stateless draws (the model's noise for this
@@ -125,6 +140,7 @@ class Objective:
     samples = 1
     gathers_rows = False
     metrics = {}
+    has_elbo = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -158,8 +174,15 @@ def elbo_values(terms):
 
 
 def names_of(objective):
-    """The names of the values ``objective`` returns: ``VALUES``, then its metrics."""
-    return VALUES + tuple(getattr(objective, "metrics", {}))
+    """The names of the values ``objective`` returns: ``VALUES`` (``UNBOUNDED_VALUES``
+    without a bound), then its metrics."""
+    return ((VALUES if bounds(objective) else UNBOUNDED_VALUES)
+            + tuple(getattr(objective, "metrics", {})))
+
+
+def bounds(objective):
+    """Whether ``objective``'s values include the ELBO's (``Objective.has_elbo``)."""
+    return getattr(objective, "has_elbo", True)
 
 
 def check(objective):
@@ -180,8 +203,9 @@ def check(objective):
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"objective {name}: samples (codes per example) must be an int "
                           f">= 1, got {samples!r}")
-    if not isinstance(getattr(objective, "gathers_rows", False), bool):
-        raise ConfigError(f"objective {name}: gathers_rows must be True or False")
+    for flag in ("gathers_rows", "has_elbo"):
+        if not isinstance(getattr(objective, flag, flag == "has_elbo"), bool):
+            raise ConfigError(f"objective {name}: {flag} must be True or False")
     metrics = getattr(objective, "metrics", {})
     if not isinstance(metrics, dict):
         raise ConfigError(f"objective {name}: metrics must be a dict of metric name -> "
@@ -207,9 +231,10 @@ def check_values(objective, values, rows=None):
     expected = names_of(objective)
     missing = [key for key in expected if key not in values]
     if missing:
+        returns = (f"{', '.join(VALUES)} (elbo_values(terms) gives the last three)"
+                   if bounds(objective) else f"{', '.join(UNBOUNDED_VALUES)} (has_elbo = False)")
         raise ConfigError(f"objective {name} returned no {', '.join(missing)}: an objective "
-                          f"returns {', '.join(VALUES)} (elbo_values(terms) gives the last "
-                          "three) and each name in its metrics")
+                          f"returns {returns} and each name in its metrics")
     extra = [str(key) for key in values if key not in expected]
     if extra:
         declared = ", ".join(f"{key!r}: 'min'" for key in extra)
@@ -590,45 +615,35 @@ KERNELS = ("imq", "rbf")
 
 
 @dataclasses.dataclass(frozen=True)
-class MMD(Objective):
-    """The InfoVAE objective (Zhao, Song & Ermon 2019) with the maximum mean discrepancy
-    between the aggregate posterior q(z) and the prior p(z)::
-
-        loss(x_i) = -log p(x_i|z_i) + w * [(1 - alpha) KL(q(z|x_i) || p(z))
-                                           + (alpha + lam - 1) MMD_i],     z_i ~ q(z|x_i)
-
-    ``alpha = 1`` drops the KL (the MMD-VAE); ``alpha = 0, lam = 1`` is the ELBO. MMD^2 is
-    estimated without bias from the M codes of the (global) batch and M draws z'_j ~ p(z)
-    (Gretton et al. 2012), split into per-example terms whose batch mean is the estimate::
+class KernelDiscrepancy(Objective):
+    """What ``MMD`` and ``WAE`` share: the maximum mean discrepancy between the codes of
+    the (global) batch, M of them, and M draws z'_j ~ p(z), estimated without bias
+    (Gretton et al. 2012) and split into per-example terms whose batch mean is the
+    estimate::
 
         MMD_i = 1/(M-1) sum_{j != i} [k(z_i, z_j) + k(z'_i, z'_j)] - (2/M) sum_j k(z_i, z'_j)
 
     with the inverse multiquadratic kernel ``k(a, b) = C / (C + |a - b|^2)`` (``imq``, as
     in Tolstikhin et al. 2018's WAE) or ``exp(-|a - b|^2 / C)`` (``rbf``), ``C = 2 d
     scale^2`` for d latent dimensions. The metric ``mmd`` is MMD_i (its batch mean is the
-    estimate; it is a squared distance of kernel means, not in nats, and can dip below 0).
+    estimate; a squared distance of kernel means, not in nats, and it can dip below 0).
     Under several replicas the codes are gathered from every replica, so the estimate is
-    the global batch's; ``w`` is the KL warm-up factor; one code per example.
+    the global batch's; the prior is drawn with ``stateless_fold_in(seed, -1)``.
     """
 
     gathers_rows = True
     metrics = {"mmd": "min"}
 
-    alpha: float = 0.0
-    lam: float = 100.0
     kernel: str = "imq"
     scale: float = 1.0
 
-    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
-        terms = model.terms(inputs, 1, seed, training)
-        codes = terms.codes[0]                                              # (m, d) here
+    def batch_discrepancy(self, model, codes, seed):
+        """MMD_i of this replica's ``codes`` (m, d) against the whole batch's and the
+        prior's draws."""
         first, rows = replicas.row_span(tf.shape(codes)[0])
         prior_codes = model.prior.sample(rows, seed=tf.random.experimental.stateless_fold_in(
             seed, -1))                                                      # (M, d), all
-        discrepancy = self.discrepancy(codes, replicas.gather_rows(codes), prior_codes, first)
-        rate = (1.0 - self.alpha) * terms.kl + (self.alpha + self.lam - 1.0) * discrepancy
-        return {"loss": terms.reconstruction + warmup * rate, **elbo_values(terms),
-                "mmd": discrepancy}
+        return self.discrepancy(codes, replicas.gather_rows(codes), prior_codes, first)
 
     def discrepancy(self, codes, all_codes, prior_codes, first=0):
         """MMD_i above for the rows ``codes`` (m, d), which are rows ``first`` on of
@@ -648,6 +663,226 @@ class MMD(Objective):
         if self.kernel == "rbf":
             return tf.exp(-squared / width)
         return width / (width + squared)
+
+
+@dataclasses.dataclass(frozen=True)
+class MMD(KernelDiscrepancy):
+    """The InfoVAE objective (Zhao, Song & Ermon 2019) with the maximum mean discrepancy
+    between the aggregate posterior q(z) and the prior p(z) (``KernelDiscrepancy``: MMD_i,
+    its kernels and the metric ``mmd``)::
+
+        loss(x_i) = -log p(x_i|z_i) + w * [(1 - alpha) KL(q(z|x_i) || p(z))
+                                           + (alpha + lam - 1) MMD_i],     z_i ~ q(z|x_i)
+
+    ``alpha = 1`` drops the KL (the MMD-VAE, the stochastic cousin of ``WAE``, whose
+    codes are a point mass); ``alpha = 0, lam = 1`` is the ELBO. ``w`` is the KL warm-up
+    factor; one code per example.
+    """
+
+    alpha: float = 0.0
+    lam: float = 100.0
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        discrepancy = self.batch_discrepancy(model, terms.codes[0], seed)
+        rate = (1.0 - self.alpha) * terms.kl + (self.alpha + self.lam - 1.0) * discrepancy
+        return {"loss": terms.reconstruction + warmup * rate, **elbo_values(terms),
+                "mmd": discrepancy}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconstruction(Objective):
+    """A plain autoencoder's objective: the reconstruction alone::
+
+        loss(x) = -log p(x|z),    z = f(x)
+
+    in nats per example, -log of the decoder's likelihood at the code (a Bernoulli
+    likelihood's: the binary cross-entropy summed over the pixels). No bound: the codes are
+    a point mass (``has_elbo = False``)."""
+
+    has_elbo = False
+
+    def values(self, terms, warmup=1.0):
+        """``loss`` and ``reconstruction``, the same."""
+        del warmup
+        return {"loss": terms.reconstruction, "reconstruction": terms.reconstruction}
+
+
+PENALTIES = ("l2", "gp")
+
+
+@dataclasses.dataclass(frozen=True)
+class RAE(Objective):
+    """The regularised autoencoder (Ghosh, Sajjadi, Vergari, Black & Schölkopf 2020)::
+
+        loss(x) = -log p(x|z) + code_weight * |z|^2 / 2 + decoder_weight * R,    z = f(x)
+
+    the code penalty |z|^2 / 2 (the metric ``code_penalty``) and the decoder's,
+    ``penalty``: ``"l2"`` (RAE-L2), R = |theta|^2 / 2 over the decoder's trainable
+    variables (the gradient decoder_weight * theta: PyTorch's Adam ``weight_decay`` on the
+    decoder, as pythae trains it), or ``"gp"`` (RAE-GP), R = |d/dz sum_i E[x_i|z]|^2, the
+    squared gradient of the decoder's summed output at the code (the paper's code takes it
+    at z; pythae's, at the input x). The metric ``decoder_penalty`` is R. Penalties are in
+    squared code or weight units, added to nats as the paper adds them to its
+    reconstruction; defaults as pythae's (1e-4, 1e-7). No bound (``has_elbo = False``).
+    """
+
+    has_elbo = False
+    metrics = {"code_penalty": "min", "decoder_penalty": "min"}
+
+    penalty: str = "l2"
+    code_weight: float = 1e-4
+    decoder_weight: float = 1e-7
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        del warmup
+        terms = model.terms(inputs, 1, seed, training)
+        codes = terms.codes[0]
+        code_penalty = 0.5 * tf.reduce_sum(tf.square(codes), -1)
+        if self.penalty == "gp":
+            with tf.GradientTape() as tape:  # inside the step's tape: differentiated again
+                tape.watch(codes)
+                output = tf.reduce_sum(tf.cast(model.decode(codes, inputs, training).mean(),
+                                               codes.dtype))
+            decoder_penalty = tf.reduce_sum(tf.square(tape.gradient(output, codes)), -1)
+        else:
+            weights = tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, codes.dtype)))
+                                for v in model.decoder.trainable_variables])
+            decoder_penalty = tf.fill(tf.shape(code_penalty), 0.5 * weights)
+        return {"loss": terms.reconstruction + self.code_weight * code_penalty
+                + self.decoder_weight * decoder_penalty,
+                "reconstruction": terms.reconstruction, "code_penalty": code_penalty,
+                "decoder_penalty": decoder_penalty}
+
+
+@dataclasses.dataclass(frozen=True)
+class WAE(KernelDiscrepancy):
+    """The Wasserstein autoencoder with the MMD penalty (Tolstikhin, Bousquet, Gelly &
+    Schölkopf 2018), on deterministic codes::
+
+        loss(x_i) = -log p(x_i|z_i) + lam * MMD_i,    z_i = f(x_i)
+
+    MMD_i the batch's discrepancy between the codes and the prior (``KernelDiscrepancy``;
+    the metric ``mmd``). ``MMD`` with ``alpha = 1`` (the MMD-VAE) is its stochastic
+    cousin: the same loss with codes drawn from a Gaussian q(z|x). The paper's MNIST
+    setting: lam = 10, the IMQ kernel. No bound (``has_elbo = False``).
+    """
+
+    has_elbo = False
+
+    lam: float = 10.0
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        del warmup
+        terms = model.terms(inputs, 1, seed, training)
+        discrepancy = self.batch_discrepancy(model, terms.codes[0], seed)
+        return {"loss": terms.reconstruction + self.lam * discrepancy,
+                "reconstruction": terms.reconstruction, "mmd": discrepancy}
+
+
+@dataclasses.dataclass(frozen=True)
+class Adversarial(Objective):
+    """The adversarial autoencoder's objective (Makhzani, Shlens, Jaitly, Goodfellow & Frey
+    2016) on deterministic codes z_i = f(x_i), with a discriminator D of codes
+    (``model.discriminator``: two logits, a draw of the prior's and an encoder's code)::
+
+        loss(x_i) = -log p(x_i|z_i) + weight * (-log D_prior(z_i))
+        L_D(x_i)  = -1/2 [log D_prior(z'_i) + log D_code(z_i)],    z'_i ~ p(z)
+
+    the encoder learning to pass its codes off as the prior's (the non-saturating
+    generator loss, the metric ``adversarial_loss``, nats), the discriminator to tell them
+    apart (its cross-entropy, the metric ``discriminator_loss``, nats per example), both
+    from one forward pass: ``adversarial.Discriminated`` minimises the loss over the
+    encoder and decoder with the model's optimizer and L_D over the discriminator with
+    its own (Makhzani et al.'s reconstruction and regularisation phases in one step, as
+    pythae does). z'_i is the i-th of M draws of the prior for the global batch
+    (``stateless_fold_in(seed, -1)``), so replicas draw what one device does. No bound
+    (``has_elbo = False``).
+    """
+
+    has_elbo = False
+    metrics = {"adversarial_loss": "min", "discriminator_loss": "min"}
+
+    weight: float = 1.0
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        del warmup
+        terms = model.terms(inputs, 1, seed, training)
+        codes = terms.codes[0]                                              # (m, d) here
+        first, rows = replicas.row_span(tf.shape(codes)[0])
+        prior_codes = model.prior.sample(rows, seed=tf.random.experimental.stateless_fold_in(
+            seed, -1))[first:first + tf.shape(codes)[0]]                   # this replica's
+        log_d = tf.nn.log_softmax(model.discriminator(codes, training=training))
+        log_d_prior = tf.nn.log_softmax(model.discriminator(prior_codes, training=training))
+        adversarial = -log_d[:, 0]
+        return {"loss": terms.reconstruction + self.weight * adversarial,
+                "reconstruction": terms.reconstruction, "adversarial_loss": adversarial,
+                "discriminator_loss": -0.5 * (log_d_prior[:, 0] + log_d[:, 1])}
+
+
+# MS-SSIM's weights of its five scales (Wang, Simoncelli & Bovik 2003; tf.image's)
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_scales(height, width, filter_size):
+    """How many of MS-SSIM's five scales an image of ``height`` x ``width`` has room for:
+    scale j (from 0) halves the image j times (rounding up: TensorFlow pads an odd side),
+    and its window of ``filter_size`` pixels must fit (its convolutions are VALID)."""
+    return sum(1 for j in range(len(MS_SSIM_WEIGHTS))
+               if -(-min(height, width) // 2 ** j) >= filter_size)  # halved, rounded up
+
+
+@dataclasses.dataclass(frozen=True)
+class MSSSIM(Objective):
+    """The MS-SSIM VAE's objective (Snell, Ridgeway, Liao, Roads, Mozer & Zemel 2017): the
+    reconstruction measured by multi-scale structural similarity between each image and its
+    decoder mean E[x|z] (``similarity.ms_ssim``: ``tf.image.ssim_multiscale``'s, with a
+    gradient where a scale's term is not positive)::
+
+        loss(x) = D (1 - MS-SSIM(x, E[x|z])) + w * beta * KL(q(z|x) || p(z)),  z ~ q(z|x)
+
+    D the image's pixels times channels: MS-SSIM is a mean over pixels, and D times it is
+    Snell et al.'s sum over pixels, on the scale of a likelihood summed over them. Windows
+    of ``filter_size`` pixels (Gaussian, sigma 1.5); the scales are MS-SSIM's first
+    ``ms_ssim_scales(H, W, filter_size)`` (28x28 with windows of 3: four, of 28, 14, 7 and
+    4 pixels; 64x64: all five), their weights renormalised to sum to 1. The metric
+    ``ms_ssim`` is MS-SSIM per image (1: identical). The decoder's likelihood still
+    defines the model: ``neg_elbo``, ``reconstruction`` and ``kl`` are its ELBO's, a true
+    bound on log p(x), which this loss does not train for. ``w`` is the KL warm-up factor;
+    one code per example.
+    """
+
+    metrics = {"ms_ssim": "max"}
+
+    beta: float = 1.0
+    filter_size: int = 3
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        images = model.images_of(inputs)
+        if terms.decoded is None:
+            raise ConfigError(f"MSSSIM takes a model whose terms carry the decoder's "
+                              f"p(x|z) (VAE.terms does); {type(model).__name__}'s do not")
+        means = tf.reshape(tf.cast(terms.decoded.mean(), images.dtype), tf.shape(images))
+        similarity = self.similarity(images, means)
+        pixels = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), images.dtype)
+        return {"loss": pixels * (1.0 - similarity) + warmup * self.beta * terms.kl,
+                **elbo_values(terms), "ms_ssim": similarity}
+
+    def similarity(self, images, means):
+        """MS-SSIM of each image and its mean (batch,), on the scales that fit."""
+        return similarity.ms_ssim(images, means, self.weights(*images.shape[1:3]),
+                                  self.filter_size)
+
+    def weights(self, height, width):
+        """The weights of the scales that fit ``height`` x ``width`` images, summing to 1;
+        a one-line ConfigError where not one fits."""
+        scales = ms_ssim_scales(height, width, self.filter_size)
+        if scales == 0:
+            raise ConfigError(f"MS-SSIM windows of filter_size={self.filter_size} pixels do "
+                              f"not fit {height}x{width} images: use a smaller filter_size")
+        kept = MS_SSIM_WEIGHTS[:scales]
+        return [weight / sum(kept) for weight in kept]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,8 +29,23 @@ class _Sized:
         return self.params_size(self._event_size)
 
 
+class _Made(_Sized, tfpl.DistributionLambda):
+    """A posterior layer whose distribution its class's static ``new(params, event_size)``
+    makes from ``params_size(event_size)`` parameters; as a tensor,
+    ``convert_to_tensor_fn`` of it."""
+
+    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
+        kwargs.pop("make_distribution_fn", None)
+        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn,
+                         **precision.distribution_kwargs(kwargs))
+        self._event_size = event_size
+
+    def get_config(self):
+        return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
+
+
 @tf_keras.utils.register_keras_serializable(package="zoo")
-class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
+class MultivariateNormalDiag(_Made):
     """``q(z|x) = N(loc, diag(scale^2))`` over ``event_size`` dims: the diagonal sibling of
     ``tfpl.MultivariateNormalTriL``.
 
@@ -38,12 +53,6 @@ class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
     ``softplus(.) + 1e-5``. Unlike ``tfpl.IndependentNormal``, it has an analytic KL
     against a ``MultivariateNormalDiag`` prior.
     """
-
-    def __init__(self, event_size, convert_to_tensor_fn=tfd.Distribution.mean, **kwargs):
-        kwargs.pop("make_distribution_fn", None)
-        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn,
-                         **precision.distribution_kwargs(kwargs))
-        self._event_size = event_size
 
     @staticmethod
     def new(params, event_size):
@@ -54,9 +63,6 @@ class MultivariateNormalDiag(_Sized, tfpl.DistributionLambda):
     @staticmethod
     def params_size(event_size):
         return 2 * event_size
-
-    def get_config(self):
-        return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
@@ -94,6 +100,36 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class PointMass(_Made):
+    """The codes of a deterministic encoder, ``z = f(x)``, as a distribution layer: a point
+    mass (``tfd.Deterministic``) at its ``event_size`` parameters, so that an autoencoder
+    (AE, RAE, WAE) is assembled as every model here is and draws its codes the same way
+    (``reparameterized_sample``: the location).
+
+    On a continuous code space a point mass has no density (``density = False``): there is
+    no KL to p(z), no ELBO and no importance-sampled log p(x). A model with this posterior
+    trains on an objective without a bound (``objectives.Reconstruction``, ``RAE``,
+    ``WAE``); ``zoo.evaluate`` reports its reconstruction and says why there is no log p(x).
+    """
+
+    density = False
+    # what zoo.evaluate says of log p(x) for a model with this posterior
+    likelihood_note = ("no log p(x): the codes are a point mass (z = f(x)), which has no "
+                       "density on a continuous code space, so there is no KL, no ELBO and "
+                       "no importance-sampled estimate; the reconstruction is -log p(x|z) "
+                       "at the code")
+
+    @staticmethod
+    def new(params, event_size):
+        del event_size
+        return tfd.Independent(tfd.Deterministic(loc=params), 1)
+
+    @staticmethod
+    def params_size(event_size):
+        return event_size
+
+
 def mean_direction(distribution):
     """A von Mises-Fisher posterior's centre: its mean direction, on the sphere (its mean,
     A_d(kappa) mu, lies inside it)."""
@@ -101,7 +137,7 @@ def mean_direction(distribution):
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
-class VonMisesFisher(_Sized, tfpl.DistributionLambda):
+class VonMisesFisher(_Made):
     """``q(z|x) = vMF(mu, kappa)`` on the unit sphere S^(d-1) of R^d, ``d = event_size``
     (Davidson et al. 2018), TFP's ``tfd.VonMisesFisher``::
 
@@ -115,10 +151,7 @@ class VonMisesFisher(_Sized, tfpl.DistributionLambda):
     """
 
     def __init__(self, event_size, convert_to_tensor_fn=mean_direction, **kwargs):
-        kwargs.pop("make_distribution_fn", None)
-        super().__init__(_Maker(type(self).new, event_size), convert_to_tensor_fn,
-                         **precision.distribution_kwargs(kwargs))
-        self._event_size = event_size
+        super().__init__(event_size, convert_to_tensor_fn, **kwargs)
 
     @staticmethod
     def new(params, event_size):
@@ -129,9 +162,6 @@ class VonMisesFisher(_Sized, tfpl.DistributionLambda):
     @staticmethod
     def params_size(event_size):
         return event_size + 1
-
-    def get_config(self):
-        return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
 
 
 class _ConditionalFlow(tfpl.DistributionLambda):
@@ -444,7 +474,8 @@ def reparameterized_sample(posterior, samples, seed, groups=1):
     do not depend on how many replicas share the batch. ``f`` is the location-scale map of
     a Gaussian (``loc + scale @ eps``), composed with the bijector of a
     ``TransformedDistribution`` (a flow posterior); a von Mises-Fisher posterior's codes
-    are ``von_mises_fisher_codes``; a point mass's (``VectorQuantizer``), its location.
+    are ``von_mises_fisher_codes``; a point mass's (``PointMass``, ``VectorQuantizer``),
+    its location.
     ``groups``: the posterior's batch is that many blocks of the replica's rows, one after
     the other (a lower layer's posterior given each of ``groups`` samples of the layer
     above, in a hierarchical model).
@@ -469,7 +500,7 @@ def reparameterized_sample(posterior, samples, seed, groups=1):
     raise NotImplementedError(
         f"a {type(distribution).__name__} posterior has no reparameterized sampler here; "
         "use a Gaussian posterior layer, a TransformedDistribution over one (a flow), "
-        "a von Mises-Fisher one or a point mass (a VectorQuantizer)")
+        "a von Mises-Fisher one or a point mass (PointMass, VectorQuantizer)")
 
 
 def _is_flow(distribution):

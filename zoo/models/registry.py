@@ -160,6 +160,13 @@ class Builder:
     description: str
     fields: dict
     space: dict = dataclasses.field(default_factory=dict)
+    elbo: bool = True
+
+    @property
+    def monitor(self):
+        """The validation number a run of this builder's models watches by default: the
+        -ELBO, or, for a model without one (``elbo=False``), its loss."""
+        return "val_neg_elbo" if self.elbo else "val_loss"
 
     def defaults(self):
         return {name: field.default for name, field in self.fields.items()}
@@ -181,6 +188,10 @@ class Builder:
         """The model built with ``overrides``, already checked (``validate``), compiled,
         carrying ``zoo_config`` (see ``get``)."""
         model = self.build(**overrides)
+        if getattr(model, "has_elbo", True) != self.elbo:
+            has = "has no ELBO (its objective reports no bound)" if self.elbo else "has an ELBO"
+            raise TypeError(f"builder {self.name}: its model {has}, but it is registered "
+                            f"with elbo={self.elbo}; register it with elbo={not self.elbo}")
         model.zoo_config = {"name": self.name, "overrides": overrides}
         if self.build.__module__ != "__main__":  # a script's own builders: not importable
             model.zoo_config["module"] = self.build.__module__
@@ -192,11 +203,13 @@ class Builder:
 _BUILDERS = {}
 
 
-def register(name, space=None):
+def register(name, space=None, elbo=True):
     """Decorator that registers a builder under ``name`` (see the module docstring).
 
     ``space`` is its hyperparameter search space for ``zoo tune``: override name ->
-    IntRange, FloatRange or Choice.
+    IntRange, FloatRange or Choice. ``elbo=False`` for a model without an ELBO (an
+    autoencoder whose codes are a point mass: ``model.has_elbo``), which runs then watch
+    by ``val_loss`` (``Builder.monitor``); building one that says otherwise is refused.
     """
 
     def decorate(build):
@@ -228,7 +241,7 @@ def register(name, space=None):
         if unknown:
             raise TypeError(f"builder {name}: search space names '{unknown[0]}', which is not "
                             f"one of its parameters ({', '.join(fields)})")
-        _BUILDERS[name] = Builder(name, build, description, fields, dict(space or {}))
+        _BUILDERS[name] = Builder(name, build, description, fields, dict(space or {}), elbo)
         return build
 
     return decorate

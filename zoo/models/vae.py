@@ -76,6 +76,18 @@ def stateless_seed(seed):
     return tf.cast(seed, tf.int32)
 
 
+def _check_density(encoder, objective):
+    """Refuses, in one line, an objective that bounds log p(x) (a KL to the prior) on an
+    encoder whose codes have no density (``posteriors.PointMass``)."""
+    last = encoder.layers[-1] if getattr(encoder, "layers", None) else None
+    if objectives.bounds(objective) and getattr(last, "density", True) is False:
+        raise ConfigError(
+            f"objective {type(objective).__name__} bounds log p(x) with KL(q(z|x) || p(z)), "
+            f"and this encoder's codes are a point mass ({type(last).__name__}), without a "
+            "density: train it with an autoencoder's objective (objectives.Reconstruction, "
+            "RAE or WAE) or end the encoder in a stochastic posterior")
+
+
 def compiled(model, learning_rate):
     """``model`` compiled with the zoo's default optimizer (``ADAM``) at ``learning_rate``:
     what a builder returns."""
@@ -110,6 +122,7 @@ class VAE(KerasSteps):
         # subclassed model's inputs to bfloat16); the encoder's layers cast their own
         super().__init__(**{"autocast": False, **kwargs})
         objectives.check(objective)
+        _check_density(encoder, objective)
         self.encoder, self.decoder, self.prior_layer = encoder, decoder, prior_layer
         self.objective = objective
         self.seed = random.randrange(2**31) if seed is None else seed
@@ -148,6 +161,13 @@ class VAE(KerasSteps):
             raise ConfigError(f"objective {type(self.objective).__name__} failed on a batch of "
                               f"two blank images: {type(error).__name__}: {detail}") from None
         objectives.check_values(self.objective, values, rows=2)
+
+    @property
+    def has_elbo(self):
+        """Whether the model bounds log p(x): its objective reports the ELBO's terms
+        (False for an autoencoder whose codes are a point mass: ``objectives.Reconstruction``,
+        ``RAE``, ``WAE``)."""
+        return objectives.bounds(self.objective)
 
     @property
     def prior(self):
@@ -288,7 +308,8 @@ class VAE(KerasSteps):
         log_prior, log_posterior = prior.log_prob(z), posterior.log_prob(z)
         return Terms(log_likelihood(rv_x, self.images_of(inputs), samples), log_prior,
                      log_posterior,
-                     kl_divergence(posterior, prior, log_posterior, log_prior), posterior, z)
+                     kl_divergence(posterior, prior, log_posterior, log_prior), posterior, z,
+                     rv_x)
 
     def log_weights(self, inputs, samples, seed=(0, 0)):
         """``log p(x|z_k) + log p(z_k) - log q(z_k|x)``, shape (samples, batch): the

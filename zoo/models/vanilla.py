@@ -11,7 +11,7 @@ diagonal posterior instead (``networks.chosen``; its plain VAE and beta-VAE).
 """
 
 from zoo.models import networks
-from zoo.models.likelihoods import Likelihood, head
+from zoo.models.likelihoods import Likelihood
 from zoo.models.objectives import ELBO
 from zoo.models.posteriors import MultivariateNormalTriL
 from zoo.models.priors import StandardNormal
@@ -45,12 +45,9 @@ def conv_vae(latent_dim, filters, blocks, input_shape, learning_rate, beta, like
     ``networks.chosen``)."""
 
     def own():
-        stride = networks.conv_stride(input_shape, filters, name)
-        encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters, blocks),
-                                   MultivariateNormalTriL(latent_dim, name="q_z_given_x"))
-        output = head(likelihood, input_shape)
-        return encoder, networks.decoder(latent_dim, networks.conv_decoder_body(
-            filters, input_shape, stride, output.params_per_pixel, blocks), output)
+        return networks.conv(input_shape, filters, blocks, latent_dim,
+                             MultivariateNormalTriL(latent_dim, name="q_z_given_x"),
+                             likelihood, name)
 
     encoder, decoder = networks.chosen(network, own, input_shape, latent_dim, likelihood)
     model = VAE(encoder, decoder, StandardNormal(latent_dim), objective=ELBO(beta=beta))
