@@ -41,13 +41,22 @@ def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_wa
     assert mirrored_report["beta_tcvae_steps_per_execution"] == {"run": 1, "saved": 16}
 
 
+# Objectives that amplify rounding, with the tolerance they need (a scaling bug is 100%
+# apart): rae_gp's decoder penalty is a gradient of a sum over 784 pixels that nearly
+# cancel (its validation value 4.3e-4 apart, relative, in a suite run at 722f658);
+# msssim_vae's D (1 - MS-SSIM) is a product of powers below 1 (weights 3.7e-3 of their
+# movement apart there, 2.4e-4 in a run alone).
+AMPLIFYING = {"rae_gp": {"terms": 2e-3}, "msssim_vae": {"weights": 1e-2}}
+
+
 @pytest.mark.parametrize("name", DISTINCT)
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     assert mirrored_report["replicas"] == 2
     # Two half-batch gradient sums round other than one whole-batch sum: seen up to 5.7e-5
     # of the movement (beta_vae), the histories within 1e-5. Replicas that saw other data
     # than one device (each its own draw of dynamic binarization) ended 0.13 apart.
-    trained_alike(mirrored_report[name], weights=1e-3, terms=1e-4, elbo=1e-5)
+    trained_alike(mirrored_report[name], **{"weights": 1e-3, "terms": 1e-4, "elbo": 1e-5,
+                                            **AMPLIFYING.get(name, {})})
 
 
 def test_mixed_precision_replicas_train_like_one_device(mirrored_report):
