@@ -18,12 +18,18 @@ from small import DISTINCT
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+# Builders whose training step under replicas another's covers: the same model, posterior,
+# prior and objective classes (RAE), the L2 penalty a constant of each batch's rows.
+COVERED = {"rae_l2": "rae_gp"}
+
+
 @pytest.fixture(scope="module")
 def mirrored_report(manual_dir):
-    """strategy_check.py's report: every builder on 1 device and on 2 mirrored replicas. The
-    builders are split over two processes that run at once (one MirroredStrategy each):
-    building and tracing the models is mostly single-threaded Python."""
-    names = DISTINCT
+    """strategy_check.py's report: every builder (but COVERED) on 1 device and on 2 mirrored
+    replicas. The builders are split over two processes that run at once (one
+    MirroredStrategy each): building and tracing the models is mostly single-threaded
+    Python."""
+    names = [name for name in DISTINCT if name not in COVERED]
     checks = [subprocess.Popen([sys.executable, str(HERE / "strategy_check.py"),
                                 str(manual_dir), *half],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -43,13 +49,14 @@ def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_wa
 
 # Objectives that amplify rounding, with the tolerance they need (a scaling bug is 100%
 # apart): rae_gp's decoder penalty is a gradient of a sum over 784 pixels that nearly
-# cancel (its validation value 4.3e-4 apart, relative, in a suite run at 722f658);
-# msssim_vae's D (1 - MS-SSIM) is a product of powers below 1 (weights 3.7e-3 of their
-# movement apart there, 2.4e-4 in a run alone).
+# cancel (its validation value 4.3e-4 apart, relative, in a suite run at 722f658, with a
+# residual block); msssim_vae's D (1 - MS-SSIM) is a product of powers below 1 (weights
+# 3.7e-3 of their movement apart there, 2.4e-4 in a run alone; without the block, alone:
+# 8.8e-7, and rae_gp's terms 2.3e-6).
 AMPLIFYING = {"rae_gp": {"terms": 2e-3}, "msssim_vae": {"weights": 1e-2}}
 
 
-@pytest.mark.parametrize("name", DISTINCT)
+@pytest.mark.parametrize("name", [name for name in DISTINCT if name not in COVERED])
 def test_mirrored_replicas_train_exactly_like_one_device(mirrored_report, name):
     assert mirrored_report["replicas"] == 2
     # Two half-batch gradient sums round other than one whole-batch sum: seen up to 5.7e-5

@@ -270,8 +270,9 @@ def evaluate(args):
             value is not None for value in (args.samples, args.examples, args.k)):
         _test_elbo(args, source)
     else:
-        print(f"(the test ELBO is not evaluated with {' and '.join(alone)} alone: `zoo eval "
-              f"{args.source}` gives it)")
+        measure = "ELBO" if source.model.has_elbo else "reconstruction"  # (an autoencoder)
+        print(f"(the test {measure} is not evaluated with {' and '.join(alone)} alone: `zoo "
+              f"eval {args.source}` gives it)")
     if args.disentanglement:
         _disentanglement(args, source)
     if args.generation:

@@ -49,6 +49,8 @@ class Pretrained:
 
 # Every row's weights, by builder: a row trained anew (zoo bench) gets its new SHA-256 here.
 ENTRIES = (
+    Pretrained("ae", "binarized_mnist", "ae",
+               sha256="61f7a4711e387356f98e78ba1f9839bef81967fced16cc27cc44fd2662ba7f39"),
     Pretrained("annealed_vae", "sprites", "sprites_annealed_vae",
                sha256="48d04982b5814ff59533d8001264419148e46c0ccc7747b5f50af13cedd0e38a"),
     Pretrained("annealed_vae", "sprites", "sprites_annealed_vae_seed1", weights="sprites_seed1",
@@ -108,8 +110,12 @@ ENTRIES = (
                sha256="cb7d0d63199c306a66409f8675dde41162e6cc73a4c1a2d73cf1a22af583c220"),
     Pretrained("nvp_vae", "binarized_mnist", "nvp_vae",
                sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52"),
+    Pretrained("rae_l2", "binarized_mnist", "rae_l2",
+               sha256="ef1866a706837d76d7c183a4bdd8b6d55bf2c857ba3a4c77e7ccc461d8b3eb07"),
     Pretrained("svae", "binarized_mnist", "svae",
                sha256="da7d2e51c99b6d8e12d738e5a3475a74c9ff685f362c0177eef79e547fa684b6"),
+    Pretrained("wae_mmd", "binarized_mnist", "wae_mmd",
+               sha256="6bf3acc1c1e27bf1b5366f8399a51915d12b232131570cde742580a2bb72eb43"),
     Pretrained("vq_vae", "binarized_mnist", "vq_vae",
                sha256="64469a94bfeaa62bf6e1ca9dbe0df5ff88646e4b1fa25acbf8d382c88d920f7b"),
     Pretrained("vamp_vae", "binarized_mnist", "vamp_vae",
