@@ -49,6 +49,8 @@ class Pretrained:
 
 # Every row's weights, by builder: a row trained anew (zoo bench) gets its new SHA-256 here.
 ENTRIES = (
+    Pretrained("aae", "binarized_mnist", "aae",
+               sha256="ce954148c001dd0324edc19332e6debca77709c4bdc262a4a07cb1b263eb2752"),
     Pretrained("ae", "binarized_mnist", "ae",
                sha256="61f7a4711e387356f98e78ba1f9839bef81967fced16cc27cc44fd2662ba7f39"),
     Pretrained("annealed_vae", "sprites", "sprites_annealed_vae",
