@@ -45,6 +45,7 @@ SMALL = {
     "svae": {"hidden_units": (32,)},
     "vamp_vae": {"hidden_units": (32,), "components": 10},
     "wae_mmd": {"filters": (8, 16)},
+    "vae_gan": {"filters": (8, 16), "discriminator_filters": (8, 16)},
     "vq_vae": {"filters": (8, 16), "blocks": 1, "codes": 8, "prior_filters": 8,
                "prior_depth": 1, "prior_mixtures": 2},
 }

@@ -34,8 +34,10 @@ SHORT = {"epochs": 3, "kl_warmup_epochs": 3, "train_examples": 2000, "eval_examp
          "batch_size": 128, "eval_samples": 2, "deterministic": True}
 # One run per way a family keeps state: the beta of a warm-up (beta_vae), objective (iwae),
 # two layers under a learned prior (hvae_vamp: vamp_vae's VampPrior layer on the top layer),
-# flow (iaf_vae), labelled batches (cvae), a discriminator with an optimizer of its own
-# (factor_vae), a stage by epoch with a second optimizer (vq_vae: epochs 2-3 train its prior
+# flow (iaf_vae), labelled batches (cvae), parts with optimizers of their own (vae_gan: a
+# decoder and a discriminator, each an RMSprop that the balance rests in some steps; the
+# Adam of factor_vae's and aae's discriminators as the encoder's), a stage by epoch with
+# a second optimizer (vq_vae: epochs 2-3 train its prior
 # alone, so the run resumes with the prior's optimizer state from epoch 2), codes without
 # a density and a loss of second derivatives (rae_gp: no ELBO, the run watches val_loss).
 FAMILIES = {
@@ -44,8 +46,7 @@ FAMILIES = {
     "hvae_vamp": {"latent_dim": 2, "units": 64, "components": 20},
     "iaf_vae": {"latent_dim": 2, "hidden_units": [64], "made_units": [16, 16]},
     "cvae": {"latent_dim": 2, "hidden_units": [64]},
-    "factor_vae": {"latent_dim": 2, "filters": [4, 4, 8, 8], "dense_units": 16,
-                   "discriminator_units": [32, 32], "input_shape": [28, 28, 1]},
+    "vae_gan": {"latent_dim": 2, "filters": [8, 16], "discriminator_filters": [8, 16]},
     "vq_vae": {"latent_dim": 4, "filters": [8, 16], "blocks": 0, "codes": 8,
                "prior_filters": 8, "prior_depth": 1, "prior_mixtures": 2, "prior_epochs": 2},
     "rae_gp": {"latent_dim": 4, "filters": [8, 16], "code_weight": 1e-2,

@@ -1,12 +1,15 @@
 """Models with a discriminator that an optimizer of its own trains inside the model's one
 training step, on the objective's ``discriminator_loss``: FactorVAE's (its codes against
-codes whose dimensions were permuted: ``disentangling.FactorVAE``) and the adversarial
-autoencoder's (its codes against draws of the prior: ``autoencoders.aae``)."""
+codes whose dimensions were permuted: ``disentangling.FactorVAE``), the adversarial
+autoencoder's (its codes against draws of the prior: ``autoencoders.aae``) and VAE-GAN's
+(images against reconstructions and the prior's images: ``VAEGAN``, ``perceptual.vae_gan``)."""
 
 import tensorflow as tf
 import tf_keras
 
 from zoo.models.vae import ADAM, VAE, global_mean
+
+RMSPROP = tf_keras.optimizers.legacy.RMSprop
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
@@ -26,10 +29,14 @@ class Discriminated(VAE):
                  discriminator_learning_rate=1e-4, discriminator_betas=(0.9, 0.999), **kwargs):
         super().__init__(encoder, decoder, prior_layer, objective, build_now=False, **kwargs)
         self.discriminator = discriminator
-        self.discriminator_optimizer = ADAM(discriminator_learning_rate,
-                                            beta_1=discriminator_betas[0],
-                                            beta_2=discriminator_betas[1])
+        self.discriminator_optimizer = self.part_optimizer(discriminator_learning_rate,
+                                                           discriminator_betas)
         self.build((None, *self.image_shape))
+
+    @staticmethod
+    def part_optimizer(learning_rate, betas):
+        """The optimizer of a part the model trains itself: Adam."""
+        return ADAM(learning_rate, beta_1=betas[0], beta_2=betas[1])
 
     def own_optimizers(self):
         return [("discriminator_optimizer", self.discriminator_optimizer,
@@ -46,4 +53,57 @@ class Discriminated(VAE):
         self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
         self.discriminator_optimizer.minimize(
             discriminator_loss, self.discriminator.trainable_variables, tape=tape)
+        return self._tracked(values)
+
+
+@tf_keras.utils.register_keras_serializable(package="zoo")
+class VAEGAN(Discriminated):
+    """VAE-GAN (Larsen et al. 2016; ``objectives.VAEGAN``): three parts, three optimizers,
+    one forward pass per step. The model's optimizer (``compile``: a run's optimizer and
+    learning-rate schedule) trains the encoder on ``loss``; ``decoder_optimizer`` the
+    decoder on ``decoder_loss``; ``discriminator_optimizer`` the discriminator on
+    ``discriminator_loss``; each loss averaged over the global batch. The decoder's and the
+    discriminator's are RMSprop at constant rates, as Larsen et al. train, so a step that
+    the objective's ``balance`` rests a part in (its gradient multiplied by 0, every replica
+    alike: the balance is of the global batch) leaves that part's weights where they were
+    (RMSprop's running mean square decays as after any zero gradient). Every optimizer's
+    state is kept in a ``.keras`` file and in a run's checkpoints."""
+
+    def __init__(self, encoder, decoder, prior_layer, discriminator, objective,
+                 decoder_learning_rate=3e-4, discriminator_learning_rate=3e-4, **kwargs):
+        super().__init__(encoder, decoder, prior_layer, discriminator, objective,
+                         discriminator_learning_rate=discriminator_learning_rate,
+                         discriminator_betas=None, **kwargs)
+        self.decoder_optimizer = self.part_optimizer(decoder_learning_rate, None)
+
+    @staticmethod
+    def part_optimizer(learning_rate, betas):
+        """RMSprop, without momentum (``betas`` unused)."""
+        del betas
+        return RMSPROP(learning_rate)
+
+    def own_optimizers(self):
+        return [("decoder_optimizer", self.decoder_optimizer,
+                 self.decoder.trainable_variables), *super().own_optimizers()]
+
+    def train_step(self, data):
+        """The encoder's, decoder's and discriminator's losses, each over its own part's
+        variables, the latter two where the balance lets them train."""
+        inputs = self.model_inputs(*tf_keras.utils.unpack_x_y_sample_weight(data)[:2])
+        with tf.GradientTape(persistent=True) as tape:
+            values = self.objective_values(inputs, training=True)
+            loss = global_mean(values["loss"]) + self._regularization()
+            part_losses = [global_mean(values[name])
+                           for name in ("decoder_loss", "discriminator_loss")]
+        context = tf.distribute.get_replica_context()
+        gates = self.objective.balance(*[  # the global batch's means, on every replica
+            context.all_reduce(tf.distribute.ReduceOp.SUM, global_mean(values[name]))
+            for name in ("discriminator_real", "discriminator_fake")])
+        self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
+        for (_, optimizer, variables), part_loss, gate in zip(
+                self.own_optimizers(), part_losses, gates, strict=True):
+            gradients = tape.gradient(part_loss, variables)
+            optimizer.apply_gradients(
+                zip([gradient * tf.cast(gate, gradient.dtype) for gradient in gradients],
+                    variables))
         return self._tracked(values)

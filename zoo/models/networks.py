@@ -209,6 +209,21 @@ def discriminator(latent_dim, units=DISCRIMINATOR_UNITS):
         layers.Dense(2, dtype=precision.distribution_dtype())], name="discriminator")
 
 
+def image_discriminator(input_shape, filters):
+    """Images -> ``(features, logit)``: stride-2 5x5 convolutions of ``filters`` with leaky
+    ReLUs (slope 0.2), the last one's feature map flattened (the features VAE-GAN compares
+    images by: ``objectives.VAEGAN``), then Dense(1), the logit that an image is real
+    (Larsen et al. 2016's discriminator without its batch normalisation, which replicas
+    would compute apart); both in float32 under mixed precision."""
+    images = layers.Input(input_shape)
+    hidden = images
+    for width in filters:
+        hidden = layers.LeakyReLU(0.2)(layers.Conv2D(width, 5, strides=2, padding="same")(hidden))
+    features = layers.Flatten(dtype=precision.distribution_dtype())(hidden)
+    logit = layers.Dense(1, dtype=precision.distribution_dtype())(features)
+    return tf_keras.Model(images, [features, logit], name="discriminator")
+
+
 def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None,
         likelihood="bernoulli"):
     """``(encoder, decoder)``: MLPs of ``hidden_units`` (mirrored in the decoder), a

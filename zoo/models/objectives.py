@@ -886,6 +886,77 @@ class MSSSIM(Objective):
 
 
 @dataclasses.dataclass(frozen=True)
+class VAEGAN(Objective):
+    """VAE-GAN (Larsen, Sonderby, Larochelle & Winther 2016): the reconstruction measured in
+    the features of a discriminator of images (``model.discriminator``: images -> features
+    f and the logit d of D, the probability that an image is real), which learns to tell
+    the data from reconstructions and from images the prior makes::
+
+        R(x)     = 1/2 |f(x) - f(x~)|^2,    x~ = E[x|z], z ~ q(z|x)
+        loss(x)  = R(x) + w * beta * KL(q(z|x) || p(z))                   (the encoder's)
+        L_dec(x) = gamma * R(x) - log D(x~) - log D(x_p)                  (the decoder's)
+        L_D(x)   = -log D(x) - log(1 - D(x~)) - log(1 - D(x_p))     (the discriminator's)
+
+    x_p = E[x|z_p] for the i-th of M draws z_p ~ p(z) for the global batch
+    (``stateless_fold_in(seed, -1)``, so replicas draw what one device does). R is
+    -log N(f(x); f(x~), I) but for its constant: nats of the features under Larsen et
+    al.'s unit Gaussian; the decoder's adversarial terms are the non-saturating ones; ``w``
+    is the KL warm-up factor. ``adversarial.VAEGAN`` takes each loss's gradient over its
+    own part's variables from one forward pass (three optimizers, as Larsen et al. and
+    pythae) and holds the decoder and discriminator in equilibrium (``balance``) on the
+    metrics ``discriminator_real`` = -log D(x) and ``discriminator_fake`` =
+    -log(1 - D(x_p)) (nats). The decoder's likelihood still defines the model:
+    ``neg_elbo``, ``reconstruction`` and ``kl`` are its ELBO's, a true bound on log p(x)
+    that this loss does not train for.
+    """
+
+    metrics = {"feature_reconstruction": "min", "decoder_loss": "min",
+               "discriminator_loss": "min", "discriminator_real": "min",
+               "discriminator_fake": "min"}
+
+    beta: float = 1.0
+    gamma: float = 1.0
+    equilibrium: float = 0.68
+    margin: float = 0.4
+
+    def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        terms = model.terms(inputs, 1, seed, training)
+        images = model.images_of(inputs)
+        batch = tf.shape(images)[0]
+        first, rows = replicas.row_span(batch)
+        prior_codes = model.prior.sample(rows, seed=tf.random.experimental.stateless_fold_in(
+            seed, -1))[first:first + batch]                               # this replica's
+        made = [tf.reshape(tf.cast(decoded.mean(), images.dtype), tf.shape(images))
+                for decoded in (terms.decoded, model.decode(prior_codes, inputs, training))]
+        features, logits = model.discriminator(tf.concat([images, *made], 0),
+                                               training=training)         # one pass, 3 parts
+        real, rebuilt, _ = tf.split(features, 3)  # the prior's images' features: unused
+        d_real, d_rebuilt, d_drawn = tf.split(logits[:, 0], 3)
+        feature_reconstruction = 0.5 * tf.reduce_sum(tf.square(real - rebuilt), -1)
+        real_cost, fake_cost = tf.nn.softplus(-d_real), tf.nn.softplus(d_drawn)
+        return {"loss": feature_reconstruction + warmup * self.beta * terms.kl,
+                **elbo_values(terms), "feature_reconstruction": feature_reconstruction,
+                "decoder_loss": (self.gamma * feature_reconstruction
+                                 + tf.nn.softplus(-d_rebuilt) + tf.nn.softplus(-d_drawn)),
+                "discriminator_loss": real_cost + tf.nn.softplus(d_rebuilt) + fake_cost,
+                "discriminator_real": real_cost, "discriminator_fake": fake_cost}
+
+    def balance(self, real, fake):
+        """``(decoder, discriminator)``, 1.0 where that part trains in this step, else 0.0,
+        from the discriminator's mean cross-entropies on the batch's images (``real``) and
+        on the prior's (``fake``): the discriminator rests while either is below
+        ``equilibrium - margin`` (it wins), the decoder while either is above
+        ``equilibrium + margin`` (it is far ahead), and where both would rest both train
+        (the balance of Larsen et al.'s own code, at pythae's defaults)."""
+        low, high = self.equilibrium - self.margin, self.equilibrium + self.margin
+        discriminator = tf.logical_not((real < low) | (fake < low))
+        decoder = tf.logical_not((real > high) | (fake > high))
+        both_rest = tf.logical_not(decoder | discriminator)
+        return (tf.cast(decoder | both_rest, tf.float32),
+                tf.cast(discriminator | both_rest, tf.float32))
+
+
+@dataclasses.dataclass(frozen=True)
 class VectorQuantization(Objective):
     """The VQ-VAE objective (van den Oord et al. 2017), autoencoder and prior together::
 
