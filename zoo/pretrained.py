@@ -118,6 +118,8 @@ ENTRIES = (
                sha256="da7d2e51c99b6d8e12d738e5a3475a74c9ff685f362c0177eef79e547fa684b6"),
     Pretrained("wae_mmd", "binarized_mnist", "wae_mmd",
                sha256="6bf3acc1c1e27bf1b5366f8399a51915d12b232131570cde742580a2bb72eb43"),
+    Pretrained("vae_gan", "binarized_mnist", "vae_gan",
+               sha256="bed2b412b5212c32ab1fb015427a3055b100285fbbb761dde712f2ad5b7dad64"),
     Pretrained("vq_vae", "binarized_mnist", "vq_vae",
                sha256="64469a94bfeaa62bf6e1ca9dbe0df5ff88646e4b1fa25acbf8d382c88d920f7b"),
     Pretrained("vamp_vae", "binarized_mnist", "vamp_vae",
