@@ -13,14 +13,17 @@ import pytest
 
 from processes import finished
 from zoo import precision
-from small import DISTINCT
+from small import DISTINCT, small
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-# Builders whose training step under replicas another's covers: the same model, posterior,
-# prior and objective classes (RAE), the L2 penalty a constant of each batch's rows.
-COVERED = {"rae_l2": "rae_gp"}
+# Builders whose training step under replicas another's covers: the same builder function
+# and classes with a term less or a part swapped for one tested under replicas elsewhere.
+# rae_l2 and ae: rae_gp's networks, codes and RAE penalties, the L2 a constant of each
+# batch's rows and ae's reconstruction RAE's first term; hvae: hvae_vamp's two stochastic
+# layers under mlp_vae's standard normal prior in place of the VampPrior.
+COVERED = {"rae_l2": "rae_gp", "ae": "rae_gp", "hvae": "hvae_vamp"}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,22 @@ def mirrored_report(manual_dir):
         for out in pool.map(functools.partial(finished, timeout=1500), checks):
             report.update(json.loads(out.strip().splitlines()[-1]))
     return report
+
+
+def test_a_covered_builder_is_its_coverers_model_but_for_a_term_or_its_prior():
+    """COVERED's claim: the same model class and encoder and decoder (layer types, weight
+    shapes), the objective or the prior layer's class the one difference."""
+    for name, other in COVERED.items():
+        model, coverer = small(name, latent_dim=4), small(other, latent_dim=4)
+        assert type(model) is type(coverer), name
+        for part in ("encoder", "decoder"):
+            mine, theirs = getattr(model, part), getattr(coverer, part)
+            assert [type(layer) for layer in mine.layers] == [
+                type(layer) for layer in theirs.layers], (name, part)
+            assert [w.shape for w in mine.weights] == [w.shape for w in theirs.weights]
+        differences = {"objective": model.objective != coverer.objective,  # (dataclasses)
+                       "prior": type(model.prior_layer) is not type(coverer.prior_layer)}
+        assert sum(differences.values()) == 1, (name, differences)
 
 
 def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_was_asked(

@@ -340,26 +340,6 @@ def test_a_tfds_dataset_of_images_of_several_sizes_needs_and_takes_an_image_size
     assert batch.shape == (6, 10, 10, 3)
 
 
-def test_a_folder_trains_on_two_cpu_replicas_as_on_one_device(classes_folder, tmp_path):
-    """The folder input path under MirroredStrategy (``zoo train --cpu-replicas 2``, each
-    replica its block of every global batch), 2 epochs, against the one-device run."""
-    ends = {}
-    for replicas in (1, 2):
-        out = tmp_path / f"run{replicas}"
-        done = subprocess.run(
-            [sys.executable, "-m", "zoo.cli", "train", "cnn_vae", "--dataset",
-             str(classes_folder), "--epochs", "2", "--batch-size", "64", "--deterministic",
-             "--cpu-replicas", str(replicas), "--out", str(out), *SMALL],
-            capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        ends[replicas] = json.loads((out / "metrics.json").read_text())
-    assert ends[2]["distribution"] == {"strategy": "MirroredStrategy", "replicas": 2}
-    assert ends[2]["history"]["val_neg_elbo"] == pytest.approx(
-        ends[1]["history"]["val_neg_elbo"], rel=1e-4)
-    assert ends[2]["test"]["elbo_nats"] == pytest.approx(ends[1]["test"]["elbo_nats"],
-                                                         rel=1e-4)
-
-
 class Crashed(Exception):
     pass
 
@@ -436,33 +416,45 @@ def test_a_tfds_split_larger_than_memory_streams_and_a_run_on_it_resumes(
     assert resumed["test"] == whole["test"]
 
 
-STREAMED_RUN = """
-import sys
+# Runs the zoo commands given as a JSON list in one process (two ``zoo train`` runs cost one
+# TensorFlow start-up): the first on a folder, then, with every tfds split streamed, the next.
+FOLDER_THEN_STREAMED = """
+import json, sys
 from zoo import datasets  # (no TensorFlow yet: --cpu-replicas sets its devices first)
-datasets.IN_MEMORY_BYTES = 0  # every tfds split streams
 from zoo.cli import main
-main(sys.argv[1:])
+folder, streamed = json.loads(sys.argv[1])
+main(folder)
+datasets.IN_MEMORY_BYTES = 0  # every tfds split streams from here on
+main(streamed)
 """
 
 
-def test_a_streamed_split_trains_on_two_cpu_replicas_as_on_one_device(tmp_path):
-    """The streamed input path under MirroredStrategy (``zoo train --cpu-replicas 2``), 2
-    epochs, against the one-device run."""
+def test_a_folder_and_a_streamed_split_train_on_two_cpu_replicas_as_on_one_device(
+        classes_folder, tmp_path):
+    """The folder input path and the streamed tfds path under MirroredStrategy (``zoo train
+    --cpu-replicas 2``, each replica its block of every global batch), 2 epochs each,
+    against the one-device runs: one process per replica count runs both."""
     ZooTestShapes(data_dir=str(tmp_path)).download_and_prepare()
     ends = {}
     for replicas in (1, 2):
-        out = tmp_path / f"run{replicas}"
-        done = subprocess.run(
-            [sys.executable, "-c", STREAMED_RUN, "train", "mlp_vae", "--dataset",
-             "zoo_test_shapes", "--data-dir", str(tmp_path), "--epochs", "2",
-             "--batch-size", "16", "--deterministic", "--cpu-replicas", str(replicas),
-             "--set", "hidden_units=16", "--set", "latent_dim=2", "--out", str(out)],
-            capture_output=True, text=True, timeout=300)
+        common = ["--epochs", "2", "--deterministic", "--cpu-replicas", str(replicas)]
+        folder = ["train", "cnn_vae", "--dataset", str(classes_folder), "--batch-size", "64",
+                  "--out", str(tmp_path / f"folder{replicas}"), *common, *SMALL]
+        streamed = ["train", "mlp_vae", "--dataset", "zoo_test_shapes", "--data-dir",
+                    str(tmp_path), "--batch-size", "16", "--set", "hidden_units=16", "--set",
+                    "latent_dim=2", "--out", str(tmp_path / f"streamed{replicas}"), *common]
+        done = subprocess.run([sys.executable, "-c", FOLDER_THEN_STREAMED,
+                               json.dumps([folder, streamed])],
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
-        ends[replicas] = json.loads((out / "metrics.json").read_text())
-    assert ends[2]["distribution"] == {"strategy": "MirroredStrategy", "replicas": 2}
-    assert len(ends[1]["history"]["val_neg_elbo"]) == 2
-    assert ends[2]["history"]["val_neg_elbo"] == pytest.approx(
-        ends[1]["history"]["val_neg_elbo"], rel=1e-4)
-    assert ends[2]["test"]["elbo_nats"] == pytest.approx(ends[1]["test"]["elbo_nats"],
-                                                         rel=1e-4)
+        for kind in ("folder", "streamed"):
+            ends[kind, replicas] = json.loads(
+                (tmp_path / f"{kind}{replicas}" / "metrics.json").read_text())
+    for kind in ("folder", "streamed"):
+        one, two = ends[kind, 1], ends[kind, 2]
+        assert two["distribution"] == {"strategy": "MirroredStrategy", "replicas": 2}
+        assert one["distribution"]["replicas"] == 1
+        assert len(one["history"]["val_neg_elbo"]) == 2
+        validation = one["history"]["val_neg_elbo"]
+        assert two["history"]["val_neg_elbo"] == pytest.approx(validation, rel=1e-4), kind
+        assert two["test"]["elbo_nats"] == pytest.approx(one["test"]["elbo_nats"], rel=1e-4)

@@ -44,3 +44,12 @@ def test_precision_and_recall_of_identical_disjoint_and_hand_made_sets():
         "precision": 0.5, "recall": 1.0, "k": 1}
     with pytest.raises(ConfigError, match="2 fake points: precision and recall with k=3"):
         sample_quality.precision_recall(line, np.array([[0.5], [10.0]]))
+    # the real radii computed once for several fake sets: the same scores
+    np.testing.assert_array_equal(sample_quality.radii(line, 1), np.ones(5))
+    np.testing.assert_array_equal(sample_quality.radii(line, 2), [2, 1, 1, 1, 2])
+    fake = features(200, 4, seed=7)
+    given = sample_quality.radii(real)
+    assert sample_quality.precision_recall(real, fake, real_radii=given) == (
+        sample_quality.precision_recall(real, fake))
+    with pytest.raises(ConfigError, match="5 radii for 300 real points"):
+        sample_quality.precision_recall(real, fake, real_radii=given[:5])

@@ -126,6 +126,24 @@ def test_the_best_model_comes_back_with_its_trained_weights(search, load):
     assert -elbo == pytest.approx(best, abs=1.5)  # one-sample Monte Carlo both ways
 
 
+def test_a_model_without_an_elbo_is_searched_on_its_validation_loss(tmp_path, manual_dir):
+    """aae (point-mass codes: no ELBO; a discriminator with an Adam of its own): a trial
+    judged by val_loss at its best epoch, the summary's column headed by that name, the
+    best trial's recipe watching it."""
+    result = tune("aae", max_trials=1, epochs=2, directory=tmp_path, verbose=0,
+                  ranges=["latent_dim=2:4", "batch_size=64"], manual_dir=manual_dir,
+                  train_examples=640, eval_examples=256)
+    (row,) = result.trials
+    trial = next(iter(result.tuner.oracle.trials.values()))
+    history = [observation.value[0] for observation in trial.metrics.get_history("val_loss")]
+    assert row["status"] == "COMPLETED" and history  # (the best epoch's, as keras-tuner keeps)
+    assert row["objective"] == min(history) and 0 < min(history) < 600
+    assert not trial.metrics.exists("val_neg_elbo")
+    assert result.summary().splitlines()[0] == "trial | status | val_loss | latent_dim | " \
+                                               "batch_size | error"
+    assert recipes.load(result.recipe_path).plan.config.monitor == "val_loss"
+
+
 def test_another_search_in_the_same_folder_is_refused(search, manual_dir):
     folder, _ = search
     with pytest.raises(ConfigError, match="holds another search \\(its epochs differ\\); "

@@ -56,6 +56,7 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
         spec, "test", 500, binarization=_levels(spec), labels=model.conditional,
         manual_dir=manual_dir, data_dir=data_dir), model.conditional)
     real = features.features_of(extract, reference)
+    real_radii = sample_quality.radii(real)  # the real manifold's: once for every sampler
     fitted = dict(fitted or {})
     result = {"features": name, "n": n, "seed": seed,
               "reference": {"dataset": spec.name, "split": "test", "examples": len(real),
@@ -83,7 +84,7 @@ def generation(model, dataset, samplers=SAMPLERS, n=10_000, seed=0, network=None
         made = np.clip(np.concatenate(made), 0.0, 1.0)
         fake = features.features_of(extract, made)
         scores = {**sample_quality.frechet_distance(real, fake),
-                  **sample_quality.precision_recall(real, fake)}
+                  **sample_quality.precision_recall(real, fake, real_radii=real_radii)}
         if labeller is not None:
             scores["class_agreement"] = float(np.mean(
                 features.classes_of(labeller, made) == wanted))

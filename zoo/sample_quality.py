@@ -68,17 +68,22 @@ def frechet_distance(real, fake):
     return {"fid": float(distance), "regularised": regularised, "imaginary_residue": residue}
 
 
-def precision_recall(real, fake, k=NEIGHBOURS):
+def precision_recall(real, fake, k=NEIGHBOURS, real_radii=None):
     """``{"precision": p, "recall": r, "k": k}`` of the feature sets ``real`` and ``fake``
-    (see the module docstring)."""
+    (see the module docstring). ``real_radii``: ``radii(real, k)`` where the caller scores
+    several fake sets against one real one (each sampler's, say): computed once."""
     real, fake = _features(real, "real"), _features(fake, "fake")
     for name, points in (("real", real), ("fake", fake)):
         if len(points) <= k:
             raise ConfigError(f"{len(points)} {name} points: precision and recall with k={k} "
                               f"need more than {k}")
-    real_radii, fake_radii = _kth_neighbour(real, k), _kth_neighbour(fake, k)
+    if real_radii is None:
+        real_radii = radii(real, k)
+    elif len(real_radii) != len(real):
+        raise ConfigError(f"{len(real_radii)} radii for {len(real)} real points: take them "
+                          "from radii(real, k) of these points")
     return {"precision": _inside(fake, real, real_radii),
-            "recall": _inside(real, fake, fake_radii), "k": k}
+            "recall": _inside(real, fake, radii(fake, k)), "k": k}
 
 
 def _features(points, name):
@@ -95,13 +100,15 @@ def _distances(a, b):
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def _kth_neighbour(points, k):
-    """Each point's distance to its k-th nearest other point of ``points``."""
-    radii = np.empty(len(points))
+def radii(points, k=NEIGHBOURS):
+    """Each point's distance to its k-th nearest other point of ``points``: the radii of
+    the balls whose union is their manifold."""
+    points = _features(points, "the")
+    kth = np.empty(len(points))
     for start in range(0, len(points), BLOCK):
         block = _distances(points[start:start + BLOCK], points)
-        radii[start:start + BLOCK] = np.partition(block, k, axis=1)[:, k]  # [:, 0]: itself
-    return radii
+        kth[start:start + BLOCK] = np.partition(block, k, axis=1)[:, k]  # [:, 0]: itself
+    return kth
 
 
 def _inside(points, centres, radii):

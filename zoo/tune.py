@@ -190,20 +190,28 @@ class ZooHyperModel(keras_tuner.HyperModel):
         return data.batches_per_pass(len(self.train), plan.config.batch_size)
 
 
+# How the summary heads a monitor's column (others by their names: val_loss, in the
+# objective's own units)
+OBJECTIVE_HEADINGS = {"val_neg_elbo": "val -ELBO (nats)"}
+
+
 @dataclasses.dataclass
 class SearchResult:
     """What ``tune`` found: the tuner (``zoo.tuners``), the space searched, every trial's
-    row, and the best trial's recipe (with a named dataset)."""
+    row, the objective (the run's monitor) and the best trial's recipe (with a named
+    dataset)."""
 
     tuner: keras_tuner.Tuner
     space: dict
     trials: list
+    objective: str = "val_neg_elbo"
     recipe_path: pathlib.Path = None
 
     def summary(self):
         """A text table of trials: id, status, objective, values, error."""
         names = list(self.space)
-        lines = [" | ".join(["trial", "status", "val -ELBO (nats)", *names, "error"])]
+        heading = OBJECTIVE_HEADINGS.get(self.objective, self.objective)
+        lines = [" | ".join(["trial", "status", heading, *names, "error"])]
         for row in self.trials:
             objective = "" if row["objective"] is None else f"{row['objective']:.2f}"
             lines.append(" | ".join([row["trial"], row["status"], objective,
@@ -294,8 +302,8 @@ def tune(model, *, dataset="binarized_mnist", binarization=None, train=None,
         if "consecutive failures" not in str(error):
             raise
     if compat.is_tuner_worker():
-        return SearchResult(search, space, [])  # a worker: the chief holds the results
-    result = SearchResult(search, space, _trial_rows(search, config.monitor))
+        return SearchResult(search, space, [], config.monitor)  # the chief holds the rows
+    result = SearchResult(search, space, _trial_rows(search, config.monitor), config.monitor)
     if not any(row["status"] == "COMPLETED" for row in result.trials):
         raise TuneError(f"no trial completed; {_first_error(result.trials)}")
     if not own_data:
