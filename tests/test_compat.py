@@ -12,7 +12,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 import zoo
-from zoo import compat
+from zoo import compat, provenance
 from zoo.models.posteriors import MultivariateNormalTriL
 
 tfd = tfp.distributions
@@ -91,11 +91,19 @@ def test_init_distribution_lambda_makes_tfp_s_layer_with_the_zoo_s_maker():
                                np.log(2.0) + 1e-5, rtol=1e-6)
 
 
+# The CPU features with which TensorFlow turns oneDNN on by default (its release notes:
+# "neural-network-focused hardware features"); an AVX2-only VM of 2026-12-07 had it off.
+ONEDNN_BY_DEFAULT = {"avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"}
+
+
 @pytest.mark.skipif(platform.system() != "Linux" or platform.machine() != "x86_64",
                     reason="oneDNN is TensorFlow's default on x86 Linux only")
 def test_onednn_enabled_follows_tensorflows_setting():
-    """On by default on x86 Linux, off with TF_ENABLE_ONEDNN_OPTS=0 (read at import)."""
-    assert compat.onednn_enabled() is (os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0")
+    """On by default on x86 Linux CPUs with ONEDNN_BY_DEFAULT's features, off with
+    TF_ENABLE_ONEDNN_OPTS=0 and on with =1 (read at import)."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    default = bool(ONEDNN_BY_DEFAULT & set(provenance.cpu_flags() or ()))
+    assert compat.onednn_enabled() is ((setting == "1") or (setting is None and default))
 
 
 def test_is_tuner_worker_is_false_outside_a_distributed_search(monkeypatch):

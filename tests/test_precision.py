@@ -19,10 +19,12 @@ SEED = tf.constant([5, 6], tf.int64)
 
 def objective_and_gradients(model, inputs):
     """The objective's values on ``inputs`` (noise ``SEED``, full KL weight, not training)
-    and the gradients of its mean loss."""
+    and the gradients of the mean of every loss the model trains on (``loss``, and its
+    parts' own: a discriminator's, VAE-GAN's decoder's), each variable's from one of them."""
     with tf.GradientTape() as tape:
         values = model.objective(model, inputs, SEED, 1.0, False)
-        loss = tf.reduce_mean(values["loss"])
+        loss = tf.add_n([tf.reduce_mean(values[name]) for name in (
+            "loss", "decoder_loss", "discriminator_loss") if name in values])
     return values, tape.gradient(loss, model.trainable_variables)
 
 

@@ -78,7 +78,8 @@ def init_distribution_lambda(layer, make_distribution_fn, convert_to_tensor_fn, 
 
 def onednn_enabled():
     """Whether TensorFlow's oneDNN CPU kernels are on in this process (decided at import by
-    ``TF_ENABLE_ONEDNN_OPTS``; on by default on x86 Linux)."""
+    ``TF_ENABLE_ONEDNN_OPTS``; on by default on x86 Linux CPUs with AVX512_VNNI, AVX512_BF16
+    or AMX, off on AVX2-only ones)."""
     from tensorflow.python.util import _pywrap_util_port
 
     return bool(_pywrap_util_port.IsMklEnabled())
