@@ -724,6 +724,12 @@ def test_vae_gans_losses_are_its_discriminators_features_and_cross_entropies(tes
     np.testing.assert_allclose(values["neg_elbo"], terms.reconstruction.numpy() + kl, rtol=1e-6)
 
 
+def test_vae_gans_objective_on_a_model_without_a_discriminator_is_one_line(test_images):
+    with pytest.raises(ConfigError, match=r"^VAEGAN takes a model with a discriminator of "
+                                          r"images .* a VAE has none$"):
+        objectives.VAEGAN()(small("cnn_vae", latent_dim=3), test_images[:4], SEED)
+
+
 def test_vae_gans_balance_rests_the_part_that_is_ahead():
     """Larsen et al.'s balance at equilibrium 0.68, margin 0.4: the discriminator rests
     while a cross-entropy is below 0.28, the decoder while one is above 1.08, and both

@@ -820,6 +820,15 @@ class Adversarial(Objective):
                 "discriminator_loss": -0.5 * (log_d_prior[:, 0] + log_d[:, 1])}
 
 
+def decoded_means(objective, model, terms, images):
+    """E[x|z] of ``terms``' codes shaped as ``images``; a one-line ConfigError for a model
+    whose terms do not carry the decoder's p(x|z)."""
+    if terms.decoded is None:
+        raise ConfigError(f"{type(objective).__name__} takes a model whose terms carry the "
+                          f"decoder's p(x|z) (VAE.terms does); {type(model).__name__}'s do not")
+    return tf.reshape(tf.cast(terms.decoded.mean(), images.dtype), tf.shape(images))
+
+
 # MS-SSIM's weights of its five scales (Wang, Simoncelli & Bovik 2003; tf.image's)
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -860,10 +869,7 @@ class MSSSIM(Objective):
     def __call__(self, model, inputs, seed, warmup=1.0, training=False):
         terms = model.terms(inputs, 1, seed, training)
         images = model.images_of(inputs)
-        if terms.decoded is None:
-            raise ConfigError(f"MSSSIM takes a model whose terms carry the decoder's "
-                              f"p(x|z) (VAE.terms does); {type(model).__name__}'s do not")
-        means = tf.reshape(tf.cast(terms.decoded.mean(), images.dtype), tf.shape(images))
+        means = decoded_means(self, model, terms, images)
         similarity = self.similarity(images, means)
         pixels = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), images.dtype)
         return {"loss": pixels * (1.0 - similarity) + warmup * self.beta * terms.kl,
@@ -920,14 +926,19 @@ class VAEGAN(Objective):
     margin: float = 0.4
 
     def __call__(self, model, inputs, seed, warmup=1.0, training=False):
+        if not hasattr(model, "discriminator"):
+            raise ConfigError(f"VAEGAN takes a model with a discriminator of images "
+                              f"(adversarial.VAEGAN, as zoo.get('vae_gan') builds); a "
+                              f"{type(model).__name__} has none")
         terms = model.terms(inputs, 1, seed, training)
         images = model.images_of(inputs)
         batch = tf.shape(images)[0]
         first, rows = replicas.row_span(batch)
         prior_codes = model.prior.sample(rows, seed=tf.random.experimental.stateless_fold_in(
             seed, -1))[first:first + batch]                               # this replica's
-        made = [tf.reshape(tf.cast(decoded.mean(), images.dtype), tf.shape(images))
-                for decoded in (terms.decoded, model.decode(prior_codes, inputs, training))]
+        drawn = tf.reshape(tf.cast(model.decode(prior_codes, inputs, training).mean(),
+                                   images.dtype), tf.shape(images))
+        made = [decoded_means(self, model, terms, images), drawn]
         features, logits = model.discriminator(tf.concat([images, *made], 0),
                                                training=training)         # one pass, 3 parts
         real, rebuilt, _ = tf.split(features, 3)  # the prior's images' features: unused
