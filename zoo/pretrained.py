@@ -111,7 +111,7 @@ ENTRIES = (
     Pretrained("mog_vae", "binarized_mnist", "mog_vae",
                sha256="cb7d0d63199c306a66409f8675dde41162e6cc73a4c1a2d73cf1a22af583c220"),
     Pretrained("msssim_vae", "binarized_mnist", "msssim_vae",
-               sha256="59701ffdd6986327055a7e43187ec5677c3f8d918566bc6c458b4cc919a7a7f7"),
+               sha256="7ae4f478b35647ab7317ba95014eb4574d06c8ef74fadc9c8b32172064737c43"),
     Pretrained("nvp_vae", "binarized_mnist", "nvp_vae",
                sha256="881cc6f738b0db34999615c2eeeef05d776f1244eb8bd0ba8e92cfe67705df52"),
     Pretrained("rae_gp", "binarized_mnist", "rae_gp",
