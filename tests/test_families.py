@@ -579,7 +579,7 @@ def test_the_autoencoders_codes_are_the_encoders_output_and_their_losses_by_hand
 def test_the_gradient_penalty_trains_the_decoder_through_its_second_derivative(test_images):
     """rae_gp's penalty is a gradient: its own gradient in the decoder's weights (a second
     derivative, from the step's tape) is the penalty's slope along that gradient, by central
-    differences."""
+    differences; the same penalty with the encoder frozen."""
     tf_keras.utils.set_random_seed(0)
     model = small("rae_gp", latent_dim=3)
     x = test_images[:6]
@@ -602,6 +602,11 @@ def test_the_gradient_penalty_trains_the_decoder_through_its_second_derivative(t
         weight.assign(value)
     # (float32 differences of a penalty of 0.01: within 1-3% at steps from 1e-2 to 3e-4)
     assert (changes[0] - changes[1]) / (2 * step) == pytest.approx(norm, rel=2e-2)
+    model.encoder.trainable = False  # the codes a constant of the weights: the same penalty
+    with tf.GradientTape() as tape:
+        frozen = tf.reduce_mean(model.objective(model, x, SEED)["decoder_penalty"])
+    assert float(frozen) == pytest.approx(penalty(), rel=1e-6) and float(frozen) > 0
+    assert all(g is not None for g in tape.gradient(frozen, weights))
 
 
 def test_the_wae_penalty_is_lambda_times_the_unbiased_mmd_of_the_codes(test_images):

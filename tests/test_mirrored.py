@@ -71,8 +71,9 @@ def test_beta_tcvae_runs_one_step_per_execution_under_replicas_and_saves_what_wa
 # cancel (its validation value 4.3e-4 apart, relative, in a suite run at 722f658, with a
 # residual block); msssim_vae's D (1 - MS-SSIM) is a product of powers below 1 (weights
 # 3.7e-3 of their movement apart there, 2.4e-4 in a run alone; without the block, alone:
-# 8.8e-7, and rae_gp's terms 2.3e-6).
-AMPLIFYING = {"rae_gp": {"terms": 2e-3}, "msssim_vae": {"weights": 1e-2}}
+# 8.8e-7, and rae_gp's terms 2.3e-6; on an AVX2-only VM without oneDNN, 2026-12-07,
+# rae_gp's validation decoder penalty 1.9e-3 apart, alone).
+AMPLIFYING = {"rae_gp": {"terms": 5e-3}, "msssim_vae": {"weights": 1e-2}}
 
 
 @pytest.mark.parametrize("name", [name for name in DISTINCT if name not in COVERED])

@@ -736,19 +736,24 @@ class RAE(Objective):
 
     def __call__(self, model, inputs, seed, warmup=1.0, training=False):
         del warmup
-        terms = model.terms(inputs, 1, seed, training)
-        codes = terms.codes[0]
-        code_penalty = 0.5 * tf.reduce_sum(tf.square(codes), -1)
         if self.penalty == "gp":
-            with tf.GradientTape() as tape:  # inside the step's tape: differentiated again
-                tape.watch(codes)
-                output = tf.reduce_sum(tf.cast(model.decode(codes, inputs, training).mean(),
-                                               codes.dtype))
-            decoder_penalty = tf.reduce_sum(tf.square(tape.gradient(output, codes)), -1)
+            # R at the codes of the decoder pass the reconstruction takes (one decode), on a
+            # tape inside the step's, which differentiates it again (the codes are on it as
+            # the encoder's variables are: a Keras layer frozen keeps them watchable)
+            with tf.GradientTape() as tape:
+                terms = model.terms(inputs, 1, seed, training)
+                output = tf.reduce_sum(decoded_means(self, model, terms,
+                                                     model.images_of(inputs)))
+            codes = terms.codes[0]
+            decoder_penalty = tf.reduce_sum(tf.square(tape.gradient(output, terms.codes)[0]),
+                                            -1)
         else:
+            terms = model.terms(inputs, 1, seed, training)
+            codes = terms.codes[0]
             weights = tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, codes.dtype)))
                                 for v in model.decoder.trainable_variables])
-            decoder_penalty = tf.fill(tf.shape(code_penalty), 0.5 * weights)
+            decoder_penalty = tf.fill(tf.shape(codes)[:1], 0.5 * weights)
+        code_penalty = 0.5 * tf.reduce_sum(tf.square(codes), -1)
         return {"loss": terms.reconstruction + self.code_weight * code_penalty
                 + self.decoder_weight * decoder_penalty,
                 "reconstruction": terms.reconstruction, "code_penalty": code_penalty,
