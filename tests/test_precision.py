@@ -67,10 +67,9 @@ def test_zoo_train_mixed_precision_records_its_policy_and_reloads_under_it(
           "--manual-dir", str(manual_dir), "--out", str(tmp_path / "run")])
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # nothing left set
     # where the machine has no native bfloat16 the run says so in one line, in float32
-    note = precision.unsupported()
-    expected = "float32" if note else precision.POLICY
+    expected, note = precision.choice()
     out = capsys.readouterr().out
-    assert (note in out) if note else "training in float32" not in out
+    assert (note in out) if note else "training in" not in out
     metrics = files.read_json(tmp_path / "run" / runs.METRICS)
     assert metrics["dtype_policy"] == expected and metrics["run"]["mixed_precision"] is True
     assert len(metrics["history"]["val_neg_elbo"]) == 2
@@ -85,13 +84,53 @@ def test_zoo_train_mixed_precision_records_its_policy_and_reloads_under_it(
     assert again["elbo_nats"] == metrics["test"]["elbo_nats"]  # the run's own test line
 
 
-def test_native_bfloat16_is_found_from_the_cpu_flags_and_gpu_capabilities():
-    assert precision.unsupported(gpus=[], flags={"avx2", "avx512_bf16"}) is None
-    assert precision.unsupported(gpus=[], flags={"amx_bf16"}) is None
-    assert precision.unsupported(gpus=[], flags={"avx2", "avx512f"}) == (
+def test_the_mixed_policy_follows_the_cpu_flags_and_gpu_capabilities():
+    assert precision.choice(gpus=[], flags={"avx2", "avx512_bf16"}) == (precision.POLICY, None)
+    assert precision.choice(gpus=[], flags={"amx_bf16"}) == (precision.POLICY, None)
+    assert precision.choice(gpus=[], flags={"avx2", "avx512f"}) == ("float32", (
         "this CPU has no bfloat16 instructions (no avx512_bf16 or amx_bf16 in /proc/cpuinfo): "
-        "training in float32")
-    assert precision.unsupported(gpus=[(9, 0), (8, 0)], flags=set()) is None
-    assert precision.unsupported(gpus=[(8, 0), (7, 5)], flags={"avx512_bf16"}) == (
-        "a GPU of compute capability (7, 5) has no native bfloat16 (8.0 or later has): "
-        "training in float32")
+        "training in float32"))
+    assert precision.choice(gpus=[(9, 0), (8, 0)], flags=set()) == (precision.POLICY, None)
+    assert precision.choice(gpus=[(8, 0), (7, 5)], flags={"avx512_bf16"}) == (
+        "mixed_float16", "a GPU of compute capability (7, 5) has no native bfloat16 (8.0 or "
+        "later has): training in mixed_float16, its losses scaled")
+    assert precision.choice(gpus=[(7, 0), (6, 1)], flags=set()) == ("float32", (
+        "a GPU of compute capability (6, 1) has neither native bfloat16 (8.0 or later) nor "
+        "float16 tensor cores (7.0 or later): training in float32"))
+    assert precision.choice(gpus=[None], flags=set())[0] == "float32"  # capability unknown
+
+
+@pytest.mark.parametrize("name", ["vae_gan", "aae", "vq_vae"])
+def test_under_float16_every_optimizer_a_step_applies_scales_the_loss(name, test_images,
+                                                                      tmp_path):
+    """Under a ``mixed_float16`` policy a user set, the optimizers of a model's parts (VAE-
+    GAN's decoder's and discriminator's, the adversarial autoencoder's discriminator's, a
+    VQ-VAE prior's) are loss-scaled as Keras's ``compile`` scales the model's: float16
+    gradients of unscaled losses underflow. Training moves every part's weights to finite
+    values, each scale stays a power of 2 (halved on an overflow), and a .keras file
+    brings the model back scaled alike."""
+    stages = {"prior_epochs": 1} if name == "vq_vae" else {}
+    with precision.policy("mixed_float16"):
+        model = small(name, latent_dim=3, **stages)
+    stepped = model.stepped_optimizers()
+    assert len(stepped) == {"vae_gan": 3, "aae": 2, "vq_vae": 2}[name]
+    for key, optimizer, _ in stepped:
+        assert isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer), key
+    before = [[v.numpy() for v in variables] for _, _, variables in stepped]
+    # 16 steps an epoch (vq_vae: the autoencoder's, then the prior's): from Keras's first
+    # scale, 2^15, vq_vae's float16 gradients overflowed in 8 steps, each skipped and the
+    # scale halved, until 2^7 fitted
+    model.fit(as_batch(model, test_images[:256]), batch_size=16, epochs=2, verbose=0)
+    for (key, optimizer, variables), start in zip(stepped, before, strict=True):
+        now = [v.numpy() for v in variables]
+        assert all(np.isfinite(value).all() for value in now), key
+        assert max(np.abs(a - b).max() for a, b in zip(now, start, strict=True)) > 0, key
+        assert np.log2(float(optimizer.loss_scale)) % 1 == 0, key
+    model.save(tmp_path / "m.keras")
+    reloaded = tf_keras.models.load_model(tmp_path / "m.keras")  # under the file's policy
+    assert reloaded.dtype_policy.name == "mixed_float16"
+    reloaded_optimizers = reloaded.stepped_optimizers()
+    for (key, _, _), (_, theirs, _) in zip(stepped, reloaded_optimizers, strict=True):
+        assert isinstance(theirs, tf_keras.mixed_precision.LossScaleOptimizer), key
+    for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -522,7 +522,8 @@ def _parser():
     training.add_argument("--mixed-precision", action="store_true",
                           help="the networks compute in bfloat16 (float32 weights), the "
                                "distributions and objective in float32, where the machine "
-                               "computes bfloat16 natively; else float32, said in one line")
+                               "computes bfloat16 natively; float16 with loss scaling on a "
+                               "GPU of compute capability 7.x; else float32; said in one line")
     _replica_option(training)
     training.add_argument("--out", help="run folder (None: runs/MODEL-DATASET)")
     training.add_argument("--overwrite", action="store_true",

@@ -54,7 +54,8 @@ class RunConfig:
     ``mixed_precision``: build the model under Keras's ``mixed_bfloat16`` policy where the
     machine computes bfloat16 natively: the encoder's and decoder's bodies compute in
     bfloat16 with float32 weights, the distributions, KL and objective in float32
-    (``zoo.precision``); where it does not, the run says so in one line and trains in
+    (``zoo.precision``); where it does not, the run says so in one line and trains under
+    ``mixed_float16`` with its losses scaled (a GPU of compute capability 7.x) or in
     float32. The run's metrics record the policy it trained under (``dtype_policy``).
     ``train_examples``: train on the first this many examples of the train split (a quick
     run, a learning curve; 0: all of them).
@@ -278,14 +279,13 @@ class Plan:
     @functools.cached_property
     def precision(self):
         """``(policy, note)``: the Keras dtype policy the run's model is built under --
-        ``mixed_bfloat16`` where ``mixed_precision`` is set and the machine computes
-        bfloat16 natively, ``float32`` where it is set and the machine does not (``note``
-        then says why, in one line), None where it is not set (the global policy, as the
-        caller left it) -- resolved once."""
+        where ``mixed_precision`` is set, the machine's (``precision.choice``:
+        ``mixed_bfloat16`` where it computes bfloat16 natively, else ``mixed_float16`` or
+        ``float32``, ``note`` then saying why in one line), None where it is not set (the
+        global policy, as the caller left it) -- resolved once."""
         if not self.settings.mixed_precision:
             return None, None
-        note = precision.unsupported()
-        return ("float32" if note else precision.POLICY), note
+        return precision.choice()
 
     def model(self, training_examples=None, from_data=True):
         """The run's model (built in the caller's strategy scope and under its

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from zoo.models.vae import ADAM, VAE, global_mean
+from zoo.precision import loss_scaled
 
 RMSPROP = tf_keras.optimizers.legacy.RMSprop
 
@@ -35,8 +36,9 @@ class Discriminated(VAE):
 
     @staticmethod
     def part_optimizer(learning_rate, betas):
-        """The optimizer of a part the model trains itself: Adam."""
-        return ADAM(learning_rate, beta_1=betas[0], beta_2=betas[1])
+        """The optimizer of a part the model trains itself: Adam (loss-scaled under
+        float16: ``precision.loss_scaled``)."""
+        return loss_scaled(ADAM(learning_rate, beta_1=betas[0], beta_2=betas[1]))
 
     def own_optimizers(self):
         return [("discriminator_optimizer", self.discriminator_optimizer,
@@ -78,9 +80,9 @@ class VAEGAN(Discriminated):
 
     @staticmethod
     def part_optimizer(learning_rate, betas):
-        """RMSprop, without momentum (``betas`` unused)."""
+        """RMSprop, without momentum (``betas`` unused; loss-scaled under float16)."""
         del betas
-        return RMSPROP(learning_rate)
+        return loss_scaled(RMSPROP(learning_rate))
 
     def own_optimizers(self):
         return [("decoder_optimizer", self.decoder_optimizer,
@@ -93,17 +95,15 @@ class VAEGAN(Discriminated):
         with tf.GradientTape(persistent=True) as tape:
             values = self.objective_values(inputs, training=True)
             loss = global_mean(values["loss"]) + self._regularization()
-            part_losses = [global_mean(values[name])
-                           for name in ("decoder_loss", "discriminator_loss")]
         context = tf.distribute.get_replica_context()
         gates = self.objective.balance(*[  # the global batch's means, on every replica
             context.all_reduce(tf.distribute.ReduceOp.SUM, global_mean(values[name]))
             for name in ("discriminator_real", "discriminator_fake")])
         self.optimizer.minimize(loss, self.optimizer_variables, tape=tape)
-        for (_, optimizer, variables), part_loss, gate in zip(
-                self.own_optimizers(), part_losses, gates, strict=True):
-            gradients = tape.gradient(part_loss, variables)
-            optimizer.apply_gradients(
-                zip([gradient * tf.cast(gate, gradient.dtype) for gradient in gradients],
-                    variables))
+        for (_, optimizer, variables), name, gate in zip(
+                self.own_optimizers(), ("decoder_loss", "discriminator_loss"), gates,
+                strict=True):
+            with tape:  # the gate a constant: the part's gradient times 1 or 0
+                part_loss = global_mean(values[name]) * tf.cast(gate, loss.dtype)
+            optimizer.minimize(part_loss, variables, tape=tape)
         return self._tracked(values)

@@ -39,6 +39,7 @@ from zoo.models.priors import PixelCNNCodeGrid
 from zoo.models.registry import (Check, FloatRange, ImageShape, IntRange, NonNegativeFloat,
                                  NonNegativeInt, PositiveFloat, PositiveInt, Widths, register)
 from zoo.models.vae import ADAM, VAE, compiled, global_mean
+from zoo.precision import loss_scaled
 
 SPACE = {"latent_dim": IntRange(4, 64, log=True), "codes": IntRange(16, 256, log=True),
          "commitment": FloatRange(0.1, 2.0, log=True), "learning_rate": FloatRange(1e-4, 3e-3)}
@@ -76,7 +77,7 @@ class VQVAE(VAE):
                  prior_learning_rate=1e-3, **kwargs):
         super().__init__(encoder, decoder, prior_layer, objective, **kwargs)
         self.prior_epochs, self.training_prior = prior_epochs, False
-        self.prior_optimizer = ADAM(prior_learning_rate)
+        self.prior_optimizer = loss_scaled(ADAM(prior_learning_rate))
         self.prior_learning_rate = prior_learning_rate
 
     @property
