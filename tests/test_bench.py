@@ -111,6 +111,10 @@ def test_a_recipe_run_twice_gives_the_same_numbers_and_a_leaderboard_row(tmp_pat
     assert result["recipe_contents"]["overrides"] == {"latent_dim": 2, "hidden_units": [32]}
     assert result["environment"]["git_commit"] and result["environment"]["cpu_count"]
     assert set(result["environment"]["cpu_flags"]) <= set(provenance.VECTOR_EXTENSIONS)
+    (piece,) = result["pieces"]  # trained in one go: one piece, the whole run
+    assert piece["epochs"] == [1, result["epochs_run"]]
+    assert piece["seconds"] == result["train_seconds"]
+    assert piece["command"] == " ".join(["zoo", *command, "--benchmarks", str(tmp_path / "first")])
     weights = tmp_path / "first" / "weights" / "tiny.h5"  # one file per row, nothing else
     assert result["weights"] == str(weights)
     assert list(weights.parent.iterdir()) == [weights]

@@ -132,6 +132,14 @@ def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
     assert resumed["test"] == whole["test"]
     assert (files.read_json(stopped / runs.METRICS)["test"]
             == files.read_json(whole_folder / runs.METRICS)["test"])
+    # the run in two pieces: epochs 1-2 before the crash (epoch 3's batches it ran are lost
+    # with it), epoch 3 resumed; each with its epochs' seconds and the machine that ran it
+    assert [piece["epochs"] for piece in whole["pieces"]] == [[1, 3]]
+    assert [piece["epochs"] for piece in resumed["pieces"]] == [[1, 2], [3, 3]]
+    assert [piece["seconds"] for piece in resumed["pieces"]] == [
+        sum(resumed["epoch_seconds"][:2]), resumed["epoch_seconds"][2]]
+    assert all(piece["git_commit"] == whole["environment"]["git_commit"]
+               and piece["cpu"] == whole["environment"]["cpu"] for piece in resumed["pieces"])
     if name == "beta_vae":
         continued_to_the_same_numbers(config, tmp_path / "continued", whole, manual_dir,
                                       capsys)
@@ -278,7 +286,39 @@ def continued_to_the_same_numbers(config, folder, whole, manual_dir, capsys):
     assert continued["epoch_seconds"][:2] == short["epoch_seconds"]
     assert [(end["epochs"], end["test"]) for end in continued["continued_from"]] == [
         (2, short["test"])]
+    assert [piece["epochs"] for piece in continued["pieces"]] == [[1, 2], [3, 3]]
+    assert continued["pieces"][0] == short["pieces"][0]
     assert json.loads((folder / runs.RUN_CONFIG).read_text())["epochs"] == 3
+
+
+def test_a_resumed_run_drops_the_epochs_its_backup_lost_from_its_pieces(tmp_path, capsys):
+    """A crash between an epoch's log and its backup (the log is written first): the epochs
+    file records 5 epochs in two pieces, the backup holds 3. Resumed at epoch 4, the second
+    piece keeps epoch 3 (its seconds: that epoch's), and a third piece begins at 4 on this
+    machine; a run folder from before pieces were kept gets one piece of unknown origin."""
+    path = tmp_path / runs.EPOCHS
+    files.write_json(path, {"history": {"loss": [5.0, 4.0, 3.0, 2.0, 1.0]},
+                            "seconds": [1.0, 2.0, 4.0, 8.0, 16.0],
+                            "pieces": [{"epochs": [1, 2], "seconds": 3.0, "cpu": "A"},
+                                       {"epochs": [3, 5], "seconds": 28.0, "cpu": "B"}]})
+    epoch_log = EpochLog(path, {"cpu": "C", "git_commit": "abc"})
+    epoch_log.on_train_begin()
+    epoch_log.on_epoch_begin(3)
+    assert epoch_log.pieces == [{"epochs": [1, 2], "seconds": 3.0, "cpu": "A"},
+                                {"epochs": [3, 3], "seconds": 4.0, "cpu": "B"}]
+    assert epoch_log.record["pieces"][2]["epochs"] == [4, 3]  # none trained yet
+    epoch_log.on_epoch_end(3, {"loss": 0.5})
+    (piece,) = epoch_log.pieces[2:]
+    assert piece["epochs"] == [4, 4] and piece["seconds"] == epoch_log.record["seconds"][3]
+    assert (piece["cpu"], piece["git_commit"], piece["gpus"]) == ("C", "abc", None)
+    assert files.read_json(path)["pieces"] == epoch_log.pieces
+    assert "resuming at epoch 4 (epochs 1-3 were run before)" in capsys.readouterr().out
+    files.write_json(path, {"history": {"loss": [5.0, 4.0]}, "seconds": [1.0, 2.0]})
+    older = EpochLog(path, {"cpu": "C"})
+    older.on_train_begin()
+    older.on_epoch_begin(2)
+    assert older.pieces == [{"epochs": [1, 2], "seconds": 3.0, "ended": None,
+                             "note": "trained before the zoo recorded pieces"}]
 
 
 def test_the_determinism_benchmark_records_the_settings_it_is_given(manual_dir, tmp_path, capsys):

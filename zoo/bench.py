@@ -49,6 +49,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "distribution": metrics["distribution"],
         "dtype_policy": metrics["dtype_policy"],
         "train_seconds": metrics["train_seconds"],
+        "pieces": metrics.get("pieces", []),  # (a run folder finished before they were kept: none)
         "eval_seconds": metrics["eval_seconds"],
         "wall_seconds": time.time() - started,
         "finished": results.now(),

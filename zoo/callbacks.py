@@ -101,12 +101,25 @@ class EpochLog(tf_keras.callbacks.Callback):
     """Every epoch's logs and seconds, for the whole run: Keras's History holds only the
     epochs of one ``fit`` call, so a run resumed from its backup would report the last few.
     With ``path`` (in the run folder) the record survives a crash, and a resumed run says
-    where it resumes."""
+    where it resumes.
 
-    def __init__(self, path=None):
+    ``record["pieces"]``: the run's stretches of training, one per ``fit`` that trained an
+    epoch (the first, each resumption after a crash or Ctrl-C, each continuation to more
+    epochs), in order: the epochs it trained (first and last, from 1), their seconds, when
+    it ended, and ``environment``'s machine and code (the command, git commit, CPU, GPUs,
+    oneDNN). A run trained in pieces on several machines says which trained what. Epochs
+    a crash lost (trained after the last backup) are not counted: the resumption trains
+    them again."""
+
+    # what a piece keeps of provenance.environment()
+    PIECE_FIELDS = ("command", "git_commit", "platform", "cpu", "cpu_flags", "cpu_count", "gpus",
+                    "onednn")
+
+    def __init__(self, path=None, environment=None):
         super().__init__()
         self.path = pathlib.Path(path) if path else None
-        self.record, self.started = {"history": {}, "seconds": []}, None
+        self.environment = environment or {}
+        self.record, self.started = {"history": {}, "seconds": [], "pieces": []}, None
 
     def on_train_begin(self, logs=None):
         if self.path and self.path.is_file():
@@ -119,6 +132,9 @@ class EpochLog(tf_keras.callbacks.Callback):
             self.record["seconds"] = self.record["seconds"][:epoch]
             self.record["history"] = {name: values[:epoch]
                                       for name, values in self.record["history"].items()}
+            self.record["pieces"] = [*self._pieces_before(epoch), {
+                "epochs": [epoch + 1, epoch], "seconds": 0.0, "ended": None,
+                **{key: self.environment.get(key) for key in self.PIECE_FIELDS}}]
             ends = [end["epochs"] for end in self.record.get("continued_from", [])]
             if epoch and ends and ends[-1] == epoch:
                 print(f"continuing the run finished after {epoch} epochs at epoch {epoch + 1}")
@@ -127,10 +143,37 @@ class EpochLog(tf_keras.callbacks.Callback):
                       f"{'was' if epoch == 1 else 'were'} run before)")
         self.started = time.time()
 
+    def _pieces_before(self, epoch):
+        """The recorded pieces cut to the first ``epoch`` epochs (a crash may have recorded
+        epochs after the last backup), each with its kept epochs' seconds; a run folder from
+        before pieces were recorded: one piece of those epochs, its machine unknown."""
+        seconds = self.record["seconds"]
+        if "pieces" not in self.record:
+            return [{"epochs": [1, epoch], "seconds": sum(seconds), "ended": None,
+                     "note": "trained before the zoo recorded pieces"}] if epoch else []
+        kept = []
+        for piece in self.record["pieces"]:
+            first, last = piece["epochs"][0], min(piece["epochs"][1], epoch)
+            if first <= last:
+                kept.append({**piece, "epochs": [first, last],
+                             "seconds": sum(seconds[first - 1:last])})
+        return kept
+
+    @property
+    def pieces(self):
+        """The pieces that trained an epoch (a fit stopped before its first epoch ended has
+        none)."""
+        return [piece for piece in self.record.get("pieces", [])
+                if piece["epochs"][0] <= piece["epochs"][1]]
+
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.record["history"].setdefault(name, []).append(float(value))
         self.record["seconds"].append(time.time() - self.started)
+        piece = self.record["pieces"][-1]
+        piece["epochs"][1] = epoch + 1
+        piece["seconds"] = sum(self.record["seconds"][piece["epochs"][0] - 1:])
+        piece["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         if self.path:
             runs.record_epochs(self.path, self.record)
 

@@ -217,6 +217,7 @@ def _continue(folder):
               "test": metrics["test"], "environment": metrics["environment"]}
     write_json(folder / EPOCHS, {"history": metrics["history"],
                                  "seconds": metrics["epoch_seconds"],
+                                 **({"pieces": metrics["pieces"]} if "pieces" in metrics else {}),
                                  "continued_from": [*metrics.get("continued_from", []),
                                                     ending]})
     for name in (METRICS, WEIGHTS):

@@ -127,14 +127,14 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
         checks.warn_grey(f"{config.dataset} with binarization='none'")
     loader = functools.partial(plan.load, labels=model.conditional)  # (x, label): a cvae's
     train_data = training_data(plan, model, distribution)
-    epoch_log = EpochLog(folder / runs.EPOCHS if folder else None)
+    environment = provenance.environment()  # the code that runs: the commit now, not at the end
+    epoch_log = EpochLog(folder / runs.EPOCHS if folder else None, environment)
     if folder:
         callbacks = [*run_callbacks(plan, epoch_log, folder / runs.BEST_WEIGHTS),
                      ClaimRunFolder(folder, record, overwrite), epoch_log,
                      *_checkpoints(folder, config.monitor), *callbacks]
     else:
         callbacks = [*run_callbacks(plan), epoch_log, *callbacks]
-    environment = provenance.environment()  # the code that runs: the commit now, not at the end
     replicas = {"strategy": strategy_name(distribution),
                 "replicas": distribution.num_replicas_in_sync}
     if verbose != 0 and plan.precision[1]:
@@ -171,6 +171,7 @@ def train(config, out=None, *, overwrite=False, manual_dir=None, data_dir=None,
                "optimizer_steps": int(model.optimizer.iterations.numpy()),
                "train_seconds": sum(seconds), "epoch_seconds": seconds,
                "eval_seconds": time.time() - started, "history": epoch_log.record["history"],
+               "pieces": epoch_log.pieces,
                "run": record, "data": {**plan.dataset.describe(), "read_from": plan.read_from},
                "environment": environment,
                "distribution": replicas, "dtype_policy": model.dtype_policy.name}
