@@ -15,7 +15,7 @@ import pathlib
 import shutil
 import time
 
-from zoo import files, pretrained, recipes, results
+from zoo import files, pretrained, provenance, recipes, results
 from zoo.disentanglement import FACTOR_DATASETS, disentanglement, settings, sizes_for
 from zoo.evaluate import subset_metrics
 from zoo.train import train
@@ -52,7 +52,7 @@ def run(recipe_path, benchmarks=BENCHMARKS, *, manual_dir=None, data_dir=None,
         "pieces": metrics.get("pieces", []),  # (a run folder finished before they were kept: none)
         "eval_seconds": metrics["eval_seconds"],
         "wall_seconds": time.time() - started,
-        "finished": results.now(),
+        "finished": provenance.now(),
         "parameters": model.count_params(),
         "weights": str(weights),
         "weights_sha256": files.sha256(weights),

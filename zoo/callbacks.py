@@ -11,7 +11,7 @@ import time
 import tf_keras
 from tf_keras import backend
 
-from zoo import files, runs, weight_files
+from zoo import files, provenance, runs, weight_files
 from zoo.devices import strategy_name
 from zoo.errors import NonFiniteLossError, ShortEpochError
 
@@ -173,7 +173,7 @@ class EpochLog(tf_keras.callbacks.Callback):
         piece = self.record["pieces"][-1]
         piece["epochs"][1] = epoch + 1
         piece["seconds"] = sum(self.record["seconds"][piece["epochs"][0] - 1:])
-        piece["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        piece["ended"] = provenance.now()
         if self.path:
             runs.record_epochs(self.path, self.record)
 

@@ -3,6 +3,7 @@ versions, command, CPU and its vector extensions, GPUs, oneDNN, git commit).
 """
 
 import contextlib
+import datetime
 import os
 import pathlib
 import platform
@@ -12,6 +13,11 @@ from importlib import metadata
 
 from zoo import compat
 from zoo.version import __version__
+
+
+def now():
+    """The time now, UTC, to the second (ISO 8601): when a result or a piece of a run ended."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def environment():

@@ -4,7 +4,6 @@
 writes a row's result file when it runs its recipe; the rest of the zoo reads them here.
 """
 
-import datetime
 import math
 import pathlib
 
@@ -31,8 +30,9 @@ def record(weights, metrics, subset, seconds):
     returns the result file's path."""
     path, result, digest = _row_result(weights)
     result.setdefault("evaluations", []).append({
-        "test": metrics, "first_2000": subset, "eval_seconds": seconds, "finished": now(),
-        "weights_sha256": digest, "environment": provenance.environment()})
+        "test": metrics, "first_2000": subset, "eval_seconds": seconds,
+        "finished": provenance.now(), "weights_sha256": digest,
+        "environment": provenance.environment()})
     result.setdefault("first_2000", subset)
     files.write_json(path, result)
     leaderboard(path.parent.parent)
@@ -45,7 +45,7 @@ def record_generation(weights, generation):
     network) and regenerates the leaderboard; returns the result file's path."""
     path, result, digest = _row_result(weights)
     result.setdefault("generation", {})[generation["features"]] = {
-        **generation, "finished": now(), "weights_sha256": digest,
+        **generation, "finished": provenance.now(), "weights_sha256": digest,
         "environment": provenance.environment()}
     files.write_json(path, result)
     leaderboard(path.parent.parent)
@@ -71,10 +71,6 @@ def row_of(weights):
     path = pathlib.Path(weights)
     result = path.parent.parent / "results" / f"{path.stem}.json"
     return files.read_json(result) if path.suffix == ".h5" and result.is_file() else None
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def leaderboard(benchmarks=BENCHMARKS):
