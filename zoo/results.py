@@ -243,17 +243,27 @@ def _parameters(result):
     return f"{result['parameters'] / 1e6:.2f} M" if "parameters" in result else "—"
 
 
-def _budget(result, test):
-    """A row's budget: epochs, examples, minutes of training and test, its hardware."""
-    recipe, environment = result["recipe_contents"], result["environment"]
-    hardware = ", ".join(environment["gpus"]) or (
+def _hardware(environment):
+    """A result file's (or a run piece's) machine: its GPUs, else its CPU, cores and widest
+    vector unit."""
+    return ", ".join(environment.get("gpus") or []) or (
         f"{environment['cpu']} ({environment['cpu_count']} cores{_vector_unit(environment)})")
+
+
+def _budget(result, test):
+    """A row's budget: epochs, examples, minutes of training (and in how many pieces, where
+    the run was resumed or continued) and test, its hardware (each machine a piece ran on)."""
+    recipe, environment = result["recipe_contents"], result["environment"]
+    pieces = result.get("pieces", [])
+    machines = dict.fromkeys(_hardware(piece) for piece in pieces if piece.get("cpu"))
+    hardware = " + ".join(machines) or _hardware(environment)
     return (f"{result['epochs_run']}/{recipe['epochs']} epochs"
             + (f" of the first {recipe['train_examples']} train examples"
                if recipe.get("train_examples") else "") + ", "
             + (f"tested on the first {test['examples']} test examples, "
                if recipe.get("eval_examples") else "")
             + f"{result['train_seconds'] / 60:.0f} min training"
+            + (f" in {len(pieces)} pieces" if len(pieces) > 1 else "")
             + (f" in {result['dtype_policy']}"  # mixed precision (zoo.precision)
                if result.get("dtype_policy", "float32") != "float32" else "")
             + f" + {result['eval_seconds'] / 60:.1f} min test, {hardware}")
