@@ -101,6 +101,10 @@ def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(tmp_path):
                    .encoder.layers[1].get_config()["activation"]
                    for overrides in ({}, {"activation": "relu"})]
     assert activations == ["tanh", "relu"]  # iwae's default is the paper's
+    for name in ("iaf_vae", "nvp_vae", "linnf_vae"):  # mlp_vae's networks around a flow
+        flow = zoo.get(name, latent_dim=2, hidden_units=(16, 8), activation="gated")
+        assert [layer.units for net in (flow.encoder, flow.decoder) for layer in net.layers
+                if isinstance(layer, networks.GatedDense)] == [16, 8, 8, 16], name
     zoo.save(gated, tmp_path)
     assert zoo.load(tmp_path).zoo_config["overrides"]["activation"] == "gated"
     with pytest.raises(OverrideError, match="activation=.swish. is invalid; activation "

@@ -35,13 +35,13 @@ PER_EXAMPLE_FLOWS = {"planar": PlanarFlow, "radial": RadialFlow}
 
 
 def flow_vae(flow, latent_dim, hidden_units, flows, step_units, context_dim, input_shape,
-             learning_rate, likelihood):
-    """mlp_vae's networks around a ``flow`` posterior layer class (steps' networks of
-    ``step_units``)."""
+             learning_rate, likelihood, activation):
+    """mlp_vae's networks (hidden layers of ``activation``) around a ``flow`` posterior
+    layer class (steps' networks of ``step_units``)."""
     posterior = flow(latent_dim, context_dim, flows=flows, hidden_units=step_units,
                      name="q_z_given_x")
-    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, posterior=posterior,
-                                    likelihood=likelihood)
+    encoder, decoder = networks.mlp(input_shape, hidden_units, latent_dim, activation=activation,
+                                    posterior=posterior, likelihood=likelihood)
     return compiled(VAE(encoder, decoder, StandardNormal(latent_dim)), learning_rate)
 
 
@@ -49,27 +49,30 @@ def flow_vae(flow, latent_dim, hidden_units, flows, step_units, context_dim, inp
 def iaf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             flows: PositiveInt = 2, made_units: Widths = (128, 128),
             context_dim: PositiveInt = 32, input_shape: ImageShape = (28, 28, 1),
-            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
+            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli",
+            activation: networks.Activation = "relu"):
     """mlp_vae with an inverse autoregressive flow posterior (Kingma et al. 2016)."""
     return flow_vae(InverseAutoregressiveFlow, latent_dim, hidden_units, flows, made_units,
-                    context_dim, input_shape, learning_rate, likelihood)
+                    context_dim, input_shape, learning_rate, likelihood, activation)
 
 
 @register("nvp_vae", space=NVP_SPACE)
 def nvp_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
             flows: PositiveInt = 4, coupling_units: Widths = (128, 128),
             context_dim: PositiveInt = 32, input_shape: ImageShape = (28, 28, 1),
-            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
+            learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli",
+            activation: networks.Activation = "relu"):
     """mlp_vae with a conditional RealNVP (affine coupling) posterior (Dinh et al. 2017)."""
     return flow_vae(RealNVPFlow, latent_dim, hidden_units, flows, coupling_units,
-                    context_dim, input_shape, learning_rate, likelihood)
+                    context_dim, input_shape, learning_rate, likelihood, activation)
 
 
 @register("linnf_vae", space=LINNF_SPACE)
 def linnf_vae(latent_dim: PositiveInt = 32, hidden_units: Widths = (512, 256),
               flow: one_of(*PER_EXAMPLE_FLOWS) = "planar", flows: PositiveInt = 16,
               context_dim: PositiveInt = 32, input_shape: ImageShape = (28, 28, 1),
-              learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli"):
+              learning_rate: PositiveFloat = 1e-3, likelihood: Likelihood = "bernoulli",
+              activation: networks.Activation = "relu"):
     """mlp_vae with planar or radial flow steps per example (Rezende & Mohamed 2015)."""
     return flow_vae(PER_EXAMPLE_FLOWS[flow], latent_dim, hidden_units, flows, (),
-                    context_dim, input_shape, learning_rate, likelihood)
+                    context_dim, input_shape, learning_rate, likelihood, activation)
