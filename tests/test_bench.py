@@ -264,13 +264,15 @@ def test_result_files_record_the_vector_units_and_the_leaderboard_shows_the_wide
     # a row trained in pieces (resumed, continued) on two machines: how many, and which
     piece = {"command": "zoo bench", "cpu": "AMD EPYC", "cpu_count": 2, "gpus": []}
     result.update(recipe="pieces", dtype_policy="float32", train_seconds=3 * 3600, pieces=[
-        {**piece, **avx2, "epochs": [1, 200]}, {**piece, **avx2, "epochs": [201, 350]},
+        {"epochs": [1, 10], "note": "trained before the zoo recorded pieces"},
+        {**piece, **avx2, "epochs": [11, 200]}, {**piece, **avx2, "epochs": [201, 350]},
         {**piece, **avx512, "epochs": [351, 700]}])
     (tmp_path / "results" / "pieces.json").write_text(json.dumps(result))
     line = next(line for line in results.leaderboard(tmp_path).splitlines()
                 if line.startswith("| pieces |"))
-    assert " 180 min training in 3 pieces + " in line
-    assert "min test, AMD EPYC (2 cores, AVX2) + AMD EPYC (2 cores, AVX-512) |" in line
+    assert " 180 min training in 4 pieces + " in line
+    assert ("min test, a machine not recorded + AMD EPYC (2 cores, AVX2) + AMD EPYC (2 cores, "
+            "AVX-512) |") in line
 
 
 def test_a_sprites_row_keeps_its_disentanglement_and_its_seeds_share_a_line(tmp_path,

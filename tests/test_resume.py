@@ -138,8 +138,9 @@ def test_a_run_stopped_in_epoch_3_resumes_there_and_ends_with_the_same_numbers(
     assert [piece["epochs"] for piece in resumed["pieces"]] == [[1, 2], [3, 3]]
     assert [piece["seconds"] for piece in resumed["pieces"]] == [
         sum(resumed["epoch_seconds"][:2]), resumed["epoch_seconds"][2]]
-    assert all(piece["git_commit"] == whole["environment"]["git_commit"]
-               and piece["cpu"] == whole["environment"]["cpu"] for piece in resumed["pieces"])
+    assert whole["environment"]["git_commit"] and all(
+        piece["git_commit"] == whole["environment"]["git_commit"]
+        and piece["cpu"] == whole["environment"]["cpu"] for piece in resumed["pieces"])
     if name == "beta_vae":
         continued_to_the_same_numbers(config, tmp_path / "continued", whole, manual_dir,
                                       capsys)
@@ -304,8 +305,8 @@ def test_a_resumed_run_drops_the_epochs_its_backup_lost_from_its_pieces(tmp_path
     epoch_log = EpochLog(path, {"cpu": "C", "git_commit": "abc"})
     epoch_log.on_train_begin()
     epoch_log.on_epoch_begin(3)
-    assert epoch_log.pieces == [{"epochs": [1, 2], "seconds": 3.0, "cpu": "A"},
-                                {"epochs": [3, 3], "seconds": 4.0, "cpu": "B"}]
+    assert epoch_log.pieces == [{"epochs": [1, 2], "seconds": 3.0, "cpu": "A"},  # cut short:
+                                {"epochs": [3, 3], "seconds": 4.0, "cpu": "B", "ended": None}]
     assert epoch_log.record["pieces"][2]["epochs"] == [4, 3]  # none trained yet
     epoch_log.on_epoch_end(3, {"loss": 0.5})
     (piece,) = epoch_log.pieces[2:]
@@ -314,11 +315,15 @@ def test_a_resumed_run_drops_the_epochs_its_backup_lost_from_its_pieces(tmp_path
     assert files.read_json(path)["pieces"] == epoch_log.pieces
     assert "resuming at epoch 4 (epochs 1-3 were run before)" in capsys.readouterr().out
     files.write_json(path, {"history": {"loss": [5.0, 4.0]}, "seconds": [1.0, 2.0]})
+    unrecorded = [{"epochs": [1, 2], "seconds": 3.0, "ended": None,
+                   "note": "trained before the zoo recorded pieces"}]
     older = EpochLog(path, {"cpu": "C"})
-    older.on_train_begin()
-    older.on_epoch_begin(2)
-    assert older.pieces == [{"epochs": [1, 2], "seconds": 3.0, "ended": None,
-                             "note": "trained before the zoo recorded pieces"}]
+    older.on_train_begin()  # a fit that trains no epoch (early stopping had ended the run)
+    assert older.pieces == unrecorded
+    older.on_epoch_begin(2)  # one that trains epoch 3
+    older.on_epoch_end(2, {"loss": 3.0})
+    assert older.pieces == [*unrecorded, {**older.pieces[1], "epochs": [3, 3]}]
+    assert older.pieces[1]["seconds"] == older.record["seconds"][2]
 
 
 def test_the_determinism_benchmark_records_the_settings_it_is_given(manual_dir, tmp_path, capsys):

@@ -107,9 +107,9 @@ class EpochLog(tf_keras.callbacks.Callback):
     epoch (the first, each resumption after a crash or Ctrl-C, each continuation to more
     epochs), in order: the epochs it trained (first and last, from 1), their seconds, when
     it ended, and ``environment``'s machine and code (the command, git commit, CPU, GPUs,
-    oneDNN). A run trained in pieces on several machines says which trained what. Epochs
-    a crash lost (trained after the last backup) are not counted: the resumption trains
-    them again."""
+    oneDNN; a multi-worker run's: its chief's). A run trained in pieces on several
+    machines says which trained what. Epochs a crash lost (trained after the last backup)
+    are not counted: the resumption trains them again."""
 
     # what a piece keeps of provenance.environment()
     PIECE_FIELDS = ("command", "git_commit", "platform", "cpu", "cpu_flags", "cpu_count", "gpus",
@@ -145,25 +145,30 @@ class EpochLog(tf_keras.callbacks.Callback):
 
     def _pieces_before(self, epoch):
         """The recorded pieces cut to the first ``epoch`` epochs (a crash may have recorded
-        epochs after the last backup), each with its kept epochs' seconds; a run folder from
-        before pieces were recorded: one piece of those epochs, its machine unknown."""
-        seconds = self.record["seconds"]
-        if "pieces" not in self.record:
-            return [{"epochs": [1, epoch], "seconds": sum(seconds), "ended": None,
-                     "note": "trained before the zoo recorded pieces"}] if epoch else []
-        kept = []
-        for piece in self.record["pieces"]:
+        epochs after the last backup; a piece cut short has no known end), each with its
+        kept epochs' seconds, after one piece of unknown machine for the first epochs no
+        piece records (a run folder from before pieces were kept)."""
+        seconds, kept = self.record["seconds"], []
+        for piece in self.record.get("pieces", []):
             first, last = piece["epochs"][0], min(piece["epochs"][1], epoch)
             if first <= last:
                 kept.append({**piece, "epochs": [first, last],
-                             "seconds": sum(seconds[first - 1:last])})
+                             "seconds": sum(seconds[first - 1:last]),
+                             **({"ended": None} if last < piece["epochs"][1] else {})})
+        unrecorded = (kept[0]["epochs"][0] if kept else epoch + 1) - 1
+        if unrecorded:
+            kept.insert(0, {"epochs": [1, unrecorded], "seconds": sum(seconds[:unrecorded]),
+                            "ended": None, "note": "trained before the zoo recorded pieces"})
         return kept
 
     @property
     def pieces(self):
         """The pieces that trained an epoch (a fit stopped before its first epoch ended has
-        none)."""
-        return [piece for piece in self.record.get("pieces", [])
+        none; a run folder from before pieces were kept, where no epoch trained since: one
+        piece of unknown machine)."""
+        if "pieces" not in self.record:
+            return self._pieces_before(len(self.record["seconds"]))
+        return [piece for piece in self.record["pieces"]
                 if piece["epochs"][0] <= piece["epochs"][1]]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -171,8 +176,8 @@ class EpochLog(tf_keras.callbacks.Callback):
             self.record["history"].setdefault(name, []).append(float(value))
         self.record["seconds"].append(time.time() - self.started)
         piece = self.record["pieces"][-1]
-        piece["epochs"][1] = epoch + 1
-        piece["seconds"] = sum(self.record["seconds"][piece["epochs"][0] - 1:])
+        first, piece["epochs"][1] = piece["epochs"][0], epoch + 1
+        piece["seconds"] = sum(self.record["seconds"][first - epoch - 2:])  # its epochs: the last
         piece["ended"] = provenance.now()
         if self.path:
             runs.record_epochs(self.path, self.record)

@@ -255,7 +255,8 @@ def _budget(result, test):
     the run was resumed or continued) and test, its hardware (each machine a piece ran on)."""
     recipe, environment = result["recipe_contents"], result["environment"]
     pieces = result.get("pieces", [])
-    machines = dict.fromkeys(_hardware(piece) for piece in pieces if piece.get("cpu"))
+    machines = dict.fromkeys(_hardware(piece) if piece.get("cpu") or piece.get("gpus")
+                             else "a machine not recorded" for piece in pieces)
     hardware = " + ".join(machines) or _hardware(environment)
     return (f"{result['epochs_run']}/{recipe['epochs']} epochs"
             + (f" of the first {recipe['train_examples']} train examples"
