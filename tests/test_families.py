@@ -286,7 +286,7 @@ def test_vector_quantization_with_another_posterior_is_one_line(test_images):
     model = small("mlp_vae", latent_dim=2)
     terms = model.terms(test_images[:2], 1, SEED)
     with pytest.raises(zoo.ZooError, match="VectorQuantization takes a VQ-VAE's posterior, "
-                       "not a MultivariateNormalDiag: end the encoder in a "
+                       "not a DiagonalNormal: end the encoder in a "
                        r"posteriors.VectorQuantizer \(as vq_vae does\), or use ELBO"):
         objectives.VectorQuantization().values(terms)
 

@@ -23,10 +23,10 @@ model's own step (second derivatives reach the encoder and decoder through them)
 from typing import Annotated
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 import tf_keras
 
 from zoo.models import networks
+from zoo.models.gaussians import DiagonalNormal
 from zoo.models.likelihoods import Likelihood, log_likelihood
 from zoo.models.objectives import Terms
 from zoo.models.posteriors import reparameterized_sample
@@ -34,8 +34,6 @@ from zoo.models.priors import StandardNormal
 from zoo.models.registry import (Check, FloatRange, ImageShape, IntRange, NonNegativeInt,
                                  PositiveFloat, PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
-
-tfd = tfp.distributions
 
 SPACE = {"latent_dim": IntRange(8, 64, log=True), "n_lf": IntRange(1, 8),
          "eps": FloatRange(1e-3, 0.1), "learning_rate": FloatRange(1e-4, 3e-3)}
@@ -88,7 +86,7 @@ class HamiltonianVAE(VAE):
         seed = tf.cast(seed, tf.int64)
         posterior, prior = self.posterior(inputs, training), self.prior
         z = reparameterized_sample(posterior, samples, seed)                 # (S, batch, d)
-        standard = tfd.MultivariateNormalDiag(tf.zeros_like(z[0]))           # per row
+        standard = DiagonalNormal(tf.zeros_like(z[0]), tf.ones_like(z[0]))  # per row
         g = reparameterized_sample(standard, samples, tf.random.experimental.stateless_fold_in(
             seed, _MOMENTUM_NOISE))                                          # the rows' own
         log_start = posterior.log_prob(z) + standard.log_prob(g)

@@ -15,6 +15,7 @@ import tf_keras
 
 from zoo import compat, precision
 from zoo.models import bijectors, replicas
+from zoo.models.gaussians import DiagonalNormal, TriangularNormal
 
 tfd, tfpl = tfp.distributions, tfp.layers
 
@@ -57,8 +58,7 @@ class MultivariateNormalDiag(_Made):
     @staticmethod
     def new(params, event_size):
         loc, scale = tf.split(params, [event_size, event_size], axis=-1)
-        return tfd.MultivariateNormalDiag(loc=loc,
-                                          scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
+        return DiagonalNormal(loc=loc, scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
 
     @staticmethod
     def params_size(event_size):
@@ -92,9 +92,8 @@ class MultivariateNormalTriL(_Sized, tfpl.MultivariateNormalTriL):
             tril = tfp.math.fill_triangular(params[..., event_size:])
             diagonal = tf.eye(event_size, dtype=tf.bool)
             scale_tril = tf.where(diagonal, tf.nn.softplus(tril) + SCALE_FLOOR, tril)
-            return tfd.MultivariateNormalTriL(loc=params[..., :event_size],
-                                              scale_tril=scale_tril,
-                                              validate_args=validate_args)
+            return TriangularNormal(loc=params[..., :event_size], scale_tril=scale_tril,
+                                    validate_args=validate_args)
 
     def get_config(self):
         return {"event_size": self._event_size, "name": self.name, "dtype": self.dtype}
@@ -202,8 +201,7 @@ class _ConditionalFlow(tfpl.DistributionLambda):
     def _distribution(self, params):
         size = self._event_size
         loc, scale, context = tf.split(params, [size, size, self._context_size], axis=-1)
-        base = tfd.MultivariateNormalDiag(loc=loc,
-                                          scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
+        base = DiagonalNormal(loc=loc, scale_diag=SCALE_FLOOR + tf.nn.softplus(scale))
         bijectors = []
         for index, network in enumerate(self.steps):
             if index and self.permuted:

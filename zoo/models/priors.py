@@ -14,6 +14,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from zoo import compat, precision
+from zoo.models.gaussians import DiagonalNormal
 
 tfd = tfp.distributions
 
@@ -67,8 +68,7 @@ class StandardNormal(Prior):
         super().__init__(latent_dim, name=name, **kwargs)
 
     def distribution(self):
-        return tfd.MultivariateNormalDiag(loc=tf.zeros(self.latent_dim),
-                                          scale_diag=tf.ones(self.latent_dim))
+        return DiagonalNormal(loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim))
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
@@ -150,7 +150,7 @@ class MixtureOfGaussians(Prior):
             initializer=tf_keras.initializers.Constant(0.5413))
 
     def distribution(self):
-        return mixture(self.logits, tfd.MultivariateNormalDiag(
+        return mixture(self.logits, DiagonalNormal(
             loc=self.means, scale_diag=tf.nn.softplus(self.raw_scales) + 1e-5))
 
     def get_config(self):
