@@ -112,6 +112,38 @@ def test_an_mlp_builder_takes_the_activation_of_its_hidden_layers(tmp_path):
         zoo.get("mlp_vae", activation="swish")
 
 
+def test_the_conv_vamp_prior_gates_cnn_vae_s_stacks_and_maps_image_pseudo_inputs(
+        test_images):
+    """conv_vamp_vae: cnn_vae's layer order with each strided (transposed) convolution and
+    the decoder's dense layer gated, a gated convolution being conv(x) * sigmoid(conv'(x))
+    by hand; ``activation="relu"`` gives cnn_vae's plain layers; the VampPrior's
+    components are the encoder's posteriors at 28x28 pseudo-images."""
+    model = small("conv_vamp_vae", latent_dim=3)
+    kinds = [[type(layer).__name__ for layer in net.layers]
+             for net in (model.encoder, model.decoder)]
+    assert kinds == [["GatedConv2D", "GatedConv2D", "Flatten", "Dense", "MultivariateNormalDiag"],
+                     ["GatedDense", "Reshape", "GatedConv2D", "GatedConv2D", "Conv2D", "Flatten",
+                      "IndependentBernoulli"]]
+    gated = model.encoder.layers[1]
+    assert (gated.filters, gated.strides, gated.transpose) == (16, 2, False)
+    assert model.decoder.layers[2].transpose and model.decoder.layers[2].strides == 2
+    feature_map = model.encoder.layers[0](test_images[:2])                  # (2, 14, 14, 8)
+    (kernel, bias), (gate_kernel, gate_bias) = (gated.linear.get_weights(),
+                                                gated.gate.get_weights())
+    np.testing.assert_allclose(gated(feature_map), (
+        tf.nn.conv2d(feature_map, kernel, 2, "SAME") + bias) * tf.sigmoid(
+        tf.nn.conv2d(feature_map, gate_kernel, 2, "SAME") + gate_bias), atol=1e-5)
+    plain = small("conv_vamp_vae", latent_dim=3, activation="relu")
+    assert [type(layer) for layer in plain.encoder.layers[:2]] == [tf_keras.layers.Conv2D] * 2
+    assert [type(layer) for layer in plain.decoder.layers[:3]] == [
+        tf_keras.layers.Dense, tf_keras.layers.Reshape, tf_keras.layers.Conv2DTranspose]
+    pseudo_inputs = model.prior_layer.pseudo_inputs
+    assert pseudo_inputs.shape == (10, 28, 28, 1)
+    np.testing.assert_allclose(model.prior.components_distribution.mean(),
+                               model.encoder(tf.clip_by_value(pseudo_inputs, 0, 1)).mean(),
+                               rtol=1e-6)
+
+
 def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):
     model = zoo.get("cnn_vae", latent_dim=4)
     per_batch = [model.evaluate(test_images, batch_size=size, verbose=0,

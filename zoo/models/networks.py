@@ -51,6 +51,31 @@ class GatedDense(layers.Layer):
 
 
 @tf_keras.utils.register_keras_serializable(package="zoo")
+class GatedConv2D(layers.Layer):
+    """``h = conv(x) * sigmoid(conv'(x))``: two 'same'-padded convolutions of one shape, the
+    second gating the first (the gated convolutions of the VampPrior paper's convolutional
+    models, Tomczak & Welling 2018, after Dauphin et al. 2017); transposed convolutions
+    (upsampling by ``strides``) with ``transpose``."""
+
+    def __init__(self, filters, kernel_size=3, strides=1, transpose=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.transpose = transpose
+        kind = layers.Conv2DTranspose if transpose else layers.Conv2D
+        self.linear = kind(filters, kernel_size, strides=strides, padding="same")
+        self.gate = kind(filters, kernel_size, strides=strides, padding="same",
+                         activation="sigmoid")
+
+    def call(self, inputs):
+        return self.linear(inputs) * self.gate(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "transpose": self.transpose}
+
+
+@tf_keras.utils.register_keras_serializable(package="zoo")
 class ResidualConv2D(layers.Layer):
     """``h = x + relu(conv3x3(x))``: a 3x3 convolution at the input's resolution and width
     added to its input (He et al. 2016's identity shortcut, one convolution a block), a
@@ -71,6 +96,15 @@ class ResidualConv2D(layers.Layer):
 def hidden(units, activation="relu"):
     """One hidden layer: ``Dense(units, activation)``, or ``GatedDense`` for ``"gated"``."""
     return GatedDense(units) if activation == "gated" else layers.Dense(units, activation)
+
+
+def strided(filters, activation="relu", transpose=False):
+    """A stride-2 3x3 convolution (transposed: upsampling by 2) with ``activation``, or a
+    ``GatedConv2D`` for ``"gated"``."""
+    if activation == "gated":
+        return GatedConv2D(filters, 3, strides=2, transpose=transpose)
+    kind = layers.Conv2DTranspose if transpose else layers.Conv2D
+    return kind(filters, 3, strides=2, padding="same", activation=activation)
 
 
 def mlp_encoder_body(hidden_units, activation="relu"):
@@ -98,37 +132,37 @@ def conv_stride(input_shape, filters, name):
     return stride
 
 
-def conv_downsampling(filters, blocks):
-    """A stride-2 3x3 ReLU convolution per entry of ``filters``, each followed by
-    ``blocks`` residual 3x3 convolutions (``ResidualConv2D``)."""
+def conv_downsampling(filters, blocks, activation="relu"):
+    """A stride-2 3x3 convolution (``strided``: ReLU, or gated) per entry of ``filters``,
+    each followed by ``blocks`` residual 3x3 convolutions (``ResidualConv2D``)."""
     return [layer for f in filters for layer in (
-        layers.Conv2D(f, 3, strides=2, padding="same", activation="relu"),
-        *[ResidualConv2D(f) for _ in range(blocks)])]
+        strided(f, activation), *[ResidualConv2D(f) for _ in range(blocks)])]
 
 
-def conv_upsampling(filters, channels, params_per_pixel, blocks):
-    """A stride-2 transposed convolution per entry of ``filters`` (reversed), each
-    followed by ``blocks`` residual 3x3 convolutions, a 3x3 convolution to the likelihood
-    head's parameters (``params_per_pixel`` per pixel and channel), then Flatten."""
+def conv_upsampling(filters, channels, params_per_pixel, blocks, activation="relu"):
+    """A stride-2 transposed convolution (``strided``) per entry of ``filters``
+    (reversed), each followed by ``blocks`` residual 3x3 convolutions, a 3x3 convolution to
+    the likelihood head's parameters (``params_per_pixel`` per pixel and channel), then
+    Flatten."""
     return [*[layer for f in reversed(filters) for layer in (
-        layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu"),
-        *[ResidualConv2D(f) for _ in range(blocks)])],
+        strided(f, activation, transpose=True), *[ResidualConv2D(f) for _ in range(blocks)])],
         layers.Conv2D(channels * params_per_pixel, 3, padding="same"), layers.Flatten()]
 
 
-def conv_encoder_body(filters, blocks):
+def conv_encoder_body(filters, blocks, activation="relu"):
     """``conv_downsampling``, then Flatten."""
-    return [*conv_downsampling(filters, blocks), layers.Flatten()]
+    return [*conv_downsampling(filters, blocks, activation), layers.Flatten()]
 
 
-def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks):
-    """Dense to the smallest feature map, then ``conv_upsampling`` to the likelihood
-    head's parameters."""
+def conv_decoder_body(filters, input_shape, stride, params_per_pixel, blocks,
+                      activation="relu"):
+    """A dense layer (``hidden``) to the smallest feature map, then ``conv_upsampling`` to
+    the likelihood head's parameters."""
     height, width, channels = input_shape
     return [
-        layers.Dense(height // stride * width // stride * filters[-1], activation="relu"),
+        hidden(height // stride * width // stride * filters[-1], activation),
         layers.Reshape((height // stride, width // stride, filters[-1])),
-        *conv_upsampling(filters, channels, params_per_pixel, blocks),
+        *conv_upsampling(filters, channels, params_per_pixel, blocks, activation),
     ]
 
 
@@ -236,13 +270,15 @@ def mlp(input_shape, hidden_units, latent_dim, activation="relu", posterior=None
 
 
 def conv(input_shape, filters, blocks, latent_dim, posterior, likelihood="bernoulli",
-         name="model"):
+         name="model", activation="relu"):
     """``(encoder, decoder)``: stride-2 convolutions of ``filters`` (``blocks`` residual
     ones after each), the ``posterior`` layer; a dense layer to the smallest feature map,
     transposed convolutions back, the ``likelihood`` head (``name``: the builder's, for its
-    one-line refusal of an image size the strides do not divide)."""
+    one-line refusal of an image size the strides do not divide). ``activation``: of the
+    strided convolutions and the dense layer, "gated" for ``GatedConv2D``/``GatedDense``."""
     stride = conv_stride(input_shape, filters, name)
-    images_to_codes = encoder(input_shape, conv_encoder_body(filters, blocks), posterior)
+    images_to_codes = encoder(input_shape, conv_encoder_body(filters, blocks, activation),
+                              posterior)
     output = head(likelihood, input_shape)
     return images_to_codes, decoder(latent_dim, conv_decoder_body(
-        filters, input_shape, stride, output.params_per_pixel, blocks), output)
+        filters, input_shape, stride, output.params_per_pixel, blocks, activation), output)
