@@ -94,3 +94,13 @@ def test_missing_source_files_are_one_line(tmp_path):
                           env={**os.environ, "TFDS_DATA_DIR": str(tmp_path)})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "throughput.py: error:" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_builder_without_hand_written_loops_is_measured_by_the_zoos_contenders_alone():
+    zoo_only = [name for name in throughput.CONTENDERS if name.startswith("zoo fit")]
+    assert throughput.contenders_for("conv_vamp_vae", throughput.CONTENDERS) == zoo_only
+    assert throughput.contenders_for("cnn_vae", throughput.CONTENDERS) == list(
+        throughput.CONTENDERS)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--models", "conv_vamp_vea"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "invalid choice: 'conv_vamp_vea'" in done.stderr
