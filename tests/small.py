@@ -19,6 +19,7 @@ SMALL = {
     "beta_tcvae": {"hidden_units": (32,)},
     "beta_vae": {"filters": (8, 16), "blocks": 1},  # blocks: the residual layers too
     "cnn_vae": {"filters": (8, 16), "blocks": 1},
+    "conv_hvae_vamp": {"units": 32, "filters": (8, 16), "components": 10},
     "conv_vamp_vae": {"filters": (8, 16), "components": 10},
     "cvae": {"hidden_units": (32,)},
     "dip_vae": {"filters": (4, 4, 8, 8), "dense_units": 16, "input_shape": (28, 28, 1),

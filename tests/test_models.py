@@ -144,6 +144,32 @@ def test_the_conv_vamp_prior_gates_cnn_vae_s_stacks_and_maps_image_pseudo_inputs
                                rtol=1e-6)
 
 
+def test_the_conv_hierarchical_vae_reads_and_makes_images_with_gated_convolutions():
+    """conv_hvae_vamp: hvae_vamp's layers of codes, with x read by the gated conv stack in
+    q(z2|x) and q(z1|x, z2) and made by gated transposed convolutions in p(x|z1, z2);
+    hvae_vamp's own networks unchanged (its pretrained row re-scores: test_pretrained)."""
+    model = small("conv_hvae_vamp", latent_dim=3)
+    reference = small("hvae_vamp", latent_dim=3)
+
+    def kinds(part):
+        return [type(layer).__name__ for layer in part.layers if type(layer).__name__ not in (
+            "InputLayer", "Flatten", "Concatenate", "Reshape")]
+
+    assert kinds(model.encoder) == ["GatedConv2D", "GatedConv2D", "Dense",
+                                    "MultivariateNormalDiag"]
+    assert kinds(model.lower_encoder) == ["GatedConv2D", "GatedConv2D", "GatedDense",
+                                          "GatedDense", "Dense", "MultivariateNormalDiag"]
+    assert kinds(model.conditional_prior) == kinds(reference.conditional_prior)
+    assert kinds(model.likelihood) == ["GatedDense", "GatedDense", "GatedDense", "GatedDense",
+                                       "GatedConv2D", "GatedConv2D", "Conv2D",
+                                       "IndependentBernoulli"]
+    assert [layer.transpose for layer in model.likelihood.layers
+            if isinstance(layer, networks.GatedConv2D)] == [True, True]
+    assert "GatedConv2D" not in {name for part in (reference.encoder, reference.lower_encoder,
+                                                   reference.likelihood) for name in kinds(part)}
+    assert model.prior_layer.pseudo_inputs.shape == (10, 28, 28, 1)
+
+
 def test_the_kl_weight_is_per_example_whatever_the_batch_size(test_images):
     model = zoo.get("cnn_vae", latent_dim=4)
     per_batch = [model.evaluate(test_images, batch_size=size, verbose=0,

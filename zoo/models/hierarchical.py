@@ -15,6 +15,10 @@ default), each from a gated MLP. The per-sample log-weights and the KL sum over 
 best MNIST model). ``model.encoder`` is q(z2|x), the top layer: ``zoo plot latent`` and
 ``traverse`` show z2. ``model.decoder`` maps z2 to p(x|z1, z2) at the mean of p(z1|z2).
 Defaults: the paper's MNIST setting, 40 + 40 latent dimensions, gated layers of 300.
+``conv_hvae_vamp`` (the paper's convHVAE with the VampPrior) reads x in q(z2|x) and
+q(z1|x, z2) with gated strided convolutions of ``filters`` and makes p(x|z1, z2) with
+gated transposed ones (``networks.GatedConv2D``, the zoo's conv stacks), the layers of
+codes as in ``hvae_vamp``.
 """
 
 import tensorflow as tf
@@ -27,8 +31,8 @@ from zoo.models.likelihoods import Likelihood, head, log_likelihood
 from zoo.models.objectives import Terms, kl_divergence
 from zoo.models.posteriors import MultivariateNormalDiag, reparameterized_sample
 from zoo.models.priors import StandardNormal, VampPrior
-from zoo.models.registry import (FloatRange, ImageShape, IntRange, PositiveFloat, PositiveInt,
-                                 register)
+from zoo.models.registry import (Choice, FloatRange, ImageShape, IntRange, PositiveFloat,
+                                 PositiveInt, Widths, register)
 from zoo.models.vae import VAE, compiled
 
 tfd = tfp.distributions
@@ -112,19 +116,37 @@ def _mean_decoder(conditional_prior, likelihood):
     return tf_keras.Model(z2, likelihood([z1, z2]), name="decoder")
 
 
-def _joined(inputs, units):
-    """Each input through a gated layer of ``units``, concatenated, then one more."""
-    hidden = [networks.GatedDense(units)(layers.Flatten()(tensor)) for tensor in inputs]
+def _joined(inputs, units, filters=None):
+    """Each input through a gated layer of ``units`` (images with ``filters``: through
+    the gated conv stack, flattened), concatenated, then one more gated layer."""
+    hidden = [_applied(networks.conv_encoder_body(filters, 0, "gated"), tensor)
+              if filters and tensor.shape.rank == 4
+              else networks.GatedDense(units)(layers.Flatten()(tensor)) for tensor in inputs]
     return networks.GatedDense(units)(layers.Concatenate()(hidden))
 
 
-def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior, likelihood):
+def _applied(stack, tensor):
+    """``tensor`` through each layer of ``stack`` in turn."""
+    for layer in stack:
+        tensor = layer(tensor)
+    return tensor
+
+
+def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior, likelihood,
+                     filters=None, name="hvae"):
     """The two-layer model with ``latent_dim`` dimensions per layer, gated layers of
-    ``units``; ``top_prior(encoder)`` gives p(z2); the ``likelihood`` head."""
-    encoder, _ = networks.mlp(input_shape, (units, units), latent_dim, activation="gated")
+    ``units``; ``top_prior(encoder)`` gives p(z2); the ``likelihood`` head. With
+    ``filters``, x is read and made by the gated conv stacks (``name``: the builder's,
+    for the one-line refusal of an image size the strides do not divide)."""
+    if filters:
+        stride = networks.conv_stride(input_shape, filters, name)
+        encoder = networks.encoder(input_shape, networks.conv_encoder_body(filters, 0, "gated"),
+                                   MultivariateNormalDiag(latent_dim, name="q_z_given_x"))
+    else:
+        encoder, _ = networks.mlp(input_shape, (units, units), latent_dim, activation="gated")
     x, z2 = tf_keras.Input(input_shape), tf_keras.Input((latent_dim,))
     lower_encoder = tf_keras.Model([x, z2], MultivariateNormalDiag(latent_dim, name="q_z1")(
-        layers.Dense(2 * latent_dim)(_joined([x, z2], units))), name="lower_encoder")
+        layers.Dense(2 * latent_dim)(_joined([x, z2], units, filters))), name="lower_encoder")
     conditional_prior = tf_keras.Sequential([
         layers.InputLayer((latent_dim,)),
         *[networks.GatedDense(units) for _ in range(2)],
@@ -133,7 +155,12 @@ def hierarchical_vae(latent_dim, units, input_shape, learning_rate, top_prior, l
     ], name="conditional_prior")
     z1, z2 = tf_keras.Input((latent_dim,)), tf_keras.Input((latent_dim,))
     output = head(likelihood, input_shape)
-    params = layers.Dense(output.num_params)(_joined([z1, z2], units))
+    if filters:
+        params = _applied(networks.conv_decoder_body(
+            filters, input_shape, stride, output.params_per_pixel, 0, "gated"),
+            _joined([z1, z2], units))
+    else:
+        params = layers.Dense(output.num_params)(_joined([z1, z2], units))
     likelihood = tf_keras.Model([z1, z2], output(params), name="likelihood")
     model = HierarchicalVAE(encoder, lower_encoder, conditional_prior, likelihood,
                             top_prior(encoder))
@@ -157,3 +184,15 @@ def hvae_vamp(latent_dim: PositiveInt = 40, units: PositiveInt = 300,
     return hierarchical_vae(latent_dim, units, input_shape, learning_rate,
                             lambda encoder: VampPrior(encoder, latent_dim, components),
                             likelihood)
+
+
+@register("conv_hvae_vamp", space={**SPACE, "components": IntRange(50, 1000, log=True),
+                                   "filters": Choice(("16,32", "32,64", "64,128"))})
+def conv_hvae_vamp(latent_dim: PositiveInt = 40, units: PositiveInt = 300,
+                   components: PositiveInt = 500, filters: Widths = (32, 64),
+                   input_shape: ImageShape = (28, 28, 1), learning_rate: PositiveFloat = 5e-4,
+                   likelihood: Likelihood = "bernoulli"):
+    """Two stochastic layers on gated conv nets, VampPrior on the top one (convHVAE)."""
+    return hierarchical_vae(latent_dim, units, input_shape, learning_rate,
+                            lambda encoder: VampPrior(encoder, latent_dim, components),
+                            likelihood, filters, "conv_hvae_vamp")
