@@ -24,8 +24,8 @@ reconstruction + analytic KL against N(0, I), nats per example):
 
 The two loops are written for mlp_vae and cnn_vae (``HAND_WRITTEN``); any other registered
 builder (``--models conv_vamp_vae``) is measured by the ``zoo fit`` contenders alone, at its
-default settings with its own objective, so that its cost per image is known before a long
-run is planned.
+default settings (but for 28x28 images, with labels for a conditional model) with its own
+objective, so that its cost per image is known before a long run is planned.
 
 Each contender lives in its own process (so its peak memory is its own), and they take
 turns: round 1 runs every contender for ``--steps`` steps, then round 2, and so on, so a
@@ -182,7 +182,8 @@ class TfLoop:
 
 # ---------------------------------------------------------------- zoo
 class ZooFit:
-    """``zoo.get(model)`` trained with ``fit`` on the zoo's pipeline (or a constant batch)."""
+    """``zoo.get(model)`` for binarized_mnist's 28x28 images trained with ``fit`` on the
+    zoo's pipeline (or a constant batch), with the labels for a conditional model."""
 
     def __init__(self, model, batch_size, manual_dir, jit_compile=False, constant=False,
                  deterministic=False, mixed=False):
@@ -194,10 +195,11 @@ class ZooFit:
         if deterministic:  # as zoo.train does; process-wide
             tf.config.experimental.enable_op_determinism()
         with precision.policy(precision.POLICY if mixed else None):
-            self.model = zoo.get(model)
+            self.model = zoo.get(model, input_shape=(28, 28, 1))
         if jit_compile:
             self.model.compile(optimizer=self.model.optimizer, jit_compile=True)
-        self.pipeline = data.load("binarized_mnist", "train", batch_size, manual_dir=manual_dir)
+        self.pipeline = data.load("binarized_mnist", "train", batch_size, manual_dir=manual_dir,
+                                  labels=self.model.conditional)
         self.batches = (tf.data.Dataset.from_tensors(next(iter(self.pipeline))).repeat()
                         .with_options(self.pipeline.options())  # the pipeline's: no autotune
                         if constant else self.pipeline.repeat())
@@ -577,6 +579,10 @@ def main(argv=None):
     if "torch loop" in contenders and not _has_torch():
         print("torch is not installed (pip install -e \".[torch]\"): no torch loop")
         contenders.remove("torch loop")
+    for model in args.models:
+        if not contenders_for(model, contenders):
+            parser.error(f"the contenders {', '.join(contenders)} are written for "
+                         f"{' and '.join(HAND_WRITTEN)} alone; add 'zoo fit' to measure {model}")
     out, environment = result_file(parser, args, "throughput")
     for model in args.models:
         if set(contenders) - set(contenders_for(model, contenders)):

@@ -104,3 +104,8 @@ def test_a_builder_without_hand_written_loops_is_measured_by_the_zoos_contenders
     done = subprocess.run([sys.executable, str(SCRIPT), "--models", "conv_vamp_vea"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "invalid choice: 'conv_vamp_vea'" in done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), "--models", "conv_vamp_vae",
+                           "--contenders", "tf loop"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].endswith(
+        "written for mlp_vae and cnn_vae alone; add 'zoo fit' to measure conv_vamp_vae")

@@ -25,7 +25,10 @@ Gaussians), parameters, samples and ``scale``, and compute, for D dimensions (na
                  against a ``DiagonalNormal`` p (the standard normal prior)
 
 with ``mean`` the location broadcast to the batch. Both agree with TFP's to float rounding
-(tests/test_models.py).
+(tests/test_models.py); ``experimental_use_kahan_sum`` is not honoured (plain sums). A flow
+over one (a ``TransformedDistribution``) still asks TFP's path for its base's density
+(``experimental_local_measure``): answering it with the closed form and R^D's tangent space
+made iaf_vae's first fit slower, not faster (2026-12-08), so it is left to TFP.
 """
 
 import math
@@ -103,7 +106,8 @@ class TriangularNormal(tfd.MultivariateNormalTriL):
 def _kl_triangular_diagonal(q, p, name=None):
     with tf.name_scope(name or "kl_triangular_diagonal"):
         scale_p = tf.abs(p.scale.diag)
-        whitened = q.scale.tril / scale_p[..., :, tf.newaxis]  # row i over sigma_p,i
+        tril = tf.linalg.band_part(q.scale.tril, -1, 0)  # (as the solves read it)
+        whitened = tril / scale_p[..., :, tf.newaxis]  # row i over sigma_p,i
         return (tf.reduce_sum(tf.math.log(scale_p) - q._log_diagonal(), axis=-1)
                 + 0.5 * tf.reduce_sum(whitened ** 2, axis=[-2, -1])
                 + 0.5 * tf.reduce_sum(((p.loc - q.loc) / scale_p) ** 2, axis=-1)
